@@ -1,0 +1,127 @@
+//! Fairness declarations, and their dense internal numbering.
+
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// Identifier of a fairness class, chosen by the model (e.g. one per actor or thread).
+pub type FairClass = u16;
+
+/// The kind of fairness assumed for a class.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+pub enum Fairness {
+    /// `WF`: a class that stays enabled forever is eventually taken.
+    Weak,
+    /// `SF`: a class that is enabled infinitely often (even intermittently) is eventually
+    /// taken.
+    Strong,
+}
+
+/// One fairness assumption: every action whose [`FairModel::fairness_class`] is `class`
+/// together forms one TLA+-style action `A`, and the behaviour is assumed `WF(A)` or `SF(A)`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct FairnessDecl {
+    pub class: FairClass,
+    /// Human-readable name, used in reports ("ReleasePin(h0)").
+    pub name: String,
+    pub kind: Fairness,
+}
+
+impl FairnessDecl {
+    pub fn weak(class: FairClass, name: impl Into<String>) -> Self {
+        FairnessDecl {
+            class,
+            name: name.into(),
+            kind: Fairness::Weak,
+        }
+    }
+
+    pub fn strong(class: FairClass, name: impl Into<String>) -> Self {
+        FairnessDecl {
+            class,
+            name: name.into(),
+            kind: Fairness::Strong,
+        }
+    }
+}
+
+/// A Stateright model plus the fairness assumptions under which liveness is checked.
+///
+/// Fairness only *removes* behaviours: an action with no class (`None`) may be taken or
+/// not, at the model's whim. Without fairness on the actor that completes a request, "the
+/// actor never runs" is a genuine counterexample, so declare every actor that can always
+/// finish what it started.
+pub trait FairModel: stateright::Model {
+    /// The fairness class of an action, or `None` if the action is not fair.
+    ///
+    /// Every returned class must appear in [`fairness_decls`](Self::fairness_decls).
+    fn fairness_class(&self, action: &Self::Action) -> Option<FairClass>;
+
+    /// The declared fairness classes. Reports list witnesses in this order.
+    fn fairness_decls(&self) -> Vec<FairnessDecl>;
+}
+
+/// Sentinel dense index for "no fairness class".
+pub(crate) const NO_CLASS: u16 = u16::MAX;
+
+/// The declarations, numbered densely `0..len()` so that per-state sets of classes are
+/// small bitsets.
+pub(crate) struct Classes {
+    decls: Vec<FairnessDecl>,
+    dense: HashMap<FairClass, u16>,
+}
+
+impl Classes {
+    /// Panics on a duplicate class: a model bug that would make the verdict meaningless.
+    pub(crate) fn new(decls: Vec<FairnessDecl>) -> Self {
+        assert!(decls.len() < NO_CLASS as usize, "too many fairness classes");
+        let mut dense = HashMap::new();
+        for (i, d) in decls.iter().enumerate() {
+            let previous = dense.insert(d.class, i as u16);
+            assert!(
+                previous.is_none(),
+                "fairness class {} declared twice",
+                d.class
+            );
+        }
+        Classes { decls, dense }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.decls.len()
+    }
+
+    /// Number of `u64` words in a bitset over the classes.
+    pub(crate) fn words(&self) -> usize {
+        self.len().div_ceil(64)
+    }
+
+    pub(crate) fn decl(&self, dense: u16) -> &FairnessDecl {
+        &self.decls[dense as usize]
+    }
+
+    /// Panics on an undeclared class, rather than silently treating the action as unfair.
+    pub(crate) fn dense(&self, class: Option<FairClass>) -> u16 {
+        match class {
+            None => NO_CLASS,
+            Some(c) => *self.dense.get(&c).unwrap_or_else(|| {
+                panic!("fairness class {c} is returned by fairness_class but not declared")
+            }),
+        }
+    }
+
+    /// Dense indices of all classes, in declaration order.
+    pub(crate) fn all(&self) -> impl Iterator<Item = u16> {
+        0..self.len() as u16
+    }
+}
+
+/// Bitset helpers over `&[u64]` words, indexed by dense class.
+pub(crate) fn has(bits: &[u64], class: u16) -> bool {
+    let c = class as usize;
+    bits[c / 64] >> (c % 64) & 1 == 1
+}
+
+pub(crate) fn set(bits: &mut [u64], class: u16) {
+    let c = class as usize;
+    bits[c / 64] |= 1 << (c % 64);
+}

@@ -1,0 +1,77 @@
+//! Fairness-aware liveness checking over any Stateright [`Model`](stateright::Model).
+//!
+//! Stateright's `eventually` misses violations that end in a cycle or behind a DAG join,
+//! and knows nothing of fairness (stateright-notes §1.3). This crate enumerates the
+//! reachable graph explicitly and looks for a *lasso*: a path to a loop on which a
+//! `pending` state predicate holds forever while every fairness class is either taken or
+//! disabled somewhere on the loop (stateright-notes §6.2).
+//!
+//! The property checked is `[]<> !pending` under the declared `WF`/`SF` assumptions. For
+//! `requested(r) ~> completed(r)`, use `pending = requested(r) && !completed(r)` with a
+//! model where a request stays visible in the state until it completes.
+//!
+//! ```ignore
+//! impl FairModel for MyModel {
+//!     fn fairness_class(&self, a: &Action) -> Option<FairClass> { ... }
+//!     fn fairness_decls(&self) -> Vec<FairnessDecl> { ... }
+//! }
+//! let report = liveness::check(&model, |s| s.requested && !s.done, &Options::default());
+//! if let Some(lasso) = report.lasso() {
+//!     println!("{lasso}\nhttp://localhost:3000/#/steps/{}", lasso.explorer_path());
+//! }
+//! ```
+//!
+//! Symmetry reduction is not applied: it is unsound for liveness in general.
+
+mod fairness;
+mod graph;
+mod lasso;
+mod report;
+mod search;
+
+pub use fairness::{FairClass, FairModel, Fairness, FairnessDecl};
+pub use lasso::{Lasso, Step, Witness, WitnessKind};
+pub use report::{Options, Report, Verdict};
+
+use std::hash::Hash;
+use std::time::Instant;
+
+/// Checks that no fair behaviour of `model` stays `pending` forever.
+///
+/// Deterministic: the same model gives the same report (except `elapsed`). The reported
+/// lasso has a shortest stem (BFS) to the violating loop whose entry is discovered first.
+///
+/// Panics if `fairness_class` returns an undeclared class or a class is declared twice.
+pub fn check<M>(
+    model: &M,
+    pending: impl Fn(&M::State) -> bool,
+    opts: &Options,
+) -> Report<M::State, M::Action>
+where
+    M: FairModel,
+    M::State: Clone + Eq + Hash,
+{
+    let start = Instant::now();
+    let classes = fairness::Classes::new(model.fairness_decls());
+    let g = graph::explore(model, &classes, opts.max_states);
+    let pending: Vec<bool> = g.states.iter().map(pending).collect();
+    let search = search::find(&g, &classes, &pending);
+
+    let verdict = match &search.found {
+        Some(found) => Verdict::Violated(lasso::build(model, &g, &classes, found)),
+        None => match g.truncation_reason(opts.max_states) {
+            Some(reason) => Verdict::Incomplete { reason },
+            None => Verdict::Holds,
+        },
+    };
+    Report {
+        verdict,
+        states: g.len(),
+        edges: g.edge_count(),
+        pending_states: pending.iter().filter(|&&p| p).count(),
+        truncated_states: g.truncated.iter().filter(|&&t| t).count(),
+        sccs_examined: search.sccs_examined,
+        elapsed: start.elapsed(),
+        approx_bytes: g.approx_bytes() + pending.capacity(),
+    }
+}

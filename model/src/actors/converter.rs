@@ -1,0 +1,537 @@
+//! The converter: `KVM_SET_MEMORY_ATTRIBUTES2` on the guest_memfd
+//! (`__kvm_gmem_set_attributes()`, domain.md 2.5), per design; for the
+//! exclusive-pin RFC, donation by exclusive pin (domain.md 1.1).
+
+use crate::config::{Bug, Config, ConvOp, Design};
+use crate::mm::{self, sub_slot, WHOLE};
+use crate::state::*;
+use invariants::{Attr, ConvResult, Structure, GUP_PIN_COUNTING_BIAS, GUP_PIN_EXCLUSIVE_BIAS};
+
+const ME: u8 = 0;
+
+pub fn op(cfg: &Config, st: &State) -> ConvOp {
+    cfg.conversions[st.conv.op as usize]
+}
+
+/// Pages the request names.
+fn range(cfg: &Config, st: &State) -> (usize, usize) {
+    let o = op(cfg, st);
+    (o.start as usize, o.start as usize + o.pages as usize)
+}
+
+/// Pages the KVM invalidation covers: the request's range, rounded out to the
+/// gigantic page where restructuring may happen (RFC v2 1G).
+pub fn invalidation_range(cfg: &Config, st: &State) -> (usize, usize) {
+    if cfg.design == Design::Split {
+        (0, cfg.pages as usize)
+    } else {
+        range(cfg, st)
+    }
+}
+
+/// Between kvm_gmem_invalidate_begin() and _end(): mmu_invalidate_in_progress raised.
+pub fn in_invalidation(st: &State) -> bool {
+    matches!(
+        st.conv.pc,
+        ConvPc::SplitFreeze
+            | ConvPc::SplitDo
+            | ConvPc::Flip
+            | ConvPc::MergeFreeze(_)
+            | ConvPc::MergeFold
+            | ConvPc::InvEnd
+    )
+}
+
+fn private_bits(cfg: &Config, st: &State) -> u8 {
+    let (lo, hi) = range(cfg, st);
+    (lo..hi).fold(0, |b, i| b | ((st.pages[i].private as u8) << (i - lo)))
+}
+
+pub fn can_start(cfg: &Config, st: &State) -> bool {
+    match st.conv.pc {
+        ConvPc::Idle => !cfg.conversions.is_empty(),
+        ConvPc::Done => !retrying(cfg, st) && (st.conv.op as usize + 1) < cfg.conversions.len(),
+        _ => false,
+    }
+}
+
+/// The VMM retries a failed request (after dropping what it owns).
+fn retrying(cfg: &Config, st: &State) -> bool {
+    cfg.retry_until_ok && matches!(st.conv.result, Some(ConvResult::Eagain { .. }))
+}
+
+pub fn in_flight(cfg: &Config, st: &State) -> bool {
+    match st.conv.pc {
+        ConvPc::Idle => false,
+        ConvPc::Done => retrying(cfg, st),
+        _ => true,
+    }
+}
+
+/// The ioctl is entered: snapshot the range for conversion_atomic.
+pub fn start(cfg: &Config, st: &mut State) {
+    if st.conv.pc == ConvPc::Done {
+        st.conv.op += 1;
+    }
+    begin_attempt(cfg, st);
+    st.conv.succeeded = false;
+}
+
+fn begin_attempt(cfg: &Config, st: &mut State) {
+    st.conv.before = private_bits(cfg, st);
+    st.conv.after = 0;
+    st.conv.result = None;
+    st.conv.drained = false;
+    let o = op(cfg, st);
+    st.conv.pc = match (cfg.design, o.to) {
+        (Design::ExclusivePin, Attr::Private) => ConvPc::ExclPin,
+        (Design::ExclusivePin, Attr::Shared) => ConvPc::Unexc,
+        (Design::Wait, Attr::Private) if !cfg.block_pins_while_waiting => {
+            ConvPc::WaitMapped(o.start)
+        }
+        _ => ConvPc::Lock,
+    };
+}
+
+fn finish(cfg: &Config, st: &mut State, r: ConvResult) {
+    if st.invalidate_lock.writer == Some(ME) {
+        st.invalidate_lock.writer = None;
+    }
+    st.conv.after = private_bits(cfg, st);
+    st.conv.result = Some(r);
+    st.conv.succeeded |= r == ConvResult::Ok;
+    st.conv.pc = ConvPc::Done;
+}
+
+/// The next page at or after `from` in the range whose folio must be
+/// checked: present folios only (absent ones cannot be referenced), and one
+/// check per folio (a large folio covers every page).
+fn next_check(cfg: &Config, st: &State, from: usize) -> Option<u8> {
+    let (lo, hi) = range(cfg, st);
+    if cfg.has(Bug::PartialFlip) {
+        // The buggy loop visits every page in order, flipping as it goes.
+        return (from.max(lo) < hi).then_some(from.max(lo) as u8);
+    }
+    (from.max(lo)..hi)
+        .find(|&i| {
+            let Some(s) = st.pages[i].folio else {
+                return false;
+            };
+            // Skip pages whose folio an earlier page of the range already covers.
+            !(lo..i).any(|j| st.pages[j].folio == Some(s))
+        })
+        .map(|i| i as u8)
+}
+
+/// The refcount the check expects of page i's folio.
+fn expected(cfg: &Config, st: &State, s: Slot) -> i32 {
+    let f = st.folio(s);
+    let mut e = mm::baseline(cfg, f);
+    if cfg.has(Bug::CheckBeforeUnmap) {
+        // BUG check_before_unmap: checking before unmap_mapping_pages() has to
+        // tolerate the PTEs' references (they are about to be zapped), which
+        // leaves the window in which GUP-fast turns a PTE into a pin
+        // (domain.md 4.1, 4.3).
+        e += (0..cfg.pages as usize)
+            .filter(|&j| st.pages[j].folio == Some(s))
+            .map(|j| st.pages[j].ptes.count_ones() as i32)
+            .sum::<i32>();
+    }
+    e
+}
+
+fn at_baseline(cfg: &Config, st: &State, s: Slot) -> bool {
+    let f = st.folio(s);
+    !f.frozen && f.refcount == mm::baseline(cfg, f)
+}
+
+/// After unmapping (or, with the bug, instead of it first): where to go.
+fn after_unmap(cfg: &Config, st: &State) -> ConvPc {
+    if cfg.has(Bug::CheckBeforeUnmap) {
+        return ConvPc::InvBegin;
+    }
+    match cfg.design {
+        Design::Wait => match next_check(cfg, st, 0) {
+            Some(i) => ConvPc::Wait(i),
+            None => ConvPc::InvBegin,
+        },
+        // PFNMAP: no references to drain, unmapping is enough (domain.md 3.6).
+        Design::Pfnmap => ConvPc::InvBegin,
+        _ => match next_check(cfg, st, 0) {
+            Some(i) => ConvPc::Check(i),
+            None => ConvPc::InvBegin,
+        },
+    }
+}
+
+fn after_checks(cfg: &Config) -> ConvPc {
+    if cfg.has(Bug::CheckBeforeUnmap) {
+        ConvPc::Unmap
+    } else {
+        ConvPc::InvBegin
+    }
+}
+
+/// Will flipping this range leave the whole gigantic page private and split,
+/// so that it must be merged (RFC v2 restructuring)?
+fn merge_follows(cfg: &Config, st: &State) -> bool {
+    let (lo, hi) = range(cfg, st);
+    cfg.design == Design::Split
+        && op(cfg, st).to == Attr::Private
+        && st.gigantic.structure == Structure::Split
+        && !st.gigantic.in_pool
+        && (0..cfg.pages as usize).all(|i| st.pages[i].private || (lo..hi).contains(&i))
+}
+
+fn split_needed(cfg: &Config, st: &State) -> bool {
+    cfg.design == Design::Split
+        && op(cfg, st).to == Attr::Shared
+        && !st.gigantic.in_pool
+        && st.gigantic.structure == Structure::Whole
+}
+
+/// Is the exclusive bias set on this folio? (small: in `_refcount`; large: in `_pincount`)
+pub fn exclusive_set(st: &State, s: Slot) -> bool {
+    let f = st.folio(s);
+    if f.large {
+        f.pincount as i64 >= GUP_PIN_EXCLUSIVE_BIAS
+    } else {
+        f.refcount as i64 >= GUP_PIN_EXCLUSIVE_BIAS
+    }
+}
+
+pub fn step(cfg: &Config, st: &mut State) -> bool {
+    let (lo, hi) = range(cfg, st);
+    let to = op(cfg, st).to;
+    match st.conv.pc {
+        ConvPc::Idle => return false,
+        ConvPc::Done => {
+            // The VMM dropped what it owns and retries the same request.
+            begin_attempt(cfg, st);
+        }
+        ConvPc::WaitMapped(i) => {
+            // Variant of design wait: wait for GUP references to drain while
+            // the page is still mapped and faultable; new pins may keep coming.
+            let i = i as usize;
+            if let Some(s) = st.pages[i].folio {
+                let ptes = st.pages[i].ptes.count_ones() as i32;
+                let f = st.folio(s);
+                if f.frozen || f.refcount != mm::baseline(cfg, f) + ptes {
+                    return false;
+                }
+            }
+            st.conv.pc = if i + 1 < hi {
+                ConvPc::WaitMapped(i as u8 + 1)
+            } else {
+                ConvPc::Lock
+            };
+        }
+        ConvPc::Lock => {
+            // filemap_invalidate_lock(): exclusive.
+            if !st.invalidate_lock.can_write() {
+                return false;
+            }
+            st.invalidate_lock.writer = Some(ME);
+            // Early exit: the whole range already has the attribute.
+            if (lo..hi).all(|i| st.pages[i].attr() == to) {
+                finish(cfg, st, ConvResult::Ok);
+                return true;
+            }
+            st.conv.pc = match to {
+                Attr::Shared => ConvPc::InvBegin,
+                Attr::Private if cfg.has(Bug::CheckBeforeUnmap) => match next_check(cfg, st, 0) {
+                    Some(i) => ConvPc::Check(i),
+                    None => ConvPc::Unmap,
+                },
+                Attr::Private => ConvPc::Unmap,
+            };
+        }
+        ConvPc::Unmap => {
+            // unmap_mapping_pages(): every process, TLB flushed. huge_whole
+            // unmaps the whole folio, as Hildenbrand's protocol does for a
+            // large folio (domain.md 1.3).
+            let (ulo, uhi) = if cfg.design == Design::HugeWhole {
+                (0, cfg.pages as usize)
+            } else {
+                (lo, hi)
+            };
+            mm::unmap_mapping_pages(cfg, st, ulo, uhi);
+            st.conv.pc = after_unmap(cfg, st);
+        }
+        ConvPc::Check(i) => {
+            let i = i as usize;
+            let busy = match st.pages[i].folio {
+                // Only the partial_flip loop visits pages without a folio.
+                None => false,
+                Some(s) => {
+                    let f = st.folio(s);
+                    f.frozen || f.refcount != expected(cfg, st, s)
+                }
+            };
+            if !busy {
+                if cfg.has(Bug::PartialFlip) {
+                    // BUG partial_flip: flip this page now, before knowing
+                    // the rest of the range is free (domain.md 6.6).
+                    mm::zap_stage2(st, i, i + 1, None);
+                    st.pages[i].private = to == Attr::Private;
+                }
+                st.conv.pc = match next_check(cfg, st, i + 1) {
+                    Some(j) => ConvPc::Check(j),
+                    None => after_checks(cfg),
+                };
+            } else if let Some(f) = st.pages[i]
+                .folio
+                .map(|s| *st.folio(s))
+                .filter(|f| f.lru && !st.conv.drained && !cfg.has(Bug::NoLruDrain))
+            {
+                let _ = f;
+                // v7: a folio that may sit in an lru_add batch gets one
+                // lru_add_drain_all() and a re-check (domain.md 2.5 step 4).
+                // BUG no_lru_drain removes this.
+                st.conv.pc = ConvPc::Drain(i as u8);
+            } else {
+                // -EAGAIN, error_offset = max(start, folio->index).
+                let index = st.pages[i].folio.map_or(i, |s| st.folio(s).index as usize);
+                let err = index.max(lo);
+                finish(cfg, st, ConvResult::Eagain { error_index: err });
+            }
+        }
+        ConvPc::Drain(i) => {
+            mm::lru_add_drain_all(cfg, st);
+            st.conv.drained = true;
+            st.conv.pc = ConvPc::Check(i);
+        }
+        ConvPc::Wait(i) => {
+            // Option (a): sleep until short-term references drain.
+            let i = i as usize;
+            if let Some(s) = st.pages[i].folio {
+                if !at_baseline(cfg, st, s) {
+                    if (lo..hi).any(|j| st.pages[j].ptes != 0) {
+                        // A fault that passed the attribute check before the
+                        // lock was taken installs its PTE after our unmap (its
+                        // reference is what v7's check turns into EAGAIN). A
+                        // converter that only sleeps would wait for that PTE
+                        // forever (the model found this), so the wait loop
+                        // unmaps again before sleeping.
+                        mm::unmap_mapping_pages(cfg, st, lo, hi);
+                        return true;
+                    }
+                    let f = *st.folio(s);
+                    if f.lru && !st.conv.drained && !cfg.has(Bug::NoLruDrain) {
+                        mm::lru_add_drain_all(cfg, st);
+                        st.conv.drained = true;
+                        return true;
+                    }
+                    return false;
+                }
+            }
+            st.conv.pc = match next_check(cfg, st, i + 1) {
+                Some(j) => ConvPc::Wait(j),
+                None => ConvPc::InvBegin,
+            };
+        }
+        ConvPc::InvBegin => {
+            // kvm_gmem_invalidate_begin(): point of no return. The v7 filter
+            // zaps the mappings of the type going away; restructuring zaps
+            // everything in the gigantic page, because folios change under
+            // existing entries ([infer] RFC v2 rounds the range out).
+            let (ilo, ihi) = invalidation_range(cfg, st);
+            if merge_follows(cfg, st) || split_needed(cfg, st) {
+                mm::zap_stage2(st, ilo, ihi, None);
+            } else {
+                let going = match to {
+                    Attr::Private => Attr::Shared,
+                    Attr::Shared => Attr::Private,
+                };
+                mm::zap_stage2(st, lo, hi, Some(going));
+            }
+            st.conv.pc = if split_needed(cfg, st) {
+                st.gigantic.structure = Structure::Splitting;
+                ConvPc::SplitFreeze
+            } else {
+                ConvPc::Flip
+            };
+        }
+        ConvPc::SplitFreeze => {
+            // folio_ref_freeze() at the page cache's count, spinning while
+            // speculative references are held (RFC v2 patch 38).
+            let n = cfg.pages as i32;
+            if cfg.has(Bug::RestructureNoFreeze) {
+                // BUG restructure_no_freeze: a plain read of the count.
+                if st.folio(WHOLE).refcount != n {
+                    return false;
+                }
+            } else if !mm::freeze(st, WHOLE, n) {
+                return false;
+            }
+            st.conv.pc = ConvPc::SplitDo;
+        }
+        ConvPc::SplitDo => {
+            let n = cfg.pages as usize;
+            // The page cache's references move to the 4K folios.
+            let w = st.folio_mut(WHOLE);
+            if w.frozen {
+                w.frozen = false;
+            } else {
+                w.refcount -= n as i32;
+            }
+            w.state = FolioState::Gone;
+            w.large = false;
+            for j in 0..n {
+                *st.folio_mut(sub_slot(j)) = Folio {
+                    state: FolioState::PageCache,
+                    index: j as u8,
+                    refcount: 1,
+                    ..Folio::default()
+                };
+                st.pages[j].folio = Some(sub_slot(j));
+            }
+            st.gigantic.structure = Structure::Split;
+            st.conv.pc = ConvPc::Flip;
+        }
+        ConvPc::Flip => {
+            // The maple tree store (kvm_gmem_set_attributes' point of effect).
+            for p in &mut st.pages[lo..hi] {
+                p.private = to == Attr::Private;
+            }
+            if cfg.design == Design::ExclusivePin {
+                finish(cfg, st, ConvResult::Ok);
+                return true;
+            }
+            st.conv.pc = if merge_after_flip(cfg, st) {
+                st.gigantic.structure = Structure::Merging;
+                ConvPc::MergeFreeze(0)
+            } else {
+                ConvPc::InvEnd
+            };
+        }
+        ConvPc::MergeFreeze(i) => {
+            let s = sub_slot(i as usize);
+            if cfg.has(Bug::RestructureNoFreeze) {
+                // BUG restructure_no_freeze: check without freezing, so a
+                // speculative try-get can still land before the fold.
+                if st.folio(s).refcount != 1 {
+                    return false;
+                }
+            } else if !mm::freeze(st, s, 1) {
+                return false;
+            }
+            st.conv.pc = if (i as usize + 1) < cfg.pages as usize {
+                ConvPc::MergeFreeze(i + 1)
+            } else {
+                ConvPc::MergeFold
+            };
+        }
+        ConvPc::MergeFold => {
+            fold_subfolios(cfg, st);
+            st.conv.pc = ConvPc::InvEnd;
+        }
+        ConvPc::InvEnd => {
+            // kvm_gmem_invalidate_end(): mmu_invalidate_seq++, in_progress--.
+            st.guest.seq_stale = true;
+            finish(cfg, st, ConvResult::Ok);
+        }
+        ConvPc::ExclPin => return excl_pin(cfg, st),
+        ConvPc::Unexc => {
+            if let Some(s) = st.conv.excl {
+                // unexc_user_page(): drop the exclusive bias, keeping one
+                // normal pin, then the VMM unpins it.
+                let large = st.folio(s).large;
+                let bias_set = exclusive_set(st, s);
+                let f = st.folio_mut(s);
+                if bias_set {
+                    if large {
+                        f.pincount -= GUP_PIN_EXCLUSIVE_BIAS as i32;
+                    } else {
+                        f.refcount -= GUP_PIN_EXCLUSIVE_BIAS as i32;
+                    }
+                }
+                if large {
+                    f.pincount -= 1;
+                    mm::put(cfg, st, s, 1);
+                } else {
+                    mm::put(cfg, st, s, GUP_PIN_COUNTING_BIAS as i32);
+                }
+                st.conv.excl = None;
+            }
+            st.conv.pc = ConvPc::Flip;
+        }
+    }
+    true
+}
+
+fn merge_after_flip(cfg: &Config, st: &State) -> bool {
+    cfg.design == Design::Split
+        && !st.gigantic.in_pool
+        && st.gigantic.structure == Structure::Split
+        && (0..cfg.pages as usize).all(|i| st.pages[i].private)
+}
+
+/// Fold the (frozen) 4K subfolios back into one folio and unfreeze it.
+pub fn fold_subfolios(cfg: &Config, st: &mut State) {
+    let n = cfg.pages as usize;
+    for j in 0..n {
+        let f = st.folio_mut(sub_slot(j));
+        if f.frozen {
+            f.frozen = false;
+        } else {
+            // Unfrozen (bug): the page cache's reference moves to the whole
+            // folio, anything else stays behind on a subfolio that is gone.
+            f.refcount -= 1;
+        }
+        f.state = FolioState::Gone;
+        st.pages[j].folio = Some(WHOLE);
+    }
+    let leftover = st.folio(WHOLE).refcount;
+    *st.folio_mut(WHOLE) = Folio {
+        state: FolioState::PageCache,
+        large: true,
+        index: 0,
+        refcount: n as i32 + leftover,
+        ..Folio::default()
+    };
+    st.gigantic.structure = Structure::Whole;
+}
+
+/// Exclusive-pin RFC (domain.md 1.1): GUP the page through the VMM's mapping
+/// with FOLL_PIN|FOLL_LONGTERM|FOLL_EXCLUSIVE. The CAS succeeds only if no
+/// pin of any kind exists.
+fn excl_pin(cfg: &Config, st: &mut State) -> bool {
+    let i = op(cfg, st).start as usize;
+    // GUP slow path on anonymous memory: fault the page in if needed.
+    let Some(s) = mm::alloc(cfg, st, i) else {
+        finish(cfg, st, ConvResult::Eagain { error_index: i });
+        return true;
+    };
+    if st.pages[i].ptes & 1 == 0 {
+        st.pages[i].ptes |= 1;
+        mm::get(st, s, 1);
+    }
+    let f = *st.folio(s);
+    let ok = if f.large {
+        f.pincount == 0
+    } else {
+        (f.refcount as i64) < GUP_PIN_COUNTING_BIAS
+    };
+    if !ok {
+        // GUP returns no page: the donation fails.
+        finish(cfg, st, ConvResult::Eagain { error_index: i });
+        return true;
+    }
+    let fm = st.folio_mut(s);
+    if f.large {
+        // large_folio_pin_setexc(): BUG exclusive_cas_bias stores the plain
+        // pin count instead of the value with the exclusive bias (RFC patch 2).
+        fm.pincount = if cfg.has(Bug::ExclusiveCasBias) {
+            1
+        } else {
+            1 + GUP_PIN_EXCLUSIVE_BIAS as i32
+        };
+        fm.refcount += 1;
+    } else {
+        fm.refcount += (GUP_PIN_COUNTING_BIAS + GUP_PIN_EXCLUSIVE_BIAS) as i32;
+    }
+    st.conv.excl = Some(s);
+    st.conv.pc = ConvPc::Flip;
+    true
+}

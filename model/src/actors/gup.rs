@@ -1,0 +1,205 @@
+//! GUP users: GUP-fast (`gup_fast_pte_range()`, domain.md 3.3) falling back
+//! to the slow path (mmap_lock, fault in, grab under the PTE lock), FOLL_GET /
+//! FOLL_PIN / FOLL_LONGTERM references, the device access, and the release.
+
+use super::host::{fault_step, Fault};
+use crate::actors::converter::exclusive_set;
+use crate::config::{Bug, Config, Design, GupPath, PinKind, PinnerCfg};
+use crate::mm;
+use crate::state::*;
+use invariants::{Accessor, GUP_PIN_COUNTING_BIAS};
+
+fn cfg_of(cfg: &Config, k: usize) -> PinnerCfg {
+    cfg.pinners[k]
+}
+
+/// Add this pinner's reference in the kernel's encoding: FOLL_GET +1; FOLL_PIN
+/// +1024 on a small folio, +1 and `_pincount`+1 on a large one. `try` uses
+/// folio_ref_try_add() (GUP-fast: fails on zero/frozen).
+fn grab(st: &mut State, s: Slot, kind: PinKind, try_: bool) -> bool {
+    let large = st.folio(s).large;
+    let n = match kind {
+        PinKind::Get => 1,
+        _ if large => 1,
+        _ => GUP_PIN_COUNTING_BIAS as i32,
+    };
+    if try_ {
+        if !mm::try_add(st, s, n) {
+            return false;
+        }
+    } else {
+        mm::get(st, s, n);
+    }
+    if kind != PinKind::Get && large {
+        st.folio_mut(s).pincount += 1;
+    }
+    true
+}
+
+/// put_page() / unpin_user_page().
+fn release(cfg: &Config, st: &mut State, s: Slot, kind: PinKind) {
+    let large = st.folio(s).large;
+    match kind {
+        PinKind::Get => mm::put(cfg, st, s, 1),
+        _ if large => {
+            st.folio_mut(s).pincount -= 1;
+            mm::put(cfg, st, s, 1)
+        }
+        _ => mm::put(cfg, st, s, GUP_PIN_COUNTING_BIAS as i32),
+    }
+}
+
+pub fn can_start(cfg: &Config, st: &State, k: usize) -> bool {
+    st.pinners[k].pc == PinPc::Idle && k < cfg.pinners.len()
+}
+
+pub fn in_flight(cfg: &Config, st: &State, k: usize) -> bool {
+    match st.pinners[k].pc {
+        PinPc::Idle | PinPc::Finished => false,
+        // A pin held forever is never released: no step left.
+        PinPc::Accessed(_) => !cfg_of(cfg, k).hold_forever,
+        _ => true,
+    }
+}
+
+fn finish(cfg: &Config, st: &mut State, k: usize) {
+    st.pinners[k].pc = if cfg_of(cfg, k).repeat {
+        PinPc::Idle
+    } else {
+        PinPc::Finished
+    };
+}
+
+/// pin_user_pages()/get_user_pages() is called.
+pub fn start(cfg: &Config, st: &mut State, k: usize) {
+    let pc = cfg_of(cfg, k);
+    let refused = st.closed
+        // Option (a): FOLL_LONGTERM on guest_memfd is refused. [infer] EFAULT,
+        // like other mappings GUP refuses outright.
+        || (cfg.design == Design::Wait && pc.kind == PinKind::Longterm)
+        // Option (c): GUP-fast bails on the special PTE, slow GUP on VM_PFNMAP.
+        || cfg.design == Design::Pfnmap;
+    if refused {
+        st.pinners[k].pc = PinPc::Finished;
+        return;
+    }
+    if cfg.design == Design::ExclusivePin {
+        return excl_start(cfg, st, k);
+    }
+    // gup_fast_folio_allowed(): FOLL_LONGTERM pins of non-shmem file folios
+    // go through the slow path (domain.md 3.2).
+    st.pinners[k].pc = if pc.path == GupPath::Fast && pc.kind != PinKind::Longterm {
+        PinPc::FastReadPte
+    } else {
+        PinPc::SlowFollow
+    };
+}
+
+/// RFC semantics for a normal pin: back off if exclusive, add, re-check.
+/// FOLL_GET is not covered by the exclusive bias at all.
+fn excl_start(cfg: &Config, st: &mut State, k: usize) {
+    let pc = cfg_of(cfg, k);
+    let i = pc.page as usize;
+    let Some(s) = mm::alloc(cfg, st, i) else {
+        return finish(cfg, st, k);
+    };
+    let pbit = 1u8 << pc.proc;
+    if st.pages[i].ptes & pbit == 0 {
+        // Anonymous fault-in by the slow path.
+        st.pages[i].ptes |= pbit;
+        mm::get(st, s, 1);
+    }
+    if pc.kind == PinKind::Get {
+        grab(st, s, pc.kind, false);
+        st.pinners[k].pc = PinPc::Held(s);
+        return;
+    }
+    if exclusive_set(st, s) {
+        return finish(cfg, st, k);
+    }
+    grab(st, s, pc.kind, false);
+    st.pinners[k].pc = PinPc::ExclRecheck(s);
+}
+
+pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
+    let pc = cfg_of(cfg, k);
+    let i = pc.page as usize;
+    let pbit = 1u8 << pc.proc;
+    let pte_maps =
+        |st: &State, s: Slot| st.pages[i].ptes & pbit != 0 && st.pages[i].folio == Some(s);
+    match st.pinners[k].pc {
+        PinPc::Idle | PinPc::Finished => return false,
+        PinPc::FastReadPte => {
+            // Lockless PTE read with interrupts off.
+            st.pinners[k].pc = match st.pages[i].folio {
+                Some(s) if st.pages[i].ptes & pbit != 0 => PinPc::FastTryAdd(s),
+                _ => PinPc::SlowFollow,
+            };
+        }
+        PinPc::FastTryAdd(s) => {
+            st.pinners[k].pc = if grab(st, s, pc.kind, true) {
+                PinPc::FastRecheck(s)
+            } else {
+                PinPc::SlowFollow
+            };
+        }
+        PinPc::FastRecheck(s) => {
+            // "Adjust the pincount before re-checking the PTE": if the PTE
+            // changed, drop what was taken and fall back.
+            // BUG gup_fast_no_recheck keeps the reference without re-reading.
+            if cfg.has(Bug::GupFastNoRecheck) || pte_maps(st, s) {
+                st.pinners[k].pc = PinPc::Held(s);
+            } else {
+                release(cfg, st, s, pc.kind);
+                st.pinners[k].pc = PinPc::SlowFollow;
+            }
+        }
+        PinPc::SlowFollow => {
+            // Under mmap_lock: follow_page_pte() grabs under the PTE lock, so
+            // the PTE cannot change between the check and the grab.
+            if st.closed {
+                finish(cfg, st, k);
+            } else if let Some(s) = st.pages[i].folio.filter(|&s| pte_maps(st, s)) {
+                grab(st, s, pc.kind, false);
+                st.pinners[k].pc = PinPc::Held(s);
+            } else {
+                st.pinners[k].pc = PinPc::SlowFault(FaultPc::LockInv);
+            }
+        }
+        PinPc::SlowFault(fpc) => match fault_step(cfg, st, 3 + k as u8, pc.proc, i, fpc) {
+            Fault::Blocked => return false,
+            Fault::Next(fpc) => st.pinners[k].pc = PinPc::SlowFault(fpc),
+            // The fault installed the PTE; GUP retries follow_page_pte().
+            Fault::Installed(_) => st.pinners[k].pc = PinPc::SlowFollow,
+            // The page is private: GUP fails with EFAULT.
+            Fault::Sigbus => finish(cfg, st, k),
+        },
+        PinPc::ExclRecheck(s) => {
+            if exclusive_set(st, s) {
+                release(cfg, st, s, pc.kind);
+                finish(cfg, st, k);
+            } else {
+                st.pinners[k].pc = PinPc::Held(s);
+            }
+        }
+        PinPc::Held(s) => {
+            // The device / O_DIRECT touches the page through the reference.
+            st.last_access = Some(LastAccess {
+                who: Accessor::GupHolder { holder: k as u32 },
+                folio: s,
+                index: i as u8,
+                write: true,
+                guest_type: None,
+            });
+            st.pinners[k].pc = PinPc::Accessed(s);
+        }
+        PinPc::Accessed(s) => {
+            if pc.hold_forever {
+                return false;
+            }
+            release(cfg, st, s, pc.kind);
+            finish(cfg, st, k);
+        }
+    }
+    true
+}

@@ -1,0 +1,153 @@
+//! `kvm_gmem_populate()` (domain.md 2.5, 4.9) and the speculative PFN walker.
+//!
+//! Populate copies a shared source page (GUPed through process 0's mapping
+//! of the same guest_memfd, as in-place conversion allows) into a private
+//! destination under the invalidate lock. Since Jan 2026 it GUPs the source
+//! *before* taking the lock; BUG populate_lock_order restores the old order,
+//! in which the source's fault needs the invalidate lock that populate holds
+//! for write (rw-semaphores are not recursive).
+
+use crate::config::{Bug, Config};
+use crate::mm;
+use crate::state::*;
+
+const ME: u8 = 8;
+
+pub fn can_start(cfg: &Config, st: &State) -> bool {
+    cfg.populate.is_some() && st.populate.pc == PopPc::Idle
+}
+
+pub fn in_flight(st: &State) -> bool {
+    !matches!(st.populate.pc, PopPc::Idle | PopPc::Finished)
+}
+
+pub fn start(cfg: &Config, st: &mut State) {
+    st.populate.pc = if cfg.has(Bug::PopulateLockOrder) {
+        PopPc::Lock
+    } else {
+        PopPc::SrcGup
+    };
+}
+
+fn after_src(st: &mut State) {
+    st.populate.pc = if st.populate.holds_lock {
+        PopPc::Copy
+    } else {
+        PopPc::Lock
+    };
+}
+
+fn fail(cfg: &Config, st: &mut State) {
+    if st.populate.holds_lock {
+        st.invalidate_lock.writer = None;
+        st.populate.holds_lock = false;
+    }
+    if let Some(s) = st.populate.src.take() {
+        mm::put(cfg, st, s, 1);
+    }
+    st.populate.pc = PopPc::Finished;
+}
+
+pub fn step(cfg: &Config, st: &mut State) -> bool {
+    let Some(p) = cfg.populate else { return false };
+    let (src, dst) = (p.src as usize, p.dst as usize);
+    let bit = 1u16 << ME;
+    match st.populate.pc {
+        PopPc::Idle | PopPc::Finished => return false,
+        PopPc::SrcGup => {
+            // get_user_pages() of the source: mapped already? grab under the
+            // PTE lock; else fault it in.
+            match st.pages[src].folio {
+                Some(s) if st.pages[src].ptes & 1 != 0 => {
+                    mm::get(st, s, 1);
+                    st.populate.src = Some(s);
+                    after_src(st);
+                }
+                _ => st.populate.pc = PopPc::SrcLockInv,
+            }
+        }
+        PopPc::SrcLockInv => {
+            if !st.invalidate_lock.can_read() {
+                return false;
+            }
+            st.invalidate_lock.readers |= bit;
+            st.populate.pc = PopPc::SrcLookup;
+        }
+        PopPc::SrcLookup => {
+            st.invalidate_lock.readers &= !bit;
+            let folio = if st.pages[src].private {
+                None
+            } else {
+                mm::alloc(cfg, st, src)
+            };
+            match folio {
+                Some(s) => {
+                    mm::get(st, s, 1);
+                    st.populate.src = Some(s);
+                    after_src(st);
+                }
+                None => fail(cfg, st),
+            }
+        }
+        PopPc::Lock => {
+            if !st.invalidate_lock.can_write() {
+                return false;
+            }
+            st.invalidate_lock.writer = Some(ME);
+            st.populate.holds_lock = true;
+            st.populate.pc = if st.populate.src.is_some() {
+                PopPc::Copy
+            } else {
+                PopPc::SrcGup
+            };
+        }
+        PopPc::Copy => {
+            // The destination must be private (else -EINVAL); the copy is the
+            // kernel writing into guest-private memory, which is its job.
+            if st.pages[dst].private {
+                let _ = mm::alloc(cfg, st, dst);
+            }
+            fail(cfg, st);
+        }
+    }
+    true
+}
+
+// ---- The speculative reference of a PFN walker ----
+
+pub fn spec_can_start(cfg: &Config, st: &State) -> bool {
+    cfg.speculative.is_some() && st.spec == SpecPc::Idle
+}
+
+pub fn spec_in_flight(st: &State) -> bool {
+    matches!(st.spec, SpecPc::Held(_))
+}
+
+/// folio_try_get() on whatever folio backs the pfn now. Returns false when
+/// the try-get fails and the walker has nothing more to do (no state change
+/// for a repeating walker: the action is then not enabled).
+pub fn spec_start(cfg: &Config, st: &mut State) -> bool {
+    let Some(sc) = cfg.speculative else {
+        return false;
+    };
+    let got = mm::folio_of_pfn(cfg, st, sc.page as usize).filter(|&s| mm::try_add(st, s, 1));
+    match got {
+        Some(s) => st.spec = SpecPc::Held(s),
+        None if sc.repeat => return false,
+        None => st.spec = SpecPc::Finished,
+    }
+    true
+}
+
+/// folio_put(): the walker never touched the data.
+pub fn spec_step(cfg: &Config, st: &mut State) -> bool {
+    let SpecPc::Held(s) = st.spec else {
+        return false;
+    };
+    mm::put(cfg, st, s, 1);
+    st.spec = match cfg.speculative {
+        Some(sc) if sc.repeat => SpecPc::Idle,
+        _ => SpecPc::Finished,
+    };
+    true
+}

@@ -1,0 +1,151 @@
+//! Truncation: fallocate(PUNCH_HOLE) (`kvm_gmem_punch_hole()`, domain.md
+//! 2.8; for split, RFC v2 patch 39 "Merge and truncate on fallocate") and
+//! the final close of the file (release: every mapping goes; pinned folios
+//! live on; the gigantic page's merge is deferred to the last put).
+
+use crate::actors::converter::fold_subfolios;
+use crate::config::{Bug, Config, Design, TruncOp};
+use crate::mm::{self, sub_slot};
+use crate::state::*;
+use invariants::{ConvResult, Structure};
+
+const ME: u8 = 7;
+
+fn range(cfg: &Config) -> (usize, usize) {
+    match cfg.truncate {
+        Some(TruncOp::Punch { start, pages }) => (start as usize, start as usize + pages as usize),
+        _ => (0, cfg.pages as usize),
+    }
+}
+
+pub fn invalidation_covers(cfg: &Config, st: &State, i: usize) -> bool {
+    let active = matches!(
+        st.trunc.pc,
+        TruncPc::Unmap
+            | TruncPc::Check(_)
+            | TruncPc::MergeFold
+            | TruncPc::Truncate
+            | TruncPc::InvEnd
+    );
+    let (lo, hi) = range(cfg);
+    active && (lo..hi).contains(&i)
+}
+
+pub fn can_start(cfg: &Config, st: &State) -> bool {
+    st.trunc.pc == TruncPc::Idle && cfg.truncate.is_some()
+}
+
+pub fn in_flight(st: &State) -> bool {
+    !matches!(st.trunc.pc, TruncPc::Idle | TruncPc::Finished)
+}
+
+pub fn start(st: &mut State) {
+    st.trunc.pc = TruncPc::Lock;
+}
+
+fn split_present(cfg: &Config, st: &State) -> bool {
+    cfg.design == Design::Split && !st.gigantic.in_pool && st.gigantic.structure == Structure::Split
+}
+
+pub fn step(cfg: &Config, st: &mut State) -> bool {
+    let (lo, hi) = range(cfg);
+    let close = matches!(cfg.truncate, Some(TruncOp::Close));
+    match st.trunc.pc {
+        TruncPc::Idle | TruncPc::Finished => return false,
+        TruncPc::Lock => {
+            if !st.invalidate_lock.can_write() {
+                return false;
+            }
+            st.invalidate_lock.writer = Some(ME);
+            st.trunc.pc = if close {
+                TruncPc::Truncate
+            } else {
+                TruncPc::InvBegin
+            };
+        }
+        TruncPc::InvBegin => {
+            // kvm_gmem_invalidate_begin(): zap every stage-2 entry in range.
+            mm::zap_stage2(st, lo, hi, None);
+            st.trunc.pc = if split_present(cfg, st) {
+                TruncPc::Unmap
+            } else {
+                TruncPc::Truncate
+            };
+        }
+        TruncPc::Unmap => {
+            mm::unmap_mapping_pages(cfg, st, lo, hi);
+            st.gigantic.structure = Structure::Merging;
+            st.trunc.pc = if cfg.has(Bug::PunchMergeNoCheck) {
+                // BUG punch_merge_no_check: merge and truncate without making
+                // sure no subpage is still referenced (domain.md 4.5).
+                TruncPc::MergeFold
+            } else {
+                TruncPc::Check(0)
+            };
+        }
+        TruncPc::Check(i) => {
+            // The merge's guard: folio_ref_freeze() each subfolio at its
+            // page-cache count; any extra reference (a pinned shared subpage)
+            // fails the punch with -EAGAIN (RFC v2; test truncate_shared_while_pinned).
+            let i = i as usize;
+            if mm::freeze(st, sub_slot(i), 1) {
+                st.trunc.pc = if i + 1 < cfg.pages as usize {
+                    TruncPc::Check(i as u8 + 1)
+                } else {
+                    TruncPc::MergeFold
+                };
+            } else {
+                for j in 0..i {
+                    mm::unfreeze(st, sub_slot(j), 1);
+                }
+                st.gigantic.structure = Structure::Split;
+                st.trunc.result = Some(ConvResult::Eagain { error_index: i });
+                st.trunc.pc = TruncPc::InvEnd;
+            }
+        }
+        TruncPc::MergeFold => {
+            fold_subfolios(cfg, st);
+            st.trunc.pc = TruncPc::Truncate;
+        }
+        TruncPc::Truncate => {
+            if close {
+                // Release: KVM mappings, host mappings and fds all go away.
+                st.closed = true;
+                mm::zap_stage2(st, 0, cfg.pages as usize, None);
+            }
+            // truncate_inode_pages_range(): unmap, then drop the page cache's
+            // references; a referenced folio is orphaned, not freed.
+            mm::unmap_mapping_pages(cfg, st, lo, hi);
+            for i in lo..hi {
+                mm::remove_from_page_cache(cfg, st, i);
+            }
+            if close && cfg.design.is_huge() && !st.gigantic.in_pool {
+                st.gigantic.released = true;
+            }
+            st.trunc.result = Some(ConvResult::Ok);
+            st.trunc.pc = TruncPc::InvEnd;
+        }
+        TruncPc::InvEnd => {
+            st.guest.seq_stale = true;
+            if st.invalidate_lock.writer == Some(ME) {
+                st.invalidate_lock.writer = None;
+            }
+            st.trunc.pc = TruncPc::Finished;
+        }
+    }
+    true
+}
+
+/// guest_memfd's hugetlb allocator: once every folio of a released gigantic
+/// page is freed, merge it and return it to the pool (the deferred merge of
+/// RFC v2 for close with pins outstanding).
+pub fn pool_callback_enabled(cfg: &Config, st: &State) -> bool {
+    cfg.design.is_huge()
+        && st.gigantic.released
+        && !st.gigantic.in_pool
+        && mm::gigantic_unreferenced(cfg, st)
+}
+
+pub fn pool_callback(cfg: &Config, st: &mut State) {
+    mm::return_gigantic_to_pool(cfg, st);
+}

@@ -1,0 +1,687 @@
+//! What to check: the design, the bug switches, the page count, and which
+//! actors exist with their scripts. Configuration lives in the model struct,
+//! never in the state (stateright-notes 3.3).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+pub use invariants::Attr;
+
+/// The designs of DESIGN.md section 4.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Design {
+    /// The v7 in-place conversion series: unmap, check refcount, fail EAGAIN.
+    Inplace,
+    /// Option (a): no FOLL_LONGTERM on guest_memfd; to-private waits for short-term refs.
+    Wait,
+    /// Option (b): gigantic hugetlb page split into 4K folios, merged when all private.
+    Split,
+    /// Option (c): PFNMAP host mappings, so GUP is impossible.
+    Pfnmap,
+    /// The naive huge design: one large folio with one refcount for all subpages.
+    HugeWhole,
+    /// The June 2024 exclusive-GUP-pin RFC on anonymous memory.
+    ExclusivePin,
+}
+
+impl Design {
+    pub const ALL: [Design; 6] = [
+        Design::Inplace,
+        Design::Wait,
+        Design::Split,
+        Design::Pfnmap,
+        Design::HugeWhole,
+        Design::ExclusivePin,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Inplace => "inplace",
+            Design::Wait => "wait",
+            Design::Split => "split",
+            Design::Pfnmap => "pfnmap",
+            Design::HugeWhole => "huge_whole",
+            Design::ExclusivePin => "exclusive_pin",
+        }
+    }
+    /// Backed by a gigantic page (hugetlb pool semantics apply).
+    pub fn is_huge(self) -> bool {
+        matches!(self, Design::Split | Design::HugeWhole)
+    }
+    /// One large folio covers every page (refcount shared by all subpages).
+    pub fn one_large_folio(self) -> bool {
+        matches!(self, Design::HugeWhole)
+    }
+    /// Memory is guest_memfd (attribute checked on fault) rather than anonymous.
+    pub fn is_gmem(self) -> bool {
+        !matches!(self, Design::ExclusivePin)
+    }
+}
+
+impl fmt::Display for Design {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Design {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        Design::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "unknown design '{s}' (expected one of: {})",
+                    Design::ALL.map(|d| d.name()).join(", ")
+                ))
+            })
+    }
+}
+
+/// The bug switches (mutations) of DESIGN.md section 5. Each removes exactly
+/// one guard; the comment at the guarded step names the kernel function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bug {
+    CheckBeforeUnmap,
+    FaultNoRef,
+    GupFastNoRecheck,
+    GuestCheckBeforeSeq,
+    RestructureNoFreeze,
+    PunchMergeNoCheck,
+    PartialFlip,
+    PopulateLockOrder,
+    NoLruDrain,
+    ExclusiveCasBias,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 10] = [
+        Bug::CheckBeforeUnmap,
+        Bug::FaultNoRef,
+        Bug::GupFastNoRecheck,
+        Bug::GuestCheckBeforeSeq,
+        Bug::RestructureNoFreeze,
+        Bug::PunchMergeNoCheck,
+        Bug::PartialFlip,
+        Bug::PopulateLockOrder,
+        Bug::NoLruDrain,
+        Bug::ExclusiveCasBias,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::CheckBeforeUnmap => "check_before_unmap",
+            Bug::FaultNoRef => "fault_no_ref",
+            Bug::GupFastNoRecheck => "gup_fast_no_recheck",
+            Bug::GuestCheckBeforeSeq => "guest_check_before_seq",
+            Bug::RestructureNoFreeze => "restructure_no_freeze",
+            Bug::PunchMergeNoCheck => "punch_merge_no_check",
+            Bug::PartialFlip => "partial_flip",
+            Bug::PopulateLockOrder => "populate_lock_order",
+            Bug::NoLruDrain => "no_lru_drain",
+            Bug::ExclusiveCasBias => "exclusive_cas_bias",
+        }
+    }
+    fn bit(self) -> u16 {
+        1 << (self as u16)
+    }
+    /// The designs whose code contains the guard this switch removes.
+    pub fn applies_to(self, d: Design) -> bool {
+        use Design::*;
+        match self {
+            // The refcount check exists where to-private checks references.
+            Bug::CheckBeforeUnmap | Bug::PartialFlip => {
+                matches!(d, Inplace | Split | HugeWhole)
+            }
+            // The fault's folio reference matters where PTEs hold references.
+            Bug::FaultNoRef => matches!(d, Inplace | Wait | Split | HugeWhole),
+            Bug::GupFastNoRecheck => matches!(d, Inplace | Wait | Split | HugeWhole),
+            Bug::GuestCheckBeforeSeq => d.is_gmem(),
+            Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => d == Split,
+            Bug::PopulateLockOrder => matches!(d, Inplace | Wait | Pfnmap),
+            // LRU batches hold references on small (non-hugetlb) folios.
+            Bug::NoLruDrain => matches!(d, Inplace | Wait),
+            Bug::ExclusiveCasBias => d == ExclusivePin,
+        }
+    }
+    /// The design the gate checks this switch on.
+    pub fn default_design(self) -> Design {
+        match self {
+            Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => Design::Split,
+            Bug::ExclusiveCasBias => Design::ExclusivePin,
+            _ => Design::Inplace,
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bug {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        Bug::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
+            ConfigError(format!(
+                "unknown bug switch '{s}' (expected one of: {})",
+                Bug::ALL.map(|b| b.name()).join(", ")
+            ))
+        })
+    }
+}
+
+/// A set of bug switches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "Vec<Bug>", from = "Vec<Bug>")]
+pub struct BugSet(u16);
+
+impl BugSet {
+    pub fn has(self, b: Bug) -> bool {
+        self.0 & b.bit() != 0
+    }
+    pub fn insert(&mut self, b: Bug) {
+        self.0 |= b.bit();
+    }
+    pub fn iter(self) -> impl Iterator<Item = Bug> {
+        Bug::ALL.into_iter().filter(move |b| self.has(*b))
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl From<BugSet> for Vec<Bug> {
+    fn from(s: BugSet) -> Vec<Bug> {
+        s.iter().collect()
+    }
+}
+
+impl From<Vec<Bug>> for BugSet {
+    fn from(v: Vec<Bug>) -> BugSet {
+        let mut s = BugSet::default();
+        v.into_iter().for_each(|b| s.insert(b));
+        s
+    }
+}
+
+/// One operation of a host process (a VMM thread touching the mmap of the file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum HostOp {
+    Read {
+        page: u8,
+    },
+    Write {
+        page: u8,
+    },
+    /// madvise(MADV_DONTNEED): zap this process's PTE.
+    Dontneed {
+        page: u8,
+    },
+}
+
+impl HostOp {
+    pub fn page(self) -> u8 {
+        match self {
+            HostOp::Read { page } | HostOp::Write { page } | HostOp::Dontneed { page } => page,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PinKind {
+    /// FOLL_GET (get_user_pages, vmsplice, plain O_DIRECT references).
+    Get,
+    /// FOLL_PIN, short-term.
+    Pin,
+    /// FOLL_PIN | FOLL_LONGTERM.
+    Longterm,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GupPath {
+    /// Lockless GUP-fast first, falling back to the slow path.
+    Fast,
+    /// The slow path only (mmap_lock, fault in, grab under the PTE lock).
+    Slow,
+}
+
+/// A GUP user: takes one reference through `proc`'s mapping of `page`,
+/// touches the memory (DMA/O_DIRECT), and releases it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PinnerCfg {
+    pub kind: PinKind,
+    pub path: GupPath,
+    pub page: u8,
+    pub proc: u8,
+    /// Never released (a long-term pin the VMM does not drop): not weakly fair.
+    #[serde(default)]
+    pub hold_forever: bool,
+    /// Pins again after releasing, forever (a busy O_DIRECT user).
+    #[serde(default)]
+    pub repeat: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ConvOp {
+    pub start: u8,
+    pub pages: u8,
+    pub to: Attr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct GuestOp {
+    pub page: u8,
+    /// The fault type (the private bit of the GPA).
+    pub access: Attr,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum TruncOp {
+    /// fallocate(PUNCH_HOLE | KEEP_SIZE).
+    Punch { start: u8, pages: u8 },
+    /// The VMM exits: every fd and host mapping of the file goes away.
+    Close,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PopulateCfg {
+    /// The private page being populated (kvm_gmem_populate destination).
+    pub dst: u8,
+    /// The shared source page, GUPed through process 0's mapping.
+    pub src: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SpeculativeCfg {
+    /// The pfn (subpage) a PFN walker (compaction, memory-failure) try-gets.
+    pub page: u8,
+    #[serde(default)]
+    pub repeat: bool,
+}
+
+/// A model configuration. Build with [`Config::for_design`] / [`Config::for_bug`]
+/// and adjust, then [`Config::validate`].
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Config {
+    pub design: Design,
+    pub bugs: BugSet,
+    pub pages: u8,
+    /// GUEST_MEMFD_FLAG_INIT_SHARED: pages start shared.
+    pub init_shared: bool,
+    /// One script per host process (1-2 processes).
+    pub procs: Vec<Vec<HostOp>>,
+    pub pinners: Vec<PinnerCfg>,
+    pub conversions: Vec<ConvOp>,
+    /// The VMM retries a failed conversion until it succeeds.
+    pub retry_until_ok: bool,
+    pub guest: Vec<GuestOp>,
+    pub truncate: Option<TruncOp>,
+    pub populate: Option<PopulateCfg>,
+    pub speculative: Option<SpeculativeCfg>,
+    /// Fresh small folios sit in a per-CPU lru_add batch holding a reference.
+    pub lru: bool,
+    /// Design `wait`: block faults and unmap before waiting (true), or wait for
+    /// GUP references to drain while the page stays mapped (false: the
+    /// variant where new short-term pins keep arriving).
+    pub block_pins_while_waiting: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for ConfigError {}
+
+pub const MAX_PAGES: usize = 8;
+pub const MAX_PROCS: usize = 2;
+pub const MAX_PINNERS: usize = 3;
+pub const MAX_GUEST_OPS: usize = 4;
+pub const MAX_CONVERSIONS: usize = 4;
+pub const MAX_HOST_OPS: usize = 4;
+
+impl Config {
+    fn empty(design: Design, pages: u8) -> Config {
+        Config {
+            design,
+            bugs: BugSet::default(),
+            pages,
+            init_shared: true,
+            procs: vec![],
+            pinners: vec![],
+            conversions: vec![],
+            retry_until_ok: false,
+            guest: vec![],
+            truncate: None,
+            populate: None,
+            speculative: None,
+            lru: false,
+            block_pins_while_waiting: true,
+        }
+    }
+
+    /// The gate configuration of a design: two pages, every actor that the
+    /// design's safety argument depends on, small budgets.
+    pub fn for_design(design: Design) -> Config {
+        let mut c = Config::empty(design, 2);
+        let to_private = ConvOp {
+            start: 0,
+            pages: 2,
+            to: Attr::Private,
+        };
+        let to_shared = ConvOp {
+            start: 0,
+            pages: 2,
+            to: Attr::Shared,
+        };
+        match design {
+            Design::Inplace | Design::Wait | Design::Pfnmap | Design::HugeWhole => {
+                c.procs = vec![vec![HostOp::Write { page: 0 }]];
+                c.pinners = vec![PinnerCfg {
+                    kind: if design == Design::Wait {
+                        PinKind::Pin
+                    } else {
+                        PinKind::Longterm
+                    },
+                    path: GupPath::Fast,
+                    page: 1,
+                    proc: 0,
+                    hold_forever: false,
+                    repeat: false,
+                }];
+                c.conversions = vec![to_private, to_shared];
+                c.guest = vec![GuestOp {
+                    page: 0,
+                    access: Attr::Private,
+                }];
+                c.lru = matches!(design, Design::Inplace | Design::Wait);
+            }
+            Design::Split => {
+                c.procs = vec![vec![HostOp::Write { page: 1 }]];
+                c.pinners = vec![PinnerCfg {
+                    kind: PinKind::Longterm,
+                    path: GupPath::Slow,
+                    page: 1,
+                    proc: 0,
+                    hold_forever: false,
+                    repeat: false,
+                }];
+                c.conversions = vec![to_private, to_shared];
+                c.guest = vec![GuestOp {
+                    page: 0,
+                    access: Attr::Private,
+                }];
+                c.speculative = Some(SpeculativeCfg {
+                    page: 0,
+                    repeat: false,
+                });
+            }
+            Design::ExclusivePin => {
+                c.procs = vec![vec![HostOp::Write { page: 0 }]];
+                c.pinners = vec![
+                    PinnerCfg {
+                        kind: PinKind::Pin,
+                        path: GupPath::Fast,
+                        page: 0,
+                        proc: 0,
+                        hold_forever: false,
+                        repeat: false,
+                    },
+                    PinnerCfg {
+                        kind: PinKind::Get,
+                        path: GupPath::Slow,
+                        page: 0,
+                        proc: 0,
+                        hold_forever: false,
+                        repeat: false,
+                    },
+                ];
+                c.conversions = vec![ConvOp {
+                    start: 0,
+                    pages: 1,
+                    to: Attr::Private,
+                }];
+            }
+        }
+        c
+    }
+
+    /// The gate configuration of a bug switch on its default design: the
+    /// actors that the removed guard protects against.
+    pub fn for_bug(bug: Bug) -> Config {
+        let design = bug.default_design();
+        let mut c = Config::empty(design, 2);
+        c.bugs.insert(bug);
+        let to_private = |start, pages| ConvOp {
+            start,
+            pages,
+            to: Attr::Private,
+        };
+        let pinner = |kind, path, page| PinnerCfg {
+            kind,
+            path,
+            page,
+            proc: 0,
+            hold_forever: false,
+            repeat: false,
+        };
+        match bug {
+            Bug::CheckBeforeUnmap | Bug::GupFastNoRecheck => {
+                c.pages = 1;
+                c.procs = vec![vec![HostOp::Read { page: 0 }]];
+                c.pinners = vec![pinner(PinKind::Pin, GupPath::Fast, 0)];
+                c.conversions = vec![to_private(0, 1)];
+            }
+            Bug::FaultNoRef => {
+                c.pages = 1;
+                c.procs = vec![vec![HostOp::Write { page: 0 }]];
+                c.conversions = vec![to_private(0, 1)];
+            }
+            Bug::GuestCheckBeforeSeq => {
+                c.pages = 1;
+                c.guest = vec![
+                    GuestOp {
+                        page: 0,
+                        access: Attr::Shared,
+                    },
+                    GuestOp {
+                        page: 0,
+                        access: Attr::Private,
+                    },
+                ];
+                c.conversions = vec![to_private(0, 1)];
+            }
+            Bug::RestructureNoFreeze => {
+                c.procs = vec![vec![HostOp::Read { page: 0 }]];
+                c.conversions = vec![to_private(0, 2)];
+                c.speculative = Some(SpeculativeCfg {
+                    page: 0,
+                    repeat: false,
+                });
+            }
+            Bug::PunchMergeNoCheck => {
+                c.pinners = vec![pinner(PinKind::Longterm, GupPath::Slow, 1)];
+                c.truncate = Some(TruncOp::Punch { start: 0, pages: 2 });
+            }
+            Bug::PartialFlip => {
+                c.pinners = vec![pinner(PinKind::Longterm, GupPath::Slow, 1)];
+                c.conversions = vec![to_private(0, 2)];
+            }
+            Bug::PopulateLockOrder => {
+                c.init_shared = false;
+                c.conversions = vec![ConvOp {
+                    start: 1,
+                    pages: 1,
+                    to: Attr::Shared,
+                }];
+                c.populate = Some(PopulateCfg { dst: 0, src: 1 });
+            }
+            Bug::NoLruDrain => {
+                c.pages = 1;
+                c.lru = true;
+                c.procs = vec![vec![HostOp::Write { page: 0 }]];
+                c.conversions = vec![to_private(0, 1)];
+                c.retry_until_ok = true;
+            }
+            Bug::ExclusiveCasBias => {
+                c = Config::for_design(Design::ExclusivePin);
+                c.bugs.insert(bug);
+                c.pinners.truncate(1);
+            }
+        }
+        c
+    }
+
+    pub fn with_bug(mut self, bug: Bug) -> Config {
+        self.bugs.insert(bug);
+        self
+    }
+
+    pub fn has(&self, bug: Bug) -> bool {
+        self.bugs.has(bug)
+    }
+
+    /// Checks every field; the error names what is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |m: String| Err(ConfigError(m));
+        let n = self.pages as usize;
+        if n == 0 || n > MAX_PAGES {
+            return err(format!("pages must be 1..={MAX_PAGES}, got {n}"));
+        }
+        for b in self.bugs.iter() {
+            if !b.applies_to(self.design) {
+                return err(format!(
+                    "bug switch '{b}' does not apply to design '{}' (it applies to: {})",
+                    self.design,
+                    Design::ALL
+                        .into_iter()
+                        .filter(|d| b.applies_to(*d))
+                        .map(|d| d.name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        if self.procs.len() > MAX_PROCS {
+            return err(format!(
+                "at most {MAX_PROCS} host processes, got {}",
+                self.procs.len()
+            ));
+        }
+        for (p, ops) in self.procs.iter().enumerate() {
+            if ops.len() > MAX_HOST_OPS {
+                return err(format!("process {p}: at most {MAX_HOST_OPS} operations"));
+            }
+            for op in ops {
+                if op.page() as usize >= n {
+                    return err(format!(
+                        "process {p}: page {} out of range 0..{n}",
+                        op.page()
+                    ));
+                }
+            }
+        }
+        if self.pinners.len() > MAX_PINNERS {
+            return err(format!(
+                "at most {MAX_PINNERS} GUP pinners, got {}",
+                self.pinners.len()
+            ));
+        }
+        for (i, pin) in self.pinners.iter().enumerate() {
+            if pin.page as usize >= n {
+                return err(format!("pinner {i}: page {} out of range 0..{n}", pin.page));
+            }
+            if pin.proc as usize >= MAX_PROCS {
+                return err(format!("pinner {i}: process {} out of range", pin.proc));
+            }
+            if pin.hold_forever && pin.repeat {
+                return err(format!(
+                    "pinner {i}: hold_forever and repeat exclude each other"
+                ));
+            }
+        }
+        if self.conversions.len() > MAX_CONVERSIONS {
+            return err(format!("at most {MAX_CONVERSIONS} conversions"));
+        }
+        for (i, c) in self.conversions.iter().enumerate() {
+            if c.pages == 0 || c.start as usize + c.pages as usize > n {
+                return err(format!(
+                    "conversion {i}: range {}..{} is empty or outside 0..{n}",
+                    c.start,
+                    c.start as usize + c.pages as usize
+                ));
+            }
+        }
+        if self.guest.len() > MAX_GUEST_OPS {
+            return err(format!("at most {MAX_GUEST_OPS} guest accesses"));
+        }
+        for g in &self.guest {
+            if g.page as usize >= n {
+                return err(format!("guest access: page {} out of range 0..{n}", g.page));
+            }
+        }
+        if let Some(TruncOp::Punch { start, pages }) = self.truncate {
+            if pages == 0 || start as usize + pages as usize > n {
+                return err(format!("punch range {start}+{pages} outside 0..{n}"));
+            }
+            if self.design == Design::Split && (start != 0 || pages as usize != n) {
+                return err(
+                    "design split punches whole gigantic pages only (hugetlb alignment)".into(),
+                );
+            }
+        }
+        if let Some(p) = self.populate {
+            if p.dst as usize >= n || p.src as usize >= n || p.dst == p.src {
+                return err("populate: dst and src must be distinct pages in range".into());
+            }
+            if !self.design.is_gmem() {
+                return err("populate exists only for guest_memfd designs".into());
+            }
+        }
+        if let Some(s) = self.speculative {
+            if s.page as usize >= n {
+                return err(format!("speculative: page {} out of range", s.page));
+            }
+        }
+        if self.design == Design::ExclusivePin {
+            if self.truncate.is_some() || self.populate.is_some() || !self.guest.is_empty() {
+                return err("design exclusive_pin models anonymous memory: no punch, close, populate or guest faults".into());
+            }
+            if self.conversions.iter().any(|c| c.pages != 1) {
+                return err("design exclusive_pin donates one page per conversion (one exclusive pin per folio)".into());
+            }
+        }
+        if !self.block_pins_while_waiting && self.design != Design::Wait {
+            return err("block_pins_while_waiting=false is a variant of design wait only".into());
+        }
+        // Every page can be reallocated at most once after a punch/close.
+        Ok(())
+    }
+
+    /// The pages covered by a conversion op, rounded out to the gigantic page
+    /// for restructuring designs.
+    pub fn nr_pages(&self) -> usize {
+        self.pages as usize
+    }
+
+    /// A short label: design or design+bug.
+    pub fn label(&self) -> String {
+        let mut s = self.design.name().to_string();
+        for b in self.bugs.iter() {
+            s.push('+');
+            s.push_str(b.name());
+        }
+        s
+    }
+}

@@ -1,0 +1,204 @@
+//! Human-readable names for steps and state changes, in the kernel's words,
+//! for timelines, the explorer and ITF traces.
+
+use crate::actors::{converter, Action, Actor};
+use crate::config::{HostOp, TruncOp};
+use crate::model::GmemModel;
+use crate::state::*;
+
+/// What `action` does from `st`, as the kernel function it models.
+pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
+    let c = &m.cfg;
+    match action {
+        Action::Start(a) => match a {
+            Actor::Converter => {
+                let idx = if st.conv.pc == ConvPc::Idle {
+                    0
+                } else {
+                    st.conv.op as usize + 1
+                };
+                let o = c.conversions[idx.min(c.conversions.len() - 1)];
+                format!(
+                    "ioctl(SET_MEMORY_ATTRIBUTES2, {}..{} -> {:?})",
+                    o.start,
+                    o.start + o.pages,
+                    o.to
+                )
+            }
+            Actor::Proc(p) => {
+                let op = c.procs[p as usize][st.procs[p as usize].op as usize];
+                match op {
+                    HostOp::Read { page } => format!("read page {page}"),
+                    HostOp::Write { page } => format!("write page {page}"),
+                    HostOp::Dontneed { page } => format!("madvise(DONTNEED) page {page}"),
+                }
+            }
+            Actor::Pinner(k) => {
+                let pc = c.pinners[k as usize];
+                format!("{:?} GUP of page {}", pc.kind, pc.page).to_lowercase()
+            }
+            Actor::Guest => {
+                let op = c.guest[st.guest.op as usize];
+                format!("guest {:?} access page {}", op.access, op.page).to_lowercase()
+            }
+            Actor::Truncator => match c.truncate {
+                Some(TruncOp::Punch { start, pages }) => {
+                    format!("fallocate(PUNCH_HOLE, {start}..{})", start + pages)
+                }
+                _ => "close(gmem fd)".into(),
+            },
+            Actor::Populate => "kvm_gmem_populate()".into(),
+            Actor::Speculative => "folio_try_get() (speculative)".into(),
+            Actor::PoolCallback => "hugetlb pool callback".into(),
+        },
+        Action::Step(a) => match a {
+            Actor::Converter => match st.conv.pc {
+                ConvPc::Done => "retry after EAGAIN".into(),
+                ConvPc::Lock => "filemap_invalidate_lock()".into(),
+                ConvPc::WaitMapped(i) => format!("wait for GUP refs on page {i} (still mapped)"),
+                ConvPc::Unmap => "unmap_mapping_pages()".into(),
+                ConvPc::Check(i) => format!("check refcount of page {i}"),
+                ConvPc::Drain(_) => "lru_add_drain_all()".into(),
+                ConvPc::Wait(i) => format!("wait for refcount of page {i}"),
+                ConvPc::InvBegin => "kvm_gmem_invalidate_begin()".into(),
+                ConvPc::SplitFreeze => "folio_ref_freeze(gigantic)".into(),
+                ConvPc::SplitDo => "split gigantic folio".into(),
+                ConvPc::Flip => {
+                    let o = converter::op(c, st);
+                    format!(
+                        "store attributes {}..{} = {:?}",
+                        o.start,
+                        o.start + o.pages,
+                        o.to
+                    )
+                }
+                ConvPc::MergeFreeze(i) => format!("folio_ref_freeze(subpage {i})"),
+                ConvPc::MergeFold => "merge subfolios".into(),
+                ConvPc::InvEnd => "kvm_gmem_invalidate_end(), unlock".into(),
+                ConvPc::ExclPin => "pin_user_pages(FOLL_EXCLUSIVE)".into(),
+                ConvPc::Unexc => "unexc_user_page(), unpin".into(),
+                ConvPc::Idle => "idle".into(),
+            },
+            Actor::Proc(p) => match st.procs[p as usize].pc {
+                ProcPc::Fault(f) => fault_label(f),
+                ProcPc::Idle => "idle".into(),
+            },
+            Actor::Pinner(k) => match st.pinners[k as usize].pc {
+                PinPc::FastReadPte => "gup_fast: read PTE".into(),
+                PinPc::FastTryAdd(_) => "gup_fast: folio_try_add()".into(),
+                PinPc::FastRecheck(_) => "gup_fast: re-read PTE".into(),
+                PinPc::SlowFollow => "gup: follow_page_pte()".into(),
+                PinPc::SlowFault(f) => format!("gup: {}", fault_label(f)),
+                PinPc::ExclRecheck(_) => "gup: re-check exclusive".into(),
+                PinPc::Held(_) => "DMA access through the reference".into(),
+                PinPc::Accessed(_) => {
+                    if c.pinners[k as usize].kind == crate::config::PinKind::Get {
+                        "put_page()".into()
+                    } else {
+                        "unpin_user_page()".into()
+                    }
+                }
+                PinPc::Idle | PinPc::Finished => "idle".into(),
+            },
+            Actor::Guest => match st.guest.pc {
+                GuestPc::Snapshot => "snapshot mmu_invalidate_seq".into(),
+                GuestPc::CheckAttr => "check private/shared attribute".into(),
+                GuestPc::GetPfn => "kvm_gmem_get_pfn()".into(),
+                GuestPc::Install(_) => "mmu_invalidate_retry_gfn(), install stage-2".into(),
+                GuestPc::Idle => "idle".into(),
+            },
+            Actor::Truncator => match st.trunc.pc {
+                TruncPc::Lock => "filemap_invalidate_lock()".into(),
+                TruncPc::InvBegin => "kvm_gmem_invalidate_begin()".into(),
+                TruncPc::Unmap => "unmap_mapping_pages()".into(),
+                TruncPc::Check(i) => format!("folio_ref_freeze(subpage {i}) or EAGAIN"),
+                TruncPc::MergeFold => "merge subfolios".into(),
+                TruncPc::Truncate => "truncate_inode_pages_range()".into(),
+                TruncPc::InvEnd => "kvm_gmem_invalidate_end(), unlock".into(),
+                TruncPc::Idle | TruncPc::Finished => "idle".into(),
+            },
+            Actor::Populate => match st.populate.pc {
+                PopPc::SrcGup => "get_user_pages(src)".into(),
+                PopPc::SrcLockInv => "src fault: filemap_invalidate_lock_shared()".into(),
+                PopPc::SrcLookup => "src fault: look up folio".into(),
+                PopPc::Lock => "filemap_invalidate_lock()".into(),
+                PopPc::Copy => "copy to private dst, unlock, put src".into(),
+                PopPc::Idle | PopPc::Finished => "idle".into(),
+            },
+            Actor::Speculative => "folio_put() (speculative)".into(),
+            Actor::PoolCallback => "merge and return gigantic page to pool".into(),
+        },
+    }
+}
+
+fn fault_label(f: FaultPc) -> String {
+    match f {
+        FaultPc::LockInv => "fault: filemap_invalidate_lock_shared()".into(),
+        FaultPc::Lookup => "fault: check attribute, get folio, unlock".into(),
+        FaultPc::Install(_) => "fault: install PTE".into(),
+        FaultPc::InstallLocked(_) => "fault: install PFNMAP PTE, unlock".into(),
+    }
+}
+
+/// One line per page summarising the fields a reviewer looks at.
+pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
+    let p = &st.pages[i];
+    let mut s = format!("{}", if p.private { "P" } else { "S" });
+    if let Some(f) = p.folio {
+        let fo = st.folio(f);
+        s.push_str(&format!(" f{f}:rc{}", fo.refcount));
+        if fo.frozen {
+            s.push_str("*");
+        }
+    }
+    if p.ptes != 0 {
+        s.push_str(&format!(" pte{:b}", p.ptes));
+    }
+    match p.s2 {
+        S2::None => {}
+        S2::Shared(f) => s.push_str(&format!(" s2:S(f{f})")),
+        S2::Private(f) => s.push_str(&format!(" s2:P(f{f})")),
+    }
+    let _ = m;
+    s
+}
+
+/// Per-page and global fields that differ between two states.
+pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
+    let mut v = Vec::new();
+    for i in 0..m.cfg.pages as usize {
+        let (a, b) = (page_summary(m, before, i), page_summary(m, after, i));
+        if a != b {
+            v.push(format!("page{i}: {b}"));
+        }
+    }
+    for s in 0..MAX_FOLIOS {
+        let (a, b) = (before.folios[s], after.folios[s]);
+        if a.state != b.state {
+            v.push(format!("f{s}: {:?}", b.state));
+        }
+    }
+    if before.gigantic != after.gigantic {
+        let g = after.gigantic;
+        v.push(format!(
+            "gigantic: {:?}{}{}",
+            g.structure,
+            if g.in_pool { " in pool" } else { "" },
+            if g.released { " released" } else { "" }
+        ));
+    }
+    if before.invalidate_lock != after.invalidate_lock {
+        let l = after.invalidate_lock;
+        v.push(match (l.writer, l.readers) {
+            (Some(w), _) => format!("invalidate_lock: W by t{w}"),
+            (None, 0) => "invalidate_lock: free".into(),
+            (None, r) => format!("invalidate_lock: R {r:b}"),
+        });
+    }
+    if before.conv.result != after.conv.result {
+        if let Some(r) = after.conv.result {
+            v.push(format!("ioctl returns {r:?}"));
+        }
+    }
+    v
+}

@@ -1,0 +1,182 @@
+//! The configurations the CI gate checks: one safety configuration per design
+//! and per bug switch, and the liveness configurations (the thread's central
+//! questions). The expected verdicts live in `checker/expected.json`.
+
+use crate::config::*;
+
+/// What a gate row checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// Safety (`always`) and sanity (`sometimes`) by exhaustive search.
+    Safety,
+    /// Liveness by the fairness-aware lasso search.
+    Liveness,
+}
+
+#[derive(Clone, Debug)]
+pub struct GateConfig {
+    /// Row name: `design`, `design+bug`, or `design@variant` for liveness rows.
+    pub name: String,
+    pub pass: Pass,
+    pub cfg: Config,
+}
+
+fn pinner(kind: PinKind, path: GupPath, page: u8) -> PinnerCfg {
+    PinnerCfg {
+        kind,
+        path,
+        page,
+        proc: 0,
+        hold_forever: false,
+        repeat: false,
+    }
+}
+
+/// The liveness configuration of a design: a retried to-private conversion
+/// racing a host fault and a GUP user that releases in its own time.
+pub fn liveness_config(design: Design) -> Config {
+    let mut c = Config::for_design(design);
+    c.guest.clear();
+    c.retry_until_ok = true;
+    match design {
+        Design::Split => {
+            c.conversions = vec![ConvOp {
+                start: 0,
+                pages: 2,
+                to: Attr::Private,
+            }];
+        }
+        Design::ExclusivePin => {}
+        _ => {
+            c.conversions.truncate(1);
+        }
+    }
+    c
+}
+
+/// The thread's question: a long-term pin on subpage 0, held forever, while
+/// the VMM keeps retrying to convert subpage 1 to private.
+pub fn independent_subpages_config(design: Design) -> Config {
+    let mut c = Config::for_design(design);
+    c.guest.clear();
+    c.procs.clear();
+    c.speculative = None;
+    c.lru = false;
+    c.pinners = vec![PinnerCfg {
+        hold_forever: true,
+        ..pinner(PinKind::Longterm, GupPath::Slow, 0)
+    }];
+    c.conversions = vec![ConvOp {
+        start: 1,
+        pages: 1,
+        to: Attr::Private,
+    }];
+    c.retry_until_ok = true;
+    c
+}
+
+/// Close with a long-term pin on a shared subpage: the gigantic page must
+/// return to the pool once the pin drops.
+pub fn truncate_frees_config(design: Design) -> Config {
+    let mut c = Config::for_design(design);
+    c.guest.clear();
+    c.procs.clear();
+    c.speculative = None;
+    c.conversions.clear();
+    c.pinners = vec![pinner(PinKind::Longterm, GupPath::Slow, 1)];
+    c.truncate = Some(TruncOp::Close);
+    c
+}
+
+/// Design wait with a busy short-term pinner that pins again after every
+/// release: with `block` the converter blocks faults first (so new pins
+/// cannot arrive), without it new pins keep arriving while it waits.
+pub fn wait_busy_pinner_config(block: bool) -> Config {
+    let mut c = Config::for_design(Design::Wait);
+    c.guest.clear();
+    c.procs.clear();
+    c.lru = false;
+    c.pages = 1;
+    c.pinners = vec![PinnerCfg {
+        repeat: true,
+        ..pinner(PinKind::Pin, GupPath::Fast, 0)
+    }];
+    c.conversions = vec![ConvOp {
+        start: 0,
+        pages: 1,
+        to: Attr::Private,
+    }];
+    c.block_pins_while_waiting = block;
+    c
+}
+
+/// The LRU bug under a design that waits (the ioctl never returns) and
+/// under the v7 design (EAGAIN forever).
+pub fn no_lru_drain_config(design: Design) -> Config {
+    let mut c = Config::for_bug(Bug::NoLruDrain);
+    c.design = design;
+    c
+}
+
+/// Every gate row, in report order.
+pub fn gate_configs() -> Vec<GateConfig> {
+    let mut v = Vec::new();
+    let row = |name: String, pass: Pass, cfg: Config| GateConfig { name, pass, cfg };
+    for d in Design::ALL {
+        v.push(row(d.name().into(), Pass::Safety, Config::for_design(d)));
+    }
+    for b in Bug::ALL {
+        let c = Config::for_bug(b);
+        let pass = if b == Bug::NoLruDrain {
+            Pass::Liveness
+        } else {
+            Pass::Safety
+        };
+        v.push(row(c.label(), pass, c));
+    }
+    v.push(row(
+        "wait+no_lru_drain".into(),
+        Pass::Liveness,
+        no_lru_drain_config(Design::Wait),
+    ));
+    for d in Design::ALL {
+        v.push(row(
+            format!("{d}@retry"),
+            Pass::Liveness,
+            liveness_config(d),
+        ));
+    }
+    for d in Design::ALL {
+        if d == Design::ExclusivePin {
+            continue;
+        }
+        v.push(row(
+            format!("{d}@pin_subpage_a"),
+            Pass::Liveness,
+            independent_subpages_config(d),
+        ));
+    }
+    for d in [Design::Split, Design::HugeWhole] {
+        v.push(row(
+            format!("{d}@close_pinned"),
+            Pass::Liveness,
+            truncate_frees_config(d),
+        ));
+    }
+    v.push(row(
+        "wait@busy_pinner_blocked".into(),
+        Pass::Liveness,
+        wait_busy_pinner_config(true),
+    ));
+    v.push(row(
+        "wait@busy_pinner_unblocked".into(),
+        Pass::Liveness,
+        wait_busy_pinner_config(false),
+    ));
+    v
+}
+
+/// Look a row up by name.
+pub fn gate_config(name: &str) -> Option<GateConfig> {
+    gate_configs().into_iter().find(|g| g.name == name)
+}

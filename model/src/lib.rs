@@ -1,0 +1,29 @@
+//! # model
+//!
+//! The Stateright model of guest_memfd shared/private conversion: pages
+//! (attribute, page-cache folio, host PTEs, stage-2 entry), folios (the
+//! kernel's `_refcount`/`_pincount`, freeze, LRU batch), the gigantic page
+//! of the huge designs, the invalidate lock, and one thread per actor (the
+//! converter, host processes, GUP users, a vCPU, truncation, populate, a
+//! speculative PFN walker). Every [`Action`] is one atomic kernel step.
+//!
+//! The six designs and ten bug switches of DESIGN.md sections 4-5 are
+//! [`Design`] and [`Bug`]; the properties are the `invariants` crate's,
+//! evaluated through [`view::View`].
+
+pub mod actors;
+pub mod config;
+pub mod describe;
+pub mod gate;
+pub mod itf;
+pub mod live;
+pub mod mm;
+pub mod model;
+pub mod properties;
+pub mod state;
+pub mod view;
+
+pub use actors::{Action, Actor};
+pub use config::{Bug, BugSet, Config, ConfigError, Design};
+pub use model::GmemModel;
+pub use state::State;

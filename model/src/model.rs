@@ -1,0 +1,188 @@
+//! The Stateright `Model`: initial state, enabled actions, one atomic step.
+
+use crate::actors::{converter, guest, gup, host, populate, truncate, Action, Actor};
+use crate::config::{Config, ConfigError, MAX_PAGES};
+use crate::state::*;
+use stateright::{Model, Property};
+
+/// The guest_memfd conversion protocol under one configuration.
+#[derive(Clone, Debug)]
+pub struct GmemModel {
+    pub cfg: Config,
+}
+
+impl GmemModel {
+    /// Validates the configuration; an invalid one is an error, never a panic.
+    pub fn new(cfg: Config) -> Result<GmemModel, ConfigError> {
+        cfg.validate()?;
+        Ok(GmemModel { cfg })
+    }
+
+    pub fn init_state(&self) -> State {
+        let mut pages = [Page::default(); MAX_PAGES];
+        for p in pages.iter_mut().take(self.cfg.pages as usize) {
+            p.private = !self.cfg.init_shared;
+        }
+        State {
+            pages,
+            folios: [Folio::default(); MAX_FOLIOS],
+            gigantic: Gigantic::default(),
+            invalidate_lock: RwSem::default(),
+            closed: false,
+            conv: Converter::default(),
+            procs: Default::default(),
+            pinners: Default::default(),
+            guest: Guest::default(),
+            trunc: Truncator::default(),
+            populate: Populate::default(),
+            spec: SpecPc::Idle,
+            last_access: None,
+        }
+    }
+
+    /// Every actor that exists in this configuration, in a fixed order.
+    pub fn actors(&self) -> Vec<Actor> {
+        let c = &self.cfg;
+        let mut v = Vec::new();
+        if !c.conversions.is_empty() {
+            v.push(Actor::Converter);
+        }
+        v.extend((0..c.procs.len() as u8).map(Actor::Proc));
+        v.extend((0..c.pinners.len() as u8).map(Actor::Pinner));
+        if !c.guest.is_empty() {
+            v.push(Actor::Guest);
+        }
+        if c.truncate.is_some() {
+            v.push(Actor::Truncator);
+        }
+        if c.populate.is_some() {
+            v.push(Actor::Populate);
+        }
+        if c.speculative.is_some() {
+            v.push(Actor::Speculative);
+        }
+        if c.design.is_huge() && matches!(c.truncate, Some(crate::config::TruncOp::Close)) {
+            v.push(Actor::PoolCallback);
+        }
+        v
+    }
+
+    fn can_start(&self, st: &State, a: Actor) -> bool {
+        let c = &self.cfg;
+        match a {
+            Actor::Converter => converter::can_start(c, st),
+            Actor::Proc(p) => host::can_start(c, st, p as usize),
+            Actor::Pinner(k) => gup::can_start(c, st, k as usize),
+            Actor::Guest => guest::can_start(c, st),
+            Actor::Truncator => truncate::can_start(c, st),
+            Actor::Populate => populate::can_start(c, st),
+            Actor::Speculative => populate::spec_can_start(c, st),
+            Actor::PoolCallback => false,
+        }
+    }
+
+    fn in_flight(&self, st: &State, a: Actor) -> bool {
+        let c = &self.cfg;
+        match a {
+            Actor::Converter => converter::in_flight(c, st),
+            Actor::Proc(p) => host::in_flight(st, p as usize),
+            Actor::Pinner(k) => gup::in_flight(c, st, k as usize),
+            Actor::Guest => guest::in_flight(st),
+            Actor::Truncator => truncate::in_flight(st),
+            Actor::Populate => populate::in_flight(st),
+            Actor::Speculative => populate::spec_in_flight(st),
+            Actor::PoolCallback => truncate::pool_callback_enabled(c, st),
+        }
+    }
+
+    /// Apply an action; `None` when it is not enabled (blocked on a lock,
+    /// spinning on a freeze, or not offered in this state).
+    pub fn apply(&self, st: &State, action: Action) -> Option<State> {
+        let c = &self.cfg;
+        let mut next = st.clone();
+        next.last_access = None;
+        let ok = match action {
+            Action::Start(a) => {
+                if !self.can_start(st, a) {
+                    return None;
+                }
+                match a {
+                    Actor::Converter => converter::start(c, &mut next),
+                    Actor::Proc(p) => host::start(c, &mut next, p as usize),
+                    Actor::Pinner(k) => gup::start(c, &mut next, k as usize),
+                    Actor::Guest => guest::start(c, &mut next),
+                    Actor::Truncator => truncate::start(&mut next),
+                    Actor::Populate => populate::start(c, &mut next),
+                    Actor::Speculative => {
+                        return populate::spec_start(c, &mut next).then_some(next)
+                    }
+                    Actor::PoolCallback => return None,
+                }
+                true
+            }
+            Action::Step(a) => {
+                if !self.in_flight(st, a) {
+                    return None;
+                }
+                match a {
+                    Actor::Converter => converter::step(c, &mut next),
+                    Actor::Proc(p) => host::step(c, &mut next, p as usize),
+                    Actor::Pinner(k) => gup::step(c, &mut next, k as usize),
+                    Actor::Guest => guest::step(c, &mut next),
+                    Actor::Truncator => truncate::step(c, &mut next),
+                    Actor::Populate => populate::step(c, &mut next),
+                    Actor::Speculative => populate::spec_step(c, &mut next),
+                    Actor::PoolCallback => {
+                        truncate::pool_callback(c, &mut next);
+                        true
+                    }
+                }
+            }
+        };
+        ok.then_some(next)
+    }
+}
+
+impl Model for GmemModel {
+    type State = State;
+    type Action = Action;
+
+    fn init_states(&self) -> Vec<State> {
+        vec![self.init_state()]
+    }
+
+    fn actions(&self, st: &State, actions: &mut Vec<Action>) {
+        for a in self.actors() {
+            if self.can_start(st, a) {
+                actions.push(Action::Start(a));
+            }
+            if self.in_flight(st, a) {
+                actions.push(Action::Step(a));
+            }
+        }
+    }
+
+    fn next_state(&self, st: &State, action: Action) -> Option<State> {
+        self.apply(st, action)
+    }
+
+    fn format_action(&self, action: &Action) -> String {
+        match action {
+            Action::Start(a) => format!("{a}: start"),
+            Action::Step(a) => format!("{a}: step"),
+        }
+    }
+
+    fn format_step(&self, last: &State, action: Action) -> Option<String> {
+        let next = self.apply(last, action)?;
+        Some(format!(
+            "{}\n\n{:#?}",
+            crate::describe::step_label(self, last, action),
+            next
+        ))
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        crate::properties::stateright_properties(self)
+    }
+}

@@ -1,0 +1,219 @@
+//! Which properties apply to a configuration, and their Stateright form.
+//!
+//! A property that cannot be exercised by a configuration (no guest, so no
+//! stage-2; not a huge design, so no pool) is reported "n/a" with a reason
+//! instead of "holds": a verdict must never be vacuous. Every applicable
+//! safety property brings its sanity partners (`sometimes`), and a partner
+//! the design makes impossible is named with the reason.
+
+use crate::config::{Config, Design, PinKind, TruncOp};
+use crate::model::GmemModel;
+use crate::state::State;
+use crate::view::View;
+use invariants::{Kind, PropertyId};
+use stateright::Property;
+
+/// Why a property does not apply to this configuration, or `None` if it does.
+pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
+    use PropertyId::*;
+    let maps = !cfg.procs.is_empty() || !cfg.pinners.is_empty();
+    let pins_possible = !cfg.pinners.is_empty()
+        && cfg.design != Design::Pfnmap
+        && cfg
+            .pinners
+            .iter()
+            .any(|p| !(cfg.design == Design::Wait && p.kind == PinKind::Longterm));
+    let converts_to_private = cfg
+        .conversions
+        .iter()
+        .any(|c| c.to == invariants::Attr::Private);
+    let retried_private = cfg.retry_until_ok && converts_to_private;
+    let lock_users = [
+        !cfg.conversions.is_empty() && cfg.design != Design::ExclusivePin,
+        !cfg.procs.is_empty() && cfg.design != Design::ExclusivePin,
+        cfg.pinners
+            .iter()
+            .any(|p| p.path == crate::config::GupPath::Slow),
+        !cfg.guest.is_empty(),
+        cfg.truncate.is_some(),
+        cfg.populate.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    match id {
+        NoPrivateHostMapping | HostAccessOnlyShared | HostMapsPage | HostAccessesPage if !maps => {
+            Some("no host process or GUP user in this configuration")
+        }
+        NoPrivatePin | HostPinsPage if !pins_possible => Some(match cfg.design {
+            Design::Pfnmap => "design pfnmap: GUP on a PFNMAP mapping fails (EFAULT)",
+            Design::Wait => {
+                "design wait refuses FOLL_LONGTERM and this configuration has no short-term pinner"
+            }
+            _ => "no GUP user in this configuration",
+        }),
+        Stage2Coherent | GuestMapsPrivate if cfg.guest.is_empty() => {
+            Some("no guest vCPU in this configuration")
+        }
+        ConversionAtomic | ConversionCompletes if cfg.conversions.is_empty() => {
+            Some("no conversion in this configuration")
+        }
+        ConversionSucceeds if !converts_to_private => {
+            Some("no to-private conversion in this configuration")
+        }
+        ConversionFailsEagain => match cfg.design {
+            Design::Wait => Some("design wait blocks instead of failing EAGAIN"),
+            Design::Pfnmap => {
+                Some("design pfnmap has no references to check, so never fails EAGAIN")
+            }
+            _ if !converts_to_private => Some("no to-private conversion in this configuration"),
+            _ if cfg.pinners.is_empty() && cfg.procs.is_empty() && !cfg.lru => {
+                Some("nothing in this configuration can hold a reference")
+            }
+            _ => None,
+        },
+        PageLongtermPinned if !cfg.pinners.iter().any(|p| p.kind == PinKind::Longterm) => {
+            Some("no long-term pinner in this configuration")
+        }
+        PageLongtermPinned if matches!(cfg.design, Design::Wait | Design::Pfnmap) => {
+            Some("this design refuses long-term pins")
+        }
+        GiganticPoolSafe | GiganticSplit | GiganticMerged if !cfg.design.is_huge() => {
+            Some("not a design backed by a gigantic page")
+        }
+        GiganticSplit | GiganticMerged if cfg.design != Design::Split => {
+            Some("only design split restructures the gigantic page")
+        }
+        GiganticSplit
+            if !cfg
+                .conversions
+                .iter()
+                .any(|c| c.to == invariants::Attr::Shared)
+                && cfg.init_shared =>
+        {
+            Some("no to-shared conversion: the page is allocated split and never re-split")
+        }
+        NoDeadlock | LockContended if lock_users < 2 && cfg.populate.is_none() => {
+            Some("fewer than two lock users in this configuration")
+        }
+        ExclusivePinExclusive | ExclusivePinHeld if cfg.design != Design::ExclusivePin => {
+            Some("only the exclusive-pin RFC has exclusive pins")
+        }
+        IndependentSubpages if matches!(cfg.design, Design::Wait | Design::Pfnmap) => {
+            Some("this design refuses long-term pins, so none can be held forever")
+        }
+        ConversionEventuallySucceeds if !retried_private => {
+            Some("no retried to-private conversion in this configuration")
+        }
+        IndependentSubpages
+            if !(retried_private
+                && cfg
+                    .pinners
+                    .iter()
+                    .any(|p| p.hold_forever && p.kind == PinKind::Longterm)) =>
+        {
+            Some("needs a retried to-private conversion and a long-term pin held forever")
+        }
+        TruncateFrees if !(cfg.design.is_huge() && cfg.truncate == Some(TruncOp::Close)) => {
+            Some("needs a huge design and a close")
+        }
+        _ => None,
+    }
+}
+
+/// The safety properties checked on this configuration.
+pub fn safety(cfg: &Config) -> Vec<PropertyId> {
+    PropertyId::safety()
+        .filter(|p| not_applicable(cfg, *p).is_none())
+        .collect()
+}
+
+/// The sanity properties checked: partners of applicable safety properties,
+/// plus the design-level examples of DESIGN.md section 6, where possible.
+pub fn sanity(cfg: &Config) -> Vec<PropertyId> {
+    use PropertyId::*;
+    let mut v: Vec<PropertyId> = safety(cfg)
+        .iter()
+        .flat_map(|p| p.spec().partners.iter().copied())
+        .chain([
+            ConversionSucceeds,
+            ConversionFailsEagain,
+            PageLongtermPinned,
+            GuestMapsPrivate,
+            GiganticSplit,
+            GiganticMerged,
+        ])
+        .filter(|p| not_applicable(cfg, *p).is_none())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+pub fn liveness(cfg: &Config) -> Vec<PropertyId> {
+    PropertyId::liveness()
+        .filter(|p| not_applicable(cfg, *p).is_none())
+        .collect()
+}
+
+/// Evaluate one property on a model state.
+pub fn eval(m: &GmemModel, st: &State, id: PropertyId) -> bool {
+    id.eval(&View::new(m, st))
+}
+
+macro_rules! prop_fns {
+    ($($id:ident => $f:ident),* $(,)?) => {
+        $(fn $f(m: &GmemModel, s: &State) -> bool { eval(m, s, PropertyId::$id) })*
+        fn prop_fn(id: PropertyId) -> fn(&GmemModel, &State) -> bool {
+            match id { $(PropertyId::$id => $f,)* }
+        }
+    };
+}
+
+prop_fns! {
+    NoPrivateHostMapping => p_no_private_host_mapping,
+    NoPrivatePin => p_no_private_pin,
+    HostAccessOnlyShared => p_host_access_only_shared,
+    Stage2Coherent => p_stage2_coherent,
+    ConversionAtomic => p_conversion_atomic,
+    RefcountConserved => p_refcount_conserved,
+    GiganticPoolSafe => p_gigantic_pool_safe,
+    NoDeadlock => p_no_deadlock,
+    ExclusivePinExclusive => p_exclusive_pin_exclusive,
+    ConversionSucceeds => p_conversion_succeeds,
+    ConversionFailsEagain => p_conversion_fails_eagain,
+    PageLongtermPinned => p_page_longterm_pinned,
+    GuestMapsPrivate => p_guest_maps_private,
+    GiganticSplit => p_gigantic_split,
+    GiganticMerged => p_gigantic_merged,
+    HostMapsPage => p_host_maps_page,
+    HostPinsPage => p_host_pins_page,
+    HostAccessesPage => p_host_accesses_page,
+    FolioReferenced => p_folio_referenced,
+    LockContended => p_lock_contended,
+    ExclusivePinHeld => p_exclusive_pin_held,
+    ConversionCompletes => p_conversion_completes,
+    ConversionEventuallySucceeds => p_conversion_eventually_succeeds,
+    IndependentSubpages => p_independent_subpages,
+    TruncateFrees => p_truncate_frees,
+}
+
+/// The Stateright property for a safety or sanity property.
+pub fn stateright_property(id: PropertyId) -> Property<GmemModel> {
+    match id.kind() {
+        Kind::Safety => Property::always(id.name(), prop_fn(id)),
+        Kind::Sanity => Property::sometimes(id.name(), prop_fn(id)),
+        // Liveness is checked by the fairness-aware lasso search, not by
+        // Stateright's `eventually` (which misses cycles).
+        Kind::Liveness => Property::sometimes(id.name(), prop_fn(id)),
+    }
+}
+
+/// Safety (`always`) and sanity (`sometimes`) properties of this configuration.
+pub fn stateright_properties(m: &GmemModel) -> Vec<Property<GmemModel>> {
+    safety(&m.cfg)
+        .into_iter()
+        .chain(sanity(&m.cfg))
+        .map(stateright_property)
+        .collect()
+}

@@ -1,0 +1,294 @@
+//! The model's [`GmemView`]: the facts the properties read. Reference parts
+//! are derived from who holds what (the actors' program counters), the
+//! counters are the kernel's; `refcount_conserved` compares the two.
+
+use crate::actors::{converter, guest};
+use crate::config::{Bug, Config, Design, PinKind};
+use crate::mm::{self, sub_slot, WHOLE};
+use crate::model::GmemModel;
+use crate::state::*;
+use invariants::*;
+
+pub struct View<'a> {
+    pub cfg: &'a Config,
+    pub st: &'a State,
+}
+
+impl<'a> View<'a> {
+    pub fn new(m: &'a GmemModel, st: &'a State) -> View<'a> {
+        View { cfg: &m.cfg, st }
+    }
+
+    /// The reference parts of folio `s`, from the holders.
+    pub fn parts(&self, s: Slot) -> RefParts {
+        let (cfg, st) = (self.cfg, self.st);
+        let f = st.folio(s);
+        let mut p = RefParts::default();
+        if f.state == FolioState::PageCache {
+            p.pagecache = mm::baseline(cfg, f);
+        }
+        if mm::pte_holds_ref(cfg) {
+            p.ptes = (0..cfg.pages as usize)
+                .filter(|&i| st.pages[i].folio == Some(s))
+                .map(|i| st.pages[i].ptes.count_ones() as i32)
+                .sum();
+        }
+        for (k, pin) in st.pinners.iter().enumerate().take(cfg.pinners.len()) {
+            let held = match pin.pc {
+                PinPc::FastRecheck(x)
+                | PinPc::ExclRecheck(x)
+                | PinPc::Held(x)
+                | PinPc::Accessed(x) => x == s,
+                _ => false,
+            };
+            if held {
+                match cfg.pinners[k].kind {
+                    PinKind::Get => p.gets += 1,
+                    _ => p.pins += 1,
+                }
+            }
+        }
+        if st.populate.src == Some(s) {
+            p.gets += 1;
+        }
+        if st.conv.excl == Some(s) {
+            p.pins += 1;
+            p.exclusive += 1;
+        }
+        let fault_ref = !cfg.has(Bug::FaultNoRef);
+        for proc in st.procs.iter() {
+            if proc.pc == ProcPc::Fault(FaultPc::Install(s)) && fault_ref {
+                p.transient += 1;
+            }
+        }
+        for pin in st.pinners.iter() {
+            if pin.pc == PinPc::SlowFault(FaultPc::Install(s)) && fault_ref {
+                p.transient += 1;
+            }
+        }
+        if st.guest.pc == GuestPc::Install(s) {
+            p.transient += 1;
+        }
+        if st.spec == SpecPc::Held(s) {
+            p.transient += 1;
+        }
+        if f.lru {
+            p.transient += 1;
+        }
+        p
+    }
+
+    fn folio_view(&self, s: Slot) -> FolioView {
+        let f = self.st.folio(s);
+        let parts = self.parts(s);
+        FolioView {
+            id: s as FolioId,
+            home: match f.state {
+                FolioState::PageCache => FolioHome::PageCache(f.index as usize),
+                FolioState::Orphaned => FolioHome::Orphaned,
+                _ => FolioHome::Gone,
+            },
+            large: f.large,
+            parts,
+            refcount: f.refcount as i64,
+            pincount: f.pincount as i64,
+            frozen: f.frozen,
+            freed: f.state == FolioState::Freed,
+        }
+    }
+
+    fn gigantic_slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        std::iter::once(WHOLE).chain((0..self.cfg.pages as usize).map(sub_slot))
+    }
+
+    fn held(&self, s: Slot) -> i32 {
+        let p = self.parts(s);
+        p.gets + p.pins + p.transient + p.ptes
+    }
+}
+
+impl GmemView for View<'_> {
+    fn nr_pages(&self) -> usize {
+        self.cfg.pages as usize
+    }
+
+    fn page(&self, i: usize) -> PageView {
+        let (cfg, st) = (self.cfg, self.st);
+        let pg = &st.pages[i];
+        let mut v = PageView {
+            index: i,
+            attr: pg.attr(),
+            folio: pg.folio.map(|s| s as FolioId),
+            host_ptes: pg.ptes as u64,
+            gets: 0,
+            pins: 0,
+            longterm_pins: 0,
+            exclusive_pins: 0,
+            stage2: match pg.s2 {
+                S2::None => Stage2::None,
+                S2::Shared(s) => Stage2::Shared(s as FolioId),
+                S2::Private(s) => Stage2::Private(s as FolioId),
+            },
+            invalidating: guest::invalidation_covers(cfg, st, i),
+        };
+        // Completed references taken through this index on its current folio.
+        for (k, pin) in st.pinners.iter().enumerate().take(cfg.pinners.len()) {
+            let pc = cfg.pinners[k];
+            if pc.page as usize != i {
+                continue;
+            }
+            if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc {
+                if pg.folio == Some(s) {
+                    match pc.kind {
+                        PinKind::Get => v.gets += 1,
+                        PinKind::Pin => v.pins += 1,
+                        PinKind::Longterm => v.longterm_pins += 1,
+                    }
+                }
+            }
+        }
+        if let Some(s) = st.conv.excl {
+            if pg.folio == Some(s) && converter::op(cfg, st).start as usize == i {
+                v.exclusive_pins += 1;
+            }
+        }
+        v
+    }
+
+    fn for_each_folio(&self, f: &mut dyn FnMut(&FolioView)) {
+        for s in 0..MAX_FOLIOS as Slot {
+            if self.st.folio(s).state != FolioState::Unused {
+                f(&self.folio_view(s));
+            }
+        }
+    }
+
+    fn folio(&self, id: FolioId) -> Option<FolioView> {
+        let s = id as Slot;
+        ((s as usize) < MAX_FOLIOS && self.st.folio(s).state != FolioState::Unused)
+            .then(|| self.folio_view(s))
+    }
+
+    fn for_each_gigantic(&self, f: &mut dyn FnMut(&GiganticView)) {
+        if !self.cfg.design.is_huge() {
+            return;
+        }
+        let st = self.st;
+        let mut dead = 0;
+        let mut pooled = 0;
+        for s in self.gigantic_slots() {
+            let fo = st.folio(s);
+            let refs = fo.refcount.abs() + self.held(s);
+            if fo.state == FolioState::Gone {
+                dead += refs;
+            }
+            if st.gigantic.in_pool {
+                pooled += refs;
+            }
+        }
+        if st.gigantic.in_pool {
+            pooled += (0..self.cfg.pages as usize)
+                .filter(|&i| st.pages[i].folio.is_some())
+                .count() as i32;
+        }
+        f(&GiganticView {
+            id: 0,
+            first_index: 0,
+            nr_pages: self.cfg.pages as usize,
+            structure: st.gigantic.structure,
+            in_pool: st.gigantic.in_pool,
+            released: st.gigantic.released,
+            refs_on_dead_subfolios: dead,
+            refs_while_pooled: pooled,
+        })
+    }
+
+    fn for_each_access(&self, f: &mut dyn FnMut(&Access)) {
+        if let Some(a) = self.st.last_access {
+            f(&Access {
+                who: a.who,
+                folio: a.folio as FolioId,
+                index: a.index as usize,
+                write: a.write,
+                guest_type: a.guest_type,
+            });
+        }
+    }
+
+    fn for_each_conversion(&self, f: &mut dyn FnMut(&ConversionView<'_>)) {
+        let (cfg, st) = (self.cfg, self.st);
+        if cfg.conversions.is_empty() || st.conv.pc == ConvPc::Idle {
+            return;
+        }
+        let op = converter::op(cfg, st);
+        let n = op.pages as usize;
+        let unpack = |bits: u8| {
+            let mut a = [Attr::Shared; 8];
+            for (j, x) in a.iter_mut().enumerate().take(n) {
+                if bits & (1 << j) != 0 {
+                    *x = Attr::Private;
+                }
+            }
+            a
+        };
+        let before = unpack(st.conv.before);
+        let after = unpack(st.conv.after);
+        f(&ConversionView {
+            start: op.start as usize,
+            nr_pages: n,
+            to: op.to,
+            status: match (st.conv.pc, st.conv.result) {
+                (ConvPc::Done, Some(r)) => ConvStatus::Returned(r),
+                _ => ConvStatus::InProgress,
+            },
+            before: &before[..n],
+            after: &after[..n],
+            retries_until_ok: cfg.retry_until_ok,
+            succeeded: st.conv.succeeded,
+        });
+    }
+
+    fn for_each_thread_locks(&self, f: &mut dyn FnMut(&ThreadLocks<'_>)) {
+        let (cfg, st) = (self.cfg, self.st);
+        let inv = st.invalidate_lock;
+        for tid in 0..11u8 {
+            let mut holds: [(LockId, LockMode); 2] = [(LockId::MmuLock, LockMode::Shared); 2];
+            let mut n = 0;
+            if inv.writer == Some(tid) {
+                holds[n] = (LockId::InvalidateLock, LockMode::Exclusive);
+                n += 1;
+            }
+            if inv.readers & (1 << tid) != 0 {
+                holds[n] = (LockId::InvalidateLock, LockMode::Shared);
+                n += 1;
+            }
+            let waits = waits_for(cfg, st, tid);
+            if n == 0 && waits.is_none() {
+                continue;
+            }
+            f(&ThreadLocks {
+                thread: tid as u32,
+                holds: &holds[..n],
+                waits_for: waits,
+            });
+        }
+    }
+}
+
+/// The lock thread `tid` is blocked acquiring, if any.
+fn waits_for(cfg: &Config, st: &State, tid: u8) -> Option<(LockId, LockMode)> {
+    let inv = st.invalidate_lock;
+    let read = (!inv.can_read()).then_some((LockId::InvalidateLock, LockMode::Shared));
+    let write = (!inv.can_write()).then_some((LockId::InvalidateLock, LockMode::Exclusive));
+    match tid {
+        0 if st.conv.pc == ConvPc::Lock => write,
+        1 | 2 if st.procs[tid as usize - 1].pc == ProcPc::Fault(FaultPc::LockInv) => read,
+        3..=5 if st.pinners[tid as usize - 3].pc == PinPc::SlowFault(FaultPc::LockInv) => read,
+        6 if st.guest.pc == GuestPc::GetPfn => read,
+        7 if st.trunc.pc == TruncPc::Lock => write,
+        8 if st.populate.pc == PopPc::SrcLockInv => read,
+        8 if st.populate.pc == PopPc::Lock => write,
+        _ => None,
+    }
+    .filter(|_| cfg.design != Design::ExclusivePin)
+}
