@@ -146,6 +146,23 @@ impl Bug {
             Bug::ExclusiveCasBias => d == ExclusivePin,
         }
     }
+    /// The property that must catch this switch (DESIGN.md section 5).
+    pub fn expected_catch(self) -> invariants::PropertyId {
+        use invariants::PropertyId::*;
+        match self {
+            Bug::CheckBeforeUnmap | Bug::GupFastNoRecheck => NoPrivatePin,
+            Bug::FaultNoRef => NoPrivateHostMapping,
+            Bug::GuestCheckBeforeSeq => Stage2Coherent,
+            Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => GiganticPoolSafe,
+            Bug::PartialFlip => ConversionAtomic,
+            Bug::PopulateLockOrder => NoDeadlock,
+            // Under the v7 design the ioctl keeps returning EAGAIN; under
+            // design wait it never returns (gate row wait+no_lru_drain).
+            Bug::NoLruDrain => ConversionEventuallySucceeds,
+            Bug::ExclusiveCasBias => ExclusivePinExclusive,
+        }
+    }
+
     /// The design the gate checks this switch on.
     pub fn default_design(self) -> Design {
         match self {
@@ -375,49 +392,56 @@ impl Config {
     /// design's safety argument depends on, small budgets.
     pub fn for_design(design: Design) -> Config {
         let mut c = Config::empty(design, 2);
-        let to_private = ConvOp {
+        let whole = |to| ConvOp {
             start: 0,
             pages: 2,
-            to: Attr::Private,
+            to,
         };
-        let to_shared = ConvOp {
-            start: 0,
-            pages: 2,
-            to: Attr::Shared,
+        let pin = |kind, path, page, proc| PinnerCfg {
+            kind,
+            path,
+            page,
+            proc,
+            hold_forever: false,
+            repeat: false,
         };
         match design {
             Design::Inplace | Design::Wait | Design::Pfnmap | Design::HugeWhole => {
+                // A VMM process, a GUP-fast user and a slow long-term pinner
+                // (short-term under `wait`, which refuses long-term pins), a
+                // vCPU faulting both ways, a punch and LRU batching racing a
+                // to-private then a to-shared conversion of both pages.
                 c.procs = vec![vec![HostOp::Write { page: 0 }]];
-                c.pinners = vec![PinnerCfg {
-                    kind: if design == Design::Wait {
-                        PinKind::Pin
-                    } else {
-                        PinKind::Longterm
+                let long = if design == Design::Wait {
+                    PinKind::Pin
+                } else {
+                    PinKind::Longterm
+                };
+                c.pinners = vec![
+                    pin(PinKind::Get, GupPath::Fast, 0, 0),
+                    pin(long, GupPath::Slow, 1, 0),
+                ];
+                c.conversions = vec![whole(Attr::Private), whole(Attr::Shared)];
+                c.guest = vec![
+                    GuestOp {
+                        page: 0,
+                        access: Attr::Private,
                     },
-                    path: GupPath::Fast,
-                    page: 1,
-                    proc: 0,
-                    hold_forever: false,
-                    repeat: false,
-                }];
-                c.conversions = vec![to_private, to_shared];
-                c.guest = vec![GuestOp {
-                    page: 0,
-                    access: Attr::Private,
-                }];
+                    GuestOp {
+                        page: 1,
+                        access: Attr::Shared,
+                    },
+                ];
+                c.truncate = Some(TruncOp::Punch { start: 1, pages: 1 });
                 c.lru = matches!(design, Design::Inplace | Design::Wait);
             }
             Design::Split => {
                 c.procs = vec![vec![HostOp::Write { page: 1 }]];
-                c.pinners = vec![PinnerCfg {
-                    kind: PinKind::Longterm,
-                    path: GupPath::Slow,
-                    page: 1,
-                    proc: 0,
-                    hold_forever: false,
-                    repeat: false,
-                }];
-                c.conversions = vec![to_private, to_shared];
+                c.pinners = vec![
+                    pin(PinKind::Pin, GupPath::Fast, 0, 0),
+                    pin(PinKind::Longterm, GupPath::Slow, 1, 0),
+                ];
+                c.conversions = vec![whole(Attr::Private), whole(Attr::Shared)];
                 c.guest = vec![GuestOp {
                     page: 0,
                     access: Attr::Private,
@@ -430,28 +454,21 @@ impl Config {
             Design::ExclusivePin => {
                 c.procs = vec![vec![HostOp::Write { page: 0 }]];
                 c.pinners = vec![
-                    PinnerCfg {
-                        kind: PinKind::Pin,
-                        path: GupPath::Fast,
-                        page: 0,
-                        proc: 0,
-                        hold_forever: false,
-                        repeat: false,
+                    pin(PinKind::Pin, GupPath::Fast, 0, 0),
+                    pin(PinKind::Get, GupPath::Slow, 0, 0),
+                ];
+                c.conversions = vec![
+                    ConvOp {
+                        start: 0,
+                        pages: 1,
+                        to: Attr::Private,
                     },
-                    PinnerCfg {
-                        kind: PinKind::Get,
-                        path: GupPath::Slow,
-                        page: 0,
-                        proc: 0,
-                        hold_forever: false,
-                        repeat: false,
+                    ConvOp {
+                        start: 0,
+                        pages: 1,
+                        to: Attr::Shared,
                     },
                 ];
-                c.conversions = vec![ConvOp {
-                    start: 0,
-                    pages: 1,
-                    to: Attr::Private,
-                }];
             }
         }
         c
@@ -541,6 +558,63 @@ impl Config {
             }
         }
         c
+    }
+
+    /// The configuration `check --design D --bug B...` runs: the first bug's
+    /// gate configuration moved to design D (or the bug's default design), or
+    /// D's own gate configuration without bugs. Errors name the bad flag.
+    pub fn from_flags(design: Option<Design>, bugs: &[Bug]) -> Result<Config, ConfigError> {
+        let mut c = match (design, bugs.first()) {
+            (None, None) => Config::for_design(Design::Inplace),
+            (Some(d), None) => Config::for_design(d),
+            (d, Some(&b)) => {
+                let d = d.unwrap_or(b.default_design());
+                if !b.applies_to(d) {
+                    return Err(ConfigError(format!(
+                        "bug switch '{b}' does not apply to design '{d}'"
+                    )));
+                }
+                let mut c = Config::for_bug(b);
+                if c.design != d {
+                    // The bug's scenario on another design that has the guard.
+                    let base = Config::for_design(d);
+                    c.design = d;
+                    if d == Design::ExclusivePin {
+                        c = base.with_bug(b);
+                    }
+                }
+                c
+            }
+        };
+        for &b in bugs {
+            c.bugs.insert(b);
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Resize to `n` pages: requests and punches that covered the whole file
+    /// keep covering it. Errors if the result is invalid.
+    pub fn with_pages(mut self, n: u8) -> Result<Config, ConfigError> {
+        let old = self.pages;
+        if n == 0 || n as usize > MAX_PAGES {
+            return Err(ConfigError(format!(
+                "pages must be 1..={MAX_PAGES}, got {n}"
+            )));
+        }
+        for c in &mut self.conversions {
+            if c.start == 0 && c.pages == old {
+                c.pages = n;
+            }
+        }
+        if let Some(TruncOp::Punch { start: 0, pages }) = &mut self.truncate {
+            if *pages == old {
+                *pages = n;
+            }
+        }
+        self.pages = n;
+        self.validate()?;
+        Ok(self)
     }
 
     pub fn with_bug(mut self, bug: Bug) -> Config {

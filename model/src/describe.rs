@@ -143,12 +143,12 @@ fn fault_label(f: FaultPc) -> String {
 /// One line per page summarising the fields a reviewer looks at.
 pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
     let p = &st.pages[i];
-    let mut s = format!("{}", if p.private { "P" } else { "S" });
+    let mut s = (if p.private { "P" } else { "S" }).to_string();
     if let Some(f) = p.folio {
         let fo = st.folio(f);
         s.push_str(&format!(" f{f}:rc{}", fo.refcount));
         if fo.frozen {
-            s.push_str("*");
+            s.push('*');
         }
     }
     if p.ptes != 0 {

@@ -34,9 +34,18 @@ fn pinner(kind: PinKind, path: GupPath, page: u8) -> PinnerCfg {
 
 /// The liveness configuration of a design: a retried to-private conversion
 /// racing a host fault and a GUP user that releases in its own time.
+///
+/// The premise of `conversion_eventually_succeeds` is v7's contract: the VMM
+/// quiesces its own access to the range and drops what it owns. So the
+/// configuration has one GUP user (in flight, releasing in its own time) and
+/// no process faulting the range again; [`faulting_gup_users_config`] shows
+/// what happens without the premise.
 pub fn liveness_config(design: Design) -> Config {
     let mut c = Config::for_design(design);
     c.guest.clear();
+    c.truncate = None;
+    c.procs.clear();
+    c.pinners.truncate(1);
     c.retry_until_ok = true;
     match design {
         Design::Split => {
@@ -54,11 +63,31 @@ pub fn liveness_config(design: Design) -> Config {
     c
 }
 
+/// Without v7's premise: two GUP users keep faulting the range in while the
+/// VMM retries. Each attempt can see one fault's transient reference (EAGAIN),
+/// and each GUP can lose its fresh PTE to the next attempt's unmap and fault
+/// again: a livelock under weak fairness (a finding, see docs).
+pub fn faulting_gup_users_config() -> Config {
+    let mut c = Config::for_design(Design::Inplace);
+    c.guest.clear();
+    c.truncate = None;
+    c.procs.clear();
+    c.lru = false;
+    c.conversions.truncate(1);
+    c.pinners = vec![
+        pinner(PinKind::Pin, GupPath::Slow, 0),
+        pinner(PinKind::Pin, GupPath::Slow, 1),
+    ];
+    c.retry_until_ok = true;
+    c
+}
+
 /// The thread's question: a long-term pin on subpage 0, held forever, while
 /// the VMM keeps retrying to convert subpage 1 to private.
 pub fn independent_subpages_config(design: Design) -> Config {
     let mut c = Config::for_design(design);
     c.guest.clear();
+    c.truncate = None;
     c.procs.clear();
     c.speculative = None;
     c.lru = false;
@@ -80,6 +109,7 @@ pub fn independent_subpages_config(design: Design) -> Config {
 pub fn truncate_frees_config(design: Design) -> Config {
     let mut c = Config::for_design(design);
     c.guest.clear();
+    c.truncate = None;
     c.procs.clear();
     c.speculative = None;
     c.conversions.clear();
@@ -94,6 +124,7 @@ pub fn truncate_frees_config(design: Design) -> Config {
 pub fn wait_busy_pinner_config(block: bool) -> Config {
     let mut c = Config::for_design(Design::Wait);
     c.guest.clear();
+    c.truncate = None;
     c.procs.clear();
     c.lru = false;
     c.pages = 1;
@@ -146,6 +177,11 @@ pub fn gate_configs() -> Vec<GateConfig> {
             liveness_config(d),
         ));
     }
+    v.push(row(
+        "inplace@faulting_gup_users".into(),
+        Pass::Liveness,
+        faulting_gup_users_config(),
+    ));
     for d in Design::ALL {
         if d == Design::ExclusivePin {
             continue;

@@ -47,7 +47,7 @@ pub fn debug_variant(d: &str) -> Value {
 }
 
 fn set_of_bits(bits: u16) -> Value {
-    json!({ "#set": (0..16).filter(|b| bits & (1 << b) != 0).map(|b| int(b)).collect::<Vec<_>>() })
+    json!({ "#set": (0..16i64).filter(|b| bits & (1 << b) != 0).map(int).collect::<Vec<_>>() })
 }
 
 /// The ITF record of one state.

@@ -136,10 +136,7 @@ pub fn start(cfg: &Config, st: &mut State, p: usize) {
         }
         HostOp::Read { .. } | HostOp::Write { .. } => {
             let write = matches!(op, HostOp::Write { .. });
-            if st.pages[i].ptes & pbit != 0 {
-                let s = st.pages[i]
-                    .folio
-                    .expect("a present PTE maps the page cache folio");
+            if let (true, Some(s)) = (st.pages[i].ptes & pbit != 0, st.pages[i].folio) {
                 if cfg.design == Design::ExclusivePin && st.pages[i].private {
                     // pKVM: the hypervisor removed the donated page from the
                     // host's stage-2; a user access faults recoverably.

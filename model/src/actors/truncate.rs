@@ -117,7 +117,14 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // references; a referenced folio is orphaned, not freed.
             mm::unmap_mapping_pages(cfg, st, lo, hi);
             for i in lo..hi {
-                mm::remove_from_page_cache(cfg, st, i);
+                let partial_large = st.pages[i]
+                    .folio
+                    .is_some_and(|s| st.folio(s).large && (lo > 0 || hi < cfg.pages as usize));
+                // A punch that covers only part of a large (hugetlb) folio
+                // zeroes that part in place; the folio stays in the page cache.
+                if !partial_large {
+                    mm::remove_from_page_cache(cfg, st, i);
+                }
             }
             if close && cfg.design.is_huge() && !st.gigantic.in_pool {
                 st.gigantic.released = true;

@@ -1,0 +1,493 @@
+//! The conversion ioctl: `KVM_SET_MEMORY_ATTRIBUTES2` on the guest_memfd
+//! (domain.md 2.5, v7 `__kvm_gmem_set_attributes`), with the design
+//! policies at its decision points:
+//!
+//! 1. invalidate_lock exclusive (blocks host faults and get_pfn);
+//! 2. early exit if the whole range already has the attribute;
+//! 3. (maple-tree preallocation: not modelled, so never -ENOMEM);
+//! 4. to-private only: unmap every host PTE of the range, then require each
+//!    present folio's refcount to be `baseline + 1` (our own lookup), one
+//!    `lru_add_drain_all()` re-check, else -EAGAIN at
+//!    `max(start, folio->index)`; design `wait` waits instead;
+//! 5. invalidate_begin (zap stage-2), 6. to-shared: arch hook (none) and,
+//!    design `split`, split whole gigantic pages, 7. store, design `split`
+//!    merges all-private gigantic pages, 8. invalidate_end.
+//!
+//! Every check precedes the store, so a failed conversion changes nothing.
+//! To-shared never looks at refcounts.
+//!
+//! Design `exclusive_pin` (the RFC) converts by donation instead: see
+//! [`GuestMemFd::donate`].
+
+use crate::design::{BusyPolicy, FolioLayout, PAGE_SIZE};
+use crate::errno::{Errno, Error, Result};
+use crate::folio::{Folio, Ref};
+use crate::gmem::GuestMemFd;
+use crate::sync::atomic::Ordering;
+use crate::sync::{lock, Arc};
+use invariants::{Attr, Structure};
+use std::time::{Duration, Instant};
+
+/// KVM_MEMORY_ATTRIBUTE_PRIVATE (bit 3).
+pub const KVM_MEMORY_ATTRIBUTE_PRIVATE: u64 = 1 << 3;
+
+/// struct kvm_memory_attributes2 (the fields that matter; `reserved` must
+/// be zero and is folded into `flags` here).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KvmMemoryAttributes2 {
+    /// Byte offset into the file.
+    pub offset: u64,
+    /// Bytes.
+    pub size: u64,
+    pub attributes: u64,
+    pub flags: u64,
+    /// Out: byte offset of the page that made the conversion fail.
+    pub error_offset: u64,
+}
+
+/// How long restructuring spins on a freeze before giving up (the kernel
+/// WARNs and spins forever; only transient references can be in the way).
+const FREEZE_SPIN: Duration = Duration::from_secs(2);
+
+/// The v7 validation (all -EINVAL): flags/reserved, unsupported attribute,
+/// size 0, overflow, unaligned, offset >= file size, end beyond the file.
+/// Returns the page range.
+pub fn validate_attributes(a: &KvmMemoryAttributes2, file_pages: usize) -> Result<(usize, usize)> {
+    let einval = Error::sys(Errno::EINVAL);
+    let file_bytes = (file_pages as u64)
+        .checked_mul(PAGE_SIZE)
+        .ok_or(einval.clone())?;
+    if a.flags != 0 || a.attributes & !KVM_MEMORY_ATTRIBUTE_PRIVATE != 0 || a.size == 0 {
+        return Err(einval);
+    }
+    let end = a.offset.checked_add(a.size).ok_or(einval.clone())?;
+    if !a.offset.is_multiple_of(PAGE_SIZE)
+        || !a.size.is_multiple_of(PAGE_SIZE)
+        || a.offset >= file_bytes
+        || end > file_bytes
+    {
+        return Err(einval);
+    }
+    Ok(((a.offset / PAGE_SIZE) as usize, (end / PAGE_SIZE) as usize))
+}
+
+struct WaitingGuard<'a>(&'a GuestMemFd);
+impl Drop for WaitingGuard<'_> {
+    fn drop(&mut self) {
+        self.0.waiting_converters.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl GuestMemFd {
+    /// The ioctl with its uAPI struct (byte offsets). On -EAGAIN,
+    /// `error_offset` is set (bytes).
+    pub fn set_memory_attributes2(&self, a: &mut KvmMemoryAttributes2) -> Result<()> {
+        self.begin_op();
+        let r = self.set_attributes_inner(a);
+        if let Err(Error::Sys {
+            error_index: Some(i),
+            ..
+        }) = &r
+        {
+            a.error_offset = *i as u64 * PAGE_SIZE;
+        }
+        self.end_op();
+        r
+    }
+
+    /// Convert `nr` pages from `start` to `to` (page units; errors carry
+    /// error_offset in pages).
+    pub fn convert(&self, start: usize, nr: usize, to: Attr) -> Result<()> {
+        let einval = Error::sys(Errno::EINVAL);
+        let mut a = KvmMemoryAttributes2 {
+            offset: (start as u64)
+                .checked_mul(PAGE_SIZE)
+                .ok_or(einval.clone())?,
+            size: (nr as u64).checked_mul(PAGE_SIZE).ok_or(einval)?,
+            attributes: if to == Attr::Private {
+                KVM_MEMORY_ATTRIBUTE_PRIVATE
+            } else {
+                0
+            },
+            ..Default::default()
+        };
+        self.set_memory_attributes2(&mut a)
+    }
+
+    fn set_attributes_inner(&self, a: &KvmMemoryAttributes2) -> Result<()> {
+        let (start, end) = validate_attributes(a, self.cfg.nr_pages)?;
+        self.check_open()?;
+        let to = if a.attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE != 0 {
+            Attr::Private
+        } else {
+            Attr::Shared
+        };
+        let rec = self.conversion_begin(start, end - start, to);
+        let r = if self.cfg.design.exclusive_donation() {
+            self.donate(start, end, to)
+        } else {
+            self.convert_v7(start, end, to)
+        };
+        self.conversion_end(rec, &r);
+        r
+    }
+
+    /// The range KVM invalidates: huge designs round out to gigantic-page
+    /// boundaries so no fault can happen anywhere in a gigantic page while
+    /// it is restructured (RFC v2, domain.md 2.4).
+    pub(crate) fn invalidation_range(&self, start: usize, end: usize) -> (usize, usize) {
+        if !self.cfg.design.huge_backed() {
+            return (start, end);
+        }
+        let ppg = self.cfg.pages_per_gigantic;
+        (
+            start / ppg * ppg,
+            end.div_ceil(ppg).saturating_mul(ppg).min(self.cfg.nr_pages),
+        )
+    }
+
+    fn convert_v7(&self, start: usize, end: usize, to: Attr) -> Result<()> {
+        let _inv = self.invalidate_lock.write();
+        if lock(&self.attrs).all_equal(start, end, to) {
+            return Ok(());
+        }
+        let (istart, iend) = self.invalidation_range(start, end);
+        if to == Attr::Private {
+            // huge_whole: the folio is the unit of mapping, so unmap all its
+            // subpages from every process (Hildenbrand's protocol).
+            let (us, ue) = match self.cfg.design.folio_layout() {
+                FolioLayout::WholeGigantic => (istart, iend),
+                _ => (start, end),
+            };
+            self.unmap_mapping_range(us, ue);
+            match self.cfg.design.busy_policy() {
+                BusyPolicy::Fail => self.check_folios(start, end)?,
+                BusyPolicy::Wait => self.wait_folios(start, end, (us, ue))?,
+            }
+        }
+        // Point of no return.
+        self.kvm.invalidate_begin(istart, iend);
+        let r = (|| {
+            if to == Attr::Shared && self.cfg.design.folio_layout() == FolioLayout::SplitOnShare {
+                self.split_range(start, end)?;
+            }
+            lock(&self.attrs).store(start, end, to);
+            if to == Attr::Private && self.cfg.design.folio_layout() == FolioLayout::SplitOnShare {
+                self.merge_range(start, end);
+            }
+            Ok(())
+        })();
+        self.kvm.invalidate_end();
+        r
+    }
+
+    /// Is `f` at its baseline, counting the caller's one lookup reference?
+    fn at_baseline_with_lookup(f: &Folio) -> bool {
+        f.folio_ref_count() == f.baseline() + 1
+    }
+
+    /// The v7 safety check (step 4), with one lru drain.
+    fn check_folios(&self, start: usize, end: usize) -> Result<()> {
+        let mut drained = false;
+        for f in self.filemap_folios_in(start, end) {
+            if !f.try_get(Ref::Transient) {
+                continue;
+            }
+            loop {
+                if Self::at_baseline_with_lookup(&f) {
+                    break;
+                }
+                if !drained && f.in_lru_batch.load(Ordering::Acquire) {
+                    drained = true;
+                    self.lru_add_drain_all();
+                    continue;
+                }
+                self.folio_put(&f, Ref::Transient);
+                return Err(Error::at(Errno::EAGAIN, start.max(f.index)));
+            }
+            self.folio_put(&f, Ref::Transient);
+        }
+        Ok(())
+    }
+
+    /// The first folio in range that is not at baseline.
+    pub(crate) fn first_busy(&self, start: usize, end: usize) -> Option<usize> {
+        for f in self.filemap_folios_in(start, end) {
+            if !f.try_get(Ref::Transient) {
+                continue;
+            }
+            let ok = Self::at_baseline_with_lookup(&f);
+            self.folio_put(&f, Ref::Transient);
+            if !ok {
+                return Some(start.max(f.index));
+            }
+        }
+        None
+    }
+
+    /// Design `wait` (option (a)): with faults blocked and PTEs gone, only
+    /// short-term references remain; wait for them (woken by every folio
+    /// put), or give up with -ETIMEDOUT after the configured timeout.
+    /// A host fault that looked the folio up before we took the lock may
+    /// install its PTE after our first unmap (domain.md 2.5 [infer]); v7
+    /// sees its reference and fails, so here we unmap again on every round.
+    fn wait_folios(&self, start: usize, end: usize, unmap: (usize, usize)) -> Result<()> {
+        self.lru_add_drain_all();
+        let deadline = Instant::now() + self.cfg.wait_timeout;
+        let mut guard = None;
+        let (m, cv) = &self.put_wq;
+        loop {
+            let gen = *lock(m);
+            self.unmap_mapping_range(unmap.0, unmap.1);
+            let Some(busy) = self.first_busy(start, end) else {
+                return Ok(());
+            };
+            if guard.is_none() {
+                self.waiting_converters.fetch_add(1, Ordering::AcqRel);
+                guard = Some(WaitingGuard(self));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::at(Errno::ETIMEDOUT, busy));
+            }
+            let g = lock(m);
+            if *g == gen {
+                let _ = cv.wait_timeout(g, deadline - now).expect("put_wq poisoned");
+            }
+        }
+    }
+
+    // ---- restructuring (design split; domain.md 2.4, 3.4) ----------------
+
+    fn freeze_spin(f: &Folio, expected: i64) -> bool {
+        let deadline = Instant::now() + FREEZE_SPIN;
+        loop {
+            if f.folio_ref_freeze(expected) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            crate::sync::spin_yield();
+        }
+    }
+
+    fn gigantic_ids_in(&self, start: usize, end: usize) -> Vec<u32> {
+        let ppg = self.cfg.pages_per_gigantic;
+        let lo = (start / ppg) as u32;
+        let hi = ((end.max(1) - 1) / ppg) as u32;
+        lock(&self.hugetlb)
+            .pages
+            .range(lo..=hi)
+            .map(|(g, _)| *g)
+            .collect()
+    }
+
+    /// Split every whole gigantic page overlapping the range: freeze the
+    /// large folio at its page-cache count, take it out of the page cache;
+    /// 4K subfolios over the same memory appear as they are touched.
+    fn split_range(&self, start: usize, end: usize) -> Result<()> {
+        for g in self.gigantic_ids_in(start, end) {
+            let first = {
+                let mut h = lock(&self.hugetlb);
+                let Some(p) = h.pages.get_mut(&g).filter(|p| !p.in_pool && !p.released) else {
+                    continue;
+                };
+                if p.structure != Structure::Whole {
+                    continue;
+                }
+                p.structure = Structure::Splitting;
+                p.first_index
+            };
+            if let Some(f) = self.filemap_find(first).filter(|f| f.large) {
+                if !Self::freeze_spin(&f, f.baseline()) {
+                    if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                        p.structure = Structure::Whole;
+                    }
+                    return Err(Error::at(Errno::EBUSY, first));
+                }
+                self.filemap_remove(&f);
+                self.folio_gone(&f);
+            }
+            if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                p.structure = Structure::Split;
+            }
+        }
+        Ok(())
+    }
+
+    /// Merge every split gigantic page overlapping the range whose subpages
+    /// are now all private: freeze every subfolio at baseline, fold them
+    /// into one large folio. If a freeze cannot succeed the page stays split
+    /// (safe; the next to-private retries).
+    fn merge_range(&self, start: usize, end: usize) {
+        for g in self.gigantic_ids_in(start, end) {
+            let (first, nr, phys) = {
+                let mut h = lock(&self.hugetlb);
+                let Some(p) = h.pages.get_mut(&g).filter(|p| !p.in_pool && !p.released) else {
+                    continue;
+                };
+                if p.structure != Structure::Split
+                    || !lock(&self.attrs).all_equal(
+                        p.first_index,
+                        p.first_index + p.nr_pages,
+                        Attr::Private,
+                    )
+                {
+                    continue;
+                }
+                p.structure = Structure::Merging;
+                (p.first_index, p.nr_pages, p.phys.clone())
+            };
+            let subs = self.filemap_folios_in(first, first + nr);
+            let mut frozen: Vec<Arc<Folio>> = Vec::new();
+            let mut ok = true;
+            for s in &subs {
+                if Self::freeze_spin(s, s.baseline()) {
+                    frozen.push(s.clone());
+                } else {
+                    ok = false;
+                    break;
+                }
+            }
+            if !ok {
+                for s in frozen {
+                    s.folio_ref_unfreeze(s.baseline());
+                }
+                if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                    p.structure = Structure::Split;
+                }
+                continue;
+            }
+            for s in &frozen {
+                self.filemap_remove(s);
+                self.folio_gone(s);
+            }
+            {
+                let mut h = lock(&self.hugetlb);
+                if let Some(p) = h.pages.get_mut(&g) {
+                    for (s, e, v) in p.populated.ranges_in(0, nr) {
+                        if !v {
+                            p.phys.zero(s, e);
+                        }
+                    }
+                    p.populated.store(0, nr, true);
+                    p.live_folios += 1;
+                    p.structure = Structure::Whole;
+                }
+            }
+            let large = self.new_folio(first, nr, true, Some(g), phys, 0);
+            lock(&self.filemap).insert(first, large);
+        }
+    }
+
+    // ---- the exclusive-pin RFC (domain.md 1.1) ----------------------------
+
+    /// Donation: to-private takes an FOLL_PIN|FOLL_LONGTERM|FOLL_EXCLUSIVE
+    /// pin on every page (CAS that succeeds only with no pin of any kind),
+    /// then marks the range private; the VMM's mapping is kept and FOLL_GET
+    /// is not covered. to-shared: unexc (keep one normal pin), then unpin.
+    /// [infer] A refused exclusive pin fails the donation with -EBUSY (the
+    /// RFC's error for "exclusivity cannot be had", reexc_user_page) at that
+    /// page, after undoing the pins already taken (atomic).
+    fn donate(&self, start: usize, end: usize, to: Attr) -> Result<()> {
+        let _inv = self.invalidate_lock.write();
+        if lock(&self.attrs).all_equal(start, end, to) {
+            return Ok(());
+        }
+        if to == Attr::Private {
+            let mut taken: Vec<(usize, Arc<Folio>)> = Vec::new();
+            let ranges = lock(&self.attrs).ranges_in(start, end);
+            for (s, e, a) in ranges {
+                if a == Attr::Private {
+                    continue;
+                }
+                for i in s..e {
+                    let f = match self.get_folio_ref(i, true) {
+                        Ok(Some(f)) => f,
+                        _ => {
+                            self.undo_donation(taken);
+                            return Err(Error::at(Errno::ENOMEM, i));
+                        }
+                    };
+                    let ok = f.try_pin_exclusive();
+                    self.folio_put(&f, Ref::Transient);
+                    if !ok {
+                        self.undo_donation(taken);
+                        return Err(Error::at(Errno::EBUSY, i));
+                    }
+                    taken.push((i, f));
+                }
+            }
+            self.kvm.invalidate_begin(start, end);
+            lock(&self.donations).extend(taken);
+            lock(&self.attrs).store(start, end, Attr::Private);
+            self.kvm.invalidate_end();
+        } else {
+            self.kvm.invalidate_begin(start, end);
+            lock(&self.attrs).store(start, end, Attr::Shared);
+            let back: Vec<(usize, Arc<Folio>)> = {
+                let mut d = lock(&self.donations);
+                let keys: Vec<usize> = d.range(start..end).map(|(k, _)| *k).collect();
+                keys.into_iter()
+                    .filter_map(|k| d.remove(&k).map(|f| (k, f)))
+                    .collect()
+            };
+            for (_, f) in back {
+                f.unexc();
+                self.folio_put(&f, Ref::Pin);
+            }
+            self.kvm.invalidate_end();
+        }
+        Ok(())
+    }
+
+    fn undo_donation(&self, taken: Vec<(usize, Arc<Folio>)>) {
+        for (_, f) in taken {
+            f.unexc();
+            self.folio_put(&f, Ref::Pin);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(offset: u64, size: u64) -> KvmMemoryAttributes2 {
+        KvmMemoryAttributes2 {
+            offset,
+            size,
+            attributes: KVM_MEMORY_ATTRIBUTE_PRIVATE,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn einval_cases() {
+        let p = PAGE_SIZE;
+        let bad =
+            |x: KvmMemoryAttributes2| validate_attributes(&x, 4) == Err(Error::sys(Errno::EINVAL));
+        assert!(bad(a(0, 0)), "size 0");
+        assert!(bad(a(1, p)), "unaligned offset");
+        assert!(bad(a(0, p + 1)), "unaligned size");
+        assert!(bad(a(u64::MAX - p + 1, 2 * p)), "overflow");
+        assert!(bad(a(4 * p, p)), "offset >= file size");
+        assert!(bad(a(3 * p, 2 * p)), "end beyond file");
+        assert!(
+            bad(KvmMemoryAttributes2 {
+                flags: 1,
+                ..a(0, p)
+            }),
+            "flags"
+        );
+        assert!(
+            bad(KvmMemoryAttributes2 {
+                attributes: 1,
+                ..a(0, p)
+            }),
+            "unsupported attribute"
+        );
+        assert_eq!(validate_attributes(&a(p, 3 * p), 4), Ok((1, 4)));
+    }
+}

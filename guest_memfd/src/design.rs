@@ -1,0 +1,232 @@
+//! The designs of DESIGN.md section 4, as *policies* of one implementation.
+//!
+//! Every design runs the same code; the handful of places where the designs
+//! differ ask the [`Design`] value a question (is FOLL_LONGTERM allowed? are
+//! host PTEs special? one large folio or 4K folios? fail or wait?) instead of
+//! forking the code path.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A design switch (DESIGN.md section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Design {
+    /// v7 in-place conversion (domain.md 2.5): 4K folios, unmap -> check ->
+    /// fail -EAGAIN, long-term pins allowed.
+    Inplace,
+    /// Option (a) (domain.md 1.3): FOLL_LONGTERM refused, to-private waits for
+    /// short-term references to drain.
+    Wait,
+    /// Option (b) / 1G RFC v2 (domain.md 2.4): gigantic pages split into 4K
+    /// folios on to-shared, merged back when all-private, freeze for both.
+    Split,
+    /// Option (c) (domain.md 3.6): host mappings are PFNMAP, GUP fails.
+    Pfnmap,
+    /// The naive design: one large folio (one refcount) per gigantic page.
+    HugeWhole,
+    /// The June 2024 exclusive-pin RFC (domain.md 1.1): shmem memory donated
+    /// under an exclusive FOLL_PIN.
+    ExclusivePin,
+}
+
+/// How a design reacts to a busy folio during to-private.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BusyPolicy {
+    /// Return -EAGAIN with error_offset (v7).
+    Fail,
+    /// Keep faults blocked and wait for references to drain (option (a)).
+    Wait,
+}
+
+/// How folios are laid out over the backing memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FolioLayout {
+    /// Order-0 folios allocated per index (mainline/v7, shmem).
+    Small,
+    /// Gigantic pages, kept as one large folio while all-private and split
+    /// into 4K folios while any subpage is shared (1G RFC v2).
+    SplitOnShare,
+    /// Gigantic pages, always one large folio.
+    WholeGigantic,
+}
+
+impl Design {
+    pub const ALL: [Design; 6] = [
+        Design::Inplace,
+        Design::Wait,
+        Design::Split,
+        Design::Pfnmap,
+        Design::HugeWhole,
+        Design::ExclusivePin,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Inplace => "inplace",
+            Design::Wait => "wait",
+            Design::Split => "split",
+            Design::Pfnmap => "pfnmap",
+            Design::HugeWhole => "huge_whole",
+            Design::ExclusivePin => "exclusive_pin",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Design> {
+        Design::ALL.iter().copied().find(|d| d.name() == name)
+    }
+
+    /// Is FOLL_PIN|FOLL_LONGTERM allowed on guest_memfd memory?
+    /// [infer] Option (a) needs a new rule that makes gmem folios "not
+    /// long-term pinnable" (domain.md 3.2); we return -EFAULT like other
+    /// refused long-term pins.
+    pub fn longterm_gup_allowed(self) -> bool {
+        !matches!(self, Design::Wait)
+    }
+
+    /// Are host PTEs special (VM_PFNMAP: no struct-page refcount, GUP-fast
+    /// bails, slow GUP -EFAULT; domain.md 3.6)?
+    pub fn special_ptes(self) -> bool {
+        matches!(self, Design::Pfnmap)
+    }
+
+    pub fn busy_policy(self) -> BusyPolicy {
+        match self {
+            Design::Wait => BusyPolicy::Wait,
+            _ => BusyPolicy::Fail,
+        }
+    }
+
+    pub fn folio_layout(self) -> FolioLayout {
+        match self {
+            Design::Split => FolioLayout::SplitOnShare,
+            Design::HugeWhole => FolioLayout::WholeGigantic,
+            _ => FolioLayout::Small,
+        }
+    }
+
+    /// Backed by gigantic hugetlb pages (and only by them).
+    pub fn huge_backed(self) -> bool {
+        self.folio_layout() != FolioLayout::Small
+    }
+
+    /// Conversion is donation under an exclusive pin (the RFC), not the v7
+    /// unmap-and-check; the VMM's mapping is kept and the kernel does not
+    /// consult the attribute on host faults.
+    pub fn exclusive_donation(self) -> bool {
+        matches!(self, Design::ExclusivePin)
+    }
+
+    /// 4K page-cache folios go through the per-CPU lru_add batch (v7 keeps
+    /// gmem folios on the LRU and drains once, domain.md 2.5); the
+    /// guestmem_hugetlb allocator keeps its folios off the LRU (RFC v2 patch 05).
+    pub fn uses_lru(self) -> bool {
+        self.folio_layout() == FolioLayout::Small
+    }
+
+    /// Safety properties this design violates *by design*, so the debug
+    /// check does not flag them: the RFC keeps the VMM's mapping of donated
+    /// memory and does not cover FOLL_GET (domain.md 1.1, 4.11).
+    pub fn known_violations(self) -> &'static [invariants::PropertyId] {
+        use invariants::PropertyId::*;
+        match self {
+            Design::ExclusivePin => &[NoPrivateHostMapping, NoPrivatePin, HostAccessOnlyShared],
+            _ => &[],
+        }
+    }
+}
+
+impl fmt::Display for Design {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// guest_memfd creation flags (uAPI GUEST_MEMFD_FLAG_*).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GmemFlags {
+    /// GUEST_MEMFD_FLAG_MMAP (bit 0).
+    pub mmap: bool,
+    /// GUEST_MEMFD_FLAG_INIT_SHARED (bit 1).
+    pub init_shared: bool,
+}
+
+/// PAGE_SIZE.
+pub const PAGE_SIZE: u64 = 4096;
+/// Subpages of a 1 GiB gigantic page.
+pub const PAGES_PER_1G: usize = 262_144;
+
+/// Everything needed to create a guest_memfd and its surroundings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub design: Design,
+    /// File size in pages.
+    pub nr_pages: usize,
+    pub flags: GmemFlags,
+    /// Size in pages of each gigantic page (huge-backed designs only).
+    pub pages_per_gigantic: usize,
+    /// Size in pages of the VMM's host mapping (default: the file size);
+    /// accesses past i_size but inside the mapping SIGBUS (fault_overflow).
+    pub map_pages: usize,
+    /// Design `wait`: how long to-private waits before -ETIMEDOUT.
+    pub wait_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(design: Design, nr_pages: usize, flags: GmemFlags) -> Config {
+        Config {
+            design,
+            nr_pages,
+            flags,
+            pages_per_gigantic: nr_pages.max(1),
+            map_pages: nr_pages,
+            wait_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Number of gigantic pages the file needs (0 for 4K designs).
+    pub fn nr_gigantic(&self) -> usize {
+        if self.design.huge_backed() {
+            self.nr_pages.div_ceil(self.pages_per_gigantic.max(1))
+        } else {
+            0
+        }
+    }
+}
+
+/// How a GUP caller asks for a page (domain.md 3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PinKind {
+    /// FOLL_GET: +1 on the refcount (get_user_pages, vmsplice).
+    Get,
+    /// FOLL_PIN, short-term (O_DIRECT).
+    Pin,
+    /// FOLL_PIN | FOLL_LONGTERM (VFIO, RDMA, io_uring fixed buffers).
+    Longterm,
+    /// FOLL_PIN | FOLL_LONGTERM | FOLL_EXCLUSIVE (RFC only).
+    Exclusive,
+}
+
+impl PinKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            PinKind::Get => "get",
+            PinKind::Pin => "pin",
+            PinKind::Longterm => "longterm",
+            PinKind::Exclusive => "exclusive",
+        }
+    }
+    pub fn by_name(s: &str) -> Option<PinKind> {
+        [
+            PinKind::Get,
+            PinKind::Pin,
+            PinKind::Longterm,
+            PinKind::Exclusive,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
+    }
+    /// FOLL_PIN semantics (counts in the pin bias / pincount).
+    pub fn is_pin(self) -> bool {
+        !matches!(self, PinKind::Get)
+    }
+}

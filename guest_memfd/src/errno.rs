@@ -1,0 +1,138 @@
+//! Error values: what the kernel returns (`Errno`), what userspace observes
+//! on a memory access (`AccessOutcome`), and misuse of this library's API
+//! that the kernel would never even see (`Misuse`: bad handles, indices out
+//! of the mapping). Misuse never changes state.
+
+use std::fmt;
+
+/// The errno values the operations can return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[allow(clippy::upper_case_acronyms)]
+pub enum Errno {
+    EINVAL,
+    EAGAIN,
+    EFAULT,
+    EBUSY,
+    ETIMEDOUT,
+    EBADF,
+    ENODEV,
+    ENOMEM,
+}
+
+impl Errno {
+    pub fn name(self) -> &'static str {
+        match self {
+            Errno::EINVAL => "EINVAL",
+            Errno::EAGAIN => "EAGAIN",
+            Errno::EFAULT => "EFAULT",
+            Errno::EBUSY => "EBUSY",
+            Errno::ETIMEDOUT => "ETIMEDOUT",
+            Errno::EBADF => "EBADF",
+            Errno::ENODEV => "ENODEV",
+            Errno::ENOMEM => "ENOMEM",
+        }
+    }
+    pub fn by_name(s: &str) -> Option<Errno> {
+        use Errno::*;
+        [
+            EINVAL, EAGAIN, EFAULT, EBUSY, ETIMEDOUT, EBADF, ENODEV, ENOMEM,
+        ]
+        .into_iter()
+        .find(|e| e.name() == s)
+    }
+}
+
+/// API misuse: the call is rejected before touching any state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Misuse {
+    UnknownPin(u64),
+    UnknownProcess(u32),
+    TooManyProcesses,
+    PageOutOfRange { page: usize, limit: usize },
+}
+
+impl fmt::Display for Misuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Misuse::UnknownPin(id) => {
+                write!(f, "unknown pin {id} (never taken, or already unpinned)")
+            }
+            Misuse::UnknownProcess(p) => write!(f, "unknown process {p}"),
+            Misuse::TooManyProcesses => write!(f, "too many processes (at most 64)"),
+            Misuse::PageOutOfRange { page, limit } => {
+                write!(f, "page {page} out of range (limit {limit})")
+            }
+        }
+    }
+}
+
+/// The result of an operation that did not complete normally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// What the kernel returns; `error_index` is the ioctl's error_offset
+    /// (in pages) where it has one.
+    Sys {
+        errno: Errno,
+        error_index: Option<usize>,
+    },
+    Misuse(Misuse),
+}
+
+impl Error {
+    pub fn sys(errno: Errno) -> Error {
+        Error::Sys {
+            errno,
+            error_index: None,
+        }
+    }
+    pub fn at(errno: Errno, index: usize) -> Error {
+        Error::Sys {
+            errno,
+            error_index: Some(index),
+        }
+    }
+    pub fn errno(&self) -> Option<Errno> {
+        match self {
+            Error::Sys { errno, .. } => Some(*errno),
+            Error::Misuse(_) => None,
+        }
+    }
+}
+
+impl From<Misuse> for Error {
+    fn from(m: Misuse) -> Error {
+        Error::Misuse(m)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Sys {
+                errno,
+                error_index: Some(i),
+            } => write!(f, "{} (error_offset page {i})", errno.name()),
+            Error::Sys {
+                errno,
+                error_index: None,
+            } => f.write_str(errno.name()),
+            Error::Misuse(m) => write!(f, "misuse: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// What a memory access observes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessOutcome {
+    /// A read returned this byte, or a write stored it.
+    Value(u8),
+    /// Host access to memory it may not fault in (private, beyond i_size).
+    Sigbus,
+    /// Guest access whose private/shared type mismatches the attribute:
+    /// KVM_EXIT_MEMORY_FAULT to userspace (domain.md 2.7).
+    MemoryFault,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,313 @@
+//! Memory accesses and the two fault paths.
+//!
+//! Host: a CPU access goes through the PTE (taken under the PTE lock, so a
+//! zap + TLB flush is atomic with respect to it); a miss runs
+//! `kvm_gmem_fault_user_mapping` (domain.md 2.5): under mmap_lock and
+//! invalidate_lock *shared*, SIGBUS beyond i_size or on a private index,
+//! otherwise look up / create the folio (locked, +1 reference); drop the
+//! invalidate lock; install the PTE (the fault's reference becomes the PTE's).
+//!
+//! Guest: snapshot mmu_invalidate_seq -> compare the access type with the
+//! attribute (mismatch = KVM_EXIT_MEMORY_FAULT) -> `kvm_gmem_get_pfn` under
+//! invalidate_lock shared -> under mmu_lock, `mmu_invalidate_retry_gfn` ->
+//! install the stage-2 entry (domain.md 2.7).
+
+use crate::errno::{AccessOutcome, Error, Misuse, Result};
+use crate::folio::Ref;
+use crate::gmem::{GuestMemFd, MmId};
+use crate::kvm::S2Entry;
+use crate::mm::{Mm, Pte};
+use crate::sync::atomic::{fence, Ordering};
+use crate::sync::Arc;
+use invariants::{Accessor, Attr};
+
+/// Why a host fault did not install a PTE.
+pub(crate) enum FaultError {
+    Sigbus,
+}
+
+impl GuestMemFd {
+    /// A host CPU read (`write == None`) or write of one page through
+    /// process `mm`'s mapping of the file.
+    pub fn host_access(&self, mm: MmId, index: usize, write: Option<u8>) -> Result<AccessOutcome> {
+        self.begin_op();
+        let r = self.host_access_inner(mm, index, write);
+        self.end_op();
+        r
+    }
+
+    pub fn host_read(&self, mm: MmId, index: usize) -> Result<AccessOutcome> {
+        self.host_access(mm, index, None)
+    }
+
+    pub fn host_write(&self, mm: MmId, index: usize, v: u8) -> Result<AccessOutcome> {
+        self.host_access(mm, index, Some(v))
+    }
+
+    fn host_access_inner(
+        &self,
+        mm: MmId,
+        index: usize,
+        write: Option<u8>,
+    ) -> Result<AccessOutcome> {
+        let mm = self.mm(mm)?;
+        self.check_open()?;
+        let Some(vma) = mm.vma() else {
+            // No MMAP flag: mmap() of the file failed with -ENODEV
+            // (guest_memfd_test mmap_not_supported).
+            return Err(Error::sys(crate::errno::Errno::ENODEV));
+        };
+        if index >= vma.pages {
+            return Err(Misuse::PageOutOfRange {
+                page: index,
+                limit: vma.pages,
+            }
+            .into());
+        }
+        loop {
+            let hit = mm.with_pte(index, false, |pte| {
+                pte.as_ref()
+                    .map(|pte| self.access_through_pte(&mm, pte, index, write))
+            });
+            if let Some(out) = hit {
+                return Ok(out);
+            }
+            if let Err(FaultError::Sigbus) = self.handle_mm_fault(&mm, index) {
+                return Ok(AccessOutcome::Sigbus);
+            }
+        }
+    }
+
+    /// The CPU access itself, under the PTE lock.
+    fn access_through_pte(
+        &self,
+        mm: &Mm,
+        pte: &Pte,
+        index: usize,
+        write: Option<u8>,
+    ) -> AccessOutcome {
+        if self.cfg.design.exclusive_donation() && self.attr_at(index) == Attr::Private {
+            // The RFC keeps the VMM's PTE on donated memory; the access is
+            // stopped by pKVM's host stage-2 and surfaces as SIGBUS.
+            return AccessOutcome::Sigbus;
+        }
+        let f = &pte.folio;
+        self.record_access(
+            Accessor::HostCpu { process: mm.id },
+            f,
+            index,
+            write.is_some(),
+            None,
+        );
+        match write {
+            Some(v) => {
+                f.write(index, v);
+                AccessOutcome::Value(v)
+            }
+            None => AccessOutcome::Value(f.read(index)),
+        }
+    }
+
+    /// handle_mm_fault on a guest_memfd VMA.
+    pub(crate) fn handle_mm_fault(
+        &self,
+        mm: &Arc<Mm>,
+        index: usize,
+    ) -> std::result::Result<(), FaultError> {
+        let _mmap = mm.mmap_lock.read();
+        if index >= self.cfg.nr_pages || self.is_closed() {
+            return Err(FaultError::Sigbus);
+        }
+        let inv = self.invalidate_lock.read();
+        // The RFC design uses ordinary shmem, whose fault path knows nothing
+        // about donation.
+        if !self.cfg.design.exclusive_donation() && self.attr_at(index) == Attr::Private {
+            return Err(FaultError::Sigbus);
+        }
+        let folio = match self.get_folio_ref(index, true) {
+            Ok(Some(f)) => f,
+            _ => return Err(FaultError::Sigbus),
+        };
+        if self.cfg.design.special_ptes() {
+            // VM_PFNMAP: the ->fault handler inserts the PFN itself
+            // (vmf_insert_pfn) while still under invalidate_lock, and the
+            // PTE holds no reference.
+            mm.with_pte(index, true, |e| {
+                if e.is_none() {
+                    *e = Some(Pte {
+                        folio: folio.clone(),
+                        special: true,
+                    });
+                }
+            });
+            drop(inv);
+            self.folio_put(&folio, Ref::Transient);
+            return Ok(());
+        }
+        // The folio stays locked from lookup until the PTE is installed, so
+        // truncation (which locks the folio) cannot remove it in between.
+        let folio_lock = folio.folio_lock();
+        drop(inv);
+        // [infer, domain.md 2.5] finish_fault installs the PTE after the
+        // invalidate lock is dropped; a concurrent to-private sees this
+        // fault's reference in its refcount check.
+        let installed = mm.with_pte(index, true, |e| {
+            if e.is_none() {
+                *e = Some(Pte {
+                    folio: folio.clone(),
+                    special: false,
+                });
+                true
+            } else {
+                false
+            }
+        });
+        if installed {
+            folio.transfer(Ref::Transient, Ref::Pte);
+        }
+        drop(folio_lock);
+        if !installed {
+            self.folio_put(&folio, Ref::Transient);
+        }
+        Ok(())
+    }
+
+    /// madvise(MADV_DONTNEED) of one page in process `mm`.
+    pub fn madvise_dontneed(&self, mm: MmId, index: usize) -> Result<()> {
+        self.begin_op();
+        let r = (|| {
+            let m = self.mm(mm)?;
+            let limit = m.vma().map(|v| v.pages).unwrap_or(self.cfg.map_pages);
+            if index >= limit {
+                return Err(Misuse::PageOutOfRange { page: index, limit }.into());
+            }
+            let _mmap = m.mmap_lock.read();
+            for (_, pte) in m.zap_range(index, index + 1) {
+                if !pte.special {
+                    self.folio_put(&pte.folio, Ref::Pte);
+                }
+            }
+            Ok(())
+        })();
+        self.end_op();
+        r
+    }
+
+    /// fork(): the child gets the parent's VMA. Shared file mappings do not
+    /// copy PTEs (they refault; `vma_needs_copy`), except VM_PFNMAP ones,
+    /// which are copied (special, no references).
+    pub fn fork(&self, parent: MmId) -> Result<MmId> {
+        self.begin_op();
+        let r = (|| {
+            let p = self.mm(parent)?;
+            let _mmap = p.mmap_lock.write();
+            let vma = p.vma();
+            let child = self.add_mm(vma)?;
+            if vma.is_some_and(|v| v.pfnmap) {
+                let c = self.mm(child)?;
+                for (i, pte) in p.all_ptes() {
+                    c.with_pte(i, true, |e| *e = Some(pte.clone()));
+                }
+            }
+            Ok(child)
+        })();
+        self.end_op();
+        r
+    }
+
+    /// A guest (vCPU) access to gfn `index`. `access` is the fault type the
+    /// guest uses (private or shared GPA); by default the page's current
+    /// attribute.
+    pub fn guest_access(
+        &self,
+        index: usize,
+        access: Option<Attr>,
+        write: Option<u8>,
+    ) -> Result<AccessOutcome> {
+        self.begin_op();
+        let r = self.guest_access_inner(index, access, write);
+        self.end_op();
+        r
+    }
+
+    fn guest_access_inner(
+        &self,
+        index: usize,
+        access: Option<Attr>,
+        write: Option<u8>,
+    ) -> Result<AccessOutcome> {
+        if index >= self.cfg.nr_pages {
+            return Err(Misuse::PageOutOfRange {
+                page: index,
+                limit: self.cfg.nr_pages,
+            }
+            .into());
+        }
+        self.check_open()?;
+        let ty = access.unwrap_or_else(|| self.attr_at(index));
+        loop {
+            // TLB/stage-2 hit: the access happens under mmu_lock so that a
+            // zap + remote TLB flush is atomic with respect to it.
+            {
+                let s2 = self.kvm.mmu_lock.lock();
+                if let Some(e) = s2.entries.get(&index) {
+                    if e.ty == ty {
+                        let f = e.folio.clone();
+                        self.record_access(Accessor::Guest, &f, index, write.is_some(), Some(ty));
+                        return Ok(match write {
+                            Some(v) => {
+                                f.write(index, v);
+                                AccessOutcome::Value(v)
+                            }
+                            None => AccessOutcome::Value(f.read(index)),
+                        });
+                    }
+                }
+            }
+            // Stage-2 fault. Snapshot the sequence *before* the attribute
+            // check (the Feb 2024 fix, domain.md 2.7).
+            let seq = self.kvm.mmu_invalidate_seq.load(Ordering::Acquire);
+            fence(Ordering::Acquire); // smp_rmb
+            if self.attr_at(index) != ty {
+                return Ok(AccessOutcome::MemoryFault);
+            }
+            // kvm_gmem_get_pfn: folio lookup under invalidate_lock shared;
+            // pages are zeroed on first get_pfn.
+            let folio = {
+                let _inv = self.invalidate_lock.read();
+                match self.get_folio_ref(index, true)? {
+                    Some(f) => f,
+                    None => return Ok(AccessOutcome::MemoryFault),
+                }
+            };
+            let retry = {
+                let mut s2 = self.kvm.mmu_lock.lock();
+                if self.kvm.retry_gfn(&s2, index, seq) {
+                    true
+                } else {
+                    s2.entries.insert(
+                        index,
+                        S2Entry {
+                            folio: folio.clone(),
+                            ty,
+                        },
+                    );
+                    false
+                }
+            };
+            // The get_pfn reference is dropped once the fault finishes.
+            self.folio_put(&folio, Ref::Transient);
+            if retry {
+                crate::sync::spin_yield();
+            }
+        }
+    }
+
+    pub fn guest_read(&self, index: usize, access: Option<Attr>) -> Result<AccessOutcome> {
+        self.guest_access(index, access, None)
+    }
+
+    pub fn guest_write(&self, index: usize, access: Option<Attr>, v: u8) -> Result<AccessOutcome> {
+        self.guest_access(index, access, Some(v))
+    }
+}

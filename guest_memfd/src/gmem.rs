@@ -1,0 +1,595 @@
+//! The guest_memfd inode and everything around it that one VM sees: the
+//! attribute maple tree, the page cache (filemap), the host processes, KVM's
+//! stage-2 map, the hugetlb pool, GUP pins. This module holds the struct and
+//! the helpers shared by the operations (fault.rs, gup.rs, convert.rs,
+//! truncate.rs); each public operation lives in its own module.
+
+use crate::design::{Config, FolioLayout};
+use crate::errno::{Errno, Error, Misuse, Result};
+use crate::folio::{Folio, Phys, Ref};
+use crate::hugetlb::Hugetlb;
+use crate::kvm::Kvm;
+use crate::locktrack::{LockTracker, TrackedRwLock};
+use crate::mm::{Mm, Vma};
+use crate::range_map::RangeMap;
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{lock, Arc, Condvar, Mutex, RwLock};
+use invariants::{
+    Access, Accessor, Attr, ConvResult, ConvStatus, FolioHome, FolioId, LockId, Structure,
+};
+use std::collections::{BTreeMap, VecDeque};
+
+/// A host process handle.
+pub type MmId = u32;
+/// A GUP reference handle.
+pub type PinId = u64;
+
+/// The FOLIO_BATCH_SIZE of the per-CPU lru_add batch.
+pub const LRU_BATCH_SIZE: usize = 31;
+/// Conversions over more pages than this are not snapshotted for the
+/// `conversion_atomic` view (the snapshot would be per-page work).
+pub const CONVERSION_SNAPSHOT_MAX: usize = 65_536;
+/// How many returned conversions the view keeps.
+const CONVERSION_HISTORY: usize = 8;
+
+/// A completed GUP reference.
+#[derive(Clone, Debug)]
+pub struct PinRecord {
+    pub mm: MmId,
+    pub index: usize,
+    pub kind: crate::design::PinKind,
+    pub folio: Arc<Folio>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct ConversionRecord {
+    pub id: u64,
+    pub start: usize,
+    pub nr: usize,
+    pub to: Attr,
+    pub status: ConvStatus,
+    pub before: Vec<Attr>,
+    pub after: Vec<Attr>,
+}
+
+pub struct GuestMemFd {
+    pub(crate) cfg: Config,
+    pub(crate) tracker: Arc<LockTracker>,
+    /// `mapping->invalidate_lock` (domain.md 2.5, 3.5).
+    pub(crate) invalidate_lock: TrackedRwLock<()>,
+    /// The attributes maple tree; its own lock is the maple tree's internal
+    /// spinlock (leaf lock); writers also hold invalidate_lock exclusive.
+    pub(crate) attrs: Mutex<RangeMap<Attr>>,
+    /// The page cache (`mapping->i_pages`): first index -> folio.
+    pub(crate) filemap: Mutex<BTreeMap<usize, Arc<Folio>>>,
+    pub(crate) mms: RwLock<BTreeMap<MmId, Arc<Mm>>>,
+    next_mm: AtomicU32,
+    pub(crate) kvm: Kvm,
+    pub(crate) pins: Mutex<BTreeMap<PinId, PinRecord>>,
+    next_pin: AtomicU64,
+    /// exclusive_pin design: donated indices and their exclusively pinned folio.
+    pub(crate) donations: Mutex<BTreeMap<usize, Arc<Folio>>>,
+    /// The per-CPU lru_add batch (one CPU modelled).
+    pub(crate) lru: Mutex<Vec<Arc<Folio>>>,
+    pub(crate) hugetlb: Mutex<Hugetlb>,
+    /// Every folio that may still matter to the view.
+    arena: Mutex<BTreeMap<FolioId, Arc<Folio>>>,
+    next_folio: AtomicU32,
+    pub(crate) closed: AtomicBool,
+    /// Wait queue woken on every folio put (design `wait`).
+    pub(crate) put_wq: (Mutex<u64>, Condvar),
+    pub(crate) waiting_converters: AtomicUsize,
+    pub(crate) accesses: Mutex<Vec<Access>>,
+    pub(crate) access_violations: Mutex<Vec<String>>,
+    pub(crate) conversions: Mutex<VecDeque<ConversionRecord>>,
+    next_conv: AtomicU64,
+    pub(crate) debug_checks: AtomicBool,
+    pub(crate) debug_failure: Mutex<Option<String>>,
+}
+
+impl GuestMemFd {
+    /// `KVM_CREATE_GUEST_MEMFD` plus the VMM process `0` that mmaps it
+    /// (when the MMAP flag is set).
+    pub fn new(cfg: Config) -> Result<GuestMemFd> {
+        if cfg.nr_pages == 0 {
+            return Err(Error::sys(Errno::EINVAL));
+        }
+        if cfg.design.huge_backed() && cfg.pages_per_gigantic == 0 {
+            return Err(Error::sys(Errno::EINVAL));
+        }
+        let tracker = Arc::new(LockTracker::default());
+        let init = if cfg.flags.init_shared {
+            Attr::Shared
+        } else {
+            Attr::Private
+        };
+        let g = GuestMemFd {
+            invalidate_lock: TrackedRwLock::new(LockId::InvalidateLock, tracker.clone(), ()),
+            attrs: Mutex::new(RangeMap::new(cfg.nr_pages, init)),
+            filemap: Mutex::new(BTreeMap::new()),
+            mms: RwLock::new(BTreeMap::new()),
+            next_mm: AtomicU32::new(0),
+            kvm: Kvm::new(tracker.clone()),
+            pins: Mutex::new(BTreeMap::new()),
+            next_pin: AtomicU64::new(1),
+            donations: Mutex::new(BTreeMap::new()),
+            lru: Mutex::new(Vec::new()),
+            hugetlb: Mutex::new(Hugetlb::new(cfg.nr_gigantic())),
+            arena: Mutex::new(BTreeMap::new()),
+            next_folio: AtomicU32::new(1),
+            closed: AtomicBool::new(false),
+            put_wq: (Mutex::new(0), Condvar::new()),
+            waiting_converters: AtomicUsize::new(0),
+            accesses: Mutex::new(Vec::new()),
+            access_violations: Mutex::new(Vec::new()),
+            conversions: Mutex::new(VecDeque::new()),
+            next_conv: AtomicU64::new(1),
+            debug_checks: AtomicBool::new(false),
+            debug_failure: Mutex::new(None),
+            tracker,
+            cfg,
+        };
+        let vma = g.cfg.flags.mmap.then_some(Vma {
+            pages: g.cfg.map_pages,
+            pfnmap: g.cfg.design.special_ptes(),
+        });
+        g.add_mm(vma)?;
+        Ok(g)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+    pub fn design(&self) -> crate::design::Design {
+        self.cfg.design
+    }
+    pub fn nr_pages(&self) -> usize {
+        self.cfg.nr_pages
+    }
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+    /// The attribute of `index` (None beyond the file).
+    pub fn attr(&self, index: usize) -> Option<Attr> {
+        lock(&self.attrs).get(index)
+    }
+    /// Number of attribute ranges stored (maple tree size).
+    pub fn attr_ranges(&self) -> usize {
+        lock(&self.attrs).nr_ranges()
+    }
+    /// Free gigantic pages in the hugetlb pool.
+    pub fn free_gigantic(&self) -> usize {
+        lock(&self.hugetlb).free
+    }
+    /// Conversions currently blocked waiting for references (design `wait`).
+    pub fn waiting_converters(&self) -> usize {
+        self.waiting_converters.load(Ordering::Acquire)
+    }
+    /// Number of folios in the page cache.
+    pub fn nr_folios(&self) -> usize {
+        lock(&self.filemap).len()
+    }
+    /// Outstanding GUP references.
+    pub fn nr_pins(&self) -> usize {
+        lock(&self.pins).len()
+    }
+
+    // ---- processes ----------------------------------------------------------
+
+    pub(crate) fn add_mm(&self, vma: Option<Vma>) -> Result<MmId> {
+        let id = self.next_mm.fetch_add(1, Ordering::AcqRel);
+        if id >= 64 {
+            return Err(Misuse::TooManyProcesses.into());
+        }
+        let mm = Arc::new(Mm::new(id, vma, self.tracker.clone()));
+        self.mms.write().expect("mms poisoned").insert(id, mm);
+        Ok(id)
+    }
+
+    pub(crate) fn mm(&self, id: MmId) -> Result<Arc<Mm>> {
+        self.mms
+            .read()
+            .expect("mms poisoned")
+            .get(&id)
+            .cloned()
+            .ok_or(Error::Misuse(Misuse::UnknownProcess(id)))
+    }
+
+    pub(crate) fn all_mms(&self) -> Vec<Arc<Mm>> {
+        self.mms
+            .read()
+            .expect("mms poisoned")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    // ---- attributes -----------------------------------------------------------
+
+    pub(crate) fn attr_at(&self, index: usize) -> Attr {
+        lock(&self.attrs).get(index).unwrap_or(Attr::Private)
+    }
+
+    // ---- page cache ---------------------------------------------------------
+
+    fn find_in(map: &BTreeMap<usize, Arc<Folio>>, index: usize) -> Option<Arc<Folio>> {
+        let (_, f) = map.range(..=index).next_back()?;
+        f.covers(index).then(|| f.clone())
+    }
+
+    /// The folio in the page cache at `index` (no reference taken).
+    pub(crate) fn filemap_find(&self, index: usize) -> Option<Arc<Folio>> {
+        Self::find_in(&lock(&self.filemap), index)
+    }
+
+    /// The folios in the page cache overlapping `[start, end)`: only present
+    /// folios are visited (never a loop over absent pages).
+    pub(crate) fn filemap_folios_in(&self, start: usize, end: usize) -> Vec<Arc<Folio>> {
+        let map = lock(&self.filemap);
+        let mut out = Vec::new();
+        if start >= end {
+            return out;
+        }
+        if let Some((_, f)) = map.range(..start).next_back() {
+            if f.covers(start) {
+                out.push(f.clone());
+            }
+        }
+        out.extend(map.range(start..end).map(|(_, f)| f.clone()));
+        out
+    }
+
+    /// `__filemap_get_folio` (with FGP_CREAT when `create`): a transient
+    /// reference on the folio at `index`. Callers that create hold
+    /// invalidate_lock shared. A frozen folio (restructuring) is retried,
+    /// like the RCU lookup's retry loop.
+    pub(crate) fn get_folio_ref(&self, index: usize, create: bool) -> Result<Option<Arc<Folio>>> {
+        loop {
+            let mut map = lock(&self.filemap);
+            if let Some(f) = Self::find_in(&map, index) {
+                if f.try_get(Ref::Transient) {
+                    drop(map);
+                    if create && f.gigantic.is_some() {
+                        self.mark_populated(&f, index);
+                    }
+                    return Ok(Some(f));
+                }
+                drop(map);
+                crate::sync::spin_yield();
+                continue;
+            }
+            if !create {
+                return Ok(None);
+            }
+            let f = match self.cfg.design.folio_layout() {
+                FolioLayout::Small => {
+                    let f = self.new_folio(index, 1, false, None, Phys::new(), 0);
+                    f.zero_all();
+                    map.insert(index, f.clone());
+                    f
+                }
+                _ => self.alloc_huge(&mut map, index)?,
+            };
+            let ok = f.try_get(Ref::Transient);
+            debug_assert!(ok, "a new folio has its page-cache reference");
+            drop(map);
+            if self.cfg.design.uses_lru() {
+                self.lru_add(&f);
+            }
+            return Ok(Some(f));
+        }
+    }
+
+    fn mark_populated(&self, f: &Folio, index: usize) {
+        if let Some(g) = f.gigantic {
+            let mut h = lock(&self.hugetlb);
+            if let Some(p) = h.pages.get_mut(&g) {
+                let rel = index - p.first_index;
+                p.populated.store(rel, rel + 1, true);
+            }
+        }
+    }
+
+    /// Allocate memory for `index` from its gigantic page, taking the page
+    /// from the pool if needed (called with the filemap lock held).
+    fn alloc_huge(
+        &self,
+        map: &mut BTreeMap<usize, Arc<Folio>>,
+        index: usize,
+    ) -> Result<Arc<Folio>> {
+        let ppg = self.cfg.pages_per_gigantic;
+        let gidx = (index / ppg) as u32;
+        let first = gidx as usize * ppg;
+        let nr = ppg.min(self.cfg.nr_pages - first);
+        let mut h = lock(&self.hugetlb);
+        let need_take = match h.pages.get(&gidx) {
+            None => true,
+            Some(p) if p.in_pool => true,
+            // Punched whole but a transient reference still delays its
+            // return to the pool: no memory for this index right now.
+            Some(p) if p.released => return Err(Error::sys(Errno::ENOMEM)),
+            Some(_) => false,
+        };
+        if need_take {
+            let whole = self.cfg.design.folio_layout() == FolioLayout::WholeGigantic
+                || lock(&self.attrs).all_equal(first, first + nr, Attr::Private);
+            let p = h.take(gidx, first, nr).ok_or(Error::sys(Errno::ENOMEM))?;
+            p.structure = if whole {
+                Structure::Whole
+            } else {
+                Structure::Split
+            };
+        }
+        let p = h.pages.get_mut(&gidx).ok_or(Error::sys(Errno::ENOMEM))?;
+        let phys = p.phys.clone();
+        match p.structure {
+            Structure::Whole => {
+                // The large folio covers the whole gigantic page.
+                p.populated.store(0, nr, true);
+                p.live_folios += 1;
+                drop(h);
+                let f = self.new_folio(first, nr, true, Some(gidx), phys, 0);
+                map.insert(first, f.clone());
+                Ok(f)
+            }
+            _ => {
+                // Split: a 4K subfolio over the subpage's memory, zeroed
+                // only if the subpage holds no file data.
+                let rel = index - first;
+                let fresh = p.populated.get(rel) != Some(true);
+                p.populated.store(rel, rel + 1, true);
+                p.live_folios += 1;
+                drop(h);
+                let f = self.new_folio(index, 1, false, Some(gidx), phys, rel);
+                if fresh {
+                    f.zero_all();
+                }
+                map.insert(index, f.clone());
+                Ok(f)
+            }
+        }
+    }
+
+    pub(crate) fn new_folio(
+        &self,
+        index: usize,
+        nr: usize,
+        large: bool,
+        gigantic: Option<u32>,
+        phys: Arc<Phys>,
+        off: usize,
+    ) -> Arc<Folio> {
+        let id = self.next_folio.fetch_add(1, Ordering::AcqRel);
+        let f = Arc::new(Folio::new(id, index, nr, large, gigantic, phys, off));
+        lock(&self.arena).insert(id, f.clone());
+        f
+    }
+
+    /// Remove `f` from the page cache (it must be there).
+    pub(crate) fn filemap_remove(&self, f: &Arc<Folio>) {
+        let mut map = lock(&self.filemap);
+        if map.get(&f.index).is_some_and(|x| Arc::ptr_eq(x, f)) {
+            map.remove(&f.index);
+        }
+    }
+
+    // ---- references ---------------------------------------------------------
+
+    /// folio_put: drop a reference and free the folio at zero.
+    pub(crate) fn folio_put(&self, f: &Arc<Folio>, r: Ref) {
+        if f.put(r) {
+            self.free_folio(f);
+        }
+        self.wake_put_waiters();
+    }
+
+    /// The folio's memory goes back: to the buddy allocator (4K), or, for
+    /// memory of a gigantic page, back to it; the gigantic page returns to
+    /// the pool once nothing of it is left (RFC v2's deferred merge).
+    fn free_folio(&self, f: &Arc<Folio>) {
+        f.mark_freed();
+        if let Some(g) = f.gigantic {
+            let mut h = lock(&self.hugetlb);
+            if let Some(p) = h.pages.get_mut(&g) {
+                p.live_folios = p.live_folios.saturating_sub(1);
+            }
+            h.maybe_return(g);
+        }
+    }
+
+    /// A folio that was frozen and folded into another (merge/split): its
+    /// memory lives on in the new folio(s).
+    pub(crate) fn folio_gone(&self, f: &Arc<Folio>) {
+        f.mark_gone();
+        if let Some(g) = f.gigantic {
+            let mut h = lock(&self.hugetlb);
+            if let Some(p) = h.pages.get_mut(&g) {
+                p.live_folios = p.live_folios.saturating_sub(1);
+            }
+        }
+    }
+
+    pub(crate) fn wake_put_waiters(&self) {
+        let (m, cv) = &self.put_wq;
+        *lock(m) += 1;
+        cv.notify_all();
+    }
+
+    /// lru_add: the per-CPU batch holds a reference until drained.
+    fn lru_add(&self, f: &Arc<Folio>) {
+        if !f.try_get(Ref::Transient) {
+            return;
+        }
+        f.in_lru_batch.store(true, Ordering::Release);
+        let full = {
+            let mut b = lock(&self.lru);
+            b.push(f.clone());
+            b.len() >= LRU_BATCH_SIZE
+        };
+        if full {
+            self.lru_add_drain_all();
+        }
+    }
+
+    /// lru_add_drain_all: move every batched folio to the LRU, dropping the
+    /// batch's reference.
+    pub fn lru_add_drain_all(&self) {
+        let batch: Vec<Arc<Folio>> = std::mem::take(&mut *lock(&self.lru));
+        for f in batch {
+            f.in_lru_batch.store(false, Ordering::Release);
+            self.folio_put(&f, Ref::Transient);
+        }
+    }
+
+    /// unmap_mapping_pages over `[start, end)` in every process, dropping
+    /// the PTEs' references (special PFNMAP PTEs hold none).
+    pub(crate) fn unmap_mapping_range(&self, start: usize, end: usize) {
+        for mm in self.all_mms() {
+            for (_, pte) in mm.zap_range(start, end) {
+                if !pte.special {
+                    self.folio_put(&pte.folio, Ref::Pte);
+                }
+            }
+        }
+    }
+
+    // ---- per-operation bookkeeping ------------------------------------------
+
+    /// Start of a public operation: forget the previous operation's accesses
+    /// and folios that no longer matter.
+    pub(crate) fn begin_op(&self) {
+        lock(&self.accesses).clear();
+        lock(&self.arena).retain(|_, f| {
+            let dead = f.freed() || f.home() == FolioHome::Gone;
+            !dead || f.folio_ref_count() != 0 || !f.parts().is_zero()
+        });
+    }
+
+    /// End of a public operation: run the debug invariant check if enabled.
+    pub(crate) fn end_op(&self) {
+        if self.debug_checks.load(Ordering::Acquire) {
+            if let Err(e) = self.check_invariants() {
+                let mut f = lock(&self.debug_failure);
+                if f.is_none() {
+                    *f = Some(e);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn record_access(
+        &self,
+        who: Accessor,
+        f: &Folio,
+        index: usize,
+        write: bool,
+        guest_type: Option<Attr>,
+    ) {
+        if !matches!(who, Accessor::Guest) {
+            // host_access_only_shared, checked at the moment of the access.
+            let guest_page = f.home() == FolioHome::PageCache(f.index) && !f.freed();
+            if f.freed() || f.home() == FolioHome::Gone {
+                lock(&self.access_violations).push(format!(
+                    "{who:?} touched dead folio {} at page {index}",
+                    f.id
+                ));
+            } else if guest_page && self.attr_at(index) != Attr::Shared {
+                lock(&self.access_violations).push(format!("{who:?} touched private page {index}"));
+            }
+        }
+        lock(&self.accesses).push(Access {
+            who,
+            folio: f.id,
+            index,
+            write,
+            guest_type,
+        });
+    }
+
+    pub(crate) fn arena_snapshot(&self) -> Vec<Arc<Folio>> {
+        lock(&self.arena).values().cloned().collect()
+    }
+
+    pub(crate) fn snapshot_attrs(&self, start: usize, nr: usize) -> Vec<Attr> {
+        let a = lock(&self.attrs);
+        let mut v = Vec::with_capacity(nr);
+        for (s, e, x) in a.ranges_in(start, start + nr) {
+            v.extend(std::iter::repeat_n(x, e - s));
+        }
+        v
+    }
+
+    pub(crate) fn conversion_begin(&self, start: usize, nr: usize, to: Attr) -> Option<u64> {
+        if nr > CONVERSION_SNAPSHOT_MAX {
+            return None;
+        }
+        let id = self.next_conv.fetch_add(1, Ordering::AcqRel);
+        let before = self.snapshot_attrs(start, nr);
+        lock(&self.conversions).push_back(ConversionRecord {
+            id,
+            start,
+            nr,
+            to,
+            status: ConvStatus::InProgress,
+            before,
+            after: Vec::new(),
+        });
+        Some(id)
+    }
+
+    pub(crate) fn conversion_end(&self, id: Option<u64>, res: &Result<()>) {
+        let Some(id) = id else { return };
+        let mut c = lock(&self.conversions);
+        if let Some(rec) = c.iter_mut().find(|r| r.id == id) {
+            rec.after = self.snapshot_attrs(rec.start, rec.nr);
+            rec.status = ConvStatus::Returned(match res {
+                Ok(()) => ConvResult::Ok,
+                Err(Error::Sys {
+                    errno: Errno::EAGAIN,
+                    error_index,
+                }) => ConvResult::Eagain {
+                    error_index: error_index.unwrap_or(rec.start),
+                },
+                Err(Error::Sys {
+                    errno: Errno::ETIMEDOUT,
+                    ..
+                }) => ConvResult::Timeout,
+                Err(_) => ConvResult::Einval,
+            });
+        }
+        // Keep every in-flight record and the last few returned ones.
+        while c
+            .iter()
+            .filter(|r| r.status != ConvStatus::InProgress)
+            .count()
+            > CONVERSION_HISTORY
+        {
+            if let Some(pos) = c.iter().position(|r| r.status != ConvStatus::InProgress) {
+                c.remove(pos);
+            }
+        }
+    }
+
+    pub(crate) fn check_open(&self) -> Result<()> {
+        if self.is_closed() {
+            Err(Error::sys(Errno::EBADF))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn new_pin_id(&self) -> PinId {
+        self.next_pin.fetch_add(1, Ordering::AcqRel)
+    }
+
+    /// Turn on the per-operation invariant check (single-threaded use: a
+    /// check in the middle of another thread's operation may see it half done).
+    pub fn set_debug_checks(&self, on: bool) {
+        self.debug_checks.store(on, Ordering::Release);
+    }
+
+    /// The first invariant failure seen by the per-operation check.
+    pub fn take_debug_failure(&self) -> Option<String> {
+        lock(&self.debug_failure).take()
+    }
+}

@@ -1,0 +1,233 @@
+//! get_user_pages: FOLL_GET / FOLL_PIN / FOLL_LONGTERM through GUP-fast and
+//! the slow path (domain.md 3.1-3.3), plus accesses made through a pin (a
+//! device or O_DIRECT touching the pinned page) and unpinning.
+//!
+//! GUP-fast: read the PTE locklessly; bail on none/special; add references
+//! unless the count is zero or frozen; full barrier; re-read the PTE and
+//! back off if it changed. Slow: mmap_lock, fault in, grab under the PTE
+//! lock. Either way a private page cannot be reached: the converter clears
+//! PTEs *before* reading refcounts, and GUP-fast increments *before*
+//! re-reading the PTE, so one of them sees the other (domain.md 3.3).
+
+use crate::design::PinKind;
+use crate::errno::{AccessOutcome, Errno, Error, Misuse, Result};
+use crate::fault::FaultError;
+use crate::folio::{Folio, Ref};
+use crate::gmem::{GuestMemFd, MmId, PinId, PinRecord};
+use crate::mm::Mm;
+use crate::sync::atomic::{fence, Ordering};
+use crate::sync::{lock, Arc};
+use invariants::Accessor;
+
+impl GuestMemFd {
+    /// pin_user_pages / get_user_pages of one page of process `mm`'s mapping.
+    pub fn pin(&self, mm: MmId, index: usize, kind: PinKind) -> Result<PinId> {
+        self.begin_op();
+        let r = self.pin_inner(mm, index, kind);
+        self.end_op();
+        r
+    }
+
+    fn pin_inner(&self, mm: MmId, index: usize, kind: PinKind) -> Result<PinId> {
+        let m = self.mm(mm)?;
+        self.check_open()?;
+        let Some(vma) = m.vma() else {
+            return Err(Error::sys(Errno::EFAULT));
+        };
+        if index >= vma.pages {
+            return Err(Misuse::PageOutOfRange {
+                page: index,
+                limit: vma.pages,
+            }
+            .into());
+        }
+        if kind == PinKind::Exclusive && !self.cfg.design.exclusive_donation() {
+            // FOLL_EXCLUSIVE without CONFIG_EXCLUSIVE_PIN: argument check fails.
+            return Err(Error::sys(Errno::EINVAL));
+        }
+        if matches!(kind, PinKind::Longterm | PinKind::Exclusive)
+            && !self.cfg.design.longterm_gup_allowed()
+        {
+            // [infer] design `wait`: gmem folios are not long-term pinnable.
+            return Err(Error::sys(Errno::EFAULT));
+        }
+        if vma.pfnmap {
+            // GUP-fast bails on special PTEs; slow GUP rejects VM_PFNMAP.
+            return Err(Error::sys(Errno::EFAULT));
+        }
+        // GUP-fast refuses FOLL_LONGTERM on file folios other than shmem
+        // (gup_fast_folio_allowed); the RFC's memory is shmem.
+        let fast_ok = !matches!(kind, PinKind::Longterm | PinKind::Exclusive)
+            || self.cfg.design.exclusive_donation();
+        if fast_ok {
+            if let Some(f) = self.gup_fast(&m, index, kind)? {
+                return Ok(self.record_pin(mm, index, kind, f));
+            }
+        }
+        let f = self.gup_slow(&m, index, kind)?;
+        Ok(self.record_pin(mm, index, kind, f))
+    }
+
+    fn record_pin(&self, mm: MmId, index: usize, kind: PinKind, folio: Arc<Folio>) -> PinId {
+        let id = self.new_pin_id();
+        lock(&self.pins).insert(
+            id,
+            PinRecord {
+                mm,
+                index,
+                kind,
+                folio,
+            },
+        );
+        id
+    }
+
+    /// try_grab_folio: take the reference `kind` asks for; the RFC's rules
+    /// for pins (exclusive CAS, optimistic add + re-check) when configured.
+    /// Err(EBUSY) means the exclusive pin refused it.
+    fn try_grab(&self, f: &Folio, kind: PinKind) -> std::result::Result<bool, Errno> {
+        match kind {
+            PinKind::Get => Ok(f.try_get(Ref::Get)),
+            PinKind::Exclusive => {
+                if f.folio_ref_count() == 0 {
+                    Ok(false)
+                } else if f.try_pin_exclusive() {
+                    Ok(true)
+                } else {
+                    Err(Errno::EBUSY)
+                }
+            }
+            PinKind::Pin | PinKind::Longterm => {
+                if !self.cfg.design.exclusive_donation() {
+                    return Ok(f.try_get(Ref::Pin));
+                }
+                if f.folio_ref_count() == 0 {
+                    return Ok(false);
+                }
+                if f.try_pin_checking_exclusive() {
+                    Ok(true)
+                } else if f.exclusive_set() {
+                    Err(Errno::EBUSY)
+                } else {
+                    Ok(false)
+                }
+            }
+        }
+    }
+
+    fn release_grab(&self, f: &Arc<Folio>, kind: PinKind) {
+        match kind {
+            PinKind::Get => self.folio_put(f, Ref::Get),
+            PinKind::Pin | PinKind::Longterm => self.folio_put(f, Ref::Pin),
+            PinKind::Exclusive => {
+                f.unexc();
+                self.folio_put(f, Ref::Pin)
+            }
+        }
+    }
+
+    /// gup_fast_pte_range for one PTE. Ok(None): fall back to the slow path.
+    fn gup_fast(&self, m: &Mm, index: usize, kind: PinKind) -> Result<Option<Arc<Folio>>> {
+        // 1. Lockless PTE read (interrupts off in the kernel).
+        let Some(pte) = m.pte_read(index) else {
+            return Ok(None);
+        };
+        if pte.special {
+            return Ok(None);
+        }
+        let f = pte.folio.clone();
+        // 2. Add unless zero/frozen (try_grab_folio_fast).
+        match self.try_grab(&f, kind) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => return Err(Error::sys(e)),
+        }
+        // 3. "Adjust the pincount before re-checking the PTE."
+        fence(Ordering::SeqCst);
+        // 4. Re-read the PTE; back off if it changed.
+        match m.pte_read(index) {
+            Some(p2) if p2.same(&pte) => Ok(Some(f)),
+            _ => {
+                self.release_grab(&f, kind);
+                Ok(None)
+            }
+        }
+    }
+
+    /// __get_user_pages: under mmap_lock, fault the page in if needed and
+    /// grab it under the PTE lock.
+    fn gup_slow(&self, m: &Arc<Mm>, index: usize, kind: PinKind) -> Result<Arc<Folio>> {
+        for _ in 0..1000 {
+            let grabbed = {
+                let _mmap = m.mmap_lock.read();
+                m.with_pte(index, false, |e| match e {
+                    Some(pte) if !pte.special => {
+                        let f = pte.folio.clone();
+                        self.try_grab(&f, kind).map(|ok| ok.then_some(f))
+                    }
+                    Some(_) => Err(Errno::EFAULT),
+                    None => Ok(None),
+                })
+            };
+            match grabbed {
+                Ok(Some(f)) => return Ok(f),
+                Err(e) => return Err(Error::sys(e)),
+                Ok(None) => {}
+            }
+            // faultin_page: a SIGBUS becomes -EFAULT for GUP.
+            if let Err(FaultError::Sigbus) = self.handle_mm_fault(m, index) {
+                return Err(Error::sys(Errno::EFAULT));
+            }
+        }
+        // Raced with zaps a thousand times in a row: give up like a
+        // fatal-signal-pending GUP would.
+        Err(Error::sys(Errno::EFAULT))
+    }
+
+    /// Who holds pin `id`, on which page, of which kind.
+    pub fn pin_info(&self, id: PinId) -> Option<(MmId, usize, PinKind)> {
+        lock(&self.pins).get(&id).map(|r| (r.mm, r.index, r.kind))
+    }
+
+    /// unpin_user_page / put_page for a reference taken by [`Self::pin`].
+    pub fn unpin(&self, id: PinId) -> Result<()> {
+        self.begin_op();
+        let r = match lock(&self.pins).remove(&id) {
+            None => Err(Misuse::UnknownPin(id).into()),
+            Some(rec) => {
+                self.release_grab(&rec.folio, rec.kind);
+                Ok(())
+            }
+        };
+        self.end_op();
+        r
+    }
+
+    /// A device / the kernel touching the page through its GUP reference
+    /// (DMA, O_DIRECT). It reaches the pinned folio whatever happened to the
+    /// file since (an orphaned folio keeps its data for the pinner).
+    pub fn pin_access(&self, id: PinId, write: Option<u8>) -> Result<AccessOutcome> {
+        self.begin_op();
+        let r = match lock(&self.pins).get(&id).cloned() {
+            None => Err(Misuse::UnknownPin(id).into()),
+            Some(rec) => {
+                self.record_access(
+                    Accessor::GupHolder { holder: id as u32 },
+                    &rec.folio,
+                    rec.index,
+                    write.is_some(),
+                    None,
+                );
+                Ok(match write {
+                    Some(v) => {
+                        rec.folio.write(rec.index, v);
+                        AccessOutcome::Value(v)
+                    }
+                    None => AccessOutcome::Value(rec.folio.read(rec.index)),
+                })
+            }
+        };
+        self.end_op();
+        r
+    }
+}

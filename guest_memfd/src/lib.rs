@@ -1,0 +1,48 @@
+//! # guest_memfd
+//!
+//! A concrete, thread-safe implementation of guest_memfd shared/private
+//! conversion semantics (domain.md sections 2-3), with every design of
+//! DESIGN.md section 4 as a policy of the same code ([`Design`]).
+//!
+//! Modules, one job each:
+//! - [`sync`]: the lock/atomic/thread facade (std today; loom/shuttle later);
+//! - [`design`]: the design policies, configuration, GUP kinds;
+//! - [`errno`]: errno values, access outcomes, API misuse;
+//! - [`range_map`]: the maple-tree-like attribute range map;
+//! - [`folio`]: struct folio, refcount encoding, freeze, exclusive pins;
+//! - [`mm`]: host processes, page tables with split PTE locks;
+//! - [`kvm`]: stage-2 map and the mmu invalidation protocol;
+//! - [`hugetlb`]: the gigantic-page pool and per-gigantic state;
+//! - `gmem`: [`GuestMemFd`] and shared helpers (page cache, LRU batch, puts);
+//! - `fault`: host and guest accesses and their fault paths;
+//! - `gup`: GUP-fast, GUP-slow, unpin, accesses through pins;
+//! - [`convert`]: KVM_SET_MEMORY_ATTRIBUTES2, split/merge, RFC donation;
+//! - `truncate`: fallocate, punch hole, close;
+//! - `view`: the [`invariants::GmemView`] implementation, invariant check,
+//!   metadata accounting;
+//! - [`bench`]: measurements shared by `benches/conversion.rs` and the CLI;
+//! - [`scenario`]: the scenario language (DESIGN.md section 9) and runner.
+
+pub mod bench;
+pub mod convert;
+pub mod design;
+pub mod errno;
+mod fault;
+pub mod folio;
+mod gmem;
+mod gup;
+pub mod hugetlb;
+pub mod kvm;
+mod locktrack;
+pub mod mm;
+pub mod range_map;
+pub mod scenario;
+pub mod sync;
+mod truncate;
+mod view;
+
+pub use convert::{KvmMemoryAttributes2, KVM_MEMORY_ATTRIBUTE_PRIVATE};
+pub use design::{Config, Design, GmemFlags, PinKind, PAGES_PER_1G, PAGE_SIZE};
+pub use errno::{AccessOutcome, Errno, Error, Misuse, Result};
+pub use gmem::{GuestMemFd, MmId, PinId, CONVERSION_SNAPSHOT_MAX, LRU_BATCH_SIZE};
+pub use invariants::Attr;

@@ -1,0 +1,570 @@
+//! The scenario language (DESIGN.md section 9): kernel-selftest-like
+//! sequences run against [`GuestMemFd`].
+//!
+//! [`run_files`] is what `cargo run -- scenario FILE...` calls: it prints
+//! one line per step, PASS/FAIL per file and a final `N passed, M failed`.
+//! [`run_scenario_str`] runs one scenario from a string. Bad scenarios
+//! (unknown op, missing or mistyped field, page out of range, unknown pin
+//! id, unpinning twice) are a [`ScenarioError`] naming the file, the step
+//! and the op; nothing panics on input.
+
+pub mod parse;
+
+use crate::design::PAGE_SIZE;
+use crate::errno::{AccessOutcome, Errno, Error};
+use crate::gmem::{GuestMemFd, MmId, PinId};
+use crate::sync::thread::{self, JoinHandle};
+use crate::sync::Arc;
+use parse::{Expect, Op, Range, Scenario, Step};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Totals over the files run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScenarioSummary {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+/// A scenario that could not be run as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: String,
+    /// 1-based step number, when the error is in a step.
+    pub step: Option<usize>,
+    pub op: Option<String>,
+    pub msg: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.step, &self.op) {
+            (Some(n), Some(op)) => write!(f, "{}: step {n} ({op}): {}", self.file, self.msg),
+            (Some(n), None) => write!(f, "{}: step {n}: {}", self.file, self.msg),
+            _ => write!(f, "{}: {}", self.file, self.msg),
+        }
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// The result of running a well-formed scenario.
+#[derive(Clone, Debug)]
+pub struct ScenarioReport {
+    pub name: String,
+    pub design: crate::Design,
+    /// One line per step.
+    pub lines: Vec<String>,
+    pub passed: bool,
+    /// The first mismatch (the run stops there).
+    pub failure: Option<String>,
+}
+
+/// What a step did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Value(u8),
+    Sigbus,
+    MemoryFault,
+    Errno {
+        errno: Errno,
+        error_offset: Option<usize>,
+    },
+    FreeGigantic(usize),
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Ok => f.write_str("ok"),
+            Outcome::Value(v) => fmt_value(f, *v),
+            Outcome::Sigbus => f.write_str("sigbus"),
+            Outcome::MemoryFault => f.write_str("memory_fault"),
+            Outcome::Errno {
+                errno,
+                error_offset: Some(o),
+            } => write!(f, "{} error_offset {o}", errno.name()),
+            Outcome::Errno {
+                errno,
+                error_offset: None,
+            } => f.write_str(errno.name()),
+            Outcome::FreeGigantic(n) => write!(f, "free_gigantic {n}"),
+        }
+    }
+}
+
+fn fmt_value(f: &mut fmt::Formatter<'_>, v: u8) -> fmt::Result {
+    if v.is_ascii_graphic() {
+        write!(f, "value {v} ('{}')", v as char)
+    } else {
+        write!(f, "value {v}")
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::Ok => f.write_str("ok"),
+            Expect::Value(v) => fmt_value(f, *v),
+            Expect::Sigbus => f.write_str("sigbus"),
+            Expect::MemoryFault => f.write_str("memory_fault"),
+            Expect::Errno {
+                errno,
+                error_offset: Some(o),
+            } => write!(f, "{} error_offset {o}", errno.name()),
+            Expect::Errno {
+                errno,
+                error_offset: None,
+            } => f.write_str(errno.name()),
+            Expect::FreeGigantic(n) => write!(f, "free_gigantic {n}"),
+        }
+    }
+}
+
+fn matches(e: &Expect, o: &Outcome) -> bool {
+    match (e, o) {
+        (Expect::Ok, Outcome::Ok | Outcome::Value(_)) => true,
+        (Expect::Value(a), Outcome::Value(b)) => a == b,
+        (Expect::Sigbus, Outcome::Sigbus) => true,
+        (Expect::MemoryFault, Outcome::MemoryFault) => true,
+        (
+            Expect::Errno {
+                errno: a,
+                error_offset: ao,
+            },
+            Outcome::Errno {
+                errno: b,
+                error_offset: bo,
+            },
+        ) => a == b && (ao.is_none() || ao == bo),
+        (Expect::FreeGigantic(a), Outcome::FreeGigantic(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Run errors from the library: errno values are outcomes, misuse is a
+/// scenario error.
+fn outcome_of<T>(r: crate::Result<T>, ok: impl FnOnce(T) -> Outcome) -> Result<Outcome, String> {
+    match r {
+        Ok(v) => Ok(ok(v)),
+        Err(Error::Sys { errno, error_index }) => Ok(Outcome::Errno {
+            errno,
+            error_offset: error_index,
+        }),
+        Err(Error::Misuse(m)) => Err(m.to_string()),
+    }
+}
+
+fn access(o: AccessOutcome, write: bool) -> Outcome {
+    match o {
+        AccessOutcome::Value(_) if write => Outcome::Ok,
+        AccessOutcome::Value(v) => Outcome::Value(v),
+        AccessOutcome::Sigbus => Outcome::Sigbus,
+        AccessOutcome::MemoryFault => Outcome::MemoryFault,
+    }
+}
+
+fn bytes(r: Range) -> Result<(u64, u64), String> {
+    match r {
+        Range::Bytes { offset, len } => Ok((offset, len)),
+        Range::Pages { offset, pages } => {
+            let o = (offset as u64)
+                .checked_mul(PAGE_SIZE)
+                .ok_or("offset overflows")?;
+            let l = (pages as u64)
+                .checked_mul(PAGE_SIZE)
+                .ok_or("pages overflows")?;
+            Ok((o, l))
+        }
+    }
+}
+
+/// Run an op that needs no runner state (also on a background thread).
+fn exec_stateless(
+    g: &GuestMemFd,
+    op: &Op,
+    mm: Option<MmId>,
+    pin: Option<PinId>,
+) -> Result<Outcome, String> {
+    match op {
+        Op::HostRead { page, .. } => {
+            outcome_of(g.host_read(mm.unwrap_or(0), *page), |o| access(o, false))
+        }
+        Op::HostWrite { page, value, .. } => {
+            outcome_of(g.host_write(mm.unwrap_or(0), *page, *value), |o| {
+                access(o, true)
+            })
+        }
+        Op::GuestRead { page, access: a } => {
+            outcome_of(g.guest_read(*page, *a), |o| access(o, false))
+        }
+        Op::GuestWrite {
+            page,
+            value,
+            access: a,
+        } => outcome_of(g.guest_write(*page, *a, *value), |o| access(o, true)),
+        Op::PinRead { .. } => {
+            outcome_of(g.pin_access(pin.unwrap_or(0), None), |o| access(o, false))
+        }
+        Op::PinWrite { value, .. } => {
+            outcome_of(g.pin_access(pin.unwrap_or(0), Some(*value)), |o| {
+                access(o, true)
+            })
+        }
+        Op::Convert { range, to } => {
+            let (offset, size) = bytes(*range)?;
+            let mut a = crate::KvmMemoryAttributes2 {
+                offset,
+                size,
+                attributes: if *to == invariants::Attr::Private {
+                    crate::KVM_MEMORY_ATTRIBUTE_PRIVATE
+                } else {
+                    0
+                },
+                ..Default::default()
+            };
+            outcome_of(g.set_memory_attributes2(&mut a), |_| Outcome::Ok)
+        }
+        Op::Allocate { range } => {
+            let (o, l) = bytes(*range)?;
+            outcome_of(g.fallocate(o, l), |_| Outcome::Ok)
+        }
+        Op::Punch { range } => {
+            let (o, l) = bytes(*range)?;
+            outcome_of(g.punch_hole(o, l), |_| Outcome::Ok)
+        }
+        Op::MadviseDontneed { page, .. } => {
+            outcome_of(g.madvise_dontneed(mm.unwrap_or(0), *page), |_| Outcome::Ok)
+        }
+        Op::Close => outcome_of(g.close(), |_| Outcome::Ok),
+        Op::LruDrain => {
+            g.lru_add_drain_all();
+            Ok(Outcome::Ok)
+        }
+        Op::Pool => Ok(Outcome::FreeGigantic(g.free_gigantic())),
+        Op::Pin { .. } | Op::Unpin { .. } | Op::Fork { .. } | Op::Join { .. } => {
+            Err("internal: stateful op run statelessly".into())
+        }
+    }
+}
+
+fn describe(op: &Op) -> String {
+    let r = |r: &Range| match r {
+        Range::Pages { offset, pages } => format!("[{offset}, {})", offset.saturating_add(*pages)),
+        Range::Bytes { offset, len } => format!("bytes {offset}+{len}"),
+    };
+    let a = |a: &Option<invariants::Attr>| match a {
+        Some(invariants::Attr::Private) => " private",
+        Some(invariants::Attr::Shared) => " shared",
+        None => "",
+    };
+    match op {
+        Op::HostRead { page, proc } => format!("host_read page {page} by {proc}"),
+        Op::HostWrite { page, value, proc } => {
+            format!("host_write page {page} = {value} by {proc}")
+        }
+        Op::GuestRead { page, access } => format!("guest_read{} page {page}", a(access)),
+        Op::GuestWrite {
+            page,
+            value,
+            access,
+        } => format!("guest_write{} page {page} = {value}", a(access)),
+        Op::Pin {
+            page,
+            kind,
+            id,
+            proc,
+        } => format!("pin {} page {page} by {proc} as {id}", kind.name()),
+        Op::Unpin { id } => format!("unpin {id}"),
+        Op::PinRead { id } => format!("pin_read {id}"),
+        Op::PinWrite { id, value } => format!("pin_write {id} = {value}"),
+        Op::Convert { range, to } => format!(
+            "convert {} to {}",
+            r(range),
+            if *to == invariants::Attr::Private {
+                "private"
+            } else {
+                "shared"
+            }
+        ),
+        Op::Allocate { range } => format!("allocate {}", r(range)),
+        Op::Punch { range } => format!("punch {}", r(range)),
+        Op::MadviseDontneed { page, proc } => format!("madvise_dontneed page {page} in {proc}"),
+        Op::Fork { parent, child } => format!("fork {parent} -> {child}"),
+        Op::Close => "close".into(),
+        Op::Pool => "pool".into(),
+        Op::LruDrain => "lru_drain".into(),
+        Op::Join { thread } => format!("join {thread}"),
+    }
+}
+
+struct Background {
+    handle: JoinHandle<Result<Outcome, String>>,
+    step: Step,
+    /// What the thread was doing when the runner moved on.
+    state: &'static str,
+}
+
+struct Runner<'a> {
+    file: &'a str,
+    g: Arc<GuestMemFd>,
+    procs: BTreeMap<String, MmId>,
+    pins: BTreeMap<String, PinId>,
+    threads: BTreeMap<String, Background>,
+}
+
+impl Runner<'_> {
+    fn err(&self, step: &Step, msg: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_string(),
+            step: Some(step.number),
+            op: Some(step.op_name.clone()),
+            msg: msg.into(),
+        }
+    }
+
+    fn proc(&self, step: &Step, name: &str) -> Result<MmId, ScenarioError> {
+        self.procs
+            .get(name)
+            .copied()
+            .ok_or_else(|| self.err(step, format!("unknown process \"{name}\"")))
+    }
+
+    fn pin_id(&self, step: &Step, id: &str) -> Result<PinId, ScenarioError> {
+        self.pins.get(id).copied().ok_or_else(|| {
+            self.err(
+                step,
+                format!("unknown pin id \"{id}\" (never pinned, pin failed, or already unpinned)"),
+            )
+        })
+    }
+
+    /// Run one step to its outcome (for a background step: start it).
+    fn exec(&mut self, step: &Step) -> Result<Option<Outcome>, ScenarioError> {
+        let mm = match &step.op {
+            Op::HostRead { proc, .. }
+            | Op::HostWrite { proc, .. }
+            | Op::MadviseDontneed { proc, .. } => Some(self.proc(step, proc)?),
+            _ => None,
+        };
+        let pin = match &step.op {
+            Op::PinRead { id } | Op::PinWrite { id, .. } => Some(self.pin_id(step, id)?),
+            _ => None,
+        };
+        if let Some(t) = &step.background {
+            if self.threads.contains_key(t) {
+                return Err(self.err(step, format!("thread \"{t}\" is already running")));
+            }
+            let g = self.g.clone();
+            let op = step.op.clone();
+            let handle = thread::spawn(move || exec_stateless(&g, &op, mm, pin));
+            // Let it get going: until it finished, or it is blocked waiting
+            // for references (design wait), or a short grace period passed.
+            let t0 = Instant::now();
+            while !handle.is_finished()
+                && self.g.waiting_converters() == 0
+                && t0.elapsed() < Duration::from_millis(150)
+            {
+                thread::sleep(Duration::from_millis(1));
+            }
+            let state = if handle.is_finished() {
+                "finished"
+            } else if self.g.waiting_converters() > 0 {
+                "blocked waiting for references"
+            } else {
+                "running"
+            };
+            self.threads.insert(
+                t.clone(),
+                Background {
+                    handle,
+                    step: step.clone(),
+                    state,
+                },
+            );
+            return Ok(None);
+        }
+        let out = match &step.op {
+            Op::Pin {
+                page,
+                kind,
+                id,
+                proc,
+            } => {
+                if self.pins.contains_key(id) {
+                    return Err(self.err(
+                        step,
+                        format!("pin id \"{id}\" is still held; unpin it first or pick another id"),
+                    ));
+                }
+                let mm = self.proc(step, proc)?;
+                let r = self.g.pin(mm, *page, *kind);
+                if let Ok(pid) = &r {
+                    self.pins.insert(id.clone(), *pid);
+                }
+                outcome_of(r, |_| Outcome::Ok)
+            }
+            Op::Unpin { id } => {
+                let pid = self.pin_id(step, id)?;
+                self.pins.remove(id);
+                outcome_of(self.g.unpin(pid), |_| Outcome::Ok)
+            }
+            Op::Fork { parent, child } => {
+                if self.procs.contains_key(child) {
+                    return Err(self.err(step, format!("process \"{child}\" already exists")));
+                }
+                let p = self.proc(step, parent)?;
+                let r = self.g.fork(p);
+                if let Ok(c) = &r {
+                    self.procs.insert(child.clone(), *c);
+                }
+                outcome_of(r, |_| Outcome::Ok)
+            }
+            Op::Join { thread } => {
+                let bg = self
+                    .threads
+                    .remove(thread)
+                    .ok_or_else(|| self.err(step, format!("unknown thread \"{thread}\"")))?;
+                match bg.handle.join() {
+                    Ok(r) => r,
+                    Err(_) => Err(format!("background step {} panicked", bg.step.number)),
+                }
+            }
+            op => exec_stateless(&self.g, op, mm, pin),
+        };
+        out.map(Some).map_err(|m| self.err(step, m))
+    }
+}
+
+/// Run one scenario given as JSON text; `name` names it in messages.
+pub fn run_scenario_str(name: &str, json: &str) -> Result<ScenarioReport, ScenarioError> {
+    let sc: Scenario = parse::parse(name, json)?;
+    run_scenario(name, &sc)
+}
+
+/// Run a parsed scenario.
+pub fn run_scenario(file: &str, sc: &Scenario) -> Result<ScenarioReport, ScenarioError> {
+    let g = GuestMemFd::new(sc.config.clone()).map_err(|e| ScenarioError {
+        file: file.to_string(),
+        step: None,
+        op: None,
+        msg: format!("cannot create guest_memfd: {e}"),
+    })?;
+    let mut r = Runner {
+        file,
+        g: Arc::new(g),
+        procs: BTreeMap::from([("p0".to_string(), 0)]),
+        pins: BTreeMap::new(),
+        threads: BTreeMap::new(),
+    };
+    let mut report = ScenarioReport {
+        name: sc.name.clone(),
+        design: sc.config.design,
+        lines: Vec::new(),
+        passed: true,
+        failure: None,
+    };
+    for step in &sc.steps {
+        let res = r.exec(step);
+        let res = match res {
+            Ok(x) => x,
+            Err(e) => {
+                // Do not leave threads running behind an error.
+                for (_, bg) in std::mem::take(&mut r.threads) {
+                    let _ = bg.handle.join();
+                }
+                return Err(e);
+            }
+        };
+        let head = format!("  step {:>2} {}", step.number, describe(&step.op));
+        let Some(out) = res else {
+            let t = step.background.as_deref().unwrap_or("?");
+            let state = r.threads.get(t).map(|b| b.state).unwrap_or("?");
+            report
+                .lines
+                .push(format!("{head}: started on thread {t} ({state})"));
+            continue;
+        };
+        let expect = match (&step.op, &step.expect) {
+            (_, Some(e)) => e.clone(),
+            (Op::Join { thread: _ }, None) => Expect::Ok,
+            (_, None) => Expect::Ok,
+        };
+        let mut ok = matches(&expect, &out);
+        let mut line = format!("{head}: {out}");
+        if ok {
+            line.push_str(" PASS");
+        } else {
+            line.push_str(&format!(" MISMATCH (expected {expect})"));
+        }
+        // The invariant check is only meaningful with nothing in flight.
+        if ok && r.threads.is_empty() {
+            if let Err(e) = r.g.check_invariants() {
+                ok = false;
+                line.push_str(&format!(" INVARIANT VIOLATED: {e}"));
+            }
+        }
+        report.lines.push(line);
+        if !ok {
+            report.passed = false;
+            report.failure = Some(format!("step {} ({}) failed", step.number, step.op_name));
+            break;
+        }
+    }
+    for (t, bg) in std::mem::take(&mut r.threads) {
+        let _ = bg.handle.join();
+        if report.passed {
+            report.lines.push(format!(
+                "  thread {t} (step {}) was never joined",
+                bg.step.number
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// Run scenario files, printing one line per step, PASS/FAIL per file and
+/// a final `N passed, M failed` line.
+pub fn run_files(paths: &[PathBuf], out: &mut dyn Write) -> ScenarioSummary {
+    let mut sum = ScenarioSummary::default();
+    for p in paths {
+        let file = p.display().to_string();
+        let text = match std::fs::read_to_string(p) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = writeln!(out, "FAIL {file}: cannot read: {e}");
+                sum.failed += 1;
+                continue;
+            }
+        };
+        match run_scenario_str(&file, &text) {
+            Ok(rep) => {
+                let _ = writeln!(out, "{file} ({}, design {}):", rep.name, rep.design);
+                for l in &rep.lines {
+                    let _ = writeln!(out, "{l}");
+                }
+                if rep.passed {
+                    let _ = writeln!(out, "PASS {file}");
+                    sum.passed += 1;
+                } else {
+                    let _ = writeln!(
+                        out,
+                        "FAIL {file}: {}",
+                        rep.failure.as_deref().unwrap_or("mismatch")
+                    );
+                    sum.failed += 1;
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "FAIL {e}");
+                sum.failed += 1;
+            }
+        }
+    }
+    let _ = writeln!(out, "{} passed, {} failed", sum.passed, sum.failed);
+    sum
+}

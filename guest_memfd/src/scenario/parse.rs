@@ -1,0 +1,503 @@
+//! Parsing scenario JSON (DESIGN.md section 9) into typed steps, with
+//! errors that name the step and the field. Unknown fields are rejected so
+//! a typo does not silently fall back to a default.
+
+use super::ScenarioError;
+use crate::design::{Config, Design, GmemFlags, PinKind};
+use crate::errno::Errno;
+use invariants::Attr;
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// A page range given in pages or, for the EINVAL cases, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Range {
+    Pages { offset: usize, pages: usize },
+    Bytes { offset: u64, len: u64 },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    HostRead {
+        page: usize,
+        proc: String,
+    },
+    HostWrite {
+        page: usize,
+        value: u8,
+        proc: String,
+    },
+    GuestRead {
+        page: usize,
+        access: Option<Attr>,
+    },
+    GuestWrite {
+        page: usize,
+        value: u8,
+        access: Option<Attr>,
+    },
+    Pin {
+        page: usize,
+        kind: PinKind,
+        id: String,
+        proc: String,
+    },
+    Unpin {
+        id: String,
+    },
+    PinRead {
+        id: String,
+    },
+    PinWrite {
+        id: String,
+        value: u8,
+    },
+    Convert {
+        range: Range,
+        to: Attr,
+    },
+    Allocate {
+        range: Range,
+    },
+    Punch {
+        range: Range,
+    },
+    MadviseDontneed {
+        page: usize,
+        proc: String,
+    },
+    Fork {
+        parent: String,
+        child: String,
+    },
+    Close,
+    Pool,
+    LruDrain,
+    Join {
+        thread: String,
+    },
+}
+
+impl Op {
+    pub fn may_run_in_background(&self) -> bool {
+        !matches!(
+            self,
+            Op::Pin { .. } | Op::Unpin { .. } | Op::Fork { .. } | Op::Join { .. } | Op::Pool
+        )
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    Ok,
+    Value(u8),
+    Sigbus,
+    MemoryFault,
+    Errno {
+        errno: Errno,
+        error_offset: Option<usize>,
+    },
+    FreeGigantic(usize),
+}
+
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// 1-based.
+    pub number: usize,
+    pub op_name: String,
+    pub op: Op,
+    /// None: the default ("ok"; for a join, the background step's own expect).
+    pub expect: Option<Expect>,
+    pub background: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub name: String,
+    pub config: Config,
+    pub steps: Vec<Step>,
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    step: Option<(usize, String)>,
+}
+
+impl Ctx<'_> {
+    fn err(&self, msg: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_string(),
+            step: self.step.as_ref().map(|s| s.0),
+            op: self.step.as_ref().map(|s| s.1.clone()),
+            msg: msg.into(),
+        }
+    }
+}
+
+fn check_fields(
+    ctx: &Ctx,
+    obj: &Map<String, Value>,
+    allowed: &[&str],
+    what: &str,
+) -> Result<(), ScenarioError> {
+    for k in obj.keys() {
+        if !allowed.contains(&k.as_str()) {
+            return Err(ctx.err(format!(
+                "unknown field '{k}' in {what} (allowed: {})",
+                allowed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn req<'v>(ctx: &Ctx, obj: &'v Map<String, Value>, k: &str) -> Result<&'v Value, ScenarioError> {
+    obj.get(k)
+        .ok_or_else(|| ctx.err(format!("missing field '{k}'")))
+}
+
+fn as_u64(ctx: &Ctx, v: &Value, k: &str) -> Result<u64, ScenarioError> {
+    v.as_u64().ok_or_else(|| {
+        ctx.err(format!(
+            "field '{k}' must be a non-negative integer, got {v}"
+        ))
+    })
+}
+
+fn as_usize(ctx: &Ctx, v: &Value, k: &str) -> Result<usize, ScenarioError> {
+    let n = as_u64(ctx, v, k)?;
+    usize::try_from(n).map_err(|_| ctx.err(format!("field '{k}' too large: {n}")))
+}
+
+fn req_usize(ctx: &Ctx, obj: &Map<String, Value>, k: &str) -> Result<usize, ScenarioError> {
+    as_usize(ctx, req(ctx, obj, k)?, k)
+}
+
+fn as_str<'v>(ctx: &Ctx, v: &'v Value, k: &str) -> Result<&'v str, ScenarioError> {
+    v.as_str()
+        .ok_or_else(|| ctx.err(format!("field '{k}' must be a string, got {v}")))
+}
+
+fn req_str(ctx: &Ctx, obj: &Map<String, Value>, k: &str) -> Result<String, ScenarioError> {
+    Ok(as_str(ctx, req(ctx, obj, k)?, k)?.to_string())
+}
+
+fn opt_str(
+    ctx: &Ctx,
+    obj: &Map<String, Value>,
+    k: &str,
+    default: &str,
+) -> Result<String, ScenarioError> {
+    match obj.get(k) {
+        None => Ok(default.to_string()),
+        Some(v) => Ok(as_str(ctx, v, k)?.to_string()),
+    }
+}
+
+/// A byte value: an integer 0..=255 or a one-character ASCII string ("A").
+fn as_byte(ctx: &Ctx, v: &Value, k: &str) -> Result<u8, ScenarioError> {
+    if let Some(s) = v.as_str() {
+        let b = s.as_bytes();
+        if b.len() == 1 {
+            return Ok(b[0]);
+        }
+        return Err(ctx.err(format!(
+            "field '{k}' must be a byte (0..=255 or one ASCII character), got {v}"
+        )));
+    }
+    let n = as_u64(ctx, v, k)?;
+    u8::try_from(n).map_err(|_| ctx.err(format!("field '{k}' must be a byte (0..=255), got {n}")))
+}
+
+fn attr(ctx: &Ctx, v: &Value, k: &str) -> Result<Attr, ScenarioError> {
+    match as_str(ctx, v, k)? {
+        "private" => Ok(Attr::Private),
+        "shared" => Ok(Attr::Shared),
+        other => Err(ctx.err(format!(
+            "field '{k}' must be \"private\" or \"shared\", got \"{other}\""
+        ))),
+    }
+}
+
+fn opt_attr(ctx: &Ctx, obj: &Map<String, Value>, k: &str) -> Result<Option<Attr>, ScenarioError> {
+    obj.get(k).map(|v| attr(ctx, v, k)).transpose()
+}
+
+fn range(ctx: &Ctx, obj: &Map<String, Value>, len_key: &str) -> Result<Range, ScenarioError> {
+    let bytes = obj.contains_key("offset_bytes") || obj.contains_key(len_key);
+    if bytes {
+        if obj.contains_key("offset") || obj.contains_key("pages") {
+            return Err(ctx.err(format!(
+                "give either offset+pages or offset_bytes+{len_key}, not both"
+            )));
+        }
+        Ok(Range::Bytes {
+            offset: as_u64(ctx, req(ctx, obj, "offset_bytes")?, "offset_bytes")?,
+            len: as_u64(ctx, req(ctx, obj, len_key)?, len_key)?,
+        })
+    } else {
+        Ok(Range::Pages {
+            offset: req_usize(ctx, obj, "offset")?,
+            pages: req_usize(ctx, obj, "pages")?,
+        })
+    }
+}
+
+fn expect(ctx: &Ctx, v: &Value) -> Result<Expect, ScenarioError> {
+    match v {
+        Value::String(s) => match s.as_str() {
+            "ok" => Ok(Expect::Ok),
+            "sigbus" => Ok(Expect::Sigbus),
+            "memory_fault" => Ok(Expect::MemoryFault),
+            other => Err(ctx.err(format!(
+                "unknown expect \"{other}\" (use \"ok\", \"sigbus\", \"memory_fault\", {{\"value\": v}}, {{\"errno\": NAME}} or {{\"free_gigantic\": n}})"
+            ))),
+        },
+        Value::Object(o) => {
+            if let Some(val) = o.get("value") {
+                check_fields(ctx, o, &["value"], "expect")?;
+                Ok(Expect::Value(as_byte(ctx, val, "value")?))
+            } else if let Some(e) = o.get("errno") {
+                check_fields(ctx, o, &["errno", "error_offset"], "expect")?;
+                let name = as_str(ctx, e, "errno")?;
+                let errno = Errno::by_name(name).ok_or_else(|| ctx.err(format!("unknown errno \"{name}\"")))?;
+                let error_offset = o.get("error_offset").map(|v| as_usize(ctx, v, "error_offset")).transpose()?;
+                Ok(Expect::Errno { errno, error_offset })
+            } else if let Some(n) = o.get("free_gigantic") {
+                check_fields(ctx, o, &["free_gigantic"], "expect")?;
+                Ok(Expect::FreeGigantic(as_usize(ctx, n, "free_gigantic")?))
+            } else {
+                Err(ctx.err(format!("expect object must have 'value', 'errno' or 'free_gigantic': {v}")))
+            }
+        }
+        other => Err(ctx.err(format!("expect must be a string or an object, got {other}"))),
+    }
+}
+
+fn config(ctx: &Ctx, root: &Map<String, Value>) -> Result<Config, ScenarioError> {
+    let dname = req_str(ctx, root, "design")?;
+    let design = Design::by_name(&dname).ok_or_else(|| {
+        let all: Vec<&str> = Design::ALL.iter().map(|d| d.name()).collect();
+        ctx.err(format!(
+            "unknown design \"{dname}\" (one of {})",
+            all.join(", ")
+        ))
+    })?;
+    let g = req(ctx, root, "gmem")?
+        .as_object()
+        .ok_or_else(|| ctx.err("field 'gmem' must be an object"))?;
+    check_fields(
+        ctx,
+        g,
+        &[
+            "pages",
+            "flags",
+            "huge",
+            "pages_per_gigantic",
+            "map_pages",
+            "wait_timeout_ms",
+        ],
+        "gmem",
+    )?;
+    let pages = req_usize(ctx, g, "pages")?;
+    if pages == 0 {
+        return Err(ctx.err("gmem.pages must be at least 1"));
+    }
+    let mut flags = GmemFlags::default();
+    if let Some(f) = g.get("flags") {
+        let arr = f
+            .as_array()
+            .ok_or_else(|| ctx.err("gmem.flags must be an array of strings"))?;
+        for x in arr {
+            match as_str(ctx, x, "flags")? {
+                "mmap" => flags.mmap = true,
+                "init_shared" => flags.init_shared = true,
+                other => {
+                    return Err(
+                        ctx.err(format!("unknown gmem flag \"{other}\" (mmap, init_shared)"))
+                    )
+                }
+            }
+        }
+    }
+    if let Some(h) = g.get("huge") {
+        let huge = h
+            .as_bool()
+            .ok_or_else(|| ctx.err("gmem.huge must be true or false"))?;
+        if huge != design.huge_backed() {
+            return Err(ctx.err(format!(
+                "gmem.huge = {huge} does not fit design {design}: split and huge_whole are backed by gigantic pages, the other designs by 4K folios"
+            )));
+        }
+    }
+    let mut c = Config::new(design, pages, flags);
+    if let Some(v) = g.get("pages_per_gigantic") {
+        let n = as_usize(ctx, v, "pages_per_gigantic")?;
+        if n == 0 {
+            return Err(ctx.err("gmem.pages_per_gigantic must be at least 1"));
+        }
+        c.pages_per_gigantic = n;
+    }
+    if let Some(v) = g.get("map_pages") {
+        c.map_pages = as_usize(ctx, v, "map_pages")?;
+    }
+    if let Some(v) = g.get("wait_timeout_ms") {
+        c.wait_timeout = Duration::from_millis(as_u64(ctx, v, "wait_timeout_ms")?);
+    }
+    Ok(c)
+}
+
+fn step(ctx: &mut Ctx, n: usize, v: &Value) -> Result<Step, ScenarioError> {
+    ctx.step = Some((n, "?".into()));
+    let o = v
+        .as_object()
+        .ok_or_else(|| ctx.err("a step must be an object"))?;
+    let op_name = req_str(ctx, o, "op")?;
+    ctx.step = Some((n, op_name.clone()));
+    let common = ["op", "expect", "background"];
+    let fields: &[&str] = match op_name.as_str() {
+        "host_read" => &["page", "proc"],
+        "host_write" => &["page", "value", "proc"],
+        "guest_read" => &["page", "access"],
+        "guest_write" => &["page", "value", "access"],
+        "pin" => &["page", "kind", "id", "proc"],
+        "unpin" | "pin_read" => &["id"],
+        "pin_write" => &["id", "value"],
+        "convert" => &["offset", "pages", "offset_bytes", "size_bytes", "to"],
+        "allocate" | "punch" => &["offset", "pages", "offset_bytes", "len_bytes"],
+        "madvise_dontneed" => &["page", "proc"],
+        "fork" => &["parent", "child"],
+        "close" | "pool" | "lru_drain" => &[],
+        "join" => &["thread"],
+        other => {
+            return Err(ctx.err(format!(
+                "unknown op \"{other}\" (host_read, host_write, guest_read, guest_write, pin, unpin, pin_read, pin_write, convert, allocate, punch, madvise_dontneed, fork, close, pool, lru_drain, join)"
+            )))
+        }
+    };
+    let allowed: Vec<&str> = common.iter().chain(fields.iter()).copied().collect();
+    check_fields(ctx, o, &allowed, "step")?;
+    let proc = |ctx: &Ctx| opt_str(ctx, o, "proc", "p0");
+    let op = match op_name.as_str() {
+        "host_read" => Op::HostRead {
+            page: req_usize(ctx, o, "page")?,
+            proc: proc(ctx)?,
+        },
+        "host_write" => Op::HostWrite {
+            page: req_usize(ctx, o, "page")?,
+            value: as_byte(ctx, req(ctx, o, "value")?, "value")?,
+            proc: proc(ctx)?,
+        },
+        "guest_read" => Op::GuestRead {
+            page: req_usize(ctx, o, "page")?,
+            access: opt_attr(ctx, o, "access")?,
+        },
+        "guest_write" => Op::GuestWrite {
+            page: req_usize(ctx, o, "page")?,
+            value: as_byte(ctx, req(ctx, o, "value")?, "value")?,
+            access: opt_attr(ctx, o, "access")?,
+        },
+        "pin" => {
+            let k = req_str(ctx, o, "kind")?;
+            let kind = PinKind::by_name(&k).ok_or_else(|| {
+                ctx.err(format!(
+                    "unknown pin kind \"{k}\" (get, pin, longterm, exclusive)"
+                ))
+            })?;
+            Op::Pin {
+                page: req_usize(ctx, o, "page")?,
+                kind,
+                id: req_str(ctx, o, "id")?,
+                proc: proc(ctx)?,
+            }
+        }
+        "unpin" => Op::Unpin {
+            id: req_str(ctx, o, "id")?,
+        },
+        "pin_read" => Op::PinRead {
+            id: req_str(ctx, o, "id")?,
+        },
+        "pin_write" => Op::PinWrite {
+            id: req_str(ctx, o, "id")?,
+            value: as_byte(ctx, req(ctx, o, "value")?, "value")?,
+        },
+        "convert" => Op::Convert {
+            range: range(ctx, o, "size_bytes")?,
+            to: attr(ctx, req(ctx, o, "to")?, "to")?,
+        },
+        "allocate" => Op::Allocate {
+            range: range(ctx, o, "len_bytes")?,
+        },
+        "punch" => Op::Punch {
+            range: range(ctx, o, "len_bytes")?,
+        },
+        "madvise_dontneed" => Op::MadviseDontneed {
+            page: req_usize(ctx, o, "page")?,
+            proc: proc(ctx)?,
+        },
+        "fork" => Op::Fork {
+            parent: req_str(ctx, o, "parent")?,
+            child: req_str(ctx, o, "child")?,
+        },
+        "close" => Op::Close,
+        "pool" => Op::Pool,
+        "lru_drain" => Op::LruDrain,
+        _ => Op::Join {
+            thread: req_str(ctx, o, "thread")?,
+        },
+    };
+    let expect = o.get("expect").map(|v| expect(ctx, v)).transpose()?;
+    if op == Op::Pool && !matches!(expect, Some(Expect::FreeGigantic(_))) {
+        return Err(ctx.err("pool needs \"expect\": {\"free_gigantic\": n}"));
+    }
+    if op != Op::Pool && matches!(expect, Some(Expect::FreeGigantic(_))) {
+        return Err(ctx.err("{\"free_gigantic\": n} is only for the pool op"));
+    }
+    let background = o
+        .get("background")
+        .map(|v| as_str(ctx, v, "background").map(str::to_string))
+        .transpose()?;
+    if background.is_some() && !op.may_run_in_background() {
+        return Err(ctx.err(format!("op {op_name} cannot run in the background")));
+    }
+    Ok(Step {
+        number: n,
+        op_name,
+        op,
+        expect,
+        background,
+    })
+}
+
+/// Parse a scenario; `file` names it in errors.
+pub fn parse(file: &str, json: &str) -> Result<Scenario, ScenarioError> {
+    let mut ctx = Ctx { file, step: None };
+    let root: Value =
+        serde_json::from_str(json).map_err(|e| ctx.err(format!("invalid JSON: {e}")))?;
+    let root = root
+        .as_object()
+        .ok_or_else(|| ctx.err("a scenario must be a JSON object"))?;
+    check_fields(
+        &ctx,
+        root,
+        &["name", "design", "gmem", "steps", "comment", "source"],
+        "scenario",
+    )?;
+    let name = match root.get("name") {
+        Some(v) => as_str(&ctx, v, "name")?.to_string(),
+        None => file.to_string(),
+    };
+    let config = config(&ctx, root)?;
+    let steps_v = req(&ctx, root, "steps")?
+        .as_array()
+        .ok_or_else(|| ctx.err("field 'steps' must be an array"))?;
+    let mut steps = Vec::with_capacity(steps_v.len());
+    for (i, s) in steps_v.iter().enumerate() {
+        steps.push(step(&mut ctx, i + 1, s)?);
+    }
+    Ok(Scenario {
+        name,
+        config,
+        steps,
+    })
+}

@@ -1,0 +1,308 @@
+//! fallocate (allocate and PUNCH_HOLE|KEEP_SIZE) and release (close).
+//!
+//! 4K designs (domain.md 2.6, 2.8): punch takes invalidate_lock exclusive,
+//! zaps stage-2, unmaps PTEs and drops the page cache's reference; a pinned
+//! folio is *orphaned* (keeps its data for the pinner, no longer the
+//! guest's page) and the next access allocates a fresh zeroed folio.
+//! Attributes are not changed by truncation.
+//!
+//! Huge designs (RFC v2 patch 39, domain.md 2.4, 4.5): the punched folios
+//! must be at baseline after unmapping, else -EAGAIN ("pages pinned, need
+//! merge"); a gigantic page punched whole is merged (freeze at baseline) and
+//! returned to the pool; a partial punch zeroes the subpages in place
+//! (hugetlbfs semantics) [infer]. On close the merge/return is deferred
+//! until the last reference drops.
+
+use crate::design::{FolioLayout, PAGE_SIZE};
+use crate::errno::{Errno, Error, Result};
+use crate::folio::{Folio, Ref};
+use crate::gmem::GuestMemFd;
+use crate::sync::atomic::Ordering;
+use crate::sync::{lock, Arc};
+use invariants::{FolioHome, Structure};
+use std::time::{Duration, Instant};
+
+/// vfs_fallocate + kvm_gmem_fallocate argument checks: len > 0, no
+/// overflow, page aligned. Returns the page range.
+fn validate_fallocate(offset: u64, len: u64) -> Result<(usize, usize)> {
+    let einval = Error::sys(Errno::EINVAL);
+    if len == 0 || !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) {
+        return Err(einval);
+    }
+    let end = offset.checked_add(len).ok_or(einval.clone())?;
+    let s = usize::try_from(offset / PAGE_SIZE).map_err(|_| einval.clone())?;
+    let e = usize::try_from(end / PAGE_SIZE).map_err(|_| einval)?;
+    Ok((s, e))
+}
+
+fn pages_to_bytes(start: usize, nr: usize) -> Result<(u64, u64)> {
+    let einval = Error::sys(Errno::EINVAL);
+    let o = (start as u64)
+        .checked_mul(PAGE_SIZE)
+        .ok_or(einval.clone())?;
+    let l = (nr as u64).checked_mul(PAGE_SIZE).ok_or(einval)?;
+    Ok((o, l))
+}
+
+impl GuestMemFd {
+    /// fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE), byte units.
+    pub fn punch_hole(&self, offset: u64, len: u64) -> Result<()> {
+        self.begin_op();
+        let r = (|| {
+            let (start, end) = validate_fallocate(offset, len)?;
+            self.check_open()?;
+            // Punching at or beyond i_size succeeds and does nothing.
+            let end = end.min(self.cfg.nr_pages);
+            if start >= end {
+                return Ok(());
+            }
+            let _inv = self.invalidate_lock.write();
+            if self.cfg.design.huge_backed() {
+                self.punch_huge(start, end)
+            } else {
+                self.punch_small(start, end);
+                Ok(())
+            }
+        })();
+        self.end_op();
+        r
+    }
+
+    /// Punch `nr` pages from `start`.
+    pub fn punch(&self, start: usize, nr: usize) -> Result<()> {
+        let (o, l) = pages_to_bytes(start, nr)?;
+        self.punch_hole(o, l)
+    }
+
+    /// fallocate(mode 0 | KEEP_SIZE): allocate (and zero) the folios.
+    /// [infer] A range beyond i_size is -EINVAL.
+    pub fn fallocate(&self, offset: u64, len: u64) -> Result<()> {
+        self.begin_op();
+        let r = (|| {
+            let (start, end) = validate_fallocate(offset, len)?;
+            self.check_open()?;
+            if end > self.cfg.nr_pages {
+                return Err(Error::sys(Errno::EINVAL));
+            }
+            let _inv = self.invalidate_lock.read();
+            let mut i = start;
+            while i < end {
+                let f = self
+                    .get_folio_ref(i, true)?
+                    .ok_or(Error::sys(Errno::ENOMEM))?;
+                let next = (f.index + f.nr_pages).max(i + 1);
+                // A large folio covers many indices: mark them populated.
+                if f.large {
+                    self.mark_range_populated(&f, i, next.min(end));
+                }
+                self.folio_put(&f, Ref::Transient);
+                i = next;
+            }
+            Ok(())
+        })();
+        self.end_op();
+        r
+    }
+
+    /// Allocate `nr` pages from `start`.
+    pub fn allocate(&self, start: usize, nr: usize) -> Result<()> {
+        let (o, l) = pages_to_bytes(start, nr)?;
+        self.fallocate(o, l)
+    }
+
+    fn mark_range_populated(&self, f: &Folio, s: usize, e: usize) {
+        if let Some(g) = f.gigantic {
+            if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                p.populated
+                    .store(s - p.first_index, e - p.first_index, true);
+            }
+        }
+    }
+
+    /// Remove `f` from the page cache (truncate_inode_folio): under the
+    /// folio lock, unmap it once more (a fault may have been installing a
+    /// PTE), drop the page cache's references; a still-referenced folio is
+    /// orphaned.
+    fn truncate_folio(&self, f: &Arc<Folio>) {
+        {
+            let _l = f.folio_lock();
+            self.unmap_mapping_range(f.index, f.index + f.nr_pages);
+            self.filemap_remove(f);
+            f.set_home(FolioHome::Orphaned);
+        }
+        self.folio_put(f, Ref::PageCache(f.baseline()));
+    }
+
+    fn punch_small(&self, start: usize, end: usize) {
+        self.kvm.invalidate_begin(start, end);
+        self.unmap_mapping_range(start, end);
+        for f in self.filemap_folios_in(start, end) {
+            self.truncate_folio(&f);
+        }
+        self.kvm.invalidate_end();
+    }
+
+    fn punch_huge(&self, start: usize, end: usize) -> Result<()> {
+        let (istart, iend) = self.invalidation_range(start, end);
+        self.kvm.invalidate_begin(istart, iend);
+        let r = (|| {
+            let (us, ue) = match self.cfg.design.folio_layout() {
+                FolioLayout::WholeGigantic => (istart, iend),
+                _ => (start, end),
+            };
+            self.unmap_mapping_range(us, ue);
+            let folios = self.filemap_folios_in(start, end);
+            // Wait out faults that are installing a PTE (they hold the folio
+            // lock), then unmap again.
+            for f in &folios {
+                drop(f.folio_lock());
+            }
+            self.unmap_mapping_range(us, ue);
+            for f in &folios {
+                if !f.try_get(Ref::Transient) {
+                    continue;
+                }
+                let ok = f.folio_ref_count() == f.baseline() + 1;
+                self.folio_put(f, Ref::Transient);
+                if !ok {
+                    return Err(Error::at(Errno::EAGAIN, start.max(f.index)));
+                }
+            }
+            let ppg = self.cfg.pages_per_gigantic;
+            let lo = (start / ppg) as u32;
+            let hi = ((end - 1) / ppg) as u32;
+            let gs: Vec<u32> = lock(&self.hugetlb)
+                .pages
+                .range(lo..=hi)
+                .map(|(g, _)| *g)
+                .collect();
+            for g in gs {
+                let Some((first, nr, structure)) = lock(&self.hugetlb)
+                    .backing(g)
+                    .map(|p| (p.first_index, p.nr_pages, p.structure))
+                else {
+                    continue;
+                };
+                let (s, e) = (start.max(first), end.min(first + nr));
+                if s == first && e == first + nr {
+                    self.release_gigantic(g, first, nr)?;
+                    continue;
+                }
+                // Partial punch.
+                if structure == Structure::Split {
+                    for f in self.filemap_folios_in(s, e) {
+                        self.truncate_folio(&f);
+                    }
+                } else if let Some(f) = self.filemap_find(first) {
+                    f.zero_range(s, e);
+                }
+                let empty = {
+                    let mut h = lock(&self.hugetlb);
+                    match h.pages.get_mut(&g) {
+                        Some(p) => {
+                            p.populated.store(s - first, e - first, false);
+                            p.populated.all_equal(0, nr, false)
+                        }
+                        None => false,
+                    }
+                };
+                if empty {
+                    self.release_gigantic(g, first, nr)?;
+                }
+            }
+            Ok(())
+        })();
+        self.kvm.invalidate_end();
+        r
+    }
+
+    /// Merge (freeze every folio of the gigantic page at its baseline) and
+    /// hand it back to the pool.
+    fn release_gigantic(&self, g: u32, first: usize, nr: usize) -> Result<()> {
+        let folios = self.filemap_folios_in(first, first + nr);
+        let mut frozen: Vec<Arc<Folio>> = Vec::new();
+        for f in &folios {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            loop {
+                if f.folio_ref_freeze(f.baseline()) {
+                    frozen.push(f.clone());
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    for x in &frozen {
+                        x.folio_ref_unfreeze(x.baseline());
+                    }
+                    return Err(Error::at(Errno::EAGAIN, f.index.max(first)));
+                }
+                crate::sync::spin_yield();
+            }
+        }
+        for f in &frozen {
+            self.filemap_remove(f);
+            self.folio_gone(f);
+        }
+        let mut h = lock(&self.hugetlb);
+        if let Some(p) = h.pages.get_mut(&g) {
+            p.released = true;
+            p.populated.store(0, nr, false);
+        }
+        h.maybe_return(g);
+        Ok(())
+    }
+
+    /// The VMM exits: every fd and every host mapping of the file goes
+    /// away (kvm_gmem_release: zap KVM mappings). Folios leave the page
+    /// cache; pinned ones live on until unpinned, and gigantic pages return
+    /// to the pool once nothing of them is referenced.
+    pub fn close(&self) -> Result<()> {
+        self.begin_op();
+        let r = (|| {
+            if self.closed.swap(true, Ordering::AcqRel) {
+                return Err(Error::sys(Errno::EBADF));
+            }
+            let n = self.cfg.nr_pages;
+            let _inv = self.invalidate_lock.write();
+            self.kvm.invalidate_begin(0, n);
+            // Lock order is mmap_lock -> invalidate_lock (domain.md 3.5), so
+            // the zap runs under the PTE locks only, like unmap_mapping_range.
+            for mm in self.all_mms() {
+                for (_, pte) in mm.zap_range(0, usize::MAX / 2) {
+                    if !pte.special {
+                        self.folio_put(&pte.folio, Ref::Pte);
+                    }
+                }
+                mm.unmap_vma();
+            }
+            // The VM is gone: KVM gives donated memory back (RFC).
+            let donated: Vec<Arc<Folio>> = std::mem::take(&mut *lock(&self.donations))
+                .into_values()
+                .collect();
+            for f in donated {
+                f.unexc();
+                self.folio_put(&f, Ref::Pin);
+            }
+            {
+                let mut h = lock(&self.hugetlb);
+                for p in h.pages.values_mut() {
+                    if !p.in_pool {
+                        p.released = true;
+                    }
+                }
+            }
+            for f in self.filemap_folios_in(0, n) {
+                self.truncate_folio(&f);
+            }
+            {
+                let mut h = lock(&self.hugetlb);
+                let ids: Vec<u32> = h.pages.keys().copied().collect();
+                for g in ids {
+                    h.maybe_return(g);
+                }
+            }
+            self.kvm.invalidate_end();
+            Ok(())
+        })();
+        self.end_op();
+        r
+    }
+}
