@@ -210,14 +210,16 @@ impl GuestMemFd {
         Ok(())
     }
 
-    /// The first folio in range that is not at baseline.
+    /// The first folio in range that is not at baseline. The lookup
+    /// reference is dropped without waking the put wait queue: it is the
+    /// waiting converter's own (see [`GuestMemFd::wait_folios`]).
     pub(crate) fn first_busy(&self, start: usize, end: usize) -> Option<usize> {
         for f in self.filemap_folios_in(start, end) {
             if !f.try_get(Ref::Transient) {
                 continue;
             }
             let ok = Self::at_baseline_with_lookup(&f);
-            self.folio_put(&f, Ref::Transient);
+            self.folio_put_nowake(&f, Ref::Transient);
             if !ok {
                 return Some(start.max(f.index));
             }
@@ -231,6 +233,17 @@ impl GuestMemFd {
     /// A host fault that looked the folio up before we took the lock may
     /// install its PTE after our first unmap (domain.md 2.5 [infer]); v7
     /// sees its reference and fails, so here we unmap again on every round.
+    ///
+    /// No lost wake-up, no busy loop: the wait queue's generation is sampled
+    /// (under its mutex) *before* the round's unmap and check, and every
+    /// other thread's folio put bumps it (under the mutex) *after* its
+    /// refcount decrement. A put the check missed therefore bumps the
+    /// generation after the sample: either before we re-take the mutex (we
+    /// see the change and re-check) or while we sleep (its notify wakes us).
+    /// The converter's own lookup put does not bump it (`first_busy` uses
+    /// `folio_put_nowake`), so a round without outside progress sleeps; the
+    /// round's unmap can bump it (a PTE dropped is progress), which costs
+    /// at most one more round.
     fn wait_folios(&self, start: usize, end: usize, unmap: (usize, usize)) -> Result<()> {
         self.lru_add_drain_all();
         let deadline = Instant::now() + self.cfg.wait_timeout;

@@ -76,7 +76,8 @@ pub struct GuestMemFd {
     arena: Mutex<BTreeMap<FolioId, Arc<Folio>>>,
     next_folio: AtomicU32,
     pub(crate) closed: AtomicBool,
-    /// Wait queue woken on every folio put (design `wait`).
+    /// Wait queue woken on every folio put except the waiting converter's
+    /// own (design `wait`): a generation counter and its condition variable.
     pub(crate) put_wq: (Mutex<u64>, Condvar),
     pub(crate) waiting_converters: AtomicUsize,
     pub(crate) accesses: Mutex<Vec<Access>>,
@@ -375,12 +376,22 @@ impl GuestMemFd {
 
     // ---- references ---------------------------------------------------------
 
-    /// folio_put: drop a reference and free the folio at zero.
+    /// folio_put: drop a reference and free the folio at zero, then wake
+    /// the put wait queue (design `wait`'s converter).
     pub(crate) fn folio_put(&self, f: &Arc<Folio>, r: Ref) {
+        self.folio_put_nowake(f, r);
+        self.wake_put_waiters();
+    }
+
+    /// folio_put without the wake-up, for the waiting converter's own
+    /// lookup reference: dropping it only undoes the converter's own `+1`,
+    /// it never brings a folio the converter waits for closer to baseline,
+    /// so it must not count as progress (it would bump the generation the
+    /// converter just sampled and keep it from ever sleeping).
+    pub(crate) fn folio_put_nowake(&self, f: &Arc<Folio>, r: Ref) {
         if f.put(r) {
             self.free_folio(f);
         }
-        self.wake_put_waiters();
     }
 
     /// The folio's memory goes back: to the buddy allocator (4K), or, for
@@ -409,6 +420,9 @@ impl GuestMemFd {
         }
     }
 
+    /// Bump the put wait queue's generation and wake every waiter. The
+    /// generation is what the converter samples *before* its check, so a put
+    /// that lands between its check and its sleep is never lost.
     pub(crate) fn wake_put_waiters(&self) {
         let (m, cv) = &self.put_wq;
         *lock(m) += 1;

@@ -5,10 +5,13 @@
 use crate::sync::{lock, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use invariants::{LockId, LockMode};
 use std::collections::BTreeMap;
+// A plain std counter (not a scheduling point): ids only need to differ.
 use std::sync::atomic::{AtomicU32, Ordering};
 
 static NEXT_TID: AtomicU32 = AtomicU32::new(1);
-thread_local! {
+// The facade's thread-local: under loom/shuttle each modelled thread gets its
+// own id (std's would be shared by the modelled threads of one OS thread).
+crate::sync::thread_local! {
     static TID: u32 = NEXT_TID.fetch_add(1, Ordering::Relaxed);
 }
 

@@ -6,12 +6,18 @@
 //! guest's page) and the next access allocates a fresh zeroed folio.
 //! Attributes are not changed by truncation.
 //!
-//! Huge designs (RFC v2 patch 39, domain.md 2.4, 4.5): the punched folios
+//! Design split (RFC v2 patch 39, domain.md 2.4, 4.5): the punched folios
 //! must be at baseline after unmapping, else -EAGAIN ("pages pinned, need
 //! merge"); a gigantic page punched whole is merged (freeze at baseline) and
 //! returned to the pool; a partial punch zeroes the subpages in place
 //! (hugetlbfs semantics) [infer]. On close the merge/return is deferred
 //! until the last reference drops.
+//!
+//! Design huge_whole never splits or merges, so it has no such check: a
+//! punch of a whole gigantic page truncates its large folio like a 4K
+//! design (orphaned if referenced; the page returns to the pool at the last
+//! put), a partial punch zeroes and unmaps that part, the folio stays.
+//! Both huge designs invalidate stage-2 over whole gigantic pages.
 
 use crate::design::{FolioLayout, PAGE_SIZE};
 use crate::errno::{Errno, Error, Result};
@@ -143,77 +149,127 @@ impl GuestMemFd {
     }
 
     fn punch_huge(&self, start: usize, end: usize) -> Result<()> {
+        // A gigantic page is mapped in stage-2 as one huge entry: the
+        // invalidation covers every gigantic page the punch touches.
         let (istart, iend) = self.invalidation_range(start, end);
         self.kvm.invalidate_begin(istart, iend);
-        let r = (|| {
-            let (us, ue) = match self.cfg.design.folio_layout() {
-                FolioLayout::WholeGigantic => (istart, iend),
-                _ => (start, end),
-            };
-            self.unmap_mapping_range(us, ue);
-            let folios = self.filemap_folios_in(start, end);
-            // Wait out faults that are installing a PTE (they hold the folio
-            // lock), then unmap again.
-            for f in &folios {
-                drop(f.folio_lock());
+        let r = match self.cfg.design.folio_layout() {
+            FolioLayout::WholeGigantic => {
+                self.punch_whole_gigantic(start, end);
+                Ok(())
             }
-            self.unmap_mapping_range(us, ue);
-            for f in &folios {
-                if !f.try_get(Ref::Transient) {
-                    continue;
-                }
-                let ok = f.folio_ref_count() == f.baseline() + 1;
-                self.folio_put(f, Ref::Transient);
-                if !ok {
-                    return Err(Error::at(Errno::EAGAIN, start.max(f.index)));
-                }
-            }
-            let ppg = self.cfg.pages_per_gigantic;
-            let lo = (start / ppg) as u32;
-            let hi = ((end - 1) / ppg) as u32;
-            let gs: Vec<u32> = lock(&self.hugetlb)
-                .pages
-                .range(lo..=hi)
-                .map(|(g, _)| *g)
-                .collect();
-            for g in gs {
-                let Some((first, nr, structure)) = lock(&self.hugetlb)
-                    .backing(g)
-                    .map(|p| (p.first_index, p.nr_pages, p.structure))
-                else {
-                    continue;
-                };
-                let (s, e) = (start.max(first), end.min(first + nr));
-                if s == first && e == first + nr {
-                    self.release_gigantic(g, first, nr)?;
-                    continue;
-                }
-                // Partial punch.
-                if structure == Structure::Split {
-                    for f in self.filemap_folios_in(s, e) {
-                        self.truncate_folio(&f);
-                    }
-                } else if let Some(f) = self.filemap_find(first) {
-                    f.zero_range(s, e);
-                }
-                let empty = {
-                    let mut h = lock(&self.hugetlb);
-                    match h.pages.get_mut(&g) {
-                        Some(p) => {
-                            p.populated.store(s - first, e - first, false);
-                            p.populated.all_equal(0, nr, false)
-                        }
-                        None => false,
-                    }
-                };
-                if empty {
-                    self.release_gigantic(g, first, nr)?;
-                }
-            }
-            Ok(())
-        })();
+            _ => self.punch_split(start, end),
+        };
         self.kvm.invalidate_end();
         r
+    }
+
+    /// The gigantic pages overlapping `[start, end)` that back the file.
+    fn gigantic_backing_in(&self, start: usize, end: usize) -> Vec<(u32, usize, usize, Structure)> {
+        let ppg = self.cfg.pages_per_gigantic;
+        let lo = (start / ppg) as u32;
+        let hi = ((end - 1) / ppg) as u32;
+        let h = lock(&self.hugetlb);
+        h.pages
+            .range(lo..=hi)
+            .filter_map(|(g, _)| {
+                h.backing(*g)
+                    .map(|p| (*g, p.first_index, p.nr_pages, p.structure))
+            })
+            .collect()
+    }
+
+    /// Design huge_whole: the large folio is never split or merged, so no
+    /// baseline refcount is needed (RFC v2's -EAGAIN exists for the merge,
+    /// domain.md 2.4, 2.8). A punch covering a whole gigantic page removes
+    /// its large folio from the page cache like a 4K truncation: a
+    /// referenced folio is orphaned (keeps its data for the pinner) and the
+    /// gigantic page returns to the pool when the last reference drops. A
+    /// punch of part of it zeroes that part in place (hugetlbfs) and
+    /// unmaps it; the folio stays.
+    fn punch_whole_gigantic(&self, start: usize, end: usize) {
+        self.unmap_mapping_range(start, end);
+        for (g, first, nr, _) in self.gigantic_backing_in(start, end) {
+            let (s, e) = (start.max(first), end.min(first + nr));
+            if s == first && e == first + nr {
+                // Released first, so the last put of the folio (maybe the
+                // truncation's own) hands the page back to the pool.
+                if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                    p.released = true;
+                    p.populated.store(0, nr, false);
+                }
+                for f in self.filemap_folios_in(first, first + nr) {
+                    self.truncate_folio(&f);
+                }
+                lock(&self.hugetlb).maybe_return(g);
+                continue;
+            }
+            if let Some(f) = self.filemap_find(first) {
+                // A fault installing a PTE holds the folio lock: unmap again
+                // under it, then zero.
+                let _l = f.folio_lock();
+                self.unmap_mapping_range(s, e);
+                f.zero_range(s, e);
+            }
+            if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                p.populated.store(s - first, e - first, false);
+            }
+        }
+    }
+
+    /// Design split (RFC v2 patch 39): the punched folios must be at
+    /// baseline after unmapping, else -EAGAIN ("pages pinned, need merge");
+    /// a gigantic page punched whole is merged and returned to the pool; a
+    /// partial punch truncates the 4K subfolios (split) or zeroes in place
+    /// (whole), and a gigantic page left without file data is returned.
+    fn punch_split(&self, start: usize, end: usize) -> Result<()> {
+        self.unmap_mapping_range(start, end);
+        let folios = self.filemap_folios_in(start, end);
+        // Wait out faults that are installing a PTE (they hold the folio
+        // lock), then unmap again.
+        for f in &folios {
+            drop(f.folio_lock());
+        }
+        self.unmap_mapping_range(start, end);
+        for f in &folios {
+            if !f.try_get(Ref::Transient) {
+                continue;
+            }
+            let ok = f.folio_ref_count() == f.baseline() + 1;
+            self.folio_put(f, Ref::Transient);
+            if !ok {
+                return Err(Error::at(Errno::EAGAIN, start.max(f.index)));
+            }
+        }
+        for (g, first, nr, structure) in self.gigantic_backing_in(start, end) {
+            let (s, e) = (start.max(first), end.min(first + nr));
+            if s == first && e == first + nr {
+                self.release_gigantic(g, first, nr)?;
+                continue;
+            }
+            // Partial punch.
+            if structure == Structure::Split {
+                for f in self.filemap_folios_in(s, e) {
+                    self.truncate_folio(&f);
+                }
+            } else if let Some(f) = self.filemap_find(first) {
+                f.zero_range(s, e);
+            }
+            let empty = {
+                let mut h = lock(&self.hugetlb);
+                match h.pages.get_mut(&g) {
+                    Some(p) => {
+                        p.populated.store(s - first, e - first, false);
+                        p.populated.all_equal(0, nr, false)
+                    }
+                    None => false,
+                }
+            };
+            if empty {
+                self.release_gigantic(g, first, nr)?;
+            }
+        }
+        Ok(())
     }
 
     /// Merge (freeze every folio of the gigantic page at its baseline) and

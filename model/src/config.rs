@@ -542,6 +542,10 @@ impl Config {
                     pages: 1,
                     to: Attr::Shared,
                 }];
+                // The VMM reads the source once it is shared: in orders where
+                // populate runs first its source is unmapped and the GUP must
+                // fault, which is where the old lock order deadlocks.
+                c.procs = vec![vec![HostOp::Read { page: 1 }]];
                 c.populate = Some(PopulateCfg { dst: 0, src: 1 });
             }
             Bug::NoLruDrain => {

@@ -159,7 +159,17 @@ pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
         S2::Shared(f) => s.push_str(&format!(" s2:S(f{f})")),
         S2::Private(f) => s.push_str(&format!(" s2:P(f{f})")),
     }
-    let _ = m;
+    // Completed GUP references through this index (what no_private_pin reads).
+    let v = invariants::GmemView::page(&crate::view::View::new(m, st), i);
+    for (n, what) in [
+        (v.gets, "GET"),
+        (v.pins, "PIN"),
+        (v.longterm_pins, "LONGTERM"),
+    ] {
+        if n > 0 {
+            s.push_str(&format!(" {what}x{n}"));
+        }
+    }
     s
 }
 

@@ -216,3 +216,23 @@ pub fn gate_configs() -> Vec<GateConfig> {
 pub fn gate_config(name: &str) -> Option<GateConfig> {
     gate_configs().into_iter().find(|g| g.name == name)
 }
+
+/// The small fixed configuration encoded action for action in TLA+ and
+/// Promela (bench/peers/), so that TLC, SPIN and this checker can be compared
+/// on the same state graph: two pages, one VMM process writing page 0, one
+/// GUP-fast short-term pinner on page 0, one to-private conversion of both
+/// pages.
+pub fn peer_config(design: Design, bug: Option<Bug>) -> Config {
+    let mut c = Config::for_design(design);
+    c.guest.clear();
+    c.truncate = None;
+    c.lru = false;
+    c.speculative = None;
+    c.procs = vec![vec![HostOp::Write { page: 0 }]];
+    c.pinners = vec![pinner(PinKind::Pin, GupPath::Fast, 0)];
+    c.conversions.truncate(1);
+    if let Some(b) = bug {
+        c.bugs.insert(b);
+    }
+    c
+}

@@ -20,6 +20,7 @@ pub mod live;
 pub mod mm;
 pub mod model;
 pub mod properties;
+pub mod seq;
 pub mod state;
 pub mod view;
 

@@ -24,6 +24,7 @@ impl GmemModel {
             p.private = !self.cfg.init_shared;
         }
         State {
+            nr_pages: self.cfg.pages,
             pages,
             folios: [Folio::default(); MAX_FOLIOS],
             gigantic: Gigantic::default(),
@@ -168,15 +169,15 @@ impl Model for GmemModel {
 
     fn format_action(&self, action: &Action) -> String {
         match action {
-            Action::Start(a) => format!("{a}: start"),
-            Action::Step(a) => format!("{a}: step"),
+            Action::Start(a) => format!("{a}: start next operation"),
+            Action::Step(a) => format!("{a}: next step"),
         }
     }
 
     fn format_step(&self, last: &State, action: Action) -> Option<String> {
         let next = self.apply(last, action)?;
         Some(format!(
-            "{}\n\n{:#?}",
+            "{}\n\n{:?}",
             crate::describe::step_label(self, last, action),
             next
         ))

@@ -324,8 +324,11 @@ pub struct LastAccess {
     pub guest_type: Option<Attr>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct State {
+    /// Configured page count (constant per model; kept here so the state
+    /// can print itself compactly).
+    pub nr_pages: u8,
     pub pages: [Page; MAX_PAGES],
     pub folios: [Folio; MAX_FOLIOS],
     pub gigantic: Gigantic,
@@ -348,5 +351,129 @@ impl State {
     }
     pub fn folio_mut(&mut self, s: Slot) -> &mut Folio {
         &mut self.folios[s as usize]
+    }
+}
+
+/// A compact rendering for the explorer and for test failures: configured
+/// pages only, live folios only, actors that are doing something.
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "pages:")?;
+        for (i, p) in self.pages.iter().take(self.nr_pages as usize).enumerate() {
+            write!(f, "  [{i}] {:?}", p.attr())?;
+            match p.folio {
+                Some(s) => write!(f, "  folio f{s}")?,
+                None => write!(f, "  no folio")?,
+            }
+            if p.ptes != 0 {
+                let procs: Vec<String> = (0..8)
+                    .filter(|b| p.ptes & (1 << b) != 0)
+                    .map(|b| format!("proc{b}"))
+                    .collect();
+                write!(f, "  PTE in {}", procs.join(","))?;
+            }
+            match p.s2 {
+                S2::None => {}
+                S2::Shared(s) => write!(f, "  stage2 Shared(f{s})")?,
+                S2::Private(s) => write!(f, "  stage2 Private(f{s})")?,
+            }
+            writeln!(f)?;
+        }
+        writeln!(f, "folios:")?;
+        for (s, fo) in self.folios.iter().enumerate() {
+            if fo.state == FolioState::Unused {
+                continue;
+            }
+            write!(f, "  f{s}: {:?}", fo.state)?;
+            if fo.state != FolioState::Freed {
+                write!(f, " index {} refcount {}", fo.index, fo.refcount)?;
+                if fo.large {
+                    write!(f, " large pincount {}", fo.pincount)?;
+                }
+                if fo.frozen {
+                    write!(f, " FROZEN")?;
+                }
+                if fo.lru {
+                    write!(f, " in lru_add batch")?;
+                }
+            }
+            writeln!(f)?;
+        }
+        let g = self.gigantic;
+        if !(g.in_pool && g.structure == Structure::Whole && !g.released) {
+            writeln!(
+                f,
+                "gigantic page: {:?}{}{}",
+                g.structure,
+                if g.in_pool { ", in hugetlb pool" } else { "" },
+                if g.released {
+                    ", released by close"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        let l = self.invalidate_lock;
+        match (l.writer, l.readers) {
+            (Some(w), _) => writeln!(f, "invalidate_lock: held for write by thread {w}")?,
+            (None, 0) => {}
+            (None, r) => writeln!(f, "invalidate_lock: held for read by threads {r:b}")?,
+        }
+        if self.closed {
+            writeln!(f, "file closed")?;
+        }
+        if self.conv.pc != ConvPc::Idle {
+            write!(f, "converter: request #{} {:?}", self.conv.op, self.conv.pc)?;
+            if let Some(r) = self.conv.result {
+                write!(f, " returned {r:?}")?;
+            }
+            if let Some(s) = self.conv.excl {
+                write!(f, " holds exclusive pin on f{s}")?;
+            }
+            writeln!(f)?;
+        }
+        for (p, pr) in self.procs.iter().enumerate() {
+            if pr.pc != ProcPc::Idle || pr.op != 0 {
+                writeln!(f, "proc{p}: op #{} {:?}", pr.op, pr.pc)?;
+            }
+        }
+        for (k, pin) in self.pinners.iter().enumerate() {
+            if pin.pc != PinPc::Idle {
+                writeln!(f, "gup{k}: {:?}", pin.pc)?;
+            }
+        }
+        if self.guest.pc != GuestPc::Idle || self.guest.op != 0 {
+            writeln!(
+                f,
+                "vcpu: op #{} {:?}{}",
+                self.guest.op,
+                self.guest.pc,
+                if self.guest.seq_stale {
+                    " (mmu_invalidate_seq moved)"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        if self.trunc.pc != TruncPc::Idle {
+            writeln!(f, "truncate: {:?}", self.trunc.pc)?;
+        }
+        if self.populate.pc != PopPc::Idle {
+            writeln!(f, "populate: {:?}", self.populate.pc)?;
+        }
+        if self.spec != SpecPc::Idle {
+            writeln!(f, "pfn_walker: {:?}", self.spec)?;
+        }
+        if let Some(a) = self.last_access {
+            writeln!(
+                f,
+                "this step accessed f{} at index {} ({:?}{})",
+                a.folio,
+                a.index,
+                a.who,
+                if a.write { ", write" } else { ", read" }
+            )?;
+        }
+        Ok(())
     }
 }

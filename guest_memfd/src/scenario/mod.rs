@@ -13,13 +13,15 @@ pub mod parse;
 use crate::design::PAGE_SIZE;
 use crate::errno::{AccessOutcome, Errno, Error};
 use crate::gmem::{GuestMemFd, MmId, PinId};
-use crate::sync::thread::{self, JoinHandle};
+// The runner's background threads are the test harness, not kernel code:
+// real OS threads (the scenario runner does not run under loom/shuttle).
 use crate::sync::Arc;
 use parse::{Expect, Op, Range, Scenario, Step};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
 use std::path::PathBuf;
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 /// Totals over the files run.

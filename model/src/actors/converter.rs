@@ -22,7 +22,9 @@ fn range(cfg: &Config, st: &State) -> (usize, usize) {
 /// Pages the KVM invalidation covers: the request's range, rounded out to the
 /// gigantic page where restructuring may happen (RFC v2 1G).
 pub fn invalidation_range(cfg: &Config, st: &State) -> (usize, usize) {
-    if cfg.design == Design::Split {
+    // A gigantic page is mapped in stage-2 as one huge entry, so any
+    // invalidation in it covers all of it (RFC v2 rounds the range out).
+    if cfg.design.is_huge() {
         (0, cfg.pages as usize)
     } else {
         range(cfg, st)
@@ -170,17 +172,6 @@ fn after_checks(cfg: &Config) -> ConvPc {
     } else {
         ConvPc::InvBegin
     }
-}
-
-/// Will flipping this range leave the whole gigantic page private and split,
-/// so that it must be merged (RFC v2 restructuring)?
-fn merge_follows(cfg: &Config, st: &State) -> bool {
-    let (lo, hi) = range(cfg, st);
-    cfg.design == Design::Split
-        && op(cfg, st).to == Attr::Private
-        && st.gigantic.structure == Structure::Split
-        && !st.gigantic.in_pool
-        && (0..cfg.pages as usize).all(|i| st.pages[i].private || (lo..hi).contains(&i))
 }
 
 fn split_needed(cfg: &Config, st: &State) -> bool {
@@ -332,19 +323,11 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         }
         ConvPc::InvBegin => {
             // kvm_gmem_invalidate_begin(): point of no return. The v7 filter
-            // zaps the mappings of the type going away; restructuring zaps
-            // everything in the gigantic page, because folios change under
-            // existing entries ([infer] RFC v2 rounds the range out).
+            // is computed from the attributes present in the range; since
+            // every entry has its page's attribute, that zaps every entry in
+            // the (rounded) range.
             let (ilo, ihi) = invalidation_range(cfg, st);
-            if merge_follows(cfg, st) || split_needed(cfg, st) {
-                mm::zap_stage2(st, ilo, ihi, None);
-            } else {
-                let going = match to {
-                    Attr::Private => Attr::Shared,
-                    Attr::Shared => Attr::Private,
-                };
-                mm::zap_stage2(st, lo, hi, Some(going));
-            }
+            mm::zap_stage2(st, ilo, ihi, None);
             st.conv.pc = if split_needed(cfg, st) {
                 st.gigantic.structure = Structure::Splitting;
                 ConvPc::SplitFreeze

@@ -1,0 +1,113 @@
+//! Command-line definitions (clap derive). Parsing only: no work here.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// gmem-verify: check the guest_memfd shared/private conversion model.
+#[derive(Parser, Debug)]
+#[command(name = "checker", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Exhaustively check one configuration: safety, sanity, then liveness.
+    Check(CheckArgs),
+    /// Print the explorer links of every counterexample and example, then
+    /// serve the Stateright explorer for the configuration (never returns).
+    Explore(ExploreArgs),
+    /// The CI gate: check every gate row and compare with checker/expected.json.
+    Gate(GateArgs),
+    /// Re-run a counterexample file (ITF) on the model and say whether it reproduces.
+    Replay(ReplayArgs),
+    /// Run scenario files on the concrete implementation (default: every file in scenarios/).
+    Scenario(ScenarioArgs),
+}
+
+/// Which configuration to check.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Select {
+    /// Design: inplace, wait, split, pfnmap, huge_whole, exclusive_pin
+    /// (default: the first bug's default design, or inplace).
+    #[arg(long, value_name = "DESIGN")]
+    pub design: Option<String>,
+    /// Bug switch to turn on (repeatable).
+    #[arg(long = "bug", value_name = "BUG")]
+    pub bugs: Vec<String>,
+    /// A gate row by name (e.g. `huge_whole@pin_subpage_a`): check exactly
+    /// what the gate checks for that row.
+    #[arg(long, value_name = "ROW", conflicts_with_all = ["design", "bugs"])]
+    pub row: Option<String>,
+    /// Number of guest_memfd pages (1..=8).
+    #[arg(long, value_name = "N")]
+    pub pages: Option<u8>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub select: Select,
+    /// Checker threads for the safety pass.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
+    /// Stop after about N generated states (the run is then incomplete).
+    #[arg(long, value_name = "N")]
+    pub max_states: Option<usize>,
+    /// Stop the safety pass after S seconds (the run is then incomplete).
+    #[arg(long, value_name = "S")]
+    pub timeout: Option<u64>,
+    /// Print the result as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Skip the liveness pass.
+    #[arg(long)]
+    pub no_liveness: bool,
+    /// Directory for counterexample files (default: the repository's counterexamples/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Do not write counterexample files.
+    #[arg(long)]
+    pub no_write: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExploreArgs {
+    #[command(flatten)]
+    pub select: Select,
+    /// TCP port of the explorer.
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// Address to bind (loopback unless you say otherwise).
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub bind: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GateArgs {
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Rewrite checker/expected.json from the current results.
+    #[arg(long)]
+    pub bless: bool,
+    /// Rewrite counterexamples/ (one ITF file per expected violation, and its README).
+    #[arg(long)]
+    pub write_counterexamples: bool,
+    /// Rows checked in parallel.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ReplayArgs {
+    /// A counterexample file written by `check` or `gate` (ITF JSON).
+    pub file: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ScenarioArgs {
+    /// Scenario files (JSON); none means every file in scenarios/.
+    pub files: Vec<PathBuf>,
+}

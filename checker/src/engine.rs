@@ -1,0 +1,264 @@
+//! The passes: exhaustive safety + sanity (Stateright DFS, then our BFS for
+//! shortest traces) and liveness (the lasso search). Shared by check, explore and gate.
+
+use crate::bfs;
+use crate::exit::{Fail, Result};
+use crate::progress::Progress;
+use crate::trace::{self, Trace};
+use crate::verdict::{PropResult, Verdict};
+use invariants::{Kind, PropertyId};
+use model::{properties, GmemModel};
+use stateright::{Checker, Model};
+use std::time::{Duration, Instant};
+
+/// Without `--max-states`, the liveness graph (full states, held in memory) stops here.
+pub const DEFAULT_LIVENESS_MAX_STATES: usize = 4_000_000;
+
+#[derive(Clone, Debug)]
+pub struct Bounds {
+    pub threads: usize,
+    pub max_states: Option<usize>,
+    pub timeout: Option<Duration>,
+}
+
+impl Default for Bounds {
+    fn default() -> Bounds {
+        Bounds {
+            threads: 2,
+            max_states: None,
+            timeout: None,
+        }
+    }
+}
+
+impl Bounds {
+    fn liveness_max_states(&self) -> usize {
+        self.max_states.unwrap_or(DEFAULT_LIVENESS_MAX_STATES)
+    }
+}
+
+/// Which shortest traces the safety pass computes.
+#[derive(Clone, Copy, Debug)]
+pub struct Want {
+    pub violations: bool,
+    pub examples: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct SafetyStats {
+    pub generated: usize,
+    pub unique: usize,
+    pub max_depth: usize,
+    pub elapsed: Duration,
+    /// `Some(reason)` when a bound stopped the search.
+    pub stopped: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LiveStats {
+    pub id: PropertyId,
+    pub states: usize,
+    pub edges: usize,
+    pub elapsed: Duration,
+    pub approx_bytes: usize,
+}
+
+/// The safety and sanity properties shown for a configuration, in report order:
+/// every safety property (checked or n/a), the checked sanity properties, then
+/// the sanity properties that are n/a.
+pub fn shown_safety_ids(m: &GmemModel) -> (Vec<PropertyId>, Vec<PropertyId>) {
+    let cfg = &m.cfg;
+    let checked = properties::safety(cfg)
+        .into_iter()
+        .chain(properties::sanity(cfg))
+        .collect();
+    let na = PropertyId::safety()
+        .chain(PropertyId::sanity())
+        .filter(|&id| properties::not_applicable(cfg, id).is_some())
+        .collect();
+    (checked, na)
+}
+
+fn order(results: &mut [PropResult]) {
+    let rank = |k: Kind| match k {
+        Kind::Safety => 0,
+        Kind::Sanity => 1,
+        Kind::Liveness => 2,
+    };
+    results.sort_by_key(|r| (rank(r.kind()), r.verdict.key() == "n/a", r.id));
+}
+
+/// Safety + sanity by exhaustive DFS, then shortest traces by BFS.
+pub fn safety_pass(
+    m: &GmemModel,
+    b: &Bounds,
+    want: Want,
+    show_progress: bool,
+) -> Result<(Vec<PropResult>, Option<SafetyStats>)> {
+    let (checked, na) = shown_safety_ids(m);
+    let mut results: Vec<PropResult> = na
+        .iter()
+        .map(|&id| PropResult {
+            id,
+            verdict: Verdict::NotApplicable(properties::not_applicable(&m.cfg, id).unwrap_or("")),
+        })
+        .collect();
+    if checked.is_empty() {
+        // Stateright explores nothing without properties (stateright-notes 0.5).
+        order(&mut results);
+        return Ok((results, None));
+    }
+
+    let start = Instant::now();
+    let mut builder = m.clone().checker().threads(b.threads);
+    if let Some(n) = b.max_states {
+        builder = builder.target_state_count(n);
+    }
+    if let Some(t) = b.timeout {
+        builder = builder.timeout(t);
+    }
+    let mut checker = builder.spawn_dfs();
+    let progress = Progress::new("safety", show_progress);
+    let mut handles: Vec<_> = checker.handles().into_iter().map(Some).collect();
+    while handles.iter().any(Option::is_some) {
+        for h in handles.iter_mut() {
+            if h.as_ref().is_some_and(|h| h.is_finished()) {
+                if let Some(h) = h.take() {
+                    if h.join().is_err() {
+                        progress.finish();
+                        return Err(Fail::internal(
+                            "a checker thread panicked while exploring the model (message above): this is a model bug",
+                        ));
+                    }
+                }
+            }
+        }
+        progress.states(checker.state_count(), checker.unique_state_count());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    progress.finish();
+    let elapsed = start.elapsed();
+    let generated = checker.state_count();
+    let stopped = if b.max_states.is_some_and(|n| generated >= n) {
+        Some(format!(
+            "stopped by --max-states {}",
+            b.max_states.unwrap_or(0)
+        ))
+    } else if b.timeout.is_some_and(|t| elapsed >= t) {
+        Some(format!(
+            "stopped by --timeout {}",
+            b.timeout.map_or(0, |t| t.as_secs())
+        ))
+    } else {
+        None
+    };
+    let stats = SafetyStats {
+        generated,
+        unique: checker.unique_state_count(),
+        max_depth: checker.max_depth(),
+        elapsed,
+        stopped: stopped.clone(),
+    };
+    let discoveries = checker.discoveries();
+
+    // Shortest traces for what the DFS discovered.
+    let targets: Vec<PropertyId> = checked
+        .iter()
+        .copied()
+        .filter(|id| discoveries.contains_key(id.name()))
+        .filter(|id| match id.kind() {
+            Kind::Safety => want.violations,
+            _ => want.examples,
+        })
+        .collect();
+    let mut traces = if targets.is_empty() {
+        Default::default()
+    } else {
+        let p = Progress::new("shortest traces", show_progress);
+        p.message(format!("BFS for {} properties", targets.len()));
+        let t = bfs::shortest(
+            m,
+            &targets,
+            |s, id| properties::eval(m, s, id) == (id.kind() != Kind::Safety),
+            b.max_states,
+        );
+        p.finish();
+        t
+    };
+    for id in checked {
+        let found = discoveries.get(id.name());
+        let trace = found.and_then(|path| {
+            traces.remove(&id).or_else(|| {
+                // The BFS stopped at --max-states: fall back to the DFS path.
+                let actions = path.clone().into_actions();
+                let init = path.clone().into_states().first().cloned()?;
+                let idx = m.init_states().iter().position(|s| *s == init)?;
+                trace::replay(m, idx, &actions).ok()
+            })
+        });
+        let wanted = |k| {
+            if k == Kind::Safety {
+                want.violations
+            } else {
+                want.examples
+            }
+        };
+        let trace = trace.filter(|_| wanted(id.kind()));
+        let verdict = match (id.kind(), found.is_some(), &stopped) {
+            (Kind::Safety, true, _) => Verdict::Violated(trace),
+            (_, true, _) => Verdict::Found(trace),
+            (_, false, Some(r)) => Verdict::Incomplete(r.clone()),
+            (Kind::Safety, false, None) => Verdict::Holds,
+            (_, false, None) => Verdict::NotFound,
+        };
+        results.push(PropResult { id, verdict });
+    }
+    order(&mut results);
+    Ok((results, Some(stats)))
+}
+
+/// Every liveness property: checked, or n/a with the reason.
+pub fn liveness_pass(
+    m: &GmemModel,
+    b: &Bounds,
+    show_progress: bool,
+) -> (Vec<PropResult>, Vec<LiveStats>) {
+    let mut results = Vec::new();
+    let mut stats = Vec::new();
+    let opts = liveness::Options {
+        max_states: Some(b.liveness_max_states()),
+    };
+    for id in PropertyId::liveness() {
+        if let Some(r) = properties::not_applicable(&m.cfg, id) {
+            results.push(PropResult {
+                id,
+                verdict: Verdict::NotApplicable(r),
+            });
+            continue;
+        }
+        let p = Progress::new("liveness", show_progress);
+        p.message(id.name());
+        let report = model::live::check(m, id, &opts);
+        p.finish();
+        let verdict = match &report.verdict {
+            liveness::Verdict::Holds => Verdict::Holds,
+            liveness::Verdict::Violated(l) => Verdict::Violated(Some(Trace::from_lasso(m, l))),
+            liveness::Verdict::Incomplete { .. } => Verdict::Incomplete(match b.max_states {
+                Some(n) => format!("stopped by --max-states {n}"),
+                None => format!(
+                    "stopped at the liveness graph limit of {} states; raise it with --max-states",
+                    b.liveness_max_states()
+                ),
+            }),
+        };
+        stats.push(LiveStats {
+            id,
+            states: report.states,
+            edges: report.edges,
+            elapsed: report.elapsed,
+            approx_bytes: report.approx_bytes,
+        });
+        results.push(PropResult { id, verdict });
+    }
+    (results, stats)
+}

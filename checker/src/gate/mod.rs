@@ -1,0 +1,97 @@
+//! `gate`: every row of `model::gate::gate_configs()`, compared with the
+//! committed expectation (`checker/expected.json`) and the committed
+//! counterexamples (`counterexamples/`). Any difference fails the gate.
+
+mod corpus;
+mod expected;
+mod matrix;
+mod rows;
+
+use crate::cli::GateArgs;
+use crate::exit::{Code, Fail, Result};
+use crate::paths;
+use crate::progress::Progress;
+use crate::table::secs;
+use serde_json::json;
+use std::time::Instant;
+
+pub use rows::RowResult;
+
+pub fn cmd(a: &GateArgs) -> Result<Code> {
+    let start = Instant::now();
+    let progress = Progress::new("gate", !a.json);
+    let rows = rows::run_all(a.jobs as usize, &progress)?;
+    progress.finish();
+
+    let exp_path = paths::expected_json();
+    let old = expected::load(&exp_path)?;
+    let current = expected::from_results(&rows);
+    let mut blessed = Vec::new();
+    let expectation = if a.bless {
+        blessed = expected::compare(&rows, &old);
+        expected::save(&exp_path, &rows)
+            .map_err(|e| Fail::usage(format!("cannot write {}: {e}", exp_path.display())))?;
+        current
+    } else {
+        old
+    };
+    let mut diffs = expected::compare(&rows, &expectation);
+    diffs.extend(expected::intrinsic_failures(&rows));
+
+    let dir = paths::counterexamples_dir();
+    let files = corpus::render(&rows);
+    if a.write_counterexamples {
+        corpus::write(&dir, &files)
+            .map_err(|e| Fail::usage(format!("cannot write {}: {e}", dir.display())))?;
+    } else {
+        diffs.extend(corpus::compare(&dir, &files));
+    }
+    let wall = start.elapsed();
+
+    if a.json {
+        let v = json!({
+            "rows": rows.iter().map(RowResult::to_json).collect::<Vec<_>>(),
+            "differences": diffs,
+            "blessed_changes": blessed,
+            "wall_seconds": wall.as_secs_f64(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        print!("{}", matrix::render(&rows, &expectation));
+        if !blessed.is_empty() {
+            println!(
+                "\nblessed into {} ({} changes):",
+                exp_path.display(),
+                blessed.len()
+            );
+            for d in &blessed {
+                println!("  {d}");
+            }
+        }
+        if a.write_counterexamples {
+            println!(
+                "\nwrote {} counterexample files and README.md under {}",
+                files.traces.len(),
+                dir.display()
+            );
+        }
+        if diffs.is_empty() {
+            println!(
+                "\ngate: PASS: {} rows match checker/expected.json and counterexamples/ (wall time {})",
+                rows.len(),
+                secs(wall)
+            );
+        } else {
+            println!("\ngate: FAIL: {} differences:", diffs.len());
+            for d in &diffs {
+                println!("  {d}");
+            }
+            println!("(wall time {})", secs(wall));
+        }
+    }
+    Ok(if diffs.is_empty() {
+        Code::Ok
+    } else {
+        Code::Failed
+    })
+}

@@ -1,0 +1,71 @@
+//! `checker`: the gmem-verify command line (check, explore, gate, replay, scenario).
+
+mod bfs;
+mod check;
+mod cli;
+mod engine;
+mod exit;
+mod explore;
+mod gate;
+mod itf_out;
+mod paths;
+mod progress;
+mod replay;
+mod scenario;
+mod select;
+mod table;
+mod timeline;
+mod trace;
+mod verdict;
+
+use clap::Parser;
+use cli::{Cli, Command};
+use exit::Code;
+
+fn run(cli: Cli) -> exit::Result<Code> {
+    match cli.command {
+        Command::Check(a) => check::cmd(&a),
+        Command::Explore(a) => explore::cmd(&a),
+        Command::Gate(a) => gate::cmd(&a),
+        Command::Replay(a) => replay::cmd(&a),
+        Command::Scenario(a) => scenario::cmd(&a),
+    }
+}
+
+/// `checker ... | head` closes stdout early: end quietly, like a tool killed by
+/// SIGPIPE (exit 141), instead of reporting a panic.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
+fn main() {
+    quiet_broken_pipe();
+    // Clap exits 2 on bad usage and 0 on --help/--version.
+    let cli = Cli::parse();
+    let code = match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok(code)) => code,
+        Ok(Err(fail)) => {
+            eprintln!("error: {fail}");
+            fail.code
+        }
+        Err(_) => {
+            eprintln!(
+                "internal error: the model panicked (message above); this is a bug in the model, not in your input"
+            );
+            Code::Internal
+        }
+    };
+    std::process::exit(code as i32);
+}

@@ -1,0 +1,48 @@
+//! `scenario`: run scenario files on the concrete implementation (guest_memfd).
+
+use crate::cli::ScenarioArgs;
+use crate::exit::{Code, Fail, Result};
+use crate::paths;
+use std::path::PathBuf;
+
+pub fn cmd(a: &ScenarioArgs) -> Result<Code> {
+    let files = if a.files.is_empty() {
+        all_scenarios()?
+    } else {
+        a.files.clone()
+    };
+    for f in &files {
+        if !f.is_file() {
+            return Err(Fail::usage(format!(
+                "no such scenario file: {}",
+                f.display()
+            )));
+        }
+    }
+    let mut stdout = std::io::stdout();
+    let sum = guest_memfd::scenario::run_files(&files, &mut stdout);
+    Ok(if sum.failed == 0 {
+        Code::Ok
+    } else {
+        Code::Failed
+    })
+}
+
+/// Every `*.json` file in the repository's scenarios/ directory, sorted.
+fn all_scenarios() -> Result<Vec<PathBuf>> {
+    let dir = paths::scenarios_dir();
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| Fail::usage(format!("cannot read {}: {e}", dir.display())))?;
+    let mut v: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    v.sort();
+    if v.is_empty() {
+        return Err(Fail::usage(format!(
+            "no scenario files in {}",
+            dir.display()
+        )));
+    }
+    Ok(v)
+}

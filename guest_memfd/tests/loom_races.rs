@@ -1,0 +1,64 @@
+//! The concurrency harnesses of `races/` under loom: every interleaving (and
+//! the C11 memory model's weak behaviours) up to LOOM_MAX_PREEMPTIONS.
+//!
+//! LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom" \
+//!   cargo test --release -p guest_memfd --test loom_races --target-dir target/loom
+
+#![cfg(loom)]
+
+mod races;
+
+use guest_memfd::PinKind;
+
+/// Run `f` under loom (default preemption bound 2) and return how many
+/// executions loom explored, so a harness that explores nothing is noticed.
+fn model(f: fn()) -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(2);
+    }
+    let n = Arc::new(AtomicUsize::new(0));
+    let n2 = n.clone();
+    b.check(move || {
+        n2.fetch_add(1, Ordering::Relaxed);
+        f()
+    });
+    let n = n.load(Ordering::Relaxed);
+    eprintln!("loom explored {n} executions");
+    assert!(n > 1, "loom explored a single execution");
+    n
+}
+
+#[test]
+fn gup_fast_pin_vs_convert() {
+    model(|| races::gup_fast_vs_convert(PinKind::Pin));
+}
+
+#[test]
+fn host_fault_vs_convert() {
+    model(races::host_fault_vs_convert);
+}
+
+#[test]
+fn split_merge_vs_gup_fast() {
+    model(races::split_merge_vs_gup_fast);
+}
+
+#[test]
+fn split_freeze_vs_lookup() {
+    model(races::split_freeze_vs_lookup);
+}
+
+/// Finding (see shuttle_races.rs `wait_converter_busy_waits_under_pct`):
+/// design `wait`'s converter wakes itself with its own folio puts and never
+/// sleeps, so loom stops with "Model exceeded maximum number of branches
+/// ... spin locks" and then aborts the test binary (a panic while
+/// unwinding), which `should_panic` cannot catch. Run it explicitly with
+/// `-- --ignored wait_wakeup` to see it.
+#[test]
+#[ignore = "finding: design wait's converter busy-waits (aborts under loom)"]
+fn wait_wakeup() {
+    model(races::wait_wakeup);
+}
