@@ -123,12 +123,15 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         if let (Verdict::Violated(Some(tr)), false) = (&r.verdict, a.no_write) {
             let (label, rm) = out.source(&t, &m, r);
             let text = itf_out::render(rm, label, r.id, tr);
-            let path = itf_out::write(&dir, label, r.id, &text).map_err(|e| {
+            let cannot = |e: std::io::Error| {
                 Fail::usage(format!(
                     "cannot write a counterexample under {}: {e}",
                     dir.display()
                 ))
-            })?;
+            };
+            let path = itf_out::write(&dir, label, r.id, &text).map_err(cannot)?;
+            let svg = itf_out::render_svg(rm, label, r.id, tr);
+            itf_out::write_svg(&dir, label, r.id, &svg).map_err(cannot)?;
             files.push((i, path));
         }
     }
@@ -153,7 +156,11 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
             )
         );
         if let Some((_, p)) = files.iter().find(|(j, _)| *j == i) {
-            println!("trace: {}", p.display());
+            println!(
+                "trace: {}  (diagram: {})",
+                p.display(),
+                p.with_extension("").with_extension("svg").display()
+            );
         }
         let flags = match out.source(&t, &m, r).0 {
             l if l != t.label => format!("--row {l}"),
@@ -244,6 +251,11 @@ fn print_json(
             }
             if let Some((_, p)) = files.iter().find(|(j, _)| *j == i) {
                 o["file"] = json!(p.display().to_string());
+                o["svg"] = json!(p
+                    .with_extension("")
+                    .with_extension("svg")
+                    .display()
+                    .to_string());
             }
             o
         })

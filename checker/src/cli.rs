@@ -24,6 +24,39 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Run scenario files on the concrete implementation (default: every file in scenarios/).
     Scenario(ScenarioArgs),
+    /// Benchmarks: the checker on the gate configurations, the gate's wall
+    /// time, and the implementation's conversion cost and metadata size.
+    Bench(BenchArgs),
+    /// Measure one gate row in this process (used by `bench`).
+    #[command(hide = true)]
+    BenchRow(BenchRowArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Print the figures as JSON (to track them over time).
+    #[arg(long)]
+    pub json: bool,
+    /// Only the gate rows whose name contains this (skips the gate timing).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    /// Checker threads per row.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
+    /// Only the model (no implementation benchmarks).
+    #[arg(long, conflicts_with = "impl_only")]
+    pub model_only: bool,
+    /// Only the implementation benchmarks.
+    #[arg(long = "impl-only")]
+    pub impl_only: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchRowArgs {
+    #[arg(long)]
+    pub row: String,
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
 }
 
 /// Which configuration to check.

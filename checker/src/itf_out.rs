@@ -95,12 +95,61 @@ pub fn render(m: &GmemModel, label: &str, id: PropertyId, t: &Trace) -> String {
     s
 }
 
+/// The trace as an SVG sequence diagram (`model::svg`), written beside the
+/// ITF file as `<property>.svg`.
+pub fn render_svg(m: &GmemModel, label: &str, id: PropertyId, t: &Trace) -> String {
+    let mut path: Vec<(model::State, Option<model::Action>)> = Vec::new();
+    for k in 0..=t.steps.len() {
+        path.push((t.state(k).clone(), t.steps.get(k).map(|s| s.action)));
+    }
+    let what = match t.loop_start {
+        Some(l) => format!(
+            "{} violated by a fair lasso ({l}-step stem, {}-step loop)",
+            id.name(),
+            t.steps.len() - l
+        ),
+        None => format!("{} violated after {} steps", id.name(), t.steps.len()),
+    };
+    let opts = model::svg::Options {
+        title: Some(format!("{label}: {what}")),
+        subtitle: Some(format!(
+            "{} ({} page{}; actors: {})",
+            id.spec().sentence,
+            m.cfg.pages,
+            if m.cfg.pages == 1 { "" } else { "s" },
+            m.actors()
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        loop_start: t.loop_start,
+        marker: Some(match t.loop_start {
+            Some(_) => format!("VIOLATES {}: pending forever", id.name()),
+            None => format!("VIOLATES {}", id.name()),
+        }),
+        notes: t.witnesses.clone(),
+    };
+    model::svg::render(m, &path, &opts)
+}
+
 /// Writes `text` to `<dir>/<label>/<property>.itf.json`, creating directories.
 pub fn write(dir: &Path, label: &str, id: PropertyId, text: &str) -> std::io::Result<PathBuf> {
     let path = crate::paths::counterexample_file(dir, label, id.name());
+    write_file(&path, text)?;
+    Ok(path)
+}
+
+/// Writes `svg` to `<dir>/<label>/<property>.svg`, creating directories.
+pub fn write_svg(dir: &Path, label: &str, id: PropertyId, svg: &str) -> std::io::Result<PathBuf> {
+    let path = crate::paths::counterexample_svg(dir, label, id.name());
+    write_file(&path, svg)?;
+    Ok(path)
+}
+
+fn write_file(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&path, text)?;
-    Ok(path)
+    std::fs::write(path, text)
 }

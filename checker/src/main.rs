@@ -1,5 +1,6 @@
 //! `checker`: the gmem-verify command line (check, explore, gate, replay, scenario).
 
+mod bench;
 mod bfs;
 mod check;
 mod cli;
@@ -29,6 +30,8 @@ fn run(cli: Cli) -> exit::Result<Code> {
         Command::Gate(a) => gate::cmd(&a),
         Command::Replay(a) => replay::cmd(&a),
         Command::Scenario(a) => scenario::cmd(&a),
+        Command::Bench(a) => bench::cmd(&a),
+        Command::BenchRow(a) => bench::row_cmd(&a),
     }
 }
 

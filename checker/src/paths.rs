@@ -26,3 +26,8 @@ pub fn scenarios_dir() -> PathBuf {
 pub fn counterexample_file(dir: &Path, label: &str, property: &str) -> PathBuf {
     dir.join(label).join(format!("{property}.itf.json"))
 }
+
+/// `<dir>/<label>/<property>.svg`: the trace as a sequence diagram.
+pub fn counterexample_svg(dir: &Path, label: &str, property: &str) -> PathBuf {
+    dir.join(label).join(format!("{property}.svg"))
+}

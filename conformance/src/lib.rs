@@ -33,10 +33,10 @@
 //! - `split`: folio presence is not compared. The model creates every 4K
 //!   subfolio when it splits; the implementation creates them as they are
 //!   touched.
-//! - `huge_whole`: no punches (divergence D3 in [`KNOWN_DIVERGENCES`]);
-//!   close is generated.
-//! - Stage-2 entries: the implementation may have fewer than the model,
-//!   never more or of another type (divergences D1, D2; [`Strictness`]).
+//! - `huge_whole`: punches of any range and close are generated (D3, the
+//!   punch of a pinned gigantic page, is resolved: both orphan the folio).
+//! - Stage-2 entries are compared exactly ([`Strictness`], the default;
+//!   D1, D2 and D4 were the stage-2 divergences, all resolved).
 //! - Design `wait`: a to-private conversion with a held short-term reference
 //!   blocks forever in the model (no clock) and returns `-ETIMEDOUT` after
 //!   `wait_timeout` in the implementation. Both count as [`Obs::Blocked`];
@@ -77,33 +77,29 @@ pub const DESIGNS: [Design; 5] = [
 ];
 
 /// Model/implementation differences found by this crate and not (yet)
-/// resolved; the generator avoids them and `regressions/` pins each with a
-/// minimal history.
-pub const KNOWN_DIVERGENCES: &[&str] = &[
-    "D1 stage-2 zap filter: on conversion the model zaps only stage-2 entries \
-     of the type going away (the v7 attribute filter of \
-     kvm_gmem_invalidate_begin); the implementation zaps every entry in the \
-     range (Kvm::invalidate_begin). regressions/d1-stage2-filter.json",
-    "D2 stage-2 zap range on huge designs: the implementation rounds every \
-     conversion's invalidation out to the gigantic page \
-     (GuestMemFd::invalidation_range); the model rounds out only when it \
-     splits or merges (converter::InvBegin). regressions/d2-stage2-rounding.json",
-    "D3 huge_whole punch of a pinned gigantic page: the model's truncation \
-     orphans the large folio and succeeds (truncate::step, no refcount check \
-     outside design split); the implementation refuses with -EAGAIN \
-     (punch_huge checks every folio at baseline for all huge designs). \
-     regressions/d3-huge-whole-punch-pinned.json",
-];
+/// resolved; `regressions/` pins each with a minimal history. D1-D4 are
+/// resolved (docs/conformance.md) and their histories are ordinary agreeing
+/// regressions now.
+pub const KNOWN_DIVERGENCES: &[&str] = &[];
 
 /// How strictly facts are compared.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Strictness {
-    /// Require equal stage-2 entries. By default the implementation may have
-    /// *fewer* entries than the model (never more, never of another type):
-    /// it zaps more on conversion (divergences D1, D2), and a later guest
-    /// access re-faults to the same outcome.
-    #[serde(default)]
+    /// Require equal stage-2 entries (the default). Off, the implementation
+    /// may have *fewer* entries than the model (never more, never of another
+    /// type): kept for pinning a future divergence, unused today.
+    #[serde(default = "strict")]
     pub stage2_exact: bool,
+}
+
+fn strict() -> bool {
+    true
+}
+
+impl Default for Strictness {
+    fn default() -> Self {
+        Strictness { stage2_exact: true }
+    }
 }
 
 /// One uAPI call.
@@ -591,7 +587,6 @@ pub mod gen {
         let punch_range = match d {
             // Whole-file punches only (see the crate documentation).
             Design::Split => whole.boxed(),
-            Design::HugeWhole if std::env::var("WHOLEPUNCH").is_ok() => whole.boxed(),
             _ => range.boxed(),
         };
         let punch_weight = 2;
@@ -624,9 +619,7 @@ pub mod gen {
             })
             .prop_map(move |(pages, init_shared, ops)| History {
                 design: d,
-                strictness: Strictness {
-                    stage2_exact: std::env::var("STRICT").is_ok(),
-                },
+                strictness: Strictness::default(),
                 pages,
                 init_shared,
                 ops,

@@ -31,11 +31,17 @@ fn replay_regressions() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The former stage-2 divergences agree under the strict comparison.
 #[test]
-fn a_divergence_is_detected_when_compared_strictly_only() {
-    let text = std::fs::read_to_string(regressions_dir().join("d1-stage2-filter.json")).unwrap();
-    let mut r: Regression = serde_json::from_str(&text).unwrap();
-    assert!(conformance::run(&r.history).is_err());
-    r.history.strictness.stage2_exact = false;
-    assert!(conformance::run(&r.history).is_ok());
+fn resolved_stage2_divergences_agree_strictly() {
+    for f in [
+        "d1-stage2-filter.json",
+        "d2-stage2-rounding.json",
+        "d4-huge-whole-partial-punch-stage2.json",
+    ] {
+        let text = std::fs::read_to_string(regressions_dir().join(f)).unwrap();
+        let r: Regression = serde_json::from_str(&text).unwrap();
+        assert!(r.history.strictness.stage2_exact, "{f}: strict");
+        assert!(conformance::run(&r.history).is_ok(), "{f}");
+    }
 }

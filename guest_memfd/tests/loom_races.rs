@@ -51,14 +51,12 @@ fn split_freeze_vs_lookup() {
     model(races::split_freeze_vs_lookup);
 }
 
-/// Finding (see shuttle_races.rs `wait_converter_busy_waits_under_pct`):
-/// design `wait`'s converter wakes itself with its own folio puts and never
-/// sleeps, so loom stops with "Model exceeded maximum number of branches
-/// ... spin locks" and then aborts the test binary (a panic while
-/// unwinding), which `should_panic` cannot catch. Run it explicitly with
-/// `-- --ignored wait_wakeup` to see it.
+/// Design wait: a concurrent unpin wakes the sleeping converter. Regression
+/// for the busy-wait (see shuttle_races.rs `wait_converter_sleeps_under_pct`):
+/// the converter used to wake itself with its own folio puts, never slept,
+/// and loom stopped with "Model exceeded maximum number of branches ...
+/// spin locks".
 #[test]
-#[ignore = "finding: design wait's converter busy-waits (aborts under loom)"]
 fn wait_wakeup() {
     model(races::wait_wakeup);
 }

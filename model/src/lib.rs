@@ -22,6 +22,7 @@ pub mod model;
 pub mod properties;
 pub mod seq;
 pub mod state;
+pub mod svg;
 pub mod view;
 
 pub use actors::{Action, Actor};

@@ -183,6 +183,12 @@ impl Model for GmemModel {
         ))
     }
 
+    /// The current path as a sequence diagram (see [`crate::svg`]); the
+    /// explorer shows it under the state.
+    fn as_svg(&self, path: stateright::Path<State, Action>) -> Option<String> {
+        Some(crate::svg::explorer(self, &path.into_vec()))
+    }
+
     fn properties(&self) -> Vec<Property<Self>> {
         crate::properties::stateright_properties(self)
     }

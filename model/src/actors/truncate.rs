@@ -18,6 +18,17 @@ fn range(cfg: &Config) -> (usize, usize) {
     }
 }
 
+/// The pages the punch's KVM invalidation covers: its range, rounded out to
+/// the whole gigantic page in the huge designs (one huge stage-2 entry maps
+/// it, as for conversions).
+fn invalidation_range(cfg: &Config) -> (usize, usize) {
+    if cfg.design.is_huge() {
+        (0, cfg.pages as usize)
+    } else {
+        range(cfg)
+    }
+}
+
 pub fn invalidation_covers(cfg: &Config, st: &State, i: usize) -> bool {
     let active = matches!(
         st.trunc.pc,
@@ -27,7 +38,7 @@ pub fn invalidation_covers(cfg: &Config, st: &State, i: usize) -> bool {
             | TruncPc::Truncate
             | TruncPc::InvEnd
     );
-    let (lo, hi) = range(cfg);
+    let (lo, hi) = invalidation_range(cfg);
     active && (lo..hi).contains(&i)
 }
 
@@ -65,7 +76,8 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         }
         TruncPc::InvBegin => {
             // kvm_gmem_invalidate_begin(): zap every stage-2 entry in range.
-            mm::zap_stage2(st, lo, hi, None);
+            let (ilo, ihi) = invalidation_range(cfg);
+            mm::zap_stage2(st, ilo, ihi, None);
             st.trunc.pc = if split_present(cfg, st) {
                 TruncPc::Unmap
             } else {
