@@ -324,7 +324,7 @@ pub struct LastAccess {
     pub guest_type: Option<Attr>,
 }
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct State {
     /// Configured page count (constant per model; kept here so the state
     /// can print itself compactly).
@@ -475,5 +475,33 @@ impl std::fmt::Debug for State {
             )?;
         }
         Ok(())
+    }
+}
+
+/// Hashes what can differ: the configured pages and the used prefix of the
+/// folio arena (pages beyond `nr_pages` and never-used slots always hold
+/// their defaults, so this stays consistent with `Eq`). Every generated
+/// state is hashed, so this is on the checker's hot path.
+impl std::hash::Hash for State {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let used = self
+            .folios
+            .iter()
+            .rposition(|f| f.state != FolioState::Unused)
+            .map_or(0, |i| i + 1);
+        self.nr_pages.hash(h);
+        self.pages[..self.nr_pages as usize].hash(h);
+        self.folios[..used].hash(h);
+        self.gigantic.hash(h);
+        self.invalidate_lock.hash(h);
+        self.closed.hash(h);
+        self.conv.hash(h);
+        self.procs.hash(h);
+        self.pinners.hash(h);
+        self.guest.hash(h);
+        self.trunc.hash(h);
+        self.populate.hash(h);
+        self.spec.hash(h);
+        self.last_access.hash(h);
     }
 }

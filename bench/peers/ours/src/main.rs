@@ -1,0 +1,219 @@
+//! Our checker (Stateright 0.31 DFS, no symmetry) on the peer configurations
+//! of bench/peers: `model::gate::peer_config(design, bug)`, optionally resized
+//! with `Config::with_pages(n)`. Checks exactly the four invariants the TLA+
+//! and Promela encodings check, and prints one machine-readable line:
+//!
+//!   OURS config=<name> pages=<n> threads=<t> distinct=<u> generated=<g>
+//!        secs=<s> init=<i> no_private_host_mapping=holds|violated ...
+//!
+//! Usage: peers-ours <inplace|huge_whole|inplace+gup_fast_no_recheck|
+//!                    inplace+check_before_unmap> [pages] [threads]
+//!        peers-ours dump <config> [pages]   (every distinct state, one a line)
+
+use invariants::PropertyId;
+use model::{gate::peer_config, Bug, Design, GmemModel, State};
+use stateright::{Checker, Expectation, Model, Property};
+use std::time::Instant;
+
+/// GmemModel restricted to the four invariants the peers check.
+struct Peer(GmemModel);
+
+const PROPS: [PropertyId; 4] = [
+    PropertyId::NoPrivateHostMapping,
+    PropertyId::NoPrivatePin,
+    PropertyId::HostAccessOnlyShared,
+    PropertyId::RefcountConserved,
+];
+
+fn ev(m: &Peer, s: &State, id: PropertyId) -> bool {
+    model::properties::eval(&m.0, s, id)
+}
+fn p0(m: &Peer, s: &State) -> bool { ev(m, s, PROPS[0]) }
+fn p1(m: &Peer, s: &State) -> bool { ev(m, s, PROPS[1]) }
+fn p2(m: &Peer, s: &State) -> bool { ev(m, s, PROPS[2]) }
+fn p3(m: &Peer, s: &State) -> bool { ev(m, s, PROPS[3]) }
+
+impl Model for Peer {
+    type State = State;
+    type Action = model::Action;
+    fn init_states(&self) -> Vec<State> { self.0.init_states() }
+    fn actions(&self, s: &State, a: &mut Vec<model::Action>) { self.0.actions(s, a) }
+    fn next_state(&self, s: &State, a: model::Action) -> Option<State> { self.0.next_state(s, a) }
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always(PROPS[0].name(), p0),
+            Property::always(PROPS[1].name(), p1),
+            Property::always(PROPS[2].name(), p2),
+            Property::always(PROPS[3].name(), p3),
+        ]
+    }
+}
+
+fn config(name: &str, pages: Option<u8>) -> model::Config {
+    if let Some(rest) = name.strip_prefix("scaled:") {
+        return scaled(rest, pages.unwrap_or(2));
+    }
+    let (d, b) = match name {
+        "inplace" => (Design::Inplace, None),
+        "huge_whole" => (Design::HugeWhole, None),
+        "inplace+gup_fast_no_recheck" => (Design::Inplace, Some(Bug::GupFastNoRecheck)),
+        "inplace+check_before_unmap" => (Design::Inplace, Some(Bug::CheckBeforeUnmap)),
+        _ => panic!("unknown peer configuration {name}"),
+    };
+    let c = peer_config(d, b);
+    match pages {
+        Some(n) => c.with_pages(n).expect("resize"),
+        None => c,
+    }
+}
+
+/// The scaled family for throughput: `scaled:<design>:<procs>:<pinners>:<ops>`.
+/// Process p writes pages p, p+1, ... (mod N), `ops` operations; pinner k is a
+/// GUP-fast FOLL_PIN user of page k mod N through process k mod procs; one
+/// to-private conversion of every page. `scaled:inplace:1:1:1` = peer_config.
+fn scaled(spec: &str, n: u8) -> model::Config {
+    let v: Vec<&str> = spec.split(':').collect();
+    let d: Design = v[0].parse().unwrap();
+    let (np, nk, l): (u8, u8, u8) = (v[1].parse().unwrap(), v[2].parse().unwrap(), v[3].parse().unwrap());
+    let mut c = peer_config(d, None).with_pages(n).expect("resize");
+    c.procs = (0..np)
+        .map(|p| (0..l).map(|j| model::config::HostOp::Write { page: (p + j) % n }).collect())
+        .collect();
+    let pin = c.pinners[0];
+    c.pinners = (0..nk)
+        .map(|k| model::config::PinnerCfg { page: k % n, proc: k % np, ..pin })
+        .collect();
+    c.validate().expect("valid");
+    c
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(|s| s.as_str()) == Some("live") {
+        return live(&args[1]);
+    }
+    if args.first().map(|s| s.as_str()) == Some("dump") {
+        return dump(&args[1], args.get(2).map(|s| s.parse().unwrap()));
+    }
+    let name = args.first().expect("configuration name").clone();
+    let pages: Option<u8> = args.get(1).map(|s| s.parse().unwrap());
+    let threads: usize = args.get(2).map(|s| s.parse().unwrap()).unwrap_or(2);
+    let cfg = config(&name, pages);
+    let n = cfg.pages;
+    let m = Peer(GmemModel::new(cfg).unwrap());
+    let init = m.init_states().len();
+    let t = Instant::now();
+    let c = Peer(m.0.clone()).checker().threads(threads).spawn_dfs().join();
+    let secs = t.elapsed().as_secs_f64();
+    let mut line = format!(
+        "OURS config={name} pages={n} threads={threads} distinct={} generated={} secs={secs:.6} init={init}",
+        c.unique_state_count(),
+        c.state_count()
+    );
+    for p in m.properties() {
+        assert!(matches!(p.expectation, Expectation::Always));
+        let v = if c.discovery(p.name).is_some() { "violated" } else { "holds" };
+        line.push_str(&format!(" {}={v}", p.name));
+    }
+    println!("{line}");
+}
+
+/// Our liveness verdict on `model::gate::independent_subpages_config(design)`
+/// (the fairness-aware lasso search of model/src/live.rs).
+fn live(design: &str) {
+    let d: Design = design.parse().unwrap();
+    let m = GmemModel::new(model::gate::independent_subpages_config(d)).unwrap();
+    let t = Instant::now();
+    let r = model::live::check(&m, PropertyId::IndependentSubpages, &Default::default());
+    let v = match r.verdict {
+        liveness::Verdict::Holds => "holds",
+        liveness::Verdict::Violated(_) => "violated",
+        liveness::Verdict::Incomplete { .. } => "incomplete",
+    };
+    println!(
+        "OURS-LIVE config=live_{design} distinct={} edges={} secs={:.6} independent_subpages={v}",
+        r.states, r.edges, t.elapsed().as_secs_f64()
+    );
+}
+
+/// Every reachable state (BFS over the model), for diffing with the peers.
+fn dump(name: &str, pages: Option<u8>) {
+    let m = GmemModel::new(config(name, pages)).unwrap();
+    let mut seen = std::collections::HashSet::new();
+    let mut q: std::collections::VecDeque<State> = m.init_states().into();
+    for s in &q { seen.insert(s.clone()); }
+    let mut acts = Vec::new();
+    while let Some(s) = q.pop_front() {
+        println!("{}", canon(&m, &s));
+        acts.clear();
+        m.actions(&s, &mut acts);
+        for a in acts.drain(..) {
+            if let Some(n) = m.next_state(&s, a) {
+                if seen.insert(n.clone()) { q.push_back(n); }
+            }
+        }
+    }
+}
+
+/// The state in the line format of gmem.pml's `dump()` (DUMP build), so the
+/// two state sets can be diffed.
+fn canon(m: &GmemModel, s: &State) -> String {
+    use model::state::*;
+    use std::fmt::Write;
+    let c = &m.cfg;
+    let n = c.pages as usize;
+    let mut o = String::from("S priv=");
+    for i in 0..n { write!(o, "{}", s.pages[i].private as u8).unwrap(); }
+    o += " pf=";
+    for i in 0..n { write!(o, "{},", s.pages[i].folio.unwrap_or(255)).unwrap(); }
+    o += " ptes=";
+    for i in 0..n { write!(o, "{},", s.pages[i].ptes).unwrap(); }
+    o += " fo=";
+    for f in &s.folios[..n] {
+        write!(o, "{}:{}:{}:{},", (f.state != FolioState::Unused) as u8, f.index, f.refcount, f.pincount).unwrap();
+    }
+    let (cpc, carg) = match s.conv.pc {
+        ConvPc::Idle => (0, 0), ConvPc::Lock => (1, 0), ConvPc::Unmap => (2, 0),
+        ConvPc::Check(i) => (3, i), ConvPc::InvBegin => (4, 0), ConvPc::Flip => (5, 0),
+        ConvPc::InvEnd => (6, 0), ConvPc::Done => (7, 0), x => panic!("{x:?}"),
+    };
+    let cres = match s.conv.result {
+        None => 254, Some(invariants::ConvResult::Ok) => 253,
+        Some(invariants::ConvResult::Eagain { error_index }) => error_index, Some(x) => panic!("{x:?}"),
+    };
+    write!(o, " pool={} w={} r={} conv={cpc}:{carg}:{cres}:{}:{}:{}:{}",
+        s.gigantic.in_pool as u8, (s.invalidate_lock.writer == Some(0)) as u8, s.invalidate_lock.readers,
+        s.conv.before, s.conv.after, s.conv.succeeded as u8, s.guest.seq_stale as u8).unwrap();
+    o += " procs=";
+    for p in &s.procs[..c.procs.len()] {
+        let (pc, sl) = match p.pc {
+            ProcPc::Idle => (0, 0),
+            ProcPc::Fault(FaultPc::LockInv) => (1, 0),
+            ProcPc::Fault(FaultPc::Lookup) => (2, 0),
+            ProcPc::Fault(FaultPc::Install(x)) => (3, x),
+            x => panic!("{x:?}"),
+        };
+        write!(o, "{}:{pc}:{sl},", p.op).unwrap();
+    }
+    o += " pins=";
+    for k in &s.pinners[..c.pinners.len()] {
+        let (pc, sl) = match k.pc {
+            PinPc::Idle => (0, 0), PinPc::FastReadPte => (1, 0), PinPc::FastTryAdd(x) => (2, x),
+            PinPc::FastRecheck(x) => (3, x), PinPc::SlowFollow => (4, 0),
+            PinPc::SlowFault(FaultPc::LockInv) => (5, 0), PinPc::SlowFault(FaultPc::Lookup) => (6, 0),
+            PinPc::SlowFault(FaultPc::Install(x)) => (7, x), PinPc::Held(x) => (8, x),
+            PinPc::Accessed(x) => (9, x), PinPc::Finished => (10, 0), x => panic!("{x:?}"),
+        };
+        write!(o, "{pc}:{sl},").unwrap();
+    }
+    let (w, id, f, i) = match s.last_access {
+        None => (0, 0, 0, 0),
+        Some(a) => match a.who {
+            invariants::Accessor::HostCpu { process } => (1, process, a.folio, a.index),
+            invariants::Accessor::GupHolder { holder } => (2, holder, a.folio, a.index),
+            x => panic!("{x:?}"),
+        },
+    };
+    write!(o, " last={w}:{id}:{f}:{i}").unwrap();
+    o
+}
