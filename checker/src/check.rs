@@ -96,9 +96,10 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
     let start = Instant::now();
     if !a.json {
         println!(
-            "checking {} ({} pages; actors: {})",
+            "checking {} ({} page{}; actors: {})",
             t.label,
             m.cfg.pages,
+            if m.cfg.pages == 1 { "" } else { "s" },
             m.actors()
                 .iter()
                 .map(|x| x.name())
@@ -190,7 +191,8 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         }
     }
     println!();
-    print!("{}", table::results(&out.results));
+    let live_row = out.live_model.as_ref().map(|(l, _)| l.as_str());
+    print!("{}", table::results(&out.results, live_row));
     println!();
     print!("{}", table::stats(out.safety.as_ref(), &out.live, wall));
     println!("{}", summary(&t.label, &out.results, code));

@@ -125,9 +125,13 @@ pub struct GateArgs {
     /// Rewrite checker/expected.json from the current results.
     #[arg(long)]
     pub bless: bool,
-    /// Rewrite counterexamples/ (one ITF file per expected violation, and its README).
+    /// Rewrite counterexamples/ (one ITF file and one SVG diagram per
+    /// expected violation, and its README).
     #[arg(long)]
     pub write_counterexamples: bool,
+    /// Rewrite docs/verdicts.md (the verdict matrix, generated from the results).
+    #[arg(long)]
+    pub write_docs: bool,
     /// Rows checked in parallel.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,

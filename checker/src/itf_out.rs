@@ -103,6 +103,10 @@ pub fn render_svg(m: &GmemModel, label: &str, id: PropertyId, t: &Trace) -> Stri
         path.push((t.state(k).clone(), t.steps.get(k).map(|s| s.action)));
     }
     let what = match t.loop_start {
+        Some(l) if t.steps.len() == l => format!(
+            "{} violated: stuck forever after {l} steps (every fair actor disabled)",
+            id.name()
+        ),
         Some(l) => format!(
             "{} violated by a fair lasso ({l}-step stem, {}-step loop)",
             id.name(),

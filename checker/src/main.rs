@@ -1,4 +1,21 @@
-//! `checker`: the gmem-verify command line (check, explore, gate, replay, scenario).
+//! `checker`: the gmem-verify command line, and the crate that ties the
+//! others together (`cargo run --release -- <command>` runs it).
+//!
+//! - `check` runs the `model` crate's Stateright model exhaustively (safety
+//!   and sanity properties from `invariants`), then the `liveness` crate's
+//!   fair-lasso search; prints a timeline per violation, and writes the
+//!   trace as ITF (`itf_out`) with an SVG sequence diagram beside it
+//!   (`model::svg`).
+//! - `explore` serves the Stateright explorer on the same model.
+//! - `gate` checks every row of `model::gate::gate_configs()` against
+//!   `checker/expected.json`, the committed `counterexamples/` and the
+//!   generated `docs/verdicts.md`: the CI gate.
+//! - `replay` re-runs a committed trace on the model.
+//! - `scenario` runs scenario files on the concrete implementation
+//!   (`guest_memfd`).
+//! - `bench` measures the model checker and the implementation.
+//!
+//! Exit codes: `exit::Code`.
 
 mod bench;
 mod bfs;

@@ -15,13 +15,19 @@ pub fn steps_cell(r: &PropResult) -> String {
     }
 }
 
-pub fn results(rows: &[PropResult]) -> String {
+/// `live_row`: the gate row liveness was checked on, when it is not the
+/// configuration of the other rows (design-level `check`).
+pub fn results(rows: &[PropResult], live_row: Option<&str>) -> String {
     let cells: Vec<[String; 4]> = rows
         .iter()
         .map(|r| {
+            let kind = match (r.kind(), live_row) {
+                (invariants::Kind::Liveness, Some(row)) => format!("liveness on {row}"),
+                (k, _) => kind_name(k).to_string(),
+            };
             [
                 r.name().to_string(),
-                kind_name(r.kind()).to_string(),
+                kind,
                 r.verdict.display(),
                 steps_cell(r),
             ]

@@ -17,7 +17,7 @@
 //! To-shared never looks at refcounts.
 //!
 //! Design `exclusive_pin` (the RFC) converts by donation instead: see
-//! [`GuestMemFd::donate`].
+//! `GuestMemFd::donate` (private; reached through the conversion entry point).
 
 use crate::design::{BusyPolicy, FolioLayout, PAGE_SIZE};
 use crate::errno::{Errno, Error, Result};

@@ -76,7 +76,7 @@ impl Design {
     }
 
     /// Is FOLL_PIN|FOLL_LONGTERM allowed on guest_memfd memory?
-    /// [infer] Option (a) needs a new rule that makes gmem folios "not
+    /// \[infer\] Option (a) needs a new rule that makes gmem folios "not
     /// long-term pinnable" (domain.md 3.2); we return -EFAULT like other
     /// refused long-term pins.
     pub fn longterm_gup_allowed(self) -> bool {

@@ -20,8 +20,15 @@
 //! - `truncate`: fallocate, punch hole, close;
 //! - `view`: the [`invariants::GmemView`] implementation, invariant check,
 //!   metadata accounting;
-//! - [`bench`]: measurements shared by `benches/conversion.rs` and the CLI;
+//! - [`mod@bench`]: measurements shared by `benches/conversion.rs` and the CLI;
 //! - [`scenario`]: the scenario language (DESIGN.md section 9) and runner.
+//!
+//! Its place in the whole: the same designs as the Stateright model
+//! (`model`), as real code. It implements [`invariants::GmemView`], so the
+//! properties checked on the model are checked on it too; `conformance`
+//! compares it with the model call by call; its own loom and shuttle tests
+//! explore thread interleavings of the real locks and atomics; `checker
+//! scenario` runs the kernel selftests re-expressed as `scenarios/*.json`.
 
 pub mod bench;
 pub mod convert;

@@ -81,7 +81,7 @@ impl GuestMemFd {
     }
 
     /// fallocate(mode 0 | KEEP_SIZE): allocate (and zero) the folios.
-    /// [infer] A range beyond i_size is -EINVAL.
+    /// \[infer\] A range beyond i_size is -EINVAL.
     pub fn fallocate(&self, offset: u64, len: u64) -> Result<()> {
         self.begin_op();
         let r = (|| {

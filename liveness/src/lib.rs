@@ -22,6 +22,11 @@
 //! ```
 //!
 //! Symmetry reduction is not applied: it is unsound for liveness in general.
+//!
+//! In gmem-verify this crate knows nothing of guest_memfd: the `model` crate
+//! implements [`FairModel`] for its model (weak fairness per actor) and the
+//! `checker` runs [`check`] for each liveness property of `invariants`,
+//! turning a [`Lasso`] into a trace, a timeline and an SVG diagram.
 
 mod fairness;
 mod graph;

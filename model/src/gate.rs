@@ -141,6 +141,29 @@ pub fn wait_busy_pinner_config(block: bool) -> Config {
     c
 }
 
+/// Design wait refuses FOLL_LONGTERM, but a plain FOLL_GET reference can be
+/// held forever too (vmsplice into a pipe nobody reads: the v7 selftest
+/// elevated_refcount does exactly that, domain.md 5.3 #9; 3.1): the waiting
+/// converter then sleeps forever with the invalidate lock held.
+pub fn wait_vmsplice_get_config() -> Config {
+    let mut c = Config::for_design(Design::Wait);
+    c.guest.clear();
+    c.truncate = None;
+    c.procs.clear();
+    c.lru = false;
+    c.pages = 1;
+    c.pinners = vec![PinnerCfg {
+        hold_forever: true,
+        ..pinner(PinKind::Get, GupPath::Fast, 0)
+    }];
+    c.conversions = vec![ConvOp {
+        start: 0,
+        pages: 1,
+        to: Attr::Private,
+    }];
+    c
+}
+
 /// The LRU bug under a design that waits (the ioctl never returns) and
 /// under the v7 design (EAGAIN forever).
 pub fn no_lru_drain_config(design: Design) -> Config {
@@ -199,6 +222,11 @@ pub fn gate_configs() -> Vec<GateConfig> {
             truncate_frees_config(d),
         ));
     }
+    v.push(row(
+        "wait@vmsplice_get".into(),
+        Pass::Liveness,
+        wait_vmsplice_get_config(),
+    ));
     v.push(row(
         "wait@busy_pinner_blocked".into(),
         Pass::Liveness,

@@ -10,6 +10,15 @@
 //! The six designs and ten bug switches of DESIGN.md sections 4-5 are
 //! [`Design`] and [`Bug`]; the properties are the `invariants` crate's,
 //! evaluated through [`view::View`].
+//!
+//! Its place in the whole: `checker` checks this model (Stateright's search
+//! for safety and sanity, the `liveness` crate's lasso search through
+//! [`live`]) on the configurations of [`gate`], prints traces with
+//! [`describe`], writes them as ITF ([`itf`]) and draws them as SVG sequence
+//! diagrams ([`svg`], also shown by the explorer). `conformance` drives the
+//! run-to-completion layer [`seq`] side by side with the concrete
+//! implementation (`guest_memfd`), so the model and the code answer the same
+//! questions.
 
 pub mod actors;
 pub mod config;

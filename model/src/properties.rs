@@ -42,6 +42,9 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
     .filter(|x| **x)
     .count();
     match id {
+        NoPrivateHostMapping if cfg.design == Design::ExclusivePin => Some(
+            "the RFC keeps the VMM's PTE and protects donated memory with the hypervisor's host stage-2: user accesses fault recoverably (domain.md 1.1); the fatal path, host kernel access through GUP, is what no_private_pin and host_access_only_shared check",
+        ),
         NoPrivateHostMapping | HostAccessOnlyShared | HostMapsPage | HostAccessesPage if !maps => {
             Some("no host process or GUP user in this configuration")
         }
@@ -67,7 +70,13 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
                 Some("design pfnmap has no references to check, so never fails EAGAIN")
             }
             _ if !converts_to_private => Some("no to-private conversion in this configuration"),
-            _ if cfg.pinners.is_empty() && cfg.procs.is_empty() && !cfg.lru => {
+            _ if cfg.pinners.is_empty()
+                && cfg.procs.is_empty()
+                && cfg.guest.is_empty()
+                && cfg.speculative.is_none()
+                && cfg.populate.is_none()
+                && !cfg.lru =>
+            {
                 Some("nothing in this configuration can hold a reference")
             }
             _ => None,
@@ -100,7 +109,7 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
             Some("only the exclusive-pin RFC has exclusive pins")
         }
         IndependentSubpages if matches!(cfg.design, Design::Wait | Design::Pfnmap) => {
-            Some("this design refuses long-term pins, so none can be held forever")
+            Some("this design refuses long-term pins (a FOLL_GET held forever is row wait@vmsplice_get)")
         }
         ConversionEventuallySucceeds if !retried_private => {
             Some("no retried to-private conversion in this configuration")

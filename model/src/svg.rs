@@ -478,9 +478,10 @@ pub fn explorer(m: &GmemModel, path: &[(State, Option<Action>)]) -> String {
     let marker = (!bad.is_empty()).then(|| format!("VIOLATES {}", bad.join(", ")));
     let opts = Options {
         title: Some(format!(
-            "{} ({} pages): {} steps",
+            "{} ({} page{}): {} steps",
             m.cfg.label(),
             m.cfg.pages,
+            if m.cfg.pages == 1 { "" } else { "s" },
             path.len().saturating_sub(1)
         )),
         marker,

@@ -147,6 +147,12 @@ impl GmemView for View<'_> {
                 }
             }
         }
+        // kvm_gmem_populate()'s GUP reference on its source page.
+        if let (Some(p), Some(s)) = (cfg.populate, st.populate.src) {
+            if p.src as usize == i && pg.folio == Some(s) {
+                v.gets += 1;
+            }
+        }
         if let Some(s) = st.conv.excl {
             if pg.folio == Some(s) && converter::op(cfg, st).start as usize == i {
                 v.exclusive_pins += 1;

@@ -1,5 +1,5 @@
-//! The committed counterexamples: one ITF file per violation of a gate row,
-//! and counterexamples/README.md listing them.
+//! The committed counterexamples: one ITF file and one SVG diagram per
+//! violation of a gate row, and counterexamples/README.md listing them.
 
 use super::RowResult;
 use crate::itf_out;
@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 pub struct Corpus {
-    /// (path relative to counterexamples/, contents), in gate order.
+    /// (path relative to counterexamples/, contents), in gate order: each
+    /// violation's `.itf.json`, then its `.svg`.
     pub traces: Vec<(String, String)>,
     pub readme: String,
 }
@@ -23,7 +24,9 @@ pub fn render(rows: &[RowResult]) -> Corpus {
                 continue;
             };
             let rel = format!("{}/{}.itf.json", r.name, p.name());
+            let svg = format!("{}/{}.svg", r.name, p.name());
             traces.push((rel.clone(), itf_out::render(&r.model, &r.name, p.id, t)));
+            traces.push((svg.clone(), itf_out::render_svg(&r.model, &r.name, p.id, t)));
             let steps = match t.loop_start {
                 Some(l) => format!("{l} + loop {}", t.steps.len() - l),
                 None => t.steps.len().to_string(),
@@ -45,8 +48,9 @@ pub fn render(rows: &[RowResult]) -> Corpus {
                 (None, None) => "violated in the initial state".to_string(),
             };
             table.push(format!(
-                "| [{rel}]({}) | {} | {} | {steps} | {what} |",
+                "| [{rel}]({}) | [svg]({}) | {} | {} | {steps} | {what} |",
                 rel.replace('+', "%2B"),
+                svg.replace('+', "%2B"),
                 r.name,
                 p.name()
             ));
@@ -64,13 +68,16 @@ fn readme(table: &[String]) -> String {
 
 The regression corpus: one trace per expected violation of the CI gate
 (every `violated` cell of `checker/expected.json`), as the gate's row
-configuration produces it. Safety traces are shortest (breadth-first, first
+configuration produces it, and beside it the same trace as an SVG sequence
+diagram (`<property>.svg`: one lane per actor, one box per atomic step, the
+page state after each step, the violation in red, a lasso's loop bracketed).
+Safety traces are shortest (breadth-first, first
 in `actions()` order); liveness traces are lassos (stem, then a loop that
 repeats forever). The gate regenerates every trace and fails when a file
 here is missing, stale or orphaned. This file is generated too.
 
-| file | row | property | steps | what happens |
-| --- | --- | --- | --- | --- |
+| file | diagram | row | property | steps | what happens |
+| --- | --- | --- | --- | --- | --- |
 {}
 
 ## Reading, replaying, regenerating
@@ -108,7 +115,7 @@ fn existing(dir: &Path) -> BTreeSet<String> {
         };
         for f in files.flatten() {
             let name = f.file_name().to_string_lossy().to_string();
-            if name.ends_with(".itf.json") {
+            if name.ends_with(".itf.json") || name.ends_with(".svg") {
                 v.insert(format!("{}/{name}", row.file_name().to_string_lossy()));
             }
         }

@@ -1,8 +1,10 @@
 //! `gate`: every row of `model::gate::gate_configs()`, compared with the
-//! committed expectation (`checker/expected.json`) and the committed
-//! counterexamples (`counterexamples/`). Any difference fails the gate.
+//! committed expectation (`checker/expected.json`), the committed
+//! counterexamples (`counterexamples/`: ITF traces and SVG diagrams) and the
+//! generated verdict page (`docs/verdicts.md`). Any difference fails the gate.
 
 mod corpus;
+mod docs;
 mod expected;
 mod matrix;
 mod rows;
@@ -46,6 +48,18 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
     } else {
         diffs.extend(corpus::compare(&dir, &files));
     }
+    let verdicts_path = paths::verdicts_md();
+    let verdicts = docs::render(&rows);
+    if a.write_docs {
+        if let Some(parent) = verdicts_path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Fail::usage(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        std::fs::write(&verdicts_path, &verdicts)
+            .map_err(|e| Fail::usage(format!("cannot write {}: {e}", verdicts_path.display())))?;
+    } else {
+        diffs.extend(docs::compare(&verdicts_path, &verdicts));
+    }
     let wall = start.elapsed();
 
     if a.json {
@@ -70,14 +84,17 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
         }
         if a.write_counterexamples {
             println!(
-                "\nwrote {} counterexample files and README.md under {}",
+                "\nwrote {} counterexample files (ITF and SVG) and README.md under {}",
                 files.traces.len(),
                 dir.display()
             );
         }
+        if a.write_docs {
+            println!("\nwrote {}", verdicts_path.display());
+        }
         if diffs.is_empty() {
             println!(
-                "\ngate: PASS: {} rows match checker/expected.json and counterexamples/ (wall time {})",
+                "\ngate: PASS: {} rows match checker/expected.json, counterexamples/ and docs/verdicts.md (wall time {})",
                 rows.len(),
                 secs(wall)
             );

@@ -23,7 +23,8 @@ fn range(cfg: &Config, st: &State) -> (usize, usize) {
 /// gigantic page where restructuring may happen (RFC v2 1G).
 pub fn invalidation_range(cfg: &Config, st: &State) -> (usize, usize) {
     // A gigantic page is mapped in stage-2 as one huge entry, so any
-    // invalidation in it covers all of it (RFC v2 rounds the range out).
+    // invalidation in it covers all of it (RFC v2 rounds the range out,
+    // domain.md 2.4; [infer] for huge_whole, which the RFC does not cover).
     if cfg.design.is_huge() {
         (0, cfg.pages as usize)
     } else {

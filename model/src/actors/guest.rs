@@ -116,6 +116,10 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 st.guest.pc = first(cfg);
                 return true;
             }
+            // [infer] (domain.md 2.7, "check TDX S-EPT"): the stage-2 entry
+            // keeps no folio reference once the fault finishes, so stage-2
+            // mappings are invisible to the converter's refcount check and
+            // only the invalidation protocol keeps them coherent.
             st.pages[i].s2 = match op.access {
                 Attr::Shared => S2::Shared(s),
                 Attr::Private => S2::Private(s),

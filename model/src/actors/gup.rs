@@ -87,7 +87,9 @@ pub fn start(cfg: &Config, st: &mut State, k: usize) {
         return excl_start(cfg, st, k);
     }
     // gup_fast_folio_allowed(): FOLL_LONGTERM pins of non-shmem file folios
-    // go through the slow path (domain.md 3.2).
+    // go through the slow path (domain.md 3.2). [infer] (3.2): slow GUP
+    // allows long-term writable pins of guest_memfd (no dirty tracking
+    // needed) and its folios are long-term pinnable without migration.
     st.pinners[k].pc = if pc.path == GupPath::Fast && pc.kind != PinKind::Longterm {
         PinPc::FastReadPte
     } else {
@@ -145,7 +147,10 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
         }
         PinPc::FastRecheck(s) => {
             // "Adjust the pincount before re-checking the PTE": if the PTE
-            // changed, drop what was taken and fall back.
+            // changed, drop what was taken and fall back. [infer] (3.3): with
+            // the converter's "unmap, then read refcount", every GUP-fast
+            // either sees the cleared PTE here or its increment precedes the
+            // converter's read.
             // BUG gup_fast_no_recheck keeps the reference without re-reading.
             if cfg.has(Bug::GupFastNoRecheck) || pte_maps(st, s) {
                 st.pinners[k].pc = PinPc::Held(s);

@@ -47,6 +47,9 @@ pub fn fault_step(cfg: &Config, st: &mut State, tid: u8, proc: u8, i: usize, pc:
                 // reference, so it must install while still holding the lock.
                 return Fault::Next(FaultPc::InstallLocked(s));
             }
+            // [infer] (domain.md 2.5): the PTE is installed after the lock
+            // is dropped; what keeps a concurrent to-private correct is this
+            // reference, which the converter's refcount check sees.
             mm::get(st, s, 1);
             st.invalidate_lock.readers &= !bit;
             if cfg.has(Bug::FaultNoRef) {

@@ -90,6 +90,12 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             }
         }
         PopPc::Lock => {
+            // kvm_gmem_populate() takes filemap_invalidate_lock(), i.e. for
+            // write, in the kernel source; domain.md 2.5 lists populate among
+            // the readers, which disagrees with the code (the deadlock of 4.9
+            // needs the exclusive hold). [infer] The model's rw-semaphore
+            // lets readers in while a writer waits; real rwsems queue new
+            // readers behind a waiting writer. No verdict here depends on it.
             if !st.invalidate_lock.can_write() {
                 return false;
             }

@@ -132,8 +132,9 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 let partial_large = st.pages[i]
                     .folio
                     .is_some_and(|s| st.folio(s).large && (lo > 0 || hi < cfg.pages as usize));
-                // A punch that covers only part of a large (hugetlb) folio
-                // zeroes that part in place; the folio stays in the page cache.
+                // [infer] (not in domain.md; hugetlbfs behaviour): a punch
+                // that covers only part of a large folio zeroes that part in
+                // place; the folio stays in the page cache.
                 if !partial_large {
                     mm::remove_from_page_cache(cfg, st, i);
                 }
