@@ -341,7 +341,9 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // speculative references are held (RFC v2 patch 38).
             let n = cfg.pages as i32;
             if cfg.has(Bug::RestructureNoFreeze) {
-                // BUG restructure_no_freeze: a plain read of the count.
+                // BUG restructure_no_freeze: a plain read of the count instead
+                // of folio_ref_freeze(), so a speculative folio_try_get() can
+                // still land on the folio being split (domain.md 3.4, 4.4).
                 if st.folio(WHOLE).refcount != n {
                     return false;
                 }
@@ -392,7 +394,8 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         ConvPc::MergeFreeze(i) => {
             let s = sub_slot(i as usize);
             if cfg.has(Bug::RestructureNoFreeze) {
-                // BUG restructure_no_freeze: check without freezing, so a
+                // BUG restructure_no_freeze (domain.md 3.4, 4.4): check without
+                // folio_ref_freeze(), so a
                 // speculative try-get can still land before the fold.
                 if st.folio(s).refcount != 1 {
                     return false;
@@ -504,7 +507,7 @@ fn excl_pin(cfg: &Config, st: &mut State) -> bool {
     }
     let fm = st.folio_mut(s);
     if f.large {
-        // large_folio_pin_setexc(): BUG exclusive_cas_bias stores the plain
+        // large_folio_pin_setexc() (domain.md 1.1, 4.11): BUG exclusive_cas_bias stores the plain
         // pin count instead of the value with the exclusive bias (RFC patch 2).
         fm.pincount = if cfg.has(Bug::ExclusiveCasBias) {
             1

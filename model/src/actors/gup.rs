@@ -151,7 +151,8 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             // the converter's "unmap, then read refcount", every GUP-fast
             // either sees the cleared PTE here or its increment precedes the
             // converter's read.
-            // BUG gup_fast_no_recheck keeps the reference without re-reading.
+            // BUG gup_fast_no_recheck keeps the reference without re-reading
+            // the PTE in gup_fast_pte_range() (domain.md 3.3, 4.3).
             if cfg.has(Bug::GupFastNoRecheck) || pte_maps(st, s) {
                 st.pinners[k].pc = PinPc::Held(s);
             } else {

@@ -3,7 +3,8 @@
 //! Populate copies a shared source page (GUPed through process 0's mapping
 //! of the same guest_memfd, as in-place conversion allows) into a private
 //! destination under the invalidate lock. Since Jan 2026 it GUPs the source
-//! *before* taking the lock; BUG populate_lock_order restores the old order,
+//! *before* taking the lock (domain.md 4.9, "KVM: guest_memfd: GUP source
+//! pages prior to populating guest memory"); BUG populate_lock_order restores the old order,
 //! in which the source's fault needs the invalidate lock that populate holds
 //! for write (rw-semaphores are not recursive).
 
