@@ -32,6 +32,16 @@ fn pinner(kind: PinKind, path: GupPath, page: u8) -> PinnerCfg {
     }
 }
 
+/// The design's gate configuration without the actors a liveness or peer
+/// row does not need: no vCPU, no punch, no host process.
+fn base(design: Design) -> Config {
+    let mut c = Config::for_design(design);
+    c.guest.clear();
+    c.truncate = None;
+    c.procs.clear();
+    c
+}
+
 /// The liveness configuration of a design: a retried to-private conversion
 /// racing a host fault and a GUP user that releases in its own time.
 ///
@@ -41,10 +51,7 @@ fn pinner(kind: PinKind, path: GupPath, page: u8) -> PinnerCfg {
 /// no process faulting the range again; [`faulting_gup_users_config`] shows
 /// what happens without the premise.
 pub fn liveness_config(design: Design) -> Config {
-    let mut c = Config::for_design(design);
-    c.guest.clear();
-    c.truncate = None;
-    c.procs.clear();
+    let mut c = base(design);
     c.pinners.truncate(1);
     c.retry_until_ok = true;
     match design {
@@ -68,10 +75,7 @@ pub fn liveness_config(design: Design) -> Config {
 /// and each GUP can lose its fresh PTE to the next attempt's unmap and fault
 /// again: a livelock under weak fairness (a finding, see docs).
 pub fn faulting_gup_users_config() -> Config {
-    let mut c = Config::for_design(Design::Inplace);
-    c.guest.clear();
-    c.truncate = None;
-    c.procs.clear();
+    let mut c = base(Design::Inplace);
     c.lru = false;
     c.conversions.truncate(1);
     c.pinners = vec![
@@ -85,10 +89,7 @@ pub fn faulting_gup_users_config() -> Config {
 /// The thread's question: a long-term pin on subpage 0, held forever, while
 /// the VMM keeps retrying to convert subpage 1 to private.
 pub fn independent_subpages_config(design: Design) -> Config {
-    let mut c = Config::for_design(design);
-    c.guest.clear();
-    c.truncate = None;
-    c.procs.clear();
+    let mut c = base(design);
     c.speculative = None;
     c.lru = false;
     c.pinners = vec![PinnerCfg {
@@ -107,10 +108,7 @@ pub fn independent_subpages_config(design: Design) -> Config {
 /// Close with a long-term pin on a shared subpage: the gigantic page must
 /// return to the pool once the pin drops.
 pub fn truncate_frees_config(design: Design) -> Config {
-    let mut c = Config::for_design(design);
-    c.guest.clear();
-    c.truncate = None;
-    c.procs.clear();
+    let mut c = base(design);
     c.speculative = None;
     c.conversions.clear();
     c.pinners = vec![pinner(PinKind::Longterm, GupPath::Slow, 1)];
@@ -122,10 +120,7 @@ pub fn truncate_frees_config(design: Design) -> Config {
 /// release: with `block` the converter blocks faults first (so new pins
 /// cannot arrive), without it new pins keep arriving while it waits.
 pub fn wait_busy_pinner_config(block: bool) -> Config {
-    let mut c = Config::for_design(Design::Wait);
-    c.guest.clear();
-    c.truncate = None;
-    c.procs.clear();
+    let mut c = base(Design::Wait);
     c.lru = false;
     c.pages = 1;
     c.pinners = vec![PinnerCfg {
@@ -146,10 +141,7 @@ pub fn wait_busy_pinner_config(block: bool) -> Config {
 /// elevated_refcount does exactly that, domain.md 5.3 #9; 3.1): the waiting
 /// converter then sleeps forever with the invalidate lock held.
 pub fn wait_vmsplice_get_config() -> Config {
-    let mut c = Config::for_design(Design::Wait);
-    c.guest.clear();
-    c.truncate = None;
-    c.procs.clear();
+    let mut c = base(Design::Wait);
     c.lru = false;
     c.pages = 1;
     c.pinners = vec![PinnerCfg {
@@ -251,9 +243,7 @@ pub fn gate_config(name: &str) -> Option<GateConfig> {
 /// GUP-fast short-term pinner on page 0, one to-private conversion of both
 /// pages.
 pub fn peer_config(design: Design, bug: Option<Bug>) -> Config {
-    let mut c = Config::for_design(design);
-    c.guest.clear();
-    c.truncate = None;
+    let mut c = base(design);
     c.lru = false;
     c.speculative = None;
     c.procs = vec![vec![HostOp::Write { page: 0 }]];
