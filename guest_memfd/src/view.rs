@@ -10,8 +10,8 @@ use crate::gmem::GuestMemFd;
 use crate::sync::atomic::Ordering;
 use crate::sync::{lock, Arc};
 use invariants::{
-    Attr, ConversionView, FolioHome, FolioId, FolioView, GiganticView, GmemView, PageView,
-    PropertyId, Stage2, ThreadLocks,
+    Attr, ConversionView, FolioHome, FolioView, GiganticView, GmemView, PageView, PropertyId,
+    Stage2, ThreadLocks,
 };
 
 impl GmemView for GuestMemFd {
@@ -145,16 +145,6 @@ impl GmemView for GuestMemFd {
                 waits_for: st.waits_for,
             });
         }
-    }
-
-    fn folio(&self, id: FolioId) -> Option<FolioView> {
-        let mut found = None;
-        self.for_each_folio(&mut |fv| {
-            if fv.id == id {
-                found = Some(*fv);
-            }
-        });
-        found
     }
 }
 

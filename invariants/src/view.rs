@@ -315,7 +315,8 @@ pub trait GmemView {
     fn for_each_access(&self, f: &mut dyn FnMut(&Access));
     fn for_each_conversion(&self, f: &mut dyn FnMut(&ConversionView<'_>));
     fn for_each_thread_locks(&self, f: &mut dyn FnMut(&ThreadLocks<'_>));
-    /// Whether `folio` is a folio the provider knows and is not freed.
+    /// The folio with this id, freed or not, if the provider knows it.
+    /// Providers with an index override this linear search.
     fn folio(&self, id: FolioId) -> Option<FolioView> {
         let mut found = None;
         self.for_each_folio(&mut |fv| {

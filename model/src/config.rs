@@ -49,10 +49,6 @@ impl Design {
     pub fn is_huge(self) -> bool {
         matches!(self, Design::Split | Design::HugeWhole)
     }
-    /// One large folio covers every page (refcount shared by all subpages).
-    pub fn one_large_folio(self) -> bool {
-        matches!(self, Design::HugeWhole)
-    }
     /// Memory is guest_memfd (attribute checked on fault) rather than anonymous.
     pub fn is_gmem(self) -> bool {
         !matches!(self, Design::ExclusivePin)
@@ -745,12 +741,6 @@ impl Config {
         }
         // Every page can be reallocated at most once after a punch/close.
         Ok(())
-    }
-
-    /// The pages covered by a conversion op, rounded out to the gigantic page
-    /// for restructuring designs.
-    pub fn nr_pages(&self) -> usize {
-        self.pages as usize
     }
 
     /// A short label: design or design+bug.

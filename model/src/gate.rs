@@ -116,22 +116,28 @@ pub fn truncate_frees_config(design: Design) -> Config {
     c
 }
 
-/// Design wait with a busy short-term pinner that pins again after every
-/// release: with `block` the converter blocks faults first (so new pins
-/// cannot arrive), without it new pins keep arriving while it waits.
-pub fn wait_busy_pinner_config(block: bool) -> Config {
+/// Design wait converting its one page to private while `pin` uses it.
+fn wait_one_page(pin: PinnerCfg) -> Config {
     let mut c = base(Design::Wait);
     c.lru = false;
     c.pages = 1;
-    c.pinners = vec![PinnerCfg {
-        repeat: true,
-        ..pinner(PinKind::Pin, GupPath::Fast, 0)
-    }];
+    c.pinners = vec![pin];
     c.conversions = vec![ConvOp {
         start: 0,
         pages: 1,
         to: Attr::Private,
     }];
+    c
+}
+
+/// Design wait with a busy short-term pinner that pins again after every
+/// release: with `block` the converter blocks faults first (so new pins
+/// cannot arrive), without it new pins keep arriving while it waits.
+pub fn wait_busy_pinner_config(block: bool) -> Config {
+    let mut c = wait_one_page(PinnerCfg {
+        repeat: true,
+        ..pinner(PinKind::Pin, GupPath::Fast, 0)
+    });
     c.block_pins_while_waiting = block;
     c
 }
@@ -141,19 +147,10 @@ pub fn wait_busy_pinner_config(block: bool) -> Config {
 /// elevated_refcount does exactly that, domain.md 5.3 #9; 3.1): the waiting
 /// converter then sleeps forever with the invalidate lock held.
 pub fn wait_vmsplice_get_config() -> Config {
-    let mut c = base(Design::Wait);
-    c.lru = false;
-    c.pages = 1;
-    c.pinners = vec![PinnerCfg {
+    wait_one_page(PinnerCfg {
         hold_forever: true,
         ..pinner(PinKind::Get, GupPath::Fast, 0)
-    }];
-    c.conversions = vec![ConvOp {
-        start: 0,
-        pages: 1,
-        to: Attr::Private,
-    }];
-    c
+    })
 }
 
 /// The LRU bug under a design that waits (the ioctl never returns) and

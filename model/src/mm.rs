@@ -46,7 +46,7 @@ pub fn put(cfg: &Config, st: &mut State, s: Slot, n: i32) {
         let large = f.large;
         free(st, s);
         if large && cfg.design.is_huge() {
-            return_gigantic_to_pool(cfg, st);
+            return_gigantic_to_pool(st);
         }
     }
 }
@@ -239,13 +239,15 @@ pub fn remove_from_page_cache(cfg: &Config, st: &mut State, i: usize) {
     put(cfg, st, s, nr);
 }
 
-/// The gigantic page goes back to the hugetlb pool: every folio carved out
-/// of it stops existing.
-pub fn return_gigantic_to_pool(cfg: &Config, st: &mut State) {
+/// The gigantic page goes back to the hugetlb pool. Its folio slots keep
+/// their freed/gone states until the next allocation rewrites them all; a
+/// reference still held on one of them is what `gigantic_pool_safe` flags.
+/// `released` stays set only after a close (a punch hands the page back
+/// while the file still owns the range).
+pub fn return_gigantic_to_pool(st: &mut State) {
     st.gigantic.in_pool = true;
     st.gigantic.structure = Structure::Whole;
     st.gigantic.released = st.closed;
-    let _ = cfg;
 }
 
 /// The gigantic page's memory holds no reference and no folio of it is in

@@ -134,7 +134,7 @@ impl GmemModel {
                     Actor::Populate => populate::step(c, &mut next),
                     Actor::Speculative => populate::spec_step(c, &mut next),
                     Actor::PoolCallback => {
-                        truncate::pool_callback(c, &mut next);
+                        truncate::pool_callback(&mut next);
                         true
                     }
                 }

@@ -107,26 +107,6 @@ fn fmt_value(f: &mut fmt::Formatter<'_>, v: u8) -> fmt::Result {
     }
 }
 
-impl fmt::Display for Expect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Expect::Ok => f.write_str("ok"),
-            Expect::Value(v) => fmt_value(f, *v),
-            Expect::Sigbus => f.write_str("sigbus"),
-            Expect::MemoryFault => f.write_str("memory_fault"),
-            Expect::Errno {
-                errno,
-                error_offset: Some(o),
-            } => write!(f, "{} error_offset {o}", errno.name()),
-            Expect::Errno {
-                errno,
-                error_offset: None,
-            } => f.write_str(errno.name()),
-            Expect::FreeGigantic(n) => write!(f, "free_gigantic {n}"),
-        }
-    }
-}
-
 fn matches(e: &Expect, o: &Outcome) -> bool {
     match (e, o) {
         (Expect::Ok, Outcome::Ok | Outcome::Value(_)) => true,

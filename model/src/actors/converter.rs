@@ -271,12 +271,10 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     Some(j) => ConvPc::Check(j),
                     None => after_checks(cfg),
                 };
-            } else if let Some(f) = st.pages[i]
-                .folio
-                .map(|s| *st.folio(s))
-                .filter(|f| f.lru && !st.conv.drained && !cfg.has(Bug::NoLruDrain))
+            } else if st.pages[i].folio.is_some_and(|s| st.folio(s).lru)
+                && !st.conv.drained
+                && !cfg.has(Bug::NoLruDrain)
             {
-                let _ = f;
                 // v7: a folio that may sit in an lru_add batch gets one
                 // lru_add_drain_all() and a re-check (domain.md 2.5 step 4).
                 // BUG no_lru_drain removes this.

@@ -166,6 +166,6 @@ pub fn pool_callback_enabled(cfg: &Config, st: &State) -> bool {
         && mm::gigantic_unreferenced(cfg, st)
 }
 
-pub fn pool_callback(cfg: &Config, st: &mut State) {
-    mm::return_gigantic_to_pool(cfg, st);
+pub fn pool_callback(st: &mut State) {
+    mm::return_gigantic_to_pool(st);
 }
