@@ -9,7 +9,6 @@ use crate::exit::{Code, Fail, Result};
 use model::gate::{gate_config, gate_configs, Pass};
 use model::GmemModel;
 use serde_json::{json, Value};
-use stateright::{Checker, Model};
 use std::process::Command;
 use std::time::Instant;
 
@@ -33,7 +32,12 @@ pub fn row_cmd(a: &BenchRowArgs) -> Result<Code> {
     let m = GmemModel::new(g.cfg)?;
     let (_, baseline) = rss_kib();
     let start = Instant::now();
-    let c = m.checker().threads(a.threads as usize).spawn_dfs().join();
+    // The safety pass's engine (checker/src/engine.rs), without the BFS for traces.
+    let opts = search::Options {
+        threads: a.threads as usize,
+        ..Default::default()
+    };
+    let o = search::run(&m, &opts).map_err(|e| Fail::internal(e.to_string()))?;
     let secs = start.elapsed().as_secs_f64();
     let (hwm, _) = rss_kib();
     println!(
@@ -41,8 +45,8 @@ pub fn row_cmd(a: &BenchRowArgs) -> Result<Code> {
         json!({
             "row": a.row,
             "threads": a.threads,
-            "unique_states": c.unique_state_count(),
-            "generated_states": c.state_count(),
+            "unique_states": o.unique,
+            "generated_states": o.generated,
             "seconds": secs,
             "peak_rss_kib": hwm,
             "baseline_rss_kib": baseline,

@@ -85,11 +85,6 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         max_states: a.max_states,
         timeout: a.timeout.map(Duration::from_secs),
     };
-    if a.timeout.is_some() && a.threads < 2 {
-        return Err(Fail::usage(
-            "--timeout needs --threads 2 or more (Stateright does not stop a single-threaded run on time)",
-        ));
-    }
     if a.max_states == Some(0) {
         return Err(Fail::usage("--max-states must be at least 1"));
     }

@@ -1,5 +1,6 @@
-//! The passes: exhaustive safety + sanity (Stateright DFS, then our BFS for
-//! shortest traces) and liveness (the lasso search). Shared by check, explore and gate.
+//! The passes: exhaustive safety + sanity (the `search` crate's DFS over the
+//! Stateright model, then our BFS for shortest traces) and liveness (the
+//! lasso search). Shared by check, explore and gate.
 
 use crate::bfs;
 use crate::exit::{Fail, Result};
@@ -8,8 +9,7 @@ use crate::trace::{self, Trace};
 use crate::verdict::{PropResult, Verdict};
 use invariants::{Kind, PropertyId};
 use model::{properties, GmemModel};
-use stateright::{Checker, Model};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Without `--max-states`, the liveness graph (full states, held in memory) stops here.
 pub const DEFAULT_LIVENESS_MAX_STATES: usize = 4_000_000;
@@ -109,57 +109,37 @@ pub fn safety_pass(
         return Ok((results, None));
     }
 
-    let start = Instant::now();
-    let mut builder = m.clone().checker().threads(b.threads);
-    if let Some(n) = b.max_states {
-        builder = builder.target_state_count(n);
-    }
-    if let Some(t) = b.timeout {
-        builder = builder.timeout(t);
-    }
-    let mut checker = builder.spawn_dfs();
+    let opts = search::Options {
+        threads: b.threads,
+        max_states: b.max_states,
+        timeout: b.timeout,
+    };
     let progress = Progress::new("safety", show_progress);
-    let mut handles: Vec<_> = checker.handles().into_iter().map(Some).collect();
-    while handles.iter().any(Option::is_some) {
-        for h in handles.iter_mut() {
-            if h.as_ref().is_some_and(|h| h.is_finished()) {
-                if let Some(h) = h.take() {
-                    if h.join().is_err() {
-                        progress.finish();
-                        return Err(Fail::internal(
-                            "a checker thread panicked while exploring the model (message above): this is a model bug",
-                        ));
-                    }
-                }
-            }
-        }
-        progress.states(checker.state_count(), checker.unique_state_count());
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let outcome = search::run_with_progress(m, &opts, Duration::from_millis(100), |p| {
+        progress.states(p.generated, p.unique)
+    });
     progress.finish();
-    let elapsed = start.elapsed();
-    let generated = checker.state_count();
-    let stopped = if b.max_states.is_some_and(|n| generated >= n) {
-        Some(format!(
-            "stopped by --max-states {}",
-            b.max_states.unwrap_or(0)
-        ))
-    } else if b.timeout.is_some_and(|t| elapsed >= t) {
-        Some(format!(
-            "stopped by --timeout {}",
-            b.timeout.map_or(0, |t| t.as_secs())
-        ))
-    } else {
-        None
+    let outcome = outcome.map_err(|e| match e {
+        search::Error::Panicked(_) => Fail::internal(
+            "a checker thread panicked while exploring the model (message above): this is a model bug",
+        ),
+        e => Fail::internal(e.to_string()),
+    })?;
+    // A bound that stopped the search with states left: incomplete, never
+    // "holds". (Every property discovered is complete: the verdicts are final.)
+    let stopped = match outcome.end {
+        search::End::Exhausted | search::End::AllDiscovered => None,
+        search::End::MaxStates(n) => Some(format!("stopped by --max-states {n}")),
+        search::End::Timeout(t) => Some(format!("stopped by --timeout {}", t.as_secs())),
     };
     let stats = SafetyStats {
-        generated,
-        unique: checker.unique_state_count(),
-        max_depth: checker.max_depth(),
-        elapsed,
+        generated: outcome.generated,
+        unique: outcome.unique,
+        max_depth: outcome.max_depth,
+        elapsed: outcome.elapsed,
         stopped: stopped.clone(),
     };
-    let discoveries = checker.discoveries();
+    let discoveries = &outcome.discoveries;
 
     // Shortest traces for what the DFS discovered.
     let targets: Vec<PropertyId> = checked
@@ -187,13 +167,10 @@ pub fn safety_pass(
     };
     for id in checked {
         let found = discoveries.get(id.name());
-        let trace = found.and_then(|path| {
+        let trace = found.and_then(|d| {
             traces.remove(&id).or_else(|| {
                 // The BFS stopped at --max-states: fall back to the DFS path.
-                let actions = path.clone().into_actions();
-                let init = path.clone().into_states().first().cloned()?;
-                let idx = m.init_states().iter().position(|s| *s == init)?;
-                trace::replay(m, idx, &actions).ok()
+                trace::replay(m, d.init, &d.actions).ok()
             })
         });
         let wanted = |k| {

@@ -478,30 +478,465 @@ impl std::fmt::Debug for State {
     }
 }
 
-/// Hashes what can differ: the configured pages and the used prefix of the
-/// folio arena (pages beyond `nr_pages` and never-used slots always hold
-/// their defaults, so this stays consistent with `Eq`). Every generated
-/// state is hashed, so this is on the checker's hot path.
-impl std::hash::Hash for State {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        let used = self
-            .folios
+/// The state's bytes for hashing: what can differ, packed, written with ONE
+/// `Hasher::write` call (see the `Hash` impl).
+///
+/// Every generated state is hashed (the checker's visited set keeps
+/// fingerprints), so this is on the hot path: a derived `Hash` makes one
+/// hasher call per field (over a hundred here), which cost more than the
+/// model's own step. Packing is byte stores at fixed offsets; the hasher
+/// then mixes the whole buffer in bulk.
+///
+/// The encoding is injective (two states that differ in any hashed field
+/// pack differently), so fingerprints collide no more often than the hash
+/// itself makes them: every field gets its own bytes, every `Option` and
+/// enum a tag byte and its payload in full (zero when the variant has
+/// none), bools share a byte only as separate bits. The fixed-size part
+/// comes first and starts with the lengths of the two variable parts
+/// (`nr_pages` pages, then the used prefix of the folio arena). Pages beyond
+/// `nr_pages` and never-used folio slots always hold their defaults, so
+/// leaving them out stays consistent with `Eq`. Structs are destructured
+/// and enums matched without wildcards, so a new field or variant does not
+/// compile until it is packed here.
+mod pack {
+    use super::*;
+
+    /// Bytes of the fixed part; then 6 per page and 10 per used folio.
+    pub const FIXED: usize = 68;
+    const PAGE: usize = 6;
+    const FOLIO: usize = 10;
+    /// The largest packed state: 68 + 8 x 6 + 17 x 10 = 286.
+    pub const MAX: usize = FIXED + MAX_PAGES * PAGE + MAX_FOLIOS * FOLIO;
+
+    #[inline(always)]
+    fn slot(s: Option<Slot>) -> [u8; 2] {
+        match s {
+            None => [0, 0],
+            Some(x) => [1, x],
+        }
+    }
+
+    #[inline(always)]
+    fn result(r: Option<ConvResult>) -> [u8; 9] {
+        let (tag, arg) = match r {
+            None => (0, 0),
+            Some(ConvResult::Ok) => (1, 0),
+            Some(ConvResult::Eagain { error_index }) => (2, error_index as u64),
+            Some(ConvResult::Einval) => (3, 0),
+            Some(ConvResult::Timeout) => (4, 0),
+        };
+        let a = arg.to_le_bytes();
+        [tag, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]
+    }
+
+    #[inline(always)]
+    fn fault(fp: FaultPc) -> (u8, u8) {
+        match fp {
+            FaultPc::LockInv => (0, 0),
+            FaultPc::Lookup => (1, 0),
+            FaultPc::Install(s) => (2, s),
+            FaultPc::InstallLocked(s) => (3, s),
+        }
+    }
+
+    #[inline(always)]
+    fn page(p: &Page) -> [u8; PAGE] {
+        let Page {
+            private,
+            folio,
+            ptes,
+            s2,
+        } = *p;
+        let f = slot(folio);
+        let (t, a) = match s2 {
+            S2::None => (0, 0),
+            S2::Shared(s) => (1, s),
+            S2::Private(s) => (2, s),
+        };
+        [private as u8, f[0], f[1], ptes, t, a]
+    }
+
+    #[inline(always)]
+    fn folio(f: &Folio) -> [u8; FOLIO] {
+        let Folio {
+            state,
+            large,
+            index,
+            refcount,
+            pincount,
+            frozen,
+            lru,
+        } = *f;
+        let st = match state {
+            FolioState::Unused => 0u8,
+            FolioState::PageCache => 1,
+            FolioState::Orphaned => 2,
+            FolioState::Gone => 3,
+            FolioState::Freed => 4,
+        };
+        let r = refcount.to_le_bytes();
+        let p = pincount.to_le_bytes();
+        [
+            st | (large as u8) << 3 | (frozen as u8) << 4 | (lru as u8) << 5,
+            index,
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            p[0],
+            p[1],
+            p[2],
+            p[3],
+        ]
+    }
+
+    #[inline(always)]
+    fn conv(c: &Converter, o: &mut [u8; 17]) {
+        let Converter {
+            op,
+            pc,
+            result: res,
+            before,
+            after,
+            succeeded,
+            drained,
+            excl,
+        } = *c;
+        let (tag, arg) = match pc {
+            ConvPc::Idle => (0, 0),
+            ConvPc::Lock => (1, 0),
+            ConvPc::WaitMapped(i) => (2, i),
+            ConvPc::Unmap => (3, 0),
+            ConvPc::Check(i) => (4, i),
+            ConvPc::Drain(i) => (5, i),
+            ConvPc::Wait(i) => (6, i),
+            ConvPc::InvBegin => (7, 0),
+            ConvPc::SplitFreeze => (8, 0),
+            ConvPc::SplitDo => (9, 0),
+            ConvPc::Flip => (10, 0),
+            ConvPc::MergeFreeze(i) => (11, i),
+            ConvPc::MergeFold => (12, 0),
+            ConvPc::InvEnd => (13, 0),
+            ConvPc::ExclPin => (14, 0),
+            ConvPc::Unexc => (15, 0),
+            ConvPc::Done => (16, 0),
+        };
+        o[..3].copy_from_slice(&[op, tag, arg]);
+        o[3..12].copy_from_slice(&result(res));
+        let e = slot(excl);
+        o[12..].copy_from_slice(&[
+            before,
+            after,
+            (succeeded as u8) | (drained as u8) << 1,
+            e[0],
+            e[1],
+        ]);
+    }
+
+    #[inline(always)]
+    fn proc(p: &Proc) -> [u8; 3] {
+        let Proc { op, pc } = *p;
+        let (tag, arg) = match pc {
+            ProcPc::Idle => (0, 0),
+            ProcPc::Fault(fp) => {
+                let (t, a) = fault(fp);
+                (1 + t, a)
+            }
+        };
+        [op, tag, arg]
+    }
+
+    #[inline(always)]
+    fn pinner(p: &Pinner) -> [u8; 2] {
+        let Pinner { pc } = *p;
+        let (tag, arg) = match pc {
+            PinPc::Idle => (0, 0),
+            PinPc::FastReadPte => (1, 0),
+            PinPc::FastTryAdd(s) => (2, s),
+            PinPc::FastRecheck(s) => (3, s),
+            PinPc::SlowFollow => (4, 0),
+            PinPc::SlowFault(fp) => {
+                let (t, a) = fault(fp);
+                (5 + t, a)
+            }
+            PinPc::ExclRecheck(s) => (9, s),
+            PinPc::Held(s) => (10, s),
+            PinPc::Accessed(s) => (11, s),
+            PinPc::Finished => (12, 0),
+        };
+        [tag, arg]
+    }
+
+    #[inline(always)]
+    fn last(a: Option<LastAccess>) -> [u8; 10] {
+        let Some(LastAccess {
+            who,
+            folio,
+            index,
+            write,
+            guest_type,
+        }) = a
+        else {
+            return [0; 10];
+        };
+        let (w, id) = match who {
+            invariants::Accessor::HostCpu { process } => (0, process),
+            invariants::Accessor::GupHolder { holder } => (1, holder),
+            invariants::Accessor::Guest => (2, 0),
+        };
+        let id = id.to_le_bytes();
+        let gt = match guest_type {
+            None => 0,
+            Some(Attr::Shared) => 1,
+            Some(Attr::Private) => 2,
+        };
+        [
+            1,
+            w,
+            id[0],
+            id[1],
+            id[2],
+            id[3],
+            folio,
+            index,
+            write as u8,
+            gt,
+        ]
+    }
+
+    /// Packs `st` into `o`; returns the packed length.
+    #[inline]
+    pub fn state(st: &State, o: &mut [u8; MAX]) -> usize {
+        let State {
+            nr_pages,
+            pages,
+            folios,
+            gigantic,
+            invalidate_lock,
+            closed,
+            conv: cv,
+            procs,
+            pinners,
+            guest,
+            trunc,
+            populate,
+            spec,
+            last_access,
+        } = st;
+        let used = folios
             .iter()
             .rposition(|f| f.state != FolioState::Unused)
             .map_or(0, |i| i + 1);
-        self.nr_pages.hash(h);
-        self.pages[..self.nr_pages as usize].hash(h);
-        self.folios[..used].hash(h);
-        self.gigantic.hash(h);
-        self.invalidate_lock.hash(h);
-        self.closed.hash(h);
-        self.conv.hash(h);
-        self.procs.hash(h);
-        self.pinners.hash(h);
-        self.guest.hash(h);
-        self.trunc.hash(h);
-        self.populate.hash(h);
-        self.spec.hash(h);
-        self.last_access.hash(h);
+        let nr = (*nr_pages as usize).min(MAX_PAGES);
+
+        let Gigantic {
+            in_pool,
+            structure,
+            released,
+        } = *gigantic;
+        let structure = match structure {
+            Structure::Whole => 0u8,
+            Structure::Split => 1,
+            Structure::Splitting => 2,
+            Structure::Merging => 3,
+        };
+        let RwSem { writer, readers } = *invalidate_lock;
+        let w = slot(writer);
+        let r = readers.to_le_bytes();
+        o[..8].copy_from_slice(&[
+            *nr_pages,
+            used as u8,
+            (in_pool as u8) | (released as u8) << 1 | structure << 2,
+            w[0],
+            w[1],
+            r[0],
+            r[1],
+            *closed as u8,
+        ]);
+        let mut c = [0u8; 17];
+        conv(cv, &mut c);
+        o[8..25].copy_from_slice(&c);
+        for (k, p) in procs.iter().enumerate() {
+            o[25 + 3 * k..28 + 3 * k].copy_from_slice(&proc(p));
+        }
+        const _: () = assert!(MAX_PROCS == 2 && MAX_PINNERS == 3, "fix the offsets");
+        for (k, p) in pinners.iter().enumerate() {
+            o[31 + 2 * k..33 + 2 * k].copy_from_slice(&pinner(p));
+        }
+        let Guest { op, pc, seq_stale } = *guest;
+        let (tag, arg) = match pc {
+            GuestPc::Idle => (0, 0),
+            GuestPc::Snapshot => (1, 0),
+            GuestPc::CheckAttr => (2, 0),
+            GuestPc::GetPfn => (3, 0),
+            GuestPc::Install(s) => (4, s),
+        };
+        o[37..41].copy_from_slice(&[op, tag, arg, seq_stale as u8]);
+        let Truncator { pc, result: res } = *trunc;
+        let (tag, arg) = match pc {
+            TruncPc::Idle => (0, 0),
+            TruncPc::Lock => (1, 0),
+            TruncPc::InvBegin => (2, 0),
+            TruncPc::Unmap => (3, 0),
+            TruncPc::Check(i) => (4, i),
+            TruncPc::MergeFold => (5, 0),
+            TruncPc::Truncate => (6, 0),
+            TruncPc::InvEnd => (7, 0),
+            TruncPc::Finished => (8, 0),
+        };
+        o[41..43].copy_from_slice(&[tag, arg]);
+        o[43..52].copy_from_slice(&result(res));
+        let Populate {
+            pc,
+            src,
+            holds_lock,
+        } = *populate;
+        let pc = match pc {
+            PopPc::Idle => 0,
+            PopPc::SrcGup => 1,
+            PopPc::SrcLockInv => 2,
+            PopPc::SrcLookup => 3,
+            PopPc::Lock => 4,
+            PopPc::Copy => 5,
+            PopPc::Finished => 6,
+        };
+        let s = slot(src);
+        let (st, sa) = match *spec {
+            SpecPc::Idle => (0, 0),
+            SpecPc::Held(s) => (1, s),
+            SpecPc::Finished => (2, 0),
+        };
+        o[52..58].copy_from_slice(&[pc, s[0], s[1], holds_lock as u8, st, sa]);
+        o[58..FIXED].copy_from_slice(&last(*last_access));
+
+        let mut n = FIXED;
+        for (dst, p) in o[n..].chunks_exact_mut(PAGE).zip(&pages[..nr]) {
+            dst.copy_from_slice(&page(p));
+        }
+        n += nr * PAGE;
+        for (dst, f) in o[n..].chunks_exact_mut(FOLIO).zip(&folios[..used]) {
+            dst.copy_from_slice(&folio(f));
+        }
+        n + used * FOLIO
+    }
+}
+
+impl std::hash::Hash for State {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        let mut b = [0u8; pack::MAX];
+        let n = pack::state(self, &mut b);
+        h.write(&b[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn packed(st: &State) -> Vec<u8> {
+        let mut b = [0u8; pack::MAX];
+        let n = pack::state(st, &mut b);
+        b[..n].to_vec()
+    }
+
+    fn base() -> State {
+        // The initial state of a 2-page configuration.
+        let cfg = crate::Config::for_design(crate::Design::Inplace);
+        crate::GmemModel::new(cfg).expect("valid").init_state()
+    }
+
+    /// The largest state (every page, every folio slot used, the longest
+    /// variants) fits the buffer.
+    #[test]
+    fn packed_size_bound() {
+        let mut st = base();
+        st.nr_pages = MAX_PAGES as u8;
+        for f in st.folios.iter_mut() {
+            f.state = FolioState::Freed;
+        }
+        st.conv.result = Some(ConvResult::Eagain { error_index: 3 });
+        st.trunc.result = Some(ConvResult::Eagain { error_index: 3 });
+        st.last_access = Some(LastAccess {
+            who: invariants::Accessor::HostCpu { process: 1 },
+            folio: 0,
+            index: 0,
+            write: true,
+            guest_type: Some(Attr::Private),
+        });
+        assert_eq!(packed(&st).len(), pack::MAX);
+        assert_eq!(pack::MAX, 286);
+    }
+
+    /// Single-field changes all pack differently (spot check of injectivity,
+    /// including the fields that share a byte as bits).
+    #[test]
+    fn field_changes_pack_differently() {
+        let mut variants = vec![base()];
+        let edits: Vec<fn(&mut State)> = vec![
+            |s| s.pages[0].private = true,
+            |s| s.pages[0].folio = Some(0),
+            |s| s.pages[1].ptes = 1,
+            |s| s.pages[1].s2 = S2::Shared(0),
+            |s| s.pages[1].s2 = S2::Private(0),
+            |s| s.folios[0].state = FolioState::PageCache,
+            |s| {
+                s.folios[0].state = FolioState::PageCache;
+                s.folios[0].large = true
+            },
+            |s| {
+                s.folios[0].state = FolioState::PageCache;
+                s.folios[0].frozen = true
+            },
+            |s| {
+                s.folios[0].state = FolioState::PageCache;
+                s.folios[0].lru = true
+            },
+            |s| {
+                s.folios[0].state = FolioState::PageCache;
+                s.folios[0].refcount = 1
+            },
+            |s| {
+                s.folios[0].state = FolioState::PageCache;
+                s.folios[0].pincount = 1
+            },
+            |s| s.gigantic.in_pool = false,
+            |s| s.gigantic.released = true,
+            |s| s.gigantic.structure = Structure::Split,
+            |s| s.invalidate_lock.writer = Some(0),
+            |s| s.invalidate_lock.readers = 1,
+            |s| s.closed = true,
+            |s| s.conv.succeeded = true,
+            |s| s.conv.drained = true,
+            |s| s.conv.result = Some(ConvResult::Ok),
+            |s| s.conv.result = Some(ConvResult::Eagain { error_index: 0 }),
+            |s| s.conv.pc = ConvPc::Check(0),
+            |s| s.conv.pc = ConvPc::Drain(0),
+            |s| s.procs[1].pc = ProcPc::Fault(FaultPc::LockInv),
+            |s| s.procs[1].pc = ProcPc::Fault(FaultPc::Install(0)),
+            |s| s.pinners[2].pc = PinPc::SlowFault(FaultPc::LockInv),
+            |s| s.pinners[2].pc = PinPc::Held(0),
+            |s| s.guest.seq_stale = true,
+            |s| s.trunc.pc = TruncPc::Check(0),
+            |s| s.populate.holds_lock = true,
+            |s| s.populate.src = Some(0),
+            |s| s.spec = SpecPc::Held(0),
+            |s| {
+                s.last_access = Some(LastAccess {
+                    who: invariants::Accessor::Guest,
+                    folio: 0,
+                    index: 0,
+                    write: false,
+                    guest_type: None,
+                })
+            },
+        ];
+        for e in edits {
+            let mut s = base();
+            e(&mut s);
+            variants.push(s);
+        }
+        let distinct: HashSet<Vec<u8>> = variants.iter().map(packed).collect();
+        assert_eq!(distinct.len(), variants.len());
     }
 }

@@ -1,13 +1,17 @@
-//! Our checker (Stateright 0.31 DFS, no symmetry) on the peer configurations
-//! of bench/peers: `model::gate::peer_config(design, bug)`, optionally resized
-//! with `Config::with_pages(n)`. Checks exactly the four invariants the TLA+
-//! and Promela encodings check, and prints one machine-readable line:
+//! Our checker on the peer configurations of bench/peers:
+//! `model::gate::peer_config(design, bug)`, optionally resized with
+//! `Config::with_pages(n)`. The search is the workspace's `search` crate
+//! (the engine of `checker`'s safety pass; no symmetry), or with the engine
+//! argument `stateright` Stateright 0.31's `spawn_dfs` (the engine before).
+//! Checks exactly the four invariants the TLA+ and Promela encodings check,
+//! and prints one machine-readable line:
 //!
 //!   OURS config=<name> pages=<n> threads=<t> distinct=<u> generated=<g>
 //!        secs=<s> init=<i> no_private_host_mapping=holds|violated ...
 //!
 //! Usage: peers-ours <inplace|huge_whole|inplace+gup_fast_no_recheck|
-//!                    inplace+check_before_unmap> [pages] [threads]
+//!                    inplace+check_before_unmap|scaled:...> [pages] [threads]
+//!                    [search|stateright]
 //!        peers-ours dump <config> [pages]   (every distinct state, one a line)
 
 use invariants::PropertyId;
@@ -98,21 +102,34 @@ fn main() {
     let name = args.first().expect("configuration name").clone();
     let pages: Option<u8> = args.get(1).map(|s| s.parse().unwrap());
     let threads: usize = args.get(2).map(|s| s.parse().unwrap()).unwrap_or(2);
+    let engine = args.get(3).map_or("search", |s| s.as_str());
     let cfg = config(&name, pages);
     let n = cfg.pages;
     let m = Peer(GmemModel::new(cfg).unwrap());
     let init = m.init_states().len();
     let t = Instant::now();
-    let c = Peer(m.0.clone()).checker().threads(threads).spawn_dfs().join();
+    let (distinct, generated, violated): (usize, usize, Vec<bool>) = match engine {
+        "search" => {
+            let opts = search::Options { threads, ..Default::default() };
+            let o = search::run(&m, &opts).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(o.end, search::End::Exhausted, "the search must cover the whole graph");
+            let v = m.properties().iter().map(|p| o.discovery(p.name).is_some()).collect();
+            (o.unique, o.generated, v)
+        }
+        "stateright" => {
+            let c = Peer(m.0.clone()).checker().threads(threads).spawn_dfs().join();
+            let v = m.properties().iter().map(|p| c.discovery(p.name).is_some()).collect();
+            (c.unique_state_count(), c.state_count(), v)
+        }
+        e => panic!("unknown engine {e} (search or stateright)"),
+    };
     let secs = t.elapsed().as_secs_f64();
     let mut line = format!(
-        "OURS config={name} pages={n} threads={threads} distinct={} generated={} secs={secs:.6} init={init}",
-        c.unique_state_count(),
-        c.state_count()
+        "OURS config={name} pages={n} threads={threads} distinct={distinct} generated={generated} secs={secs:.6} init={init}"
     );
-    for p in m.properties() {
+    for (p, v) in m.properties().iter().zip(violated) {
         assert!(matches!(p.expectation, Expectation::Always));
-        let v = if c.discovery(p.name).is_some() { "violated" } else { "holds" };
+        let v = if v { "violated" } else { "holds" };
         line.push_str(&format!(" {}={v}", p.name));
     }
     println!("{line}");
