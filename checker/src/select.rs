@@ -67,7 +67,7 @@ pub fn select(s: &Select) -> Result<Target> {
             let bugs = s
                 .bugs
                 .iter()
-                .map(|b| b.parse::<Bug>())
+                .map(|b| b.parse::<Bug>().map_err(model::ConfigError))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
             let cfg = Config::from_flags(design, &bugs)?;
             let mut flags = format!("--design {}", cfg.design);

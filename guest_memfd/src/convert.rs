@@ -19,10 +19,11 @@
 //! Design `exclusive_pin` (the RFC) converts by donation instead: see
 //! `GuestMemFd::donate` (private; reached through the conversion entry point).
 
-use crate::design::{BusyPolicy, FolioLayout, PAGE_SIZE};
+use crate::design::{Bug, BusyPolicy, FolioLayout, PAGE_SIZE};
 use crate::errno::{Errno, Error, Result};
 use crate::folio::{Folio, Ref};
 use crate::gmem::GuestMemFd;
+use crate::sched;
 use crate::sync::atomic::Ordering;
 use crate::sync::{lock, Arc};
 use invariants::{Attr, Structure};
@@ -147,7 +148,7 @@ impl GuestMemFd {
     }
 
     fn convert_v7(&self, start: usize, end: usize, to: Attr) -> Result<()> {
-        let _inv = self.invalidate_lock.write();
+        let _inv = self.invalidate_lock.write_step("conv.lock");
         if lock(&self.attrs).all_equal(start, end, to) {
             return Ok(());
         }
@@ -159,123 +160,213 @@ impl GuestMemFd {
                 FolioLayout::WholeGigantic => (istart, iend),
                 _ => (start, end),
             };
-            self.unmap_mapping_range(us, ue);
-            match self.cfg.design.busy_policy() {
-                BusyPolicy::Fail => self.check_folios(start, end)?,
-                BusyPolicy::Wait => self.wait_folios(start, end, (us, ue))?,
+            if self.cfg.has(Bug::CheckBeforeUnmap) {
+                // BUG check_before_unmap: the refcount check runs before
+                // unmap_mapping_pages(), so it has to tolerate the PTEs'
+                // references, and GUP-fast can turn a PTE into a pin after
+                // the check (domain.md 4.1, 4.3).
+                self.check_folios(start, end)?;
+                sched::step_point("conv.unmap", None);
+                self.unmap_mapping_range(us, ue);
+            } else {
+                sched::step_point("conv.unmap", None);
+                self.unmap_mapping_range(us, ue);
+                match self.cfg.design.busy_policy() {
+                    BusyPolicy::Fail => self.check_folios(start, end)?,
+                    BusyPolicy::Wait => self.wait_folios(start, end, (us, ue))?,
+                }
             }
         }
         // Point of no return.
+        sched::step_point("conv.inv_begin", None);
         self.kvm.invalidate_begin(istart, iend);
         let r = (|| {
             if to == Attr::Shared && self.cfg.design.folio_layout() == FolioLayout::SplitOnShare {
                 self.split_range(start, end)?;
             }
+            sched::step_point("conv.flip", None);
             lock(&self.attrs).store(start, end, to);
             if to == Attr::Private && self.cfg.design.folio_layout() == FolioLayout::SplitOnShare {
                 self.merge_range(start, end);
             }
             Ok(())
         })();
+        sched::step_point("conv.inv_end", None);
         self.kvm.invalidate_end();
         r
     }
 
-    /// Is `f` at its baseline, counting the caller's one lookup reference?
-    fn at_baseline_with_lookup(f: &Folio) -> bool {
-        f.folio_ref_count() == f.baseline() + 1
+    /// Is `f` at its baseline, counting the caller's one lookup reference
+    /// and, with bug `check_before_unmap`, the PTEs still mapping it?
+    fn at_baseline_with_lookup(&self, f: &Folio) -> bool {
+        let mut expected = f.baseline() + 1;
+        if self.cfg.has(Bug::CheckBeforeUnmap) {
+            expected += self.ptes_mapping(f) as i64;
+        }
+        f.folio_ref_count() == expected
     }
 
-    /// The v7 safety check (step 4), with one lru drain.
+    /// How many PTEs, in all processes, map a page of `f` (each holds a
+    /// reference on it; special PFNMAP PTEs hold none).
+    fn ptes_mapping(&self, f: &Folio) -> usize {
+        self.all_mms()
+            .iter()
+            .flat_map(|m| m.all_ptes())
+            .filter(|(i, pte)| f.covers(*i) && !pte.special && std::ptr::eq(&*pte.folio, f))
+            .count()
+    }
+
+    /// The v7 safety check (step 4): one check per present folio, each a
+    /// model step `conv.check` (lookup reference, compare, put); a busy
+    /// folio that may sit in an lru_add batch gets one `lru_add_drain_all()`
+    /// (step `conv.drain`) and a re-check, else -EAGAIN at
+    /// `max(start, folio->index)`.
+    ///
+    /// BUG partial_flip (domain.md 6.6) visits every page of the range in
+    /// order instead and flips each free page as it goes, before knowing the
+    /// rest of the range is free; -EAGAIN then leaves the range half
+    /// converted.
     fn check_folios(&self, start: usize, end: usize) -> Result<()> {
+        let flip_each = self.cfg.has(Bug::PartialFlip);
+        // The invalidate lock is held: no folio appears in the range meanwhile.
+        let points: Vec<(usize, Option<Arc<Folio>>)> = if flip_each {
+            (start..end).map(|i| (i, self.filemap_find(i))).collect()
+        } else {
+            self.filemap_folios_in(start, end)
+                .into_iter()
+                .map(|f| (start.max(f.index), Some(f)))
+                .collect()
+        };
         let mut drained = false;
-        for f in self.filemap_folios_in(start, end) {
-            if !f.try_get(Ref::Transient) {
-                continue;
-            }
+        for (page, f) in points {
             loop {
-                if Self::at_baseline_with_lookup(&f) {
+                sched::step_point("conv.check", Some(page));
+                let Some(f) = f.as_ref().filter(|f| !self.idle_folio(f)) else {
+                    if flip_each {
+                        self.kvm.zap(page, page + 1);
+                        lock(&self.attrs).store(page, page + 1, Attr::Private);
+                    }
                     break;
-                }
-                if !drained && f.in_lru_batch.load(Ordering::Acquire) {
+                };
+                if !drained
+                    && f.in_lru_batch.load(Ordering::Acquire)
+                    && !self.cfg.has(Bug::NoLruDrain)
+                {
+                    // BUG no_lru_drain removes this drain (domain.md 2.5 step 4).
                     drained = true;
+                    sched::step_point("conv.drain", Some(page));
                     self.lru_add_drain_all();
                     continue;
                 }
-                self.folio_put(&f, Ref::Transient);
                 return Err(Error::at(Errno::EAGAIN, start.max(f.index)));
             }
-            self.folio_put(&f, Ref::Transient);
         }
         Ok(())
     }
 
-    /// The first folio in range that is not at baseline. The lookup
-    /// reference is dropped without waking the put wait queue: it is the
-    /// waiting converter's own (see [`GuestMemFd::wait_folios`]).
-    pub(crate) fn first_busy(&self, start: usize, end: usize) -> Option<usize> {
-        for f in self.filemap_folios_in(start, end) {
-            if !f.try_get(Ref::Transient) {
-                continue;
-            }
-            let ok = Self::at_baseline_with_lookup(&f);
-            self.folio_put_nowake(&f, Ref::Transient);
-            if !ok {
-                return Some(start.max(f.index));
-            }
+    /// Is `f` at baseline (or gone)? The lookup reference is the caller's own.
+    fn idle_folio(&self, f: &Arc<Folio>) -> bool {
+        if !f.try_get(Ref::Transient) {
+            return true;
         }
-        None
+        let ok = self.at_baseline_with_lookup(f);
+        self.folio_put_nowake(f, Ref::Transient);
+        ok
     }
 
     /// Design `wait` (option (a)): with faults blocked and PTEs gone, only
-    /// short-term references remain; wait for them (woken by every folio
-    /// put), or give up with -ETIMEDOUT after the configured timeout.
+    /// short-term references remain; wait for each present folio in turn
+    /// (model step `conv.wait`), woken by every folio put, or give up with
+    /// -ETIMEDOUT after the configured timeout (the model waits forever;
+    /// replay disables the timeout).
+    ///
     /// A host fault that looked the folio up before we took the lock may
-    /// install its PTE after our first unmap (domain.md 2.5 [infer]); v7
-    /// sees its reference and fails, so here we unmap again on every round.
+    /// install its PTE after our unmap (domain.md 2.5 [infer]); v7 sees its
+    /// reference and fails, so while PTEs are present in the range we unmap
+    /// again instead of sleeping. A folio that may sit in an lru_add batch
+    /// gets one `lru_add_drain_all()`.
     ///
     /// No lost wake-up, no busy loop: the wait queue's generation is sampled
-    /// (under its mutex) *before* the round's unmap and check, and every
-    /// other thread's folio put bumps it (under the mutex) *after* its
-    /// refcount decrement. A put the check missed therefore bumps the
-    /// generation after the sample: either before we re-take the mutex (we
-    /// see the change and re-check) or while we sleep (its notify wakes us).
-    /// The converter's own lookup put does not bump it (`first_busy` uses
-    /// `folio_put_nowake`), so a round without outside progress sleeps; the
-    /// round's unmap can bump it (a PTE dropped is progress), which costs
-    /// at most one more round.
+    /// (under its mutex) *before* each check, and every other thread's folio
+    /// put bumps it (under the mutex) *after* its refcount decrement. A put
+    /// the check missed therefore bumps the generation after the sample:
+    /// either before we re-take the mutex (we see the change and re-check)
+    /// or while we sleep (its notify wakes us). The converter's own lookup
+    /// put does not bump it (`idle_folio`), so a round without outside
+    /// progress sleeps; an unmap or drain is progress and re-checks at once.
     fn wait_folios(&self, start: usize, end: usize, unmap: (usize, usize)) -> Result<()> {
-        self.lru_add_drain_all();
         let deadline = Instant::now() + self.cfg.wait_timeout;
         let mut guard = None;
+        let mut drained = false;
         let (m, cv) = &self.put_wq;
-        loop {
-            let gen = *lock(m);
-            self.unmap_mapping_range(unmap.0, unmap.1);
-            let Some(busy) = self.first_busy(start, end) else {
-                return Ok(());
-            };
-            if guard.is_none() {
-                self.waiting_converters.fetch_add(1, Ordering::AcqRel);
-                guard = Some(WaitingGuard(self));
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Err(Error::at(Errno::ETIMEDOUT, busy));
-            }
-            let g = lock(m);
-            if *g == gen {
-                let _ = cv.wait_timeout(g, deadline - now).expect("put_wq poisoned");
+        for f in self.filemap_folios_in(start, end) {
+            let page = start.max(f.index);
+            let mut blocked = false;
+            loop {
+                let gen = *lock(m);
+                sched::step_point_blocked("conv.wait", Some(page), blocked);
+                if self.idle_folio(&f) {
+                    break;
+                }
+                if self.any_pte_in(unmap.0, unmap.1) {
+                    self.unmap_mapping_range(unmap.0, unmap.1);
+                    blocked = false;
+                    continue;
+                }
+                if !drained
+                    && f.in_lru_batch.load(Ordering::Acquire)
+                    && !self.cfg.has(Bug::NoLruDrain)
+                {
+                    drained = true;
+                    self.lru_add_drain_all();
+                    blocked = false;
+                    continue;
+                }
+                if guard.is_none() {
+                    self.waiting_converters.fetch_add(1, Ordering::AcqRel);
+                    guard = Some(WaitingGuard(self));
+                }
+                blocked = true;
+                if sched::driven() {
+                    // Replay: the scheduler decides when to look again.
+                    continue;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(Error::at(Errno::ETIMEDOUT, page));
+                }
+                let g = lock(m);
+                if *g == gen {
+                    let _ = cv.wait_timeout(g, deadline - now).expect("put_wq poisoned");
+                }
             }
         }
+        Ok(())
+    }
+
+    /// Does any process map a page of `[start, end)`?
+    fn any_pte_in(&self, start: usize, end: usize) -> bool {
+        self.all_mms()
+            .iter()
+            .any(|m| m.all_ptes().iter().any(|(i, _)| (start..end).contains(i)))
     }
 
     // ---- restructuring (design split; domain.md 2.4, 3.4) ----------------
 
-    fn freeze_spin(f: &Folio, expected: i64) -> bool {
+    /// folio_ref_freeze() at `expected`, spinning while transient
+    /// references are held. BUG restructure_no_freeze / punch_merge_no_check
+    /// (`no_freeze`): only wait until the count *reads* `expected`, without
+    /// freezing, so a speculative try-get can still land before the fold
+    /// (domain.md 3.4, 4.4).
+    pub(crate) fn freeze_spin_or_read(f: &Folio, expected: i64, no_freeze: bool) -> bool {
         let deadline = Instant::now() + FREEZE_SPIN;
         loop {
-            if f.folio_ref_freeze(expected) {
+            let done = if no_freeze {
+                f.folio_ref_count() == expected
+            } else {
+                f.folio_ref_freeze(expected)
+            };
+            if done {
                 return true;
             }
             if Instant::now() >= deadline {
@@ -283,6 +374,17 @@ impl GuestMemFd {
             }
             crate::sync::spin_yield();
         }
+    }
+
+    /// A folio folded into another by a split or merge is gone. Frozen, it
+    /// holds nothing; not frozen (bug switches), its page-cache references
+    /// move to the new folio(s) and whatever else landed stays behind on a
+    /// folio that no longer exists.
+    pub(crate) fn retire(&self, f: &Arc<Folio>) {
+        if !f.frozen() {
+            let _ = f.put(Ref::PageCache(f.baseline()));
+        }
+        self.folio_gone(f);
     }
 
     fn gigantic_ids_in(&self, start: usize, end: usize) -> Vec<u32> {
@@ -312,15 +414,16 @@ impl GuestMemFd {
                 p.structure = Structure::Splitting;
                 p.first_index
             };
+            let no_freeze = self.cfg.has(Bug::RestructureNoFreeze);
             if let Some(f) = self.filemap_find(first).filter(|f| f.large) {
-                if !Self::freeze_spin(&f, f.baseline()) {
+                if !Self::freeze_spin_or_read(&f, f.baseline(), no_freeze) {
                     if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
                         p.structure = Structure::Whole;
                     }
                     return Err(Error::at(Errno::EBUSY, first));
                 }
                 self.filemap_remove(&f);
-                self.folio_gone(&f);
+                self.retire(&f);
             }
             if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
                 p.structure = Structure::Split;
@@ -353,10 +456,11 @@ impl GuestMemFd {
                 (p.first_index, p.nr_pages, p.phys.clone())
             };
             let subs = self.filemap_folios_in(first, first + nr);
+            let no_freeze = self.cfg.has(Bug::RestructureNoFreeze);
             let mut frozen: Vec<Arc<Folio>> = Vec::new();
             let mut ok = true;
             for s in &subs {
-                if Self::freeze_spin(s, s.baseline()) {
+                if Self::freeze_spin_or_read(s, s.baseline(), no_freeze) {
                     frozen.push(s.clone());
                 } else {
                     ok = false;
@@ -364,7 +468,7 @@ impl GuestMemFd {
                 }
             }
             if !ok {
-                for s in frozen {
+                for s in frozen.iter().filter(|s| s.frozen()) {
                     s.folio_ref_unfreeze(s.baseline());
                 }
                 if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
@@ -374,7 +478,7 @@ impl GuestMemFd {
             }
             for s in &frozen {
                 self.filemap_remove(s);
-                self.folio_gone(s);
+                self.retire(s);
             }
             {
                 let mut h = lock(&self.hugetlb);

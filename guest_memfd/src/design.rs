@@ -169,6 +169,11 @@ pub struct Config {
     pub map_pages: usize,
     /// Design `wait`: how long to-private waits before -ETIMEDOUT.
     pub wait_timeout: Duration,
+    /// Whether new 4K folios go through the per-CPU lru_add batch (default:
+    /// [`Design::uses_lru`]); the model's configurations choose.
+    pub lru: bool,
+    /// Bug switches (DESIGN.md section 5): each removes one guard, as in the model.
+    pub bugs: Vec<Bug>,
 }
 
 impl Config {
@@ -180,7 +185,14 @@ impl Config {
             pages_per_gigantic: nr_pages.max(1),
             map_pages: nr_pages,
             wait_timeout: Duration::from_secs(2),
+            lru: design.uses_lru(),
+            bugs: Vec::new(),
         }
+    }
+
+    /// Is bug switch `b` on?
+    pub fn has(&self, b: Bug) -> bool {
+        self.bugs.contains(&b)
     }
 
     /// Number of gigantic pages the file needs (0 for 4K designs).
@@ -191,6 +203,23 @@ impl Config {
             0
         }
     }
+}
+
+/// The bug switches of DESIGN.md section 5: the model's switches (one
+/// vocabulary, `invariants::Bug`), each removing the same guard here, at
+/// the place its comment names. Only replay and the concurrency harnesses
+/// turn them on.
+pub use invariants::Bug;
+
+/// Which GUP path a caller takes (the model's `GupPath`): `Auto` is the
+/// kernel's choice (GUP-fast first where allowed); `Slow` is a caller that
+/// goes straight to `__get_user_pages` (e.g. FOLL_LONGTERM users, or
+/// get_user_pages_remote).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GupPath {
+    #[default]
+    Auto,
+    Slow,
 }
 
 /// How a GUP caller asks for a page (domain.md 3.1).

@@ -48,7 +48,12 @@ pub enum Misuse {
     UnknownPin(u64),
     UnknownProcess(u32),
     TooManyProcesses,
-    PageOutOfRange { page: usize, limit: usize },
+    PageOutOfRange {
+        page: usize,
+        limit: usize,
+    },
+    /// A bug switch whose guard this implementation does not have.
+    UnsupportedBug(&'static str, &'static str),
 }
 
 impl fmt::Display for Misuse {
@@ -61,6 +66,9 @@ impl fmt::Display for Misuse {
             Misuse::TooManyProcesses => write!(f, "too many processes (at most 64)"),
             Misuse::PageOutOfRange { page, limit } => {
                 write!(f, "page {page} out of range (limit {limit})")
+            }
+            Misuse::UnsupportedBug(bug, why) => {
+                write!(f, "bug switch {bug} is not in the implementation: {why}")
             }
         }
     }

@@ -12,11 +12,13 @@
 //! invalidate_lock shared -> under mmu_lock, `mmu_invalidate_retry_gfn` ->
 //! install the stage-2 entry (domain.md 2.7).
 
+use crate::design::Bug;
 use crate::errno::{AccessOutcome, Error, Misuse, Result};
 use crate::folio::Ref;
 use crate::gmem::{GuestMemFd, MmId};
 use crate::kvm::S2Entry;
 use crate::mm::{Mm, Pte};
+use crate::sched;
 use crate::sync::atomic::{fence, Ordering};
 use crate::sync::Arc;
 use invariants::{Accessor, Attr};
@@ -118,7 +120,8 @@ impl GuestMemFd {
         if index >= self.cfg.nr_pages || self.is_closed() {
             return Err(FaultError::Sigbus);
         }
-        let inv = self.invalidate_lock.read();
+        let inv = self.invalidate_lock.read_step("fault.lock_inv");
+        sched::step_point("fault.lookup", None);
         // The RFC design uses ordinary shmem, whose fault path knows nothing
         // about donation.
         if !self.cfg.design.exclusive_donation() && self.attr_at(index) == Attr::Private {
@@ -132,6 +135,7 @@ impl GuestMemFd {
             // VM_PFNMAP: the ->fault handler inserts the PFN itself
             // (vmf_insert_pfn) while still under invalidate_lock, and the
             // PTE holds no reference.
+            sched::step_point("fault.install_locked", None);
             mm.with_pte(index, true, |e| {
                 if e.is_none() {
                     *e = Some(Pte {
@@ -148,9 +152,17 @@ impl GuestMemFd {
         // truncation (which locks the folio) cannot remove it in between.
         let folio_lock = folio.folio_lock();
         drop(inv);
+        let no_ref = self.cfg.has(Bug::FaultNoRef);
+        if no_ref {
+            // BUG fault_no_ref (domain.md 2.5): the lookup reference is
+            // dropped before the PTE is installed, so the PTE maps the folio
+            // without holding a reference on it.
+            self.folio_put(&folio, Ref::Transient);
+        }
         // [infer, domain.md 2.5] finish_fault installs the PTE after the
         // invalidate lock is dropped; a concurrent to-private sees this
         // fault's reference in its refcount check.
+        sched::step_point("fault.install", None);
         let installed = mm.with_pte(index, true, |e| {
             if e.is_none() {
                 *e = Some(Pte {
@@ -162,13 +174,13 @@ impl GuestMemFd {
                 false
             }
         });
-        if installed {
-            folio.transfer(Ref::Transient, Ref::Pte);
+        match (installed, no_ref) {
+            (true, false) => folio.transfer(Ref::Transient, Ref::Pte),
+            (true, true) => folio.ghost_uncounted(Ref::Pte),
+            (false, false) => self.folio_put(&folio, Ref::Transient),
+            (false, true) => {}
         }
         drop(folio_lock);
-        if !installed {
-            self.folio_put(&folio, Ref::Transient);
-        }
         Ok(())
     }
 
@@ -265,21 +277,35 @@ impl GuestMemFd {
                 }
             }
             // Stage-2 fault. Snapshot the sequence *before* the attribute
-            // check (the Feb 2024 fix, domain.md 2.7).
-            let seq = self.kvm.mmu_invalidate_seq.load(Ordering::Acquire);
-            fence(Ordering::Acquire); // smp_rmb
+            // check (the Feb 2024 fix, domain.md 2.7). BUG
+            // guest_check_before_seq checks the attribute first, so a
+            // conversion that completes in between goes unnoticed.
+            let bug = self.cfg.has(Bug::GuestCheckBeforeSeq);
+            let mut seq = 0;
+            if !bug {
+                sched::step_point("guest.snapshot", None);
+                seq = self.kvm.mmu_invalidate_seq.load(Ordering::Acquire);
+                fence(Ordering::Acquire); // smp_rmb
+            }
+            sched::step_point("guest.check_attr", None);
             if self.attr_at(index) != ty {
                 return Ok(AccessOutcome::MemoryFault);
+            }
+            if bug {
+                sched::step_point("guest.snapshot", None);
+                seq = self.kvm.mmu_invalidate_seq.load(Ordering::Acquire);
+                fence(Ordering::Acquire);
             }
             // kvm_gmem_get_pfn: folio lookup under invalidate_lock shared;
             // pages are zeroed on first get_pfn.
             let folio = {
-                let _inv = self.invalidate_lock.read();
+                let _inv = self.invalidate_lock.read_step("guest.get_pfn");
                 match self.get_folio_ref(index, true)? {
                     Some(f) => f,
                     None => return Ok(AccessOutcome::MemoryFault),
                 }
             };
+            sched::step_point("guest.install", None);
             let retry = {
                 let mut s2 = self.kvm.mmu_lock.lock();
                 if self.kvm.retry_gfn(&s2, index, seq) {

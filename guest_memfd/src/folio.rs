@@ -270,6 +270,14 @@ impl Folio {
         self.ghost_add(to, 1);
     }
 
+    /// Record a holder of kind `r` without counting it: only bug switch
+    /// `fault_no_ref` does this (a PTE installed without its reference), so
+    /// the ghost bookkeeping (who holds what) stays the ground truth and
+    /// `refcount_conserved` sees the counter fall behind it.
+    pub fn ghost_uncounted(&self, r: Ref) {
+        self.ghost_add(r, 1);
+    }
+
     /// Drop a reference; returns true when the count reached zero (the
     /// caller frees the folio, like `folio_put` calling `__folio_put`).
     #[must_use]

@@ -98,6 +98,15 @@ impl GuestMemFd {
         if cfg.design.huge_backed() && cfg.pages_per_gigantic == 0 {
             return Err(Error::sys(Errno::EINVAL));
         }
+        if cfg.has(crate::design::Bug::ExclusiveCasBias) {
+            // The RFC's bias bug is in large_folio_pin_setexc(); the
+            // implementation's donated memory is 4K shmem folios.
+            return Err(Misuse::UnsupportedBug(
+                "exclusive_cas_bias",
+                "it is in the large-folio exclusive pin; donated memory here is 4K folios",
+            )
+            .into());
+        }
         let tracker = Arc::new(LockTracker::default());
         let init = if cfg.flags.init_shared {
             Attr::Shared
@@ -274,7 +283,7 @@ impl GuestMemFd {
             let ok = f.try_get(Ref::Transient);
             debug_assert!(ok, "a new folio has its page-cache reference");
             drop(map);
-            if self.cfg.design.uses_lru() {
+            if self.cfg.lru && self.cfg.design.uses_lru() {
                 self.lru_add(&f);
             }
             return Ok(Some(f));
@@ -472,11 +481,18 @@ impl GuestMemFd {
     /// Start of a public operation: forget the previous operation's accesses
     /// and folios that no longer matter.
     pub(crate) fn begin_op(&self) {
-        lock(&self.accesses).clear();
+        self.forget_accesses();
         lock(&self.arena).retain(|_, f| {
             let dead = f.freed() || f.home() == FolioHome::Gone;
             !dead || f.folio_ref_count() != 0 || !f.parts().is_zero()
         });
+    }
+
+    /// The view's accesses are those of the last operation; a driver that
+    /// steps threads through `sched` wants those of the last *step* (the
+    /// model's `last_access`), so it calls this before each step.
+    pub fn forget_accesses(&self) {
+        lock(&self.accesses).clear();
     }
 
     /// End of a public operation: run the debug invariant check if enabled.

@@ -9,12 +9,13 @@
 //! PTEs *before* reading refcounts, and GUP-fast increments *before*
 //! re-reading the PTE, so one of them sees the other (domain.md 3.3).
 
-use crate::design::PinKind;
+use crate::design::{Bug, GupPath, PinKind};
 use crate::errno::{AccessOutcome, Errno, Error, Misuse, Result};
 use crate::fault::FaultError;
 use crate::folio::{Folio, Ref};
 use crate::gmem::{GuestMemFd, MmId, PinId, PinRecord};
 use crate::mm::Mm;
+use crate::sched;
 use crate::sync::atomic::{fence, Ordering};
 use crate::sync::{lock, Arc};
 use invariants::Accessor;
@@ -22,13 +23,19 @@ use invariants::Accessor;
 impl GuestMemFd {
     /// pin_user_pages / get_user_pages of one page of process `mm`'s mapping.
     pub fn pin(&self, mm: MmId, index: usize, kind: PinKind) -> Result<PinId> {
+        self.pin_via(mm, index, kind, GupPath::Auto)
+    }
+
+    /// As [`Self::pin`], choosing the path: `GupPath::Slow` skips GUP-fast
+    /// (a caller of `get_user_pages` proper rather than `*_fast`).
+    pub fn pin_via(&self, mm: MmId, index: usize, kind: PinKind, path: GupPath) -> Result<PinId> {
         self.begin_op();
-        let r = self.pin_inner(mm, index, kind);
+        let r = self.pin_inner(mm, index, kind, path);
         self.end_op();
         r
     }
 
-    fn pin_inner(&self, mm: MmId, index: usize, kind: PinKind) -> Result<PinId> {
+    fn pin_inner(&self, mm: MmId, index: usize, kind: PinKind, path: GupPath) -> Result<PinId> {
         let m = self.mm(mm)?;
         self.check_open()?;
         let Some(vma) = m.vma() else {
@@ -57,8 +64,9 @@ impl GuestMemFd {
         }
         // GUP-fast refuses FOLL_LONGTERM on file folios other than shmem
         // (gup_fast_folio_allowed); the RFC's memory is shmem.
-        let fast_ok = !matches!(kind, PinKind::Longterm | PinKind::Exclusive)
-            || self.cfg.design.exclusive_donation();
+        let fast_ok = path == GupPath::Auto
+            && (!matches!(kind, PinKind::Longterm | PinKind::Exclusive)
+                || self.cfg.design.exclusive_donation());
         if fast_ok {
             if let Some(f) = self.gup_fast(&m, index, kind)? {
                 return Ok(self.record_pin(mm, index, kind, f));
@@ -129,6 +137,7 @@ impl GuestMemFd {
     /// gup_fast_pte_range for one PTE. Ok(None): fall back to the slow path.
     fn gup_fast(&self, m: &Mm, index: usize, kind: PinKind) -> Result<Option<Arc<Folio>>> {
         // 1. Lockless PTE read (interrupts off in the kernel).
+        sched::step_point("gup.fast_read_pte", None);
         let Some(pte) = m.pte_read(index) else {
             return Ok(None);
         };
@@ -137,13 +146,21 @@ impl GuestMemFd {
         }
         let f = pte.folio.clone();
         // 2. Add unless zero/frozen (try_grab_folio_fast).
+        sched::step_point("gup.fast_try_add", None);
         match self.try_grab(&f, kind) {
             Ok(true) => {}
             Ok(false) => return Ok(None),
             Err(e) => return Err(Error::sys(e)),
         }
         // 3. "Adjust the pincount before re-checking the PTE."
+        sched::step_point("gup.fast_recheck", None);
         fence(Ordering::SeqCst);
+        if self.cfg.has(Bug::GupFastNoRecheck) {
+            // BUG gup_fast_no_recheck (domain.md 3.3): the PTE is not
+            // re-read, so a zap (to-private's unmap) between the lockless
+            // read and the increment goes unnoticed.
+            return Ok(Some(f));
+        }
         // 4. Re-read the PTE; back off if it changed.
         match m.pte_read(index) {
             Some(p2) if p2.same(&pte) => Ok(Some(f)),
@@ -158,6 +175,7 @@ impl GuestMemFd {
     /// grab it under the PTE lock.
     fn gup_slow(&self, m: &Arc<Mm>, index: usize, kind: PinKind) -> Result<Arc<Folio>> {
         for _ in 0..1000 {
+            sched::step_point("gup.slow_follow", None);
             let grabbed = {
                 let _mmap = m.mmap_lock.read();
                 m.with_pte(index, false, |e| match e {

@@ -69,6 +69,16 @@ impl Kvm {
         // The remote TLB flush is implied: guest accesses happen under mmu_lock.
     }
 
+    /// Zap stage-2 entries without an invalidation (only bug switch
+    /// `partial_flip` does this: it flips pages one at a time).
+    pub fn zap(&self, start: usize, end: usize) {
+        let mut s2 = self.mmu_lock.lock();
+        let gone: Vec<usize> = s2.entries.range(start..end).map(|(k, _)| *k).collect();
+        for k in gone {
+            s2.entries.remove(&k);
+        }
+    }
+
     /// kvm_mmu_invalidate_end.
     pub fn invalidate_end(&self) {
         let mut s2 = self.mmu_lock.lock();

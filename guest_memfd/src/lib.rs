@@ -5,7 +5,9 @@
 //! DESIGN.md section 4 as a policy of the same code ([`Design`]).
 //!
 //! Modules, one job each:
-//! - [`sync`]: the lock/atomic/thread facade (std today; loom/shuttle later);
+//! - [`sync`]: the lock/atomic/thread facade (std, loom or shuttle);
+//! - [`sched`]: the model's step boundaries in the code, and the
+//!   deterministic scheduler that replays a model trace on the real threads;
 //! - [`design`]: the design policies, configuration, GUP kinds;
 //! - [`errno`]: errno values, access outcomes, API misuse;
 //! - [`range_map`]: the maple-tree-like attribute range map;
@@ -18,6 +20,7 @@
 //! - `gup`: GUP-fast, GUP-slow, unpin, accesses through pins;
 //! - [`convert`]: KVM_SET_MEMORY_ATTRIBUTES2, split/merge, RFC donation;
 //! - `truncate`: fallocate, punch hole, close;
+//! - `populate`: kvm_gmem_populate and a PFN walker's speculative reference;
 //! - `view`: the [`invariants::GmemView`] implementation, invariant check,
 //!   metadata accounting;
 //! - [`mod@bench`]: measurements shared by `benches/conversion.rs` and the CLI;
@@ -42,14 +45,17 @@ pub mod hugetlb;
 pub mod kvm;
 mod locktrack;
 pub mod mm;
+mod populate;
 pub mod range_map;
 pub mod scenario;
+pub mod sched;
 pub mod sync;
 mod truncate;
 mod view;
 
 pub use convert::{KvmMemoryAttributes2, KVM_MEMORY_ATTRIBUTE_PRIVATE};
-pub use design::{Config, Design, GmemFlags, PinKind, PAGES_PER_1G, PAGE_SIZE};
+pub use design::{Bug, Config, Design, GmemFlags, GupPath, PinKind, PAGES_PER_1G, PAGE_SIZE};
 pub use errno::{AccessOutcome, Errno, Error, Misuse, Result};
 pub use gmem::{GuestMemFd, MmId, PinId, CONVERSION_SNAPSHOT_MAX, LRU_BATCH_SIZE};
 pub use invariants::Attr;
+pub use populate::SpecRef;

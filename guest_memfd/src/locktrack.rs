@@ -94,6 +94,29 @@ impl<T> TrackedRwLock<T> {
         self.tracker.acquired(self.id, LockMode::Shared);
         ReadGuard { owner: self, guard }
     }
+    /// down_read as the model step `step` (a step point; under replay each
+    /// grant is one attempt, see [`crate::sched::acquire`]).
+    pub fn read_step(&self, step: &'static str) -> ReadGuard<'_, T> {
+        let guard = crate::sched::acquire(
+            step,
+            || self.inner.try_read().ok(),
+            || self.tracker.waiting(self.id, LockMode::Shared),
+            || self.inner.read().expect("rwlock poisoned"),
+        );
+        self.tracker.acquired(self.id, LockMode::Shared);
+        ReadGuard { owner: self, guard }
+    }
+    /// down_write as the model step `step`.
+    pub fn write_step(&self, step: &'static str) -> WriteGuard<'_, T> {
+        let guard = crate::sched::acquire(
+            step,
+            || self.inner.try_write().ok(),
+            || self.tracker.waiting(self.id, LockMode::Exclusive),
+            || self.inner.write().expect("rwlock poisoned"),
+        );
+        self.tracker.acquired(self.id, LockMode::Exclusive);
+        WriteGuard { owner: self, guard }
+    }
     /// down_write
     pub fn write(&self) -> WriteGuard<'_, T> {
         self.tracker.waiting(self.id, LockMode::Exclusive);

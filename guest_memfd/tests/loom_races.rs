@@ -8,7 +8,7 @@
 
 mod races;
 
-use guest_memfd::PinKind;
+use guest_memfd::{Bug, PinKind};
 
 /// Run `f` under loom (default preemption bound 2) and return how many
 /// executions loom explored, so a harness that explores nothing is noticed.
@@ -59,4 +59,39 @@ fn split_freeze_vs_lookup() {
 #[test]
 fn wait_wakeup() {
     model(races::wait_wakeup);
+}
+
+/// Does loom find an execution in which `f` fails?
+fn caught(f: fn()) -> bool {
+    std::panic::catch_unwind(|| {
+        let mut b = loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(2);
+        }
+        b.check(f);
+    })
+    .is_err()
+}
+
+#[test]
+fn guest_fault_vs_convert() {
+    model(|| races::guest_fault_vs_convert(&[]));
+}
+
+/// The racy bug switches (shuttle_races.rs covers every switch): loom
+/// finds the interleaving that exposes each.
+#[test]
+fn racy_bug_switches_are_caught() {
+    assert!(
+        caught(|| races::gup_fast_vs_convert_bugs(PinKind::Pin, &[Bug::GupFastNoRecheck])),
+        "gup_fast_no_recheck"
+    );
+    assert!(
+        caught(|| races::gup_fast_vs_convert_bugs(PinKind::Get, &[Bug::CheckBeforeUnmap])),
+        "check_before_unmap"
+    );
+    assert!(
+        caught(|| races::guest_fault_vs_convert(&[Bug::GuestCheckBeforeSeq])),
+        "guest_check_before_seq"
+    );
 }

@@ -7,8 +7,10 @@
 //! verdict on the model and a check on the implementation are about the same
 //! sentence. This crate depends on nothing of ours.
 
+pub mod bugs;
 pub mod props;
 pub mod view;
 
+pub use bugs::Bug;
 pub use props::*;
 pub use view::*;

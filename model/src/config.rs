@@ -76,55 +76,19 @@ impl FromStr for Design {
     }
 }
 
-/// The bug switches (mutations) of DESIGN.md section 5. Each removes exactly
-/// one guard; the comment at the guarded step names the kernel function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Bug {
-    CheckBeforeUnmap,
-    FaultNoRef,
-    GupFastNoRecheck,
-    GuestCheckBeforeSeq,
-    RestructureNoFreeze,
-    PunchMergeNoCheck,
-    PartialFlip,
-    PopulateLockOrder,
-    NoLruDrain,
-    ExclusiveCasBias,
+pub use invariants::Bug;
+
+/// Where the model puts each bug switch (the names and the property each
+/// must be caught by live in `invariants::Bug`).
+pub trait BugScope {
+    /// The designs whose code contains the guard this switch removes.
+    fn applies_to(self, d: Design) -> bool;
+    /// The design the gate checks this switch on.
+    fn default_design(self) -> Design;
 }
 
-impl Bug {
-    pub const ALL: [Bug; 10] = [
-        Bug::CheckBeforeUnmap,
-        Bug::FaultNoRef,
-        Bug::GupFastNoRecheck,
-        Bug::GuestCheckBeforeSeq,
-        Bug::RestructureNoFreeze,
-        Bug::PunchMergeNoCheck,
-        Bug::PartialFlip,
-        Bug::PopulateLockOrder,
-        Bug::NoLruDrain,
-        Bug::ExclusiveCasBias,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Bug::CheckBeforeUnmap => "check_before_unmap",
-            Bug::FaultNoRef => "fault_no_ref",
-            Bug::GupFastNoRecheck => "gup_fast_no_recheck",
-            Bug::GuestCheckBeforeSeq => "guest_check_before_seq",
-            Bug::RestructureNoFreeze => "restructure_no_freeze",
-            Bug::PunchMergeNoCheck => "punch_merge_no_check",
-            Bug::PartialFlip => "partial_flip",
-            Bug::PopulateLockOrder => "populate_lock_order",
-            Bug::NoLruDrain => "no_lru_drain",
-            Bug::ExclusiveCasBias => "exclusive_cas_bias",
-        }
-    }
-    fn bit(self) -> u16 {
-        1 << (self as u16)
-    }
-    /// The designs whose code contains the guard this switch removes.
-    pub fn applies_to(self, d: Design) -> bool {
+impl BugScope for Bug {
+    fn applies_to(self, d: Design) -> bool {
         use Design::*;
         match self {
             // The refcount check exists where to-private checks references.
@@ -142,25 +106,8 @@ impl Bug {
             Bug::ExclusiveCasBias => d == ExclusivePin,
         }
     }
-    /// The property that must catch this switch (DESIGN.md section 5).
-    pub fn expected_catch(self) -> invariants::PropertyId {
-        use invariants::PropertyId::*;
-        match self {
-            Bug::CheckBeforeUnmap | Bug::GupFastNoRecheck => NoPrivatePin,
-            Bug::FaultNoRef => NoPrivateHostMapping,
-            Bug::GuestCheckBeforeSeq => Stage2Coherent,
-            Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => GiganticPoolSafe,
-            Bug::PartialFlip => ConversionAtomic,
-            Bug::PopulateLockOrder => NoDeadlock,
-            // Under the v7 design the ioctl keeps returning EAGAIN; under
-            // design wait it never returns (gate row wait+no_lru_drain).
-            Bug::NoLruDrain => ConversionEventuallySucceeds,
-            Bug::ExclusiveCasBias => ExclusivePinExclusive,
-        }
-    }
 
-    /// The design the gate checks this switch on.
-    pub fn default_design(self) -> Design {
+    fn default_design(self) -> Design {
         match self {
             Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => Design::Split,
             Bug::ExclusiveCasBias => Design::ExclusivePin,
@@ -169,22 +116,8 @@ impl Bug {
     }
 }
 
-impl fmt::Display for Bug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Bug {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        Bug::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
-            ConfigError(format!(
-                "unknown bug switch '{s}' (expected one of: {})",
-                Bug::ALL.map(|b| b.name()).join(", ")
-            ))
-        })
-    }
+fn bit(b: Bug) -> u16 {
+    1 << (b as u16)
 }
 
 /// A set of bug switches.
@@ -194,10 +127,10 @@ pub struct BugSet(u16);
 
 impl BugSet {
     pub fn has(self, b: Bug) -> bool {
-        self.0 & b.bit() != 0
+        self.0 & bit(b) != 0
     }
     pub fn insert(&mut self, b: Bug) {
-        self.0 |= b.bit();
+        self.0 |= bit(b);
     }
     pub fn iter(self) -> impl Iterator<Item = Bug> {
         Bug::ALL.into_iter().filter(move |b| self.has(*b))

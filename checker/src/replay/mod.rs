@@ -1,10 +1,11 @@
 //! `replay FILE`: re-run a counterexample and say whether the violation reproduces.
 //!
-//! Backends: the model (`on_model`). The concrete implementation
-//! (guest_memfd) is meant to be a second backend with the same shape: take
-//! the parsed [`TraceFile`], return an [`Outcome`]; `cmd` runs every backend
-//! that supports the trace's design.
+//! Backends: the model (`on_model`) and the concrete implementation
+//! (`on_impl`: the same interleaving forced on guest_memfd's threads, with
+//! the trace's bug switches, then with them off). Each takes the parsed
+//! [`TraceFile`] and returns an [`Outcome`].
 
+mod on_impl;
 mod on_model;
 mod parse;
 
@@ -17,8 +18,21 @@ pub struct Outcome {
     /// Which backend ("model").
     pub backend: &'static str,
     pub reproduces: bool,
+    /// The backend cannot run this trace (it says why in `detail`).
+    pub skipped: bool,
     /// One line: what was checked, or why it does not reproduce.
     pub detail: String,
+}
+
+impl Outcome {
+    pub fn skipped(backend: &'static str, detail: String) -> Outcome {
+        Outcome {
+            backend,
+            reproduces: false,
+            skipped: true,
+            detail,
+        }
+    }
 }
 
 pub fn cmd(a: &ReplayArgs) -> Result<Code> {
@@ -26,14 +40,25 @@ pub fn cmd(a: &ReplayArgs) -> Result<Code> {
     let text = std::fs::read_to_string(&a.file)
         .map_err(|e| Fail::usage(format!("{name}: cannot read: {e}")))?;
     let tf = parse::parse(&text).map_err(|e| Fail::usage(format!("{name}: {e}")))?;
-    let outcomes = vec![on_model::replay(&tf).map_err(|e| Fail::usage(format!("{name}: {e}")))?];
+    let mut outcomes =
+        vec![on_model::replay(&tf).map_err(|e| Fail::usage(format!("{name}: {e}")))?];
+    outcomes.push(on_impl::replay(&tf));
+    outcomes.extend(on_impl::replay_bug_off(&tf));
     let mut code = Code::Ok;
     for o in &outcomes {
-        let verdict = if o.reproduces {
-            "reproduces"
-        } else {
-            code = Code::Failed;
-            "DOES NOT reproduce"
+        let bug_off = o.backend.ends_with("off");
+        let verdict = match (o.skipped, bug_off, o.reproduces) {
+            (true, _, _) => "skipped",
+            (false, false, true) => "reproduces",
+            (false, true, false) => "does not occur",
+            (false, false, false) => {
+                code = Code::Failed;
+                "DOES NOT reproduce"
+            }
+            (false, true, true) => {
+                code = Code::Failed;
+                "OCCURS although the bug switches are off"
+            }
         };
         println!(
             "{name}: {} {} on the {}: {verdict}: {}",

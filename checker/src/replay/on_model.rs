@@ -81,6 +81,7 @@ fn check_safety(m: &GmemModel, tf: &TraceFile, t: &Trace) -> Outcome {
     Outcome {
         backend: "model",
         reproduces,
+        skipped: false,
         detail,
     }
 }
@@ -101,6 +102,7 @@ fn check_lasso(m: &GmemModel, tf: &TraceFile, t: &Trace) -> Outcome {
     let fail = |detail: String| Outcome {
         backend: "model",
         reproduces: false,
+        skipped: false,
         detail,
     };
     if t.state(last) != t.state(l) {
@@ -130,6 +132,7 @@ fn check_lasso(m: &GmemModel, tf: &TraceFile, t: &Trace) -> Outcome {
     Outcome {
         backend: "model",
         reproduces: true,
+        skipped: false,
         detail: format!(
             "pending forever on a fair loop (stem {l} steps, loop {} steps)",
             last - l

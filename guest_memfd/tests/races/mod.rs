@@ -11,12 +11,18 @@
 
 use guest_memfd::sync::{thread, Arc};
 use guest_memfd::{
-    AccessOutcome, Attr, Config, Design, Errno, Error, GmemFlags, GuestMemFd, PinKind,
+    AccessOutcome, Attr, Bug, Config, Design, Errno, Error, GmemFlags, GuestMemFd, PinKind,
 };
 use invariants::GmemView;
 
 fn gmem(design: Design, pages: usize, init_shared: bool) -> Arc<GuestMemFd> {
-    let c = Config::new(
+    gmem_bugs(design, pages, init_shared, &[])
+}
+
+/// As `gmem`, with bug switches on: each harness below takes the switches
+/// it can catch, and `{loom,shuttle}_races.rs` check that it does.
+fn gmem_bugs(design: Design, pages: usize, init_shared: bool, bugs: &[Bug]) -> Arc<GuestMemFd> {
+    let mut c = Config::new(
         design,
         pages,
         GmemFlags {
@@ -24,6 +30,7 @@ fn gmem(design: Design, pages: usize, init_shared: bool) -> Arc<GuestMemFd> {
             init_shared,
         },
     );
+    c.bugs = bugs.to_vec();
     Arc::new(GuestMemFd::new(c).expect("create"))
 }
 
@@ -53,22 +60,32 @@ fn is_eagain(r: &Result<(), Error>) -> bool {
 /// converter unmaps and checks refcounts. Either the pin backs off / fails
 /// or the conversion fails EAGAIN: while the pin is held the page is shared.
 pub fn gup_fast_vs_convert(kind: PinKind) {
-    let g = gmem(Design::Inplace, 1, true);
+    gup_fast_vs_convert_bugs(kind, &[])
+}
+
+/// Catches `gup_fast_no_recheck` and `check_before_unmap`.
+pub fn gup_fast_vs_convert_bugs(kind: PinKind, bugs: &[Bug]) {
+    let g = gmem_bugs(Design::Inplace, 1, true, bugs);
     g.host_write(0, 0, 7).unwrap();
     let g2 = g.clone();
     let pinner = thread::spawn(move || {
-        if let Ok(id) = g2.pin(0, 0, kind) {
+        let id = g2.pin(0, 0, kind).ok();
+        if id.is_some() {
             // Inside: a completed pin and a private attribute never coexist.
             assert_eq!(g2.attr(0), Some(Attr::Shared), "pinned page went private");
-            g2.unpin(id).unwrap();
         }
+        id
     });
     let r = g.convert(0, 1, Attr::Private);
     assert!(r.is_ok() || is_eagain(&r), "unexpected {r:?}");
-    pinner.join().unwrap();
+    // The pin is still held: no_private_pin sees it if the page went private.
+    let id = pinner.join().unwrap();
     invariants_hold(&g);
     if r.is_ok() {
         assert_eq!(g.page(0).host_ptes, 0, "private page still mapped");
+    }
+    if let Some(id) = id {
+        g.unpin(id).unwrap();
     }
 }
 
@@ -77,7 +94,12 @@ pub fn gup_fast_vs_convert(kind: PinKind) {
 /// unmap; its reference must make the check fail, never leave a private
 /// page mapped.
 pub fn host_fault_vs_convert() {
-    let g = gmem(Design::Inplace, 1, true);
+    host_fault_vs_convert_bugs(&[])
+}
+
+/// Catches `fault_no_ref` (the PTE holds no reference: `refcount_conserved`).
+pub fn host_fault_vs_convert_bugs(bugs: &[Bug]) {
+    let g = gmem_bugs(Design::Inplace, 1, true, bugs);
     let g2 = g.clone();
     let host = thread::spawn(move || {
         let a = g2.host_write(0, 0, 1).unwrap();
@@ -105,20 +127,31 @@ pub fn host_fault_vs_convert() {
 /// FOLL_GET try-adds on page 0's subfolio. The try-add must fail on a frozen
 /// folio and no reference may survive on a folded subfolio.
 pub fn split_merge_vs_gup_fast() {
-    let g = gmem(Design::Split, 2, true);
+    split_merge_vs_gup_fast_bugs(&[])
+}
+
+/// Catches `restructure_no_freeze` (a reference lands on a subfolio the
+/// merge folds away: `gigantic_pool_safe`).
+pub fn split_merge_vs_gup_fast_bugs(bugs: &[Bug]) {
+    let g = gmem_bugs(Design::Split, 2, true, bugs);
     g.host_write(0, 0, 3).unwrap();
     g.convert(1, 1, Attr::Private).unwrap();
     let g2 = g.clone();
     let pinner = thread::spawn(move || {
-        if let Ok(id) = g2.pin(0, 0, PinKind::Get) {
+        let id = g2.pin(0, 0, PinKind::Get).ok();
+        if id.is_some() {
             assert_eq!(g2.attr(0), Some(Attr::Shared), "GET ref on a private page");
-            g2.unpin(id).unwrap();
         }
+        id
     });
     let r = g.convert(0, 1, Attr::Private);
     assert!(r.is_ok() || is_eagain(&r), "unexpected {r:?}");
-    pinner.join().unwrap();
+    // The reference is still held: gigantic_pool_safe sees it on a folded subfolio.
+    let id = pinner.join().unwrap();
     invariants_hold(&g);
+    if let Some(id) = id {
+        g.unpin(id).unwrap();
+    }
 }
 
 /// Design split, split vs speculative lookup: the file is all private and
@@ -156,5 +189,120 @@ pub fn wait_wakeup() {
     let unpinner = thread::spawn(move || g2.unpin(id).unwrap());
     assert_eq!(g.convert(0, 1, Attr::Private), Ok(()));
     unpinner.join().unwrap();
+    invariants_hold(&g);
+}
+
+/// Guest stage-2 fault vs to-private (domain.md 2.7): the vCPU snapshots
+/// mmu_invalidate_seq, checks the attribute, gets the pfn and installs the
+/// stage-2 entry unless an invalidation raced. Catches
+/// `guest_check_before_seq` (a shared entry installed for a page that went
+/// private: `stage2_coherent`).
+pub fn guest_fault_vs_convert(bugs: &[Bug]) {
+    let g = gmem_bugs(Design::Inplace, 1, true, bugs);
+    let g2 = g.clone();
+    let vcpu = thread::spawn(move || {
+        let o = g2.guest_read(0, Some(Attr::Shared)).unwrap();
+        assert!(matches!(
+            o,
+            AccessOutcome::Value(_) | AccessOutcome::MemoryFault
+        ));
+    });
+    // The vCPU's get_pfn reference can make the check fail: EAGAIN is fine.
+    let r = g.convert(0, 1, Attr::Private);
+    assert!(r.is_ok() || is_eagain(&r), "unexpected {r:?}");
+    vcpu.join().unwrap();
+    invariants_hold(&g);
+}
+
+/// To-private of two pages while a short-term pin on the second is being
+/// dropped: the conversion succeeds or fails EAGAIN, and fails as a whole.
+/// Catches `partial_flip` (`conversion_atomic`).
+pub fn convert_range_vs_unpin(bugs: &[Bug]) {
+    let g = gmem_bugs(Design::Inplace, 2, true, bugs);
+    g.host_write(0, 0, 1).unwrap();
+    g.host_write(0, 1, 2).unwrap();
+    let id = g.pin(0, 1, PinKind::Pin).unwrap();
+    let g2 = g.clone();
+    let unpinner = thread::spawn(move || g2.unpin(id).unwrap());
+    let r = g.convert(0, 2, Attr::Private);
+    assert!(r.is_ok() || is_eagain(&r), "unexpected {r:?}");
+    unpinner.join().unwrap();
+    invariants_hold(&g);
+}
+
+/// kvm_gmem_populate() from a shared, unmapped page of the same file into a
+/// private one, beside a host access. Catches `populate_lock_order` (the
+/// source fault waits for the invalidate lock its own thread holds: loom
+/// and shuttle report the deadlock).
+pub fn populate_vs_host(bugs: &[Bug]) {
+    let g = gmem_bugs(Design::Inplace, 2, true, bugs);
+    assert_eq!(g.convert(0, 1, Attr::Private), Ok(()));
+    let g2 = g.clone();
+    let host = thread::spawn(move || {
+        let _ = g2.host_read(0, 1).unwrap();
+    });
+    assert_eq!(g.populate(0, 0, 1), Ok(()));
+    host.join().unwrap();
+    invariants_hold(&g);
+}
+
+/// To-private right after a fault put the new folio in the lru_add batch:
+/// the one drain makes the check pass. Catches `no_lru_drain` (the batch's
+/// reference makes it EAGAIN forever). Not a race: every schedule fails;
+/// a vCPU touching the other page only gives the schedulers a second thread.
+pub fn convert_after_fault_in_lru_batch(bugs: &[Bug]) {
+    let g = gmem_bugs(Design::Inplace, 2, true, bugs);
+    g.host_write(0, 0, 1).unwrap();
+    let g2 = g.clone();
+    let vcpu = thread::spawn(move || {
+        let _ = g2.guest_read(1, Some(Attr::Shared)).unwrap();
+    });
+    let r = g.convert(0, 1, Attr::Private);
+    vcpu.join().unwrap();
+    assert_eq!(
+        r,
+        Ok(()),
+        "a folio in the lru_add batch kept to-private failing"
+    );
+    invariants_hold(&g);
+}
+
+/// Design split: punching the whole gigantic page while a GUP pin on a
+/// subpage is being dropped: the punch fails EAGAIN or releases an
+/// unreferenced page. Catches `punch_merge_no_check` (`gigantic_pool_safe`).
+pub fn punch_vs_unpin_split(bugs: &[Bug]) {
+    let g = gmem_bugs(Design::Split, 2, true, bugs);
+    g.host_write(0, 0, 1).unwrap();
+    let id = g.pin(0, 0, PinKind::Pin).unwrap();
+    let g2 = g.clone();
+    let unpinner = thread::spawn(move || g2.unpin(id).unwrap());
+    let r = g.punch(0, 2);
+    assert!(r.is_ok() || is_eagain(&r), "unexpected {r:?}");
+    unpinner.join().unwrap();
+    invariants_hold(&g);
+}
+
+/// Design split, to-shared split vs a PFN walker: the file is all private,
+/// backed by one whole gigantic folio; the split freezes it while a walker
+/// speculatively try-gets it (no lock). Catches `restructure_no_freeze`
+/// (the reference lands on a folio the split retires: `gigantic_pool_safe`).
+pub fn split_vs_pfn_walker(bugs: &[Bug]) {
+    let g = gmem_bugs(Design::Split, 2, false, bugs);
+    assert!(matches!(
+        g.guest_read(1, Some(Attr::Private)).unwrap(),
+        AccessOutcome::Value(_)
+    ));
+    let g2 = g.clone();
+    // The walker keeps walking (as compaction does), so some try-get
+    // falls into the split's window.
+    let walker = thread::spawn(move || {
+        for _ in 0..8 {
+            if let Some(r) = g2.pfn_walker_get(1) {
+                g2.pfn_walker_put(r);
+            }
+        }
+    });
+    assert_eq!(g.convert(0, 2, Attr::Shared), Ok(()));
+    walker.join().unwrap();
     invariants_hold(&g);
 }

@@ -1,0 +1,700 @@
+//! Replay on the implementation: the trace's configuration becomes a real
+//! `GuestMemFd` with one thread per model actor running the actor's script
+//! (conversions, host accesses, GUP + DMA + unpin, guest accesses,
+//! populate), and `guest_memfd::sched` forces the trace's interleaving:
+//! every model action grants one actor one step, from the step point it is
+//! parked at to its next one.
+//!
+//! Two runs per trace:
+//! - *with the trace's bug switches*: before each action the actor must be
+//!   parked at the step the model takes (same step, same page), else the
+//!   replay reports where the two diverge; the property is evaluated on the
+//!   implementation's own `GmemView` after every step and must fail at the
+//!   end (safety), or the loop must be followed again and stay pending, or
+//!   every in-flight actor must stay blocked (liveness);
+//! - *with them off* (rows that have bug switches): the same actors are
+//!   granted steps in the same order, wherever their code has taken them,
+//!   then run round-robin to the end; the violation must not occur.
+
+use super::{Outcome, TraceFile};
+use crate::trace::{self, Trace};
+use guest_memfd::sched::{self, Point, Sched, Status, START};
+use guest_memfd::{Bug, GmemFlags, GuestMemFd, GupPath, PinKind};
+use invariants::{ConversionView, GmemView, Kind, PropertyId};
+use model::config::{GupPath as MPath, HostOp, PinKind as MPin};
+use model::state::*;
+use model::{Action, Actor, Design, GmemModel};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long one step may take before the replay calls it stuck (a step is
+/// microseconds; this only guards against a thread blocked for good).
+const STEP_TIMEOUT: Duration = Duration::from_secs(5);
+/// The bug-off run's round-robin tail: enough for every script here to end.
+const TAIL_STEPS: usize = 2_000;
+
+/// Why a configuration cannot be replayed on the implementation (it has
+/// no counterpart of a model actor or design there).
+fn unsupported(cfg: &model::Config) -> Option<String> {
+    match cfg.design {
+        Design::Split => {
+            return Some(
+                "design split: the implementation creates 4K subfolios lazily and splits in one \
+                 step, the model splits all subfolios in SplitFreeze/SplitDo; their steps do not \
+                 line up yet"
+                    .into(),
+            )
+        }
+        Design::ExclusivePin => {
+            return Some(
+                "design exclusive_pin: the model donates through an anonymous large folio, the \
+                 implementation pins 4K shmem folios"
+                    .into(),
+            )
+        }
+        _ => {}
+    }
+    if cfg.truncate.is_some() {
+        return Some("the implementation's punch/close have no step points yet".into());
+    }
+    if cfg.speculative.is_some() {
+        return Some("the implementation has no PFN-walker actor yet".into());
+    }
+    None
+}
+
+fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, String> {
+    let design = guest_memfd::Design::by_name(cfg.design.name())
+        .ok_or_else(|| format!("design {} is not implemented", cfg.design))?;
+    let mut c = guest_memfd::Config::new(
+        design,
+        cfg.pages as usize,
+        GmemFlags {
+            mmap: true,
+            init_shared: cfg.init_shared,
+        },
+    );
+    c.lru = cfg.lru;
+    if bugs {
+        c.bugs = cfg
+            .bugs
+            .iter()
+            .map(|b| Bug::by_name(b.name()).ok_or_else(|| format!("bug {b} is not implemented")))
+            .collect::<Result<_, _>>()?;
+    }
+    // Replay decides when a waiting converter looks again; it never gives up.
+    c.wait_timeout = Duration::from_secs(3600);
+    Ok(c)
+}
+
+/// The step point at which the implementation performs the model step that
+/// `actor` takes next in `st` (`START` when it is between operations).
+fn model_point(st: &State, actor: Actor, action: Action) -> (&'static str, Option<usize>) {
+    if matches!(action, Action::Start(_)) {
+        return (START, None);
+    }
+    fn fault(pc: FaultPc) -> &'static str {
+        match pc {
+            FaultPc::LockInv => "fault.lock_inv",
+            FaultPc::Lookup => "fault.lookup",
+            FaultPc::Install(_) => "fault.install",
+            FaultPc::InstallLocked(_) => "fault.install_locked",
+        }
+    }
+    let p = |i: u8| Some(i as usize);
+    match actor {
+        Actor::Converter => match st.conv.pc {
+            ConvPc::Idle => (START, None),
+            ConvPc::Done => ("conv.done", None),
+            ConvPc::Lock => ("conv.lock", None),
+            ConvPc::WaitMapped(i) => ("conv.wait_mapped", p(i)),
+            ConvPc::Unmap => ("conv.unmap", None),
+            ConvPc::Check(i) => ("conv.check", p(i)),
+            ConvPc::Drain(i) => ("conv.drain", p(i)),
+            ConvPc::Wait(i) => ("conv.wait", p(i)),
+            ConvPc::InvBegin => ("conv.inv_begin", None),
+            ConvPc::SplitFreeze => ("conv.split_freeze", None),
+            ConvPc::SplitDo => ("conv.split_do", None),
+            ConvPc::Flip => ("conv.flip", None),
+            ConvPc::MergeFreeze(i) => ("conv.merge_freeze", p(i)),
+            ConvPc::MergeFold => ("conv.merge_fold", None),
+            ConvPc::InvEnd => ("conv.inv_end", None),
+            ConvPc::ExclPin => ("conv.excl_pin", None),
+            ConvPc::Unexc => ("conv.unexc", None),
+        },
+        Actor::Proc(k) => match st.procs[k as usize].pc {
+            ProcPc::Idle => (START, None),
+            ProcPc::Fault(f) => (fault(f), None),
+        },
+        Actor::Pinner(k) => match st.pinners[k as usize].pc {
+            PinPc::Idle | PinPc::Finished => (START, None),
+            PinPc::FastReadPte => ("gup.fast_read_pte", None),
+            PinPc::FastTryAdd(_) => ("gup.fast_try_add", None),
+            PinPc::FastRecheck(_) => ("gup.fast_recheck", None),
+            PinPc::SlowFollow => ("gup.slow_follow", None),
+            PinPc::SlowFault(f) => (fault(f), None),
+            PinPc::ExclRecheck(_) => ("gup.excl_recheck", None),
+            PinPc::Held(_) => ("gup.held", None),
+            PinPc::Accessed(_) => ("gup.accessed", None),
+        },
+        Actor::Guest => match st.guest.pc {
+            GuestPc::Idle => (START, None),
+            GuestPc::Snapshot => ("guest.snapshot", None),
+            GuestPc::CheckAttr => ("guest.check_attr", None),
+            GuestPc::GetPfn => ("guest.get_pfn", None),
+            GuestPc::Install(_) => ("guest.install", None),
+        },
+        Actor::Populate => match st.populate.pc {
+            PopPc::Idle | PopPc::Finished => (START, None),
+            PopPc::SrcGup => ("pop.src_gup", None),
+            PopPc::SrcLockInv => ("pop.src_lock_inv", None),
+            PopPc::SrcLookup => ("pop.src_lookup", None),
+            PopPc::Lock => ("pop.lock", None),
+            PopPc::Copy => ("pop.copy", None),
+        },
+        Actor::Truncator => ("trunc", None),
+        Actor::Speculative => ("spec", None),
+        Actor::PoolCallback => ("pool_callback", None),
+    }
+}
+
+/// What the VMM knows that the kernel does not: whether the current
+/// conversion request is one it retries until it succeeds, and whether it has.
+#[derive(Default)]
+struct Vmm {
+    retry: bool,
+    succeeded: AtomicBool,
+}
+
+/// The implementation's view with the VMM's knowledge added to the
+/// conversion records (the liveness properties ask about retried requests):
+/// only the newest record (the current attempt) is shown.
+struct WithVmm<'a> {
+    gm: &'a GuestMemFd,
+    vmm: &'a Vmm,
+}
+
+impl GmemView for WithVmm<'_> {
+    fn nr_pages(&self) -> usize {
+        self.gm.nr_pages()
+    }
+    fn page(&self, index: usize) -> invariants::PageView {
+        self.gm.page(index)
+    }
+    fn for_each_folio(&self, f: &mut dyn FnMut(&invariants::FolioView)) {
+        self.gm.for_each_folio(f)
+    }
+    fn for_each_gigantic(&self, f: &mut dyn FnMut(&invariants::GiganticView)) {
+        self.gm.for_each_gigantic(f)
+    }
+    fn for_each_access(&self, f: &mut dyn FnMut(&invariants::Access)) {
+        self.gm.for_each_access(f)
+    }
+    fn for_each_thread_locks(&self, f: &mut dyn FnMut(&invariants::ThreadLocks<'_>)) {
+        self.gm.for_each_thread_locks(f)
+    }
+    fn for_each_conversion(&self, f: &mut dyn FnMut(&ConversionView<'_>)) {
+        let mut all = Vec::new();
+        self.gm.for_each_conversion(&mut |c| {
+            all.push((
+                c.start,
+                c.nr_pages,
+                c.to,
+                c.status,
+                c.before.to_vec(),
+                c.after.to_vec(),
+            ))
+        });
+        if let Some((start, nr_pages, to, status, before, after)) = all.pop() {
+            f(&ConversionView {
+                start,
+                nr_pages,
+                to,
+                status,
+                before: &before,
+                after: &after,
+                retries_until_ok: self.vmm.retry,
+                succeeded: self.vmm.succeeded.load(Ordering::SeqCst),
+            });
+        }
+    }
+}
+
+/// One actor's script, as the model's configuration gives it.
+enum Script {
+    Converter(Vec<model::config::ConvOp>),
+    Proc(u32, Vec<HostOp>),
+    Pinner(model::config::PinnerCfg),
+    Guest(Vec<model::config::GuestOp>),
+    Populate(model::config::PopulateCfg),
+}
+
+fn pin_kind(k: MPin) -> PinKind {
+    match k {
+        MPin::Get => PinKind::Get,
+        MPin::Pin => PinKind::Pin,
+        MPin::Longterm => PinKind::Longterm,
+    }
+}
+
+fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script) {
+    let value = id as u8 + 1;
+    match s {
+        Script::Converter(ops) => {
+            for op in ops {
+                sched::step_point(START, None);
+                vmm.succeeded.store(false, Ordering::SeqCst);
+                loop {
+                    let r = gm.convert(op.start as usize, op.pages as usize, op.to);
+                    if r.is_ok() {
+                        vmm.succeeded.store(true, Ordering::SeqCst);
+                    }
+                    let eagain =
+                        matches!(&r, Err(e) if e.errno() == Some(guest_memfd::Errno::EAGAIN));
+                    if vmm.retry && eagain {
+                        // The VMM drops what it owns and retries the request.
+                        sched::step_point("conv.done", None);
+                        continue;
+                    }
+                    break;
+                }
+            }
+        }
+        Script::Proc(mm, ops) => {
+            for op in ops {
+                sched::step_point(START, None);
+                let page = op.page() as usize;
+                let _ = match op {
+                    HostOp::Read { .. } => gm.host_read(mm, page).map(|_| ()),
+                    HostOp::Write { .. } => gm.host_write(mm, page, value).map(|_| ()),
+                    HostOp::Dontneed { .. } => gm.madvise_dontneed(mm, page),
+                };
+            }
+        }
+        Script::Pinner(pc) => loop {
+            sched::step_point(START, None);
+            let path = match pc.path {
+                MPath::Fast => GupPath::Auto,
+                MPath::Slow => GupPath::Slow,
+            };
+            let kind = pin_kind(pc.kind);
+            match gm.pin_via(pc.proc as u32, pc.page as usize, kind, path) {
+                Ok(pin) => {
+                    sched::step_point("gup.held", None);
+                    let _ = gm.pin_access(pin, Some(value));
+                    if pc.hold_forever {
+                        // Never unpins: the model's Accessed step is disabled.
+                        loop {
+                            sched::step_point_blocked("gup.accessed", None, true);
+                        }
+                    }
+                    sched::step_point("gup.accessed", None);
+                    let _ = gm.unpin(pin);
+                }
+                Err(_) => {
+                    // A refused GUP (closed file, FOLL_LONGTERM under design
+                    // wait, PFNMAP) ends the pinner; a SIGBUS'd one retries
+                    // if it repeats, as in the model.
+                    let refused = gm.is_closed()
+                        || (gm.design() == guest_memfd::Design::Wait && kind == PinKind::Longterm)
+                        || gm.design() == guest_memfd::Design::Pfnmap;
+                    if refused {
+                        return;
+                    }
+                }
+            }
+            if !pc.repeat {
+                return;
+            }
+        },
+        Script::Guest(ops) => {
+            for op in ops {
+                sched::step_point(START, None);
+                let _ = gm.guest_write(op.page as usize, Some(op.access), value);
+            }
+        }
+        Script::Populate(p) => {
+            sched::step_point(START, None);
+            let _ = gm.populate(p.dst as usize, 0, p.src as usize);
+        }
+    }
+}
+
+/// The running implementation and its actor threads.
+struct World {
+    gm: Arc<GuestMemFd>,
+    vmm: Arc<Vmm>,
+    sched: Arc<Sched>,
+    ids: BTreeMap<Actor, usize>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl World {
+    fn new(m: &GmemModel, bugs: bool) -> Result<World, String> {
+        let cfg = &m.cfg;
+        let gm = Arc::new(
+            GuestMemFd::new(impl_config(cfg, bugs)?)
+                .map_err(|e| format!("cannot create the guest_memfd: {e}"))?,
+        );
+        let mut mms = vec![0u32];
+        for _ in 1..cfg.procs.len().max(1) {
+            mms.push(gm.fork(0).map_err(|e| format!("fork: {e}"))?);
+        }
+        let vmm = Arc::new(Vmm {
+            retry: cfg.retry_until_ok,
+            ..Vmm::default()
+        });
+        let actors = m.actors();
+        let sched = Sched::new(actors.len());
+        let mut ids = BTreeMap::new();
+        let mut threads = Vec::new();
+        for (id, &a) in actors.iter().enumerate() {
+            let script = match a {
+                Actor::Converter => Script::Converter(cfg.conversions.clone()),
+                Actor::Proc(p) => Script::Proc(mms[p as usize], cfg.procs[p as usize].clone()),
+                Actor::Pinner(k) => Script::Pinner(cfg.pinners[k as usize]),
+                Actor::Guest => Script::Guest(cfg.guest.clone()),
+                Actor::Populate => match cfg.populate {
+                    Some(p) => Script::Populate(p),
+                    None => continue,
+                },
+                other => {
+                    return Err(format!(
+                        "actor {other} has no counterpart in the implementation"
+                    ))
+                }
+            };
+            ids.insert(a, id);
+            let (gm2, vmm2, s2) = (gm.clone(), vmm.clone(), sched.clone());
+            sched.launch(id);
+            let h = std::thread::Builder::new()
+                .name(format!("replay-{a}"))
+                .spawn(move || {
+                    s2.enter(id);
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        run_script(&gm2, &vmm2, id, script)
+                    }));
+                    s2.exit(id, r.is_err());
+                })
+                .map_err(|e| format!("cannot spawn a thread: {e}"))?;
+            threads.push(h);
+            // One at a time, so no two actors ever run together.
+            sched
+                .settle(STEP_TIMEOUT)
+                .map_err(|e| format!("actor {a} did not reach its first step point: {e}"))?;
+        }
+        Ok(World {
+            gm,
+            vmm,
+            sched,
+            ids,
+            threads,
+        })
+    }
+
+    fn view(&self) -> WithVmm<'_> {
+        WithVmm {
+            gm: &self.gm,
+            vmm: &self.vmm,
+        }
+    }
+
+    /// Does property `id` fail here (safety: violated; liveness: pending)?
+    fn fails(&self, id: PropertyId) -> bool {
+        match id.kind() {
+            Kind::Liveness => id.eval(&self.view()),
+            _ => !id.eval(&*self.gm),
+        }
+    }
+
+    /// One step of actor `sid`; the accesses the view shows are this step's.
+    fn grant(&self, sid: usize) -> Result<Status, sched::StepError> {
+        self.gm.forget_accesses();
+        self.sched.grant(sid, STEP_TIMEOUT)
+    }
+
+    fn parked(&self, a: Actor) -> Option<Point> {
+        match self.sched.status(*self.ids.get(&a)?) {
+            Status::Parked(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+impl Drop for World {
+    /// Threads still parked (a hold-forever pinner, a deadlock) are left
+    /// parked: they are detached, and die with the process.
+    fn drop(&mut self) {
+        for h in std::mem::take(&mut self.threads) {
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+fn step_desc(k: usize, a: Action) -> String {
+    match a {
+        Action::Start(x) => format!("step {}: {x} starts", k + 1),
+        Action::Step(x) => format!("step {}: {x}", k + 1),
+    }
+}
+
+/// Replay with the trace's own bug switches, strictly.
+pub fn replay(tf: &TraceFile) -> Outcome {
+    let m = &tf.model;
+    if let Some(why) = unsupported(&m.cfg) {
+        return Outcome::skipped("implementation", format!("not replayed: {why}"));
+    }
+    match strict(tf) {
+        Ok(o) => o,
+        Err(why) => Outcome {
+            backend: "implementation",
+            reproduces: false,
+            skipped: false,
+            detail: why,
+        },
+    }
+}
+
+fn strict(tf: &TraceFile) -> Result<Outcome, String> {
+    let m = &tf.model;
+    let t = trace::replay(m, tf.init_index, &tf.actions)?;
+    let w = World::new(m, true)?;
+    let id = tf.property;
+    let l = tf.loop_index.unwrap_or(t.steps.len());
+    let mut first_fail = w.fails(id).then_some(0);
+    // Liveness: the first state of the loop (or after) that is not pending.
+    let mut loop_not_pending = (l == 0 && !w.fails(id)).then_some(0);
+    for (k, step) in t.steps.iter().enumerate() {
+        follow(&w, &t, k, step.action)?;
+        let fails = w.fails(id);
+        if first_fail.is_none() && fails {
+            first_fail = Some(k + 1);
+        }
+        if k + 1 >= l && !fails && loop_not_pending.is_none() {
+            loop_not_pending = Some(k + 1);
+        }
+    }
+    let last = t.steps.len();
+    let o = |reproduces, detail| Outcome {
+        backend: "implementation",
+        reproduces,
+        skipped: false,
+        detail,
+    };
+    if id.kind() != Kind::Liveness {
+        return Ok(match first_fail {
+            Some(i) if i == last => o(
+                true,
+                format!("the same {last} steps, step for step; violated at the last, not before"),
+            ),
+            Some(i) => o(
+                w.fails(id),
+                format!("the same {last} steps; violated from step {i}, before the last"),
+            ),
+            None => o(
+                false,
+                format!("the same {last} steps, but the property holds throughout"),
+            ),
+        });
+    }
+    if let Some(i) = loop_not_pending {
+        return Ok(o(false, format!("not pending after step {i}, in the loop")));
+    }
+    if l == last {
+        // Every fair actor disabled: each in-flight actor, granted again,
+        // must stay where it is with nothing changed.
+        let mut stuck = Vec::new();
+        for (&a, &sid) in &w.ids {
+            let Some(p) = w.parked(a) else { continue };
+            if p.name == START {
+                continue;
+            }
+            w.grant(sid)
+                .map_err(|e| format!("after the trace, {a}: {e}"))?;
+            match w.parked(a) {
+                Some(q) if q.name == p.name && q.page == p.page && q.blocked => {
+                    stuck.push(format!("{a} at {}", q))
+                }
+                other => {
+                    return Ok(o(
+                        false,
+                        format!(
+                            "after the trace {a} can still move in the implementation ({p} -> {})",
+                            other.map_or("ended".into(), |q| q.to_string())
+                        ),
+                    ))
+                }
+            }
+        }
+        if !w.fails(id) {
+            return Ok(o(false, "the conversion completed after all".into()));
+        }
+        return Ok(o(
+            true,
+            format!(
+                "the same {last} steps, then nothing can move: {}",
+                stuck.join(", ")
+            ),
+        ));
+    }
+    // Follow the loop once more: the same steps must be possible again,
+    // and the property must stay pending throughout.
+    for k in l..last {
+        follow(&w, &t, k, t.steps[k].action)
+            .map_err(|e| format!("second time round the loop: {e}"))?;
+        if !w.fails(id) {
+            return Ok(o(
+                false,
+                format!(
+                    "second time round the loop: not pending after step {}",
+                    k + 1
+                ),
+            ));
+        }
+    }
+    Ok(o(
+        true,
+        format!(
+            "the same {l} steps, then the {}-step loop twice, pending throughout",
+            last - l
+        ),
+    ))
+}
+
+/// Grant the step the model takes at `k`, checking the actor is parked
+/// where the model says it is.
+fn follow(w: &World, t: &Trace, k: usize, a: Action) -> Result<(), String> {
+    let actor = a.actor();
+    let sid = *w
+        .ids
+        .get(&actor)
+        .ok_or_else(|| format!("{}: no such actor in the implementation", step_desc(k, a)))?;
+    let (name, page) = model_point(t.state(k), actor, a);
+    let at = match w.sched.status(sid) {
+        Status::Parked(p) => p,
+        s => {
+            return Err(format!(
+                "{}: the model's {actor} takes step {name} but the implementation's is {s:?}",
+                step_desc(k, a)
+            ))
+        }
+    };
+    if at.name != name || at.page != page {
+        return Err(format!(
+            "{}: the model's {actor} takes step {}, the implementation's is at {at}",
+            step_desc(k, a),
+            Point {
+                name,
+                page,
+                blocked: false
+            }
+        ));
+    }
+    w.grant(sid)
+        .map(|_| ())
+        .map_err(|e| format!("{}: {e}", step_desc(k, a)))
+}
+
+/// The same interleaving with the bug switches off: the violation must not occur.
+pub fn replay_bug_off(tf: &TraceFile) -> Option<Outcome> {
+    let m = &tf.model;
+    if m.cfg.bugs.is_empty() || unsupported(&m.cfg).is_some() {
+        return None;
+    }
+    let backend = "implementation, bug switches off";
+    Some(match bug_off(tf) {
+        Ok((held, detail)) => Outcome {
+            backend,
+            reproduces: !held,
+            skipped: false,
+            detail,
+        },
+        Err(e) => Outcome {
+            backend,
+            reproduces: true,
+            skipped: false,
+            detail: format!("the replay could not run: {e}"),
+        },
+    })
+}
+
+/// Ok((property held, detail)).
+fn bug_off(tf: &TraceFile) -> Result<(bool, String), String> {
+    let w = World::new(&tf.model, false)?;
+    let id = tf.property;
+    let mut granted = 0;
+    let check = |w: &World, when: &str| -> Result<(), String> {
+        match id.kind() {
+            Kind::Liveness => Ok(()),
+            _ if w.fails(id) => Err(format!("violated {when}")),
+            _ => Ok(()),
+        }
+    };
+    for (k, &a) in tf.actions.iter().enumerate() {
+        let Some(&sid) = w.ids.get(&a.actor()) else {
+            continue;
+        };
+        let Some(p) = w.parked(a.actor()) else {
+            continue;
+        };
+        // A Start is granted only to an actor between operations, a Step
+        // only to one inside an operation; otherwise the actor's code has
+        // already gone elsewhere and this action has no counterpart.
+        if matches!(a, Action::Start(_)) != (p.name == START) {
+            continue;
+        }
+        w.grant(sid)
+            .map_err(|e| format!("{}: {e}", step_desc(k, a)))?;
+        granted += 1;
+        if let Err(e) = check(&w, &format!("after {}", step_desc(k, a))) {
+            return Ok((false, e));
+        }
+    }
+    // Round-robin to the end: every parked actor is granted a step, round
+    // after round, until a whole round changes nothing (everyone ended, or
+    // is blocked) or the budget is spent.
+    let mut tail = 0;
+    let mut pending_seen_clear = !w.fails(id);
+    while tail < TAIL_STEPS {
+        let mut progress = false;
+        for (&a, &sid) in &w.ids {
+            let Some(before) = w.parked(a) else { continue };
+            w.grant(sid)
+                .map_err(|e| format!("running {a} to the end: {e}"))?;
+            tail += 1;
+            match w.parked(a) {
+                Some(after) if after == before && after.blocked => {}
+                _ => progress = true,
+            }
+            if let Err(e) = check(&w, &format!("while running {a} to the end")) {
+                return Ok((false, e));
+            }
+            pending_seen_clear |= !w.fails(id);
+        }
+        if !progress {
+            break;
+        }
+    }
+    if id.kind() == Kind::Liveness && !pending_seen_clear {
+        return Ok((
+            false,
+            format!("still pending after {granted} trace steps and {tail} more"),
+        ));
+    }
+    Ok((
+        true,
+        format!(
+            "{granted} of the trace's {} steps apply, then {tail} more to the end; {}",
+            tf.actions.len(),
+            if id.kind() == Kind::Liveness {
+                "no longer pending"
+            } else {
+                "the property holds throughout"
+            }
+        ),
+    ))
+}

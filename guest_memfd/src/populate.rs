@@ -1,0 +1,107 @@
+//! `kvm_gmem_populate()` and a PFN walker's speculative reference.
+//!
+//! `kvm_gmem_populate()` (TDX/SNP initial image, domain.md 2.5): copy a
+//! source page, reached by GUP through a process's mapping, into a private
+//! destination page, under the invalidate lock held exclusive.
+//!
+//! The source is GUP'd *before* the invalidate lock is taken: the source
+//! page may itself be a guest_memfd page whose fault takes the same lock
+//! shared (in-place conversion), and the lock is not recursive. Bug switch
+//! `populate_lock_order` takes the lock first, and the source fault then
+//! waits for a lock its own thread holds.
+
+use crate::design::Bug;
+use crate::errno::{Errno, Error, Misuse, Result};
+use crate::folio::{Folio, Ref};
+use crate::gmem::{GuestMemFd, MmId};
+use crate::sched;
+use crate::sync::Arc;
+use invariants::Attr;
+
+impl GuestMemFd {
+    /// Populate private page `dst` from page `src` of process `mm`'s mapping.
+    pub fn populate(&self, dst: usize, mm: MmId, src: usize) -> Result<()> {
+        self.begin_op();
+        let r = self.populate_inner(dst, mm, src);
+        self.end_op();
+        r
+    }
+
+    fn populate_inner(&self, dst: usize, mm: MmId, src: usize) -> Result<()> {
+        let m = self.mm(mm)?;
+        for page in [dst, src] {
+            if page >= self.cfg.nr_pages {
+                return Err(Misuse::PageOutOfRange {
+                    page,
+                    limit: self.cfg.nr_pages,
+                }
+                .into());
+            }
+        }
+        self.check_open()?;
+        let bug = self.cfg.has(Bug::PopulateLockOrder);
+        let mut inv = bug.then(|| self.invalidate_lock.write_step("pop.lock"));
+        // get_user_pages(src): the PTE if present, else the fault path's
+        // lookup under invalidate_lock shared.
+        sched::step_point("pop.src_gup", None);
+        let pte = m.pte_read(src).filter(|p| !p.special);
+        let source = match pte {
+            Some(p) if p.folio.try_get(Ref::Get) => p.folio,
+            _ => {
+                let shared = self.invalidate_lock.read_step("pop.src_lock_inv");
+                sched::step_point("pop.src_lookup", None);
+                drop(shared);
+                let f = if self.attr_at(src) == Attr::Private {
+                    None
+                } else {
+                    self.get_folio_ref(src, true).ok().flatten()
+                };
+                let Some(f) = f else {
+                    return Err(Error::sys(Errno::EFAULT));
+                };
+                f.transfer(Ref::Transient, Ref::Get);
+                f
+            }
+        };
+        if inv.is_none() {
+            inv = Some(self.invalidate_lock.write_step("pop.lock"));
+        }
+        sched::step_point("pop.copy", None);
+        let r = if self.attr_at(dst) == Attr::Private {
+            match self.get_folio_ref(dst, true) {
+                Ok(Some(d)) => {
+                    d.write(dst, source.read(src));
+                    self.folio_put(&d, Ref::Transient);
+                    Ok(())
+                }
+                _ => Err(Error::sys(Errno::ENOMEM)),
+            }
+        } else {
+            // kvm_gmem_populate() only writes private memory.
+            Err(Error::sys(Errno::EINVAL))
+        };
+        drop(inv);
+        self.folio_put(&source, Ref::Get);
+        r
+    }
+}
+
+/// A speculative reference taken by a PFN walker.
+#[derive(Debug)]
+pub struct SpecRef(Arc<Folio>);
+
+impl GuestMemFd {
+    /// A PFN walker (compaction, memory-failure, page_idle) taking a
+    /// speculative `folio_try_get()` on the folio backing file page
+    /// `index`, with no lock held (domain.md 3.4): it fails only on a frozen
+    /// or freed folio, which is why restructuring must freeze.
+    pub fn pfn_walker_get(&self, index: usize) -> Option<SpecRef> {
+        let f = self.filemap_find(index)?;
+        f.try_get(Ref::Transient).then_some(SpecRef(f))
+    }
+
+    /// The walker drops its speculative reference.
+    pub fn pfn_walker_put(&self, r: SpecRef) {
+        self.folio_put(&r.0, Ref::Transient);
+    }
+}

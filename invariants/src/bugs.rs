@@ -1,0 +1,95 @@
+//! The bug switches of DESIGN.md section 5, by name: the model (`model`)
+//! and the implementation (`guest_memfd`) each remove the same guard when a
+//! switch is on, and both name it with this type.
+
+use crate::props::PropertyId;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// One mutation: each removes exactly one guard; the comment at the
+/// guarded step (in the model and in the implementation) names the kernel
+/// function and the domain.md section.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bug {
+    CheckBeforeUnmap,
+    FaultNoRef,
+    GupFastNoRecheck,
+    GuestCheckBeforeSeq,
+    RestructureNoFreeze,
+    PunchMergeNoCheck,
+    PartialFlip,
+    PopulateLockOrder,
+    NoLruDrain,
+    ExclusiveCasBias,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 10] = [
+        Bug::CheckBeforeUnmap,
+        Bug::FaultNoRef,
+        Bug::GupFastNoRecheck,
+        Bug::GuestCheckBeforeSeq,
+        Bug::RestructureNoFreeze,
+        Bug::PunchMergeNoCheck,
+        Bug::PartialFlip,
+        Bug::PopulateLockOrder,
+        Bug::NoLruDrain,
+        Bug::ExclusiveCasBias,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::CheckBeforeUnmap => "check_before_unmap",
+            Bug::FaultNoRef => "fault_no_ref",
+            Bug::GupFastNoRecheck => "gup_fast_no_recheck",
+            Bug::GuestCheckBeforeSeq => "guest_check_before_seq",
+            Bug::RestructureNoFreeze => "restructure_no_freeze",
+            Bug::PunchMergeNoCheck => "punch_merge_no_check",
+            Bug::PartialFlip => "partial_flip",
+            Bug::PopulateLockOrder => "populate_lock_order",
+            Bug::NoLruDrain => "no_lru_drain",
+            Bug::ExclusiveCasBias => "exclusive_cas_bias",
+        }
+    }
+
+    pub fn by_name(s: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == s)
+    }
+
+    /// The property that must catch this switch (DESIGN.md section 5).
+    pub fn expected_catch(self) -> PropertyId {
+        use PropertyId::*;
+        match self {
+            Bug::CheckBeforeUnmap | Bug::GupFastNoRecheck => NoPrivatePin,
+            Bug::FaultNoRef => NoPrivateHostMapping,
+            Bug::GuestCheckBeforeSeq => Stage2Coherent,
+            Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => GiganticPoolSafe,
+            Bug::PartialFlip => ConversionAtomic,
+            Bug::PopulateLockOrder => NoDeadlock,
+            // Under the v7 design the ioctl keeps returning EAGAIN; under
+            // design wait it never returns (gate row wait+no_lru_drain).
+            Bug::NoLruDrain => ConversionEventuallySucceeds,
+            Bug::ExclusiveCasBias => ExclusivePinExclusive,
+        }
+    }
+}
+
+impl fmt::Display for Bug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Bug {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Bug::by_name(s).ok_or_else(|| {
+            format!(
+                "unknown bug switch '{s}' (expected one of: {})",
+                Bug::ALL.map(|b| b.name()).join(", ")
+            )
+        })
+    }
+}
