@@ -35,37 +35,48 @@ fn get(port: u16, path: &str) -> std::io::Result<(String, String)> {
     Ok((status, body))
 }
 
+/// Start `explore` on a free port; if it exits before serving (another
+/// test's server took the port between `free_port` and its bind), try
+/// another port.
+fn start_explorer(log: &std::path::Path) -> (Kill, u16) {
+    for _ in 0..5 {
+        let port = free_port();
+        let out = std::fs::File::create(log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_checker"))
+            .args([
+                "explore",
+                "--bug",
+                "gup_fast_no_recheck",
+                "--port",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start explore");
+        let mut guard = Kill(child);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(60) {
+            if let Ok(r) = get(port, "/") {
+                assert!(r.0.contains(" 200"), "{}", r.0);
+                return (guard, port);
+            }
+            if guard.0.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    panic!(
+        "explorer did not come up: {}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
+}
+
 #[test]
 fn explorer_serves_the_counterexample_path() {
-    let port = free_port();
     let log = common::temp_dir("explore").join("explore.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_checker"))
-        .args([
-            "explore",
-            "--bug",
-            "gup_fast_no_recheck",
-            "--port",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start explore");
-    let _guard = Kill(child);
-
-    let start = Instant::now();
-    let status = loop {
-        if let Ok(r) = get(port, "/") {
-            break r.0;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "explorer did not come up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.contains(" 200"), "{status}");
+    let (_guard, port) = start_explorer(&log);
 
     let printed = std::fs::read_to_string(&log).unwrap();
     let url = printed

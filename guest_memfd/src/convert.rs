@@ -174,6 +174,7 @@ impl GuestMemFd {
                 match self.cfg.design.busy_policy() {
                     BusyPolicy::Fail => self.check_folios(start, end)?,
                     BusyPolicy::Wait => self.wait_folios(start, end, (us, ue))?,
+                    BusyPolicy::Unchecked => {}
                 }
             }
         }

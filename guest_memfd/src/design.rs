@@ -36,6 +36,10 @@ pub enum BusyPolicy {
     Fail,
     /// Keep faults blocked and wait for references to drain (option (a)).
     Wait,
+    /// No check: option (c)'s PFNMAP PTEs hold no references and GUP cannot
+    /// reach the memory, so unmapping is enough (domain.md 3.6); a
+    /// transient kernel reference (get_pfn) only reads the pfn.
+    Unchecked,
 }
 
 /// How folios are laid out over the backing memory.
@@ -92,6 +96,7 @@ impl Design {
     pub fn busy_policy(self) -> BusyPolicy {
         match self {
             Design::Wait => BusyPolicy::Wait,
+            Design::Pfnmap => BusyPolicy::Unchecked,
             _ => BusyPolicy::Fail,
         }
     }

@@ -268,7 +268,11 @@ impl GuestMemFd {
                 crate::sync::spin_yield();
                 continue;
             }
-            if !create {
+            // A closed file allocates nothing: a fault or get_pfn that was
+            // already under way when the release ran finds nothing to map
+            // (callers create under invalidate_lock, which close holds
+            // exclusive while it sets `closed`).
+            if !create || self.is_closed() {
                 return Ok(None);
             }
             let f = match self.cfg.design.folio_layout() {
