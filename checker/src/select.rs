@@ -63,7 +63,11 @@ pub fn select(s: &Select) -> Result<Target> {
             }
         }
         None => {
-            let design = s.design.as_deref().map(str::parse::<Design>).transpose()?;
+            let design = s
+                .design
+                .as_deref()
+                .map(|d| d.parse::<Design>().map_err(model::ConfigError))
+                .transpose()?;
             let bugs = s
                 .bugs
                 .iter()

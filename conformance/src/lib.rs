@@ -279,10 +279,6 @@ fn impl_facts(g: &GuestMemFd, design: Design) -> Facts {
     }
 }
 
-fn impl_design(d: Design) -> guest_memfd::Design {
-    guest_memfd::Design::by_name(d.name()).expect("same design names")
-}
-
 fn impl_kind(k: PinKind) -> guest_memfd::PinKind {
     match k {
         PinKind::Get => guest_memfd::PinKind::Get,
@@ -330,7 +326,7 @@ impl Pair {
     pub fn new(design: Design, pages: u8, init_shared: bool) -> Result<Pair, String> {
         let model = SeqMachine::new(design, pages, init_shared).map_err(|e| e.to_string())?;
         let mut c = ImplConfig::new(
-            impl_design(design),
+            design,
             pages as usize,
             GmemFlags {
                 mmap: true,

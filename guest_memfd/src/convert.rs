@@ -19,6 +19,7 @@
 //! Design `exclusive_pin` (the RFC) converts by donation instead: see
 //! `GuestMemFd::donate` (private; reached through the conversion entry point).
 
+use crate::design::DesignPolicy;
 use crate::design::{Bug, BusyPolicy, FolioLayout, PAGE_SIZE};
 use crate::errno::{Errno, Error, Result};
 use crate::folio::{Folio, Ref};

@@ -5,29 +5,9 @@
 //! host PTEs special? one large folio or 4K folios? fail or wait?) instead of
 //! forking the code path.
 
-use std::fmt;
 use std::time::Duration;
 
-/// A design switch (DESIGN.md section 4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Design {
-    /// v7 in-place conversion (domain.md 2.5): 4K folios, unmap -> check ->
-    /// fail -EAGAIN, long-term pins allowed.
-    Inplace,
-    /// Option (a) (domain.md 1.3): FOLL_LONGTERM refused, to-private waits for
-    /// short-term references to drain.
-    Wait,
-    /// Option (b) / 1G RFC v2 (domain.md 2.4): gigantic pages split into 4K
-    /// folios on to-shared, merged back when all-private, freeze for both.
-    Split,
-    /// Option (c) (domain.md 3.6): host mappings are PFNMAP, GUP fails.
-    Pfnmap,
-    /// The naive design: one large folio (one refcount) per gigantic page.
-    HugeWhole,
-    /// The June 2024 exclusive-pin RFC (domain.md 1.1): shmem memory donated
-    /// under an exclusive FOLL_PIN.
-    ExclusivePin,
-}
+pub use invariants::Design;
 
 /// How a design reacts to a busy folio during to-private.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,46 +34,35 @@ pub enum FolioLayout {
     WholeGigantic,
 }
 
-impl Design {
-    pub const ALL: [Design; 6] = [
-        Design::Inplace,
-        Design::Wait,
-        Design::Split,
-        Design::Pfnmap,
-        Design::HugeWhole,
-        Design::ExclusivePin,
-    ];
+/// The questions the implementation asks a design where designs differ
+/// (one code path, a handful of decision points).
+pub trait DesignPolicy {
+    fn longterm_gup_allowed(self) -> bool;
+    fn special_ptes(self) -> bool;
+    fn busy_policy(self) -> BusyPolicy;
+    fn folio_layout(self) -> FolioLayout;
+    fn huge_backed(self) -> bool;
+    fn exclusive_donation(self) -> bool;
+    fn uses_lru(self) -> bool;
+    fn known_violations(self) -> &'static [invariants::PropertyId];
+}
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Design::Inplace => "inplace",
-            Design::Wait => "wait",
-            Design::Split => "split",
-            Design::Pfnmap => "pfnmap",
-            Design::HugeWhole => "huge_whole",
-            Design::ExclusivePin => "exclusive_pin",
-        }
-    }
-
-    pub fn by_name(name: &str) -> Option<Design> {
-        Design::ALL.iter().copied().find(|d| d.name() == name)
-    }
-
+impl DesignPolicy for Design {
     /// Is FOLL_PIN|FOLL_LONGTERM allowed on guest_memfd memory?
     /// \[infer\] Option (a) needs a new rule that makes gmem folios "not
     /// long-term pinnable" (domain.md 3.2); we return -EFAULT like other
     /// refused long-term pins.
-    pub fn longterm_gup_allowed(self) -> bool {
+    fn longterm_gup_allowed(self) -> bool {
         !matches!(self, Design::Wait)
     }
 
     /// Are host PTEs special (VM_PFNMAP: no struct-page refcount, GUP-fast
     /// bails, slow GUP -EFAULT; domain.md 3.6)?
-    pub fn special_ptes(self) -> bool {
+    fn special_ptes(self) -> bool {
         matches!(self, Design::Pfnmap)
     }
 
-    pub fn busy_policy(self) -> BusyPolicy {
+    fn busy_policy(self) -> BusyPolicy {
         match self {
             Design::Wait => BusyPolicy::Wait,
             Design::Pfnmap => BusyPolicy::Unchecked,
@@ -101,7 +70,7 @@ impl Design {
         }
     }
 
-    pub fn folio_layout(self) -> FolioLayout {
+    fn folio_layout(self) -> FolioLayout {
         match self {
             Design::Split => FolioLayout::SplitOnShare,
             Design::HugeWhole => FolioLayout::WholeGigantic,
@@ -110,39 +79,33 @@ impl Design {
     }
 
     /// Backed by gigantic hugetlb pages (and only by them).
-    pub fn huge_backed(self) -> bool {
+    fn huge_backed(self) -> bool {
         self.folio_layout() != FolioLayout::Small
     }
 
     /// Conversion is donation under an exclusive pin (the RFC), not the v7
     /// unmap-and-check; the VMM's mapping is kept and the kernel does not
     /// consult the attribute on host faults.
-    pub fn exclusive_donation(self) -> bool {
+    fn exclusive_donation(self) -> bool {
         matches!(self, Design::ExclusivePin)
     }
 
     /// 4K page-cache folios go through the per-CPU lru_add batch (v7 keeps
     /// gmem folios on the LRU and drains once, domain.md 2.5); the
     /// guestmem_hugetlb allocator keeps its folios off the LRU (RFC v2 patch 05).
-    pub fn uses_lru(self) -> bool {
+    fn uses_lru(self) -> bool {
         self.folio_layout() == FolioLayout::Small
     }
 
     /// Safety properties this design violates *by design*, so the debug
     /// check does not flag them: the RFC keeps the VMM's mapping of donated
     /// memory and does not cover FOLL_GET (domain.md 1.1, 4.11).
-    pub fn known_violations(self) -> &'static [invariants::PropertyId] {
+    fn known_violations(self) -> &'static [invariants::PropertyId] {
         use invariants::PropertyId::*;
         match self {
             Design::ExclusivePin => &[NoPrivateHostMapping, NoPrivatePin, HostAccessOnlyShared],
             _ => &[],
         }
-    }
-}
-
-impl fmt::Display for Design {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
     }
 }
 

@@ -13,6 +13,7 @@
 //! install the stage-2 entry (domain.md 2.7).
 
 use crate::design::Bug;
+use crate::design::DesignPolicy;
 use crate::errno::{AccessOutcome, Error, Misuse, Result};
 use crate::folio::Ref;
 use crate::gmem::{GuestMemFd, MmId};

@@ -4,6 +4,7 @@
 //! the helpers shared by the operations (fault.rs, gup.rs, convert.rs,
 //! truncate.rs); each public operation lives in its own module.
 
+use crate::design::DesignPolicy;
 use crate::design::{Config, FolioLayout};
 use crate::errno::{Errno, Error, Misuse, Result};
 use crate::folio::{Folio, Phys, Ref};

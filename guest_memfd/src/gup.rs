@@ -9,6 +9,7 @@
 //! PTEs *before* reading refcounts, and GUP-fast increments *before*
 //! re-reading the PTE, so one of them sees the other (domain.md 3.3).
 
+use crate::design::DesignPolicy;
 use crate::design::{Bug, GupPath, PinKind};
 use crate::errno::{AccessOutcome, Errno, Error, Misuse, Result};
 use crate::fault::FaultError;

@@ -54,7 +54,9 @@ mod truncate;
 mod view;
 
 pub use convert::{KvmMemoryAttributes2, KVM_MEMORY_ATTRIBUTE_PRIVATE};
-pub use design::{Bug, Config, Design, GmemFlags, GupPath, PinKind, PAGES_PER_1G, PAGE_SIZE};
+pub use design::{
+    Bug, Config, Design, DesignPolicy, GmemFlags, GupPath, PinKind, PAGES_PER_1G, PAGE_SIZE,
+};
 pub use errno::{AccessOutcome, Errno, Error, Misuse, Result};
 pub use gmem::{GuestMemFd, MmId, PinId, CONVERSION_SNAPSHOT_MAX, LRU_BATCH_SIZE};
 pub use invariants::Attr;

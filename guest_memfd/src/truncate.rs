@@ -20,6 +20,7 @@
 //! Both huge designs invalidate stage-2 over whole gigantic pages.
 
 use crate::design::Bug;
+use crate::design::DesignPolicy;
 use crate::design::{FolioLayout, PAGE_SIZE};
 use crate::errno::{Errno, Error, Result};
 use crate::folio::{Folio, Ref};

@@ -6,6 +6,7 @@
 //! meant to be taken when no operation is in flight (after each operation
 //! in single-threaded use, after joins in threaded tests).
 
+use crate::design::DesignPolicy;
 use crate::gmem::GuestMemFd;
 use crate::sync::atomic::Ordering;
 use crate::sync::{lock, Arc};

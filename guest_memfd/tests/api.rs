@@ -2,6 +2,7 @@
 //! sequences keep every safety invariant, design `wait` blocks, and a racy
 //! stress run of GUP-fast / faults / conversions stays consistent.
 
+use guest_memfd::DesignPolicy;
 use guest_memfd::{
     AccessOutcome, Attr, Config, Design, Errno, Error, GmemFlags, GuestMemFd, PinKind,
 };

@@ -8,9 +8,11 @@
 //! sentence. This crate depends on nothing of ours.
 
 pub mod bugs;
+pub mod designs;
 pub mod props;
 pub mod view;
 
 pub use bugs::Bug;
+pub use designs::Design;
 pub use props::*;
 pub use view::*;

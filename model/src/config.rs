@@ -4,77 +4,10 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::str::FromStr;
 
 pub use invariants::Attr;
 
-/// The designs of DESIGN.md section 4.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Design {
-    /// The v7 in-place conversion series: unmap, check refcount, fail EAGAIN.
-    Inplace,
-    /// Option (a): no FOLL_LONGTERM on guest_memfd; to-private waits for short-term refs.
-    Wait,
-    /// Option (b): gigantic hugetlb page split into 4K folios, merged when all private.
-    Split,
-    /// Option (c): PFNMAP host mappings, so GUP is impossible.
-    Pfnmap,
-    /// The naive huge design: one large folio with one refcount for all subpages.
-    HugeWhole,
-    /// The June 2024 exclusive-GUP-pin RFC on anonymous memory.
-    ExclusivePin,
-}
-
-impl Design {
-    pub const ALL: [Design; 6] = [
-        Design::Inplace,
-        Design::Wait,
-        Design::Split,
-        Design::Pfnmap,
-        Design::HugeWhole,
-        Design::ExclusivePin,
-    ];
-    pub fn name(self) -> &'static str {
-        match self {
-            Design::Inplace => "inplace",
-            Design::Wait => "wait",
-            Design::Split => "split",
-            Design::Pfnmap => "pfnmap",
-            Design::HugeWhole => "huge_whole",
-            Design::ExclusivePin => "exclusive_pin",
-        }
-    }
-    /// Backed by a gigantic page (hugetlb pool semantics apply).
-    pub fn is_huge(self) -> bool {
-        matches!(self, Design::Split | Design::HugeWhole)
-    }
-    /// Memory is guest_memfd (attribute checked on fault) rather than anonymous.
-    pub fn is_gmem(self) -> bool {
-        !matches!(self, Design::ExclusivePin)
-    }
-}
-
-impl fmt::Display for Design {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Design {
-    type Err = ConfigError;
-    fn from_str(s: &str) -> Result<Self, ConfigError> {
-        Design::ALL
-            .into_iter()
-            .find(|d| d.name() == s)
-            .ok_or_else(|| {
-                ConfigError(format!(
-                    "unknown design '{s}' (expected one of: {})",
-                    Design::ALL.map(|d| d.name()).join(", ")
-                ))
-            })
-    }
-}
+pub use invariants::Design;
 
 pub use invariants::Bug;
 

@@ -19,7 +19,7 @@
 use super::{Outcome, TraceFile};
 use crate::trace::{self, Trace};
 use guest_memfd::sched::{self, Point, Sched, Status, START};
-use guest_memfd::{Bug, GmemFlags, GuestMemFd, GupPath, PinKind};
+use guest_memfd::{GmemFlags, GuestMemFd, GupPath, PinKind};
 use invariants::{ConversionView, GmemView, Kind, PropertyId};
 use model::config::{GupPath as MPath, HostOp, PinKind as MPin, TruncOp};
 use model::state::*;
@@ -82,10 +82,9 @@ fn unsupported_cfg(cfg: &model::Config) -> Option<String> {
 }
 
 fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, String> {
-    let design = guest_memfd::Design::by_name(cfg.design.name())
-        .ok_or_else(|| format!("design {} is not implemented", cfg.design))?;
+    // One vocabulary (`invariants::Design`, `invariants::Bug`) on both sides.
     let mut c = guest_memfd::Config::new(
-        design,
+        cfg.design,
         cfg.pages as usize,
         GmemFlags {
             mmap: true,
@@ -94,11 +93,7 @@ fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, S
     );
     c.lru = cfg.lru;
     if bugs {
-        c.bugs = cfg
-            .bugs
-            .iter()
-            .map(|b| Bug::by_name(b.name()).ok_or_else(|| format!("bug {b} is not implemented")))
-            .collect::<Result<_, _>>()?;
+        c.bugs = cfg.bugs.iter().collect();
     }
     // Replay decides when a waiting converter looks again; it never gives up.
     c.wait_timeout = Duration::from_secs(3600);
@@ -536,8 +531,10 @@ fn strict(tf: &TraceFile) -> Result<Outcome, String> {
     let mut first_fail = w.fails(id).then_some(0);
     // Liveness: the first state of the loop (or after) that is not pending.
     let mut loop_not_pending = (l == 0 && !w.fails(id)).then_some(0);
+    let safety = model::properties::safety(&m.cfg);
     for (k, step) in t.steps.iter().enumerate() {
         follow(&w, &t, k, step.action)?;
+        same_safety_verdicts(m, &w, &t, k, &safety)?;
         let fails = w.fails(id);
         if first_fail.is_none() && fails {
             first_fail = Some(k + 1);
@@ -557,7 +554,10 @@ fn strict(tf: &TraceFile) -> Result<Outcome, String> {
         return Ok(match first_fail {
             Some(i) if i == last => o(
                 true,
-                format!("the same {last} steps, step for step; violated at the last, not before"),
+                format!(
+                    "the same {last} steps, step for step, every safety verdict the model's; \
+                     violated at the last, not before"
+                ),
             ),
             Some(i) => o(
                 w.fails(id),
@@ -631,6 +631,31 @@ fn strict(tf: &TraceFile) -> Result<Outcome, String> {
             last - l
         ),
     ))
+}
+
+/// After step `k`, every safety property has the same verdict on the model
+/// and on the implementation.
+fn same_safety_verdicts(
+    m: &GmemModel,
+    w: &World,
+    t: &Trace,
+    k: usize,
+    safety: &[PropertyId],
+) -> Result<(), String> {
+    for &id in safety {
+        let on_model = model::properties::eval(m, t.state(k + 1), id);
+        let on_impl = id.eval(&*w.gm);
+        if on_model != on_impl {
+            return Err(format!(
+                "{}: {} {} on the model but {} on the implementation",
+                step_desc(k, t.steps[k].action),
+                id.name(),
+                if on_model { "holds" } else { "fails" },
+                if on_impl { "holds" } else { "fails" },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Grant the step the model takes at `k`, checking the actor is parked
@@ -804,19 +829,7 @@ pub fn follow_path(m: &GmemModel, actions: &[Action]) -> Result<usize, String> {
     let safety: Vec<PropertyId> = model::properties::safety(&m.cfg);
     for (k, step) in t.steps.iter().enumerate() {
         follow(&w, &t, k, step.action)?;
-        for &id in &safety {
-            let on_model = model::properties::eval(m, t.state(k + 1), id);
-            let on_impl = id.eval(&*w.gm);
-            if on_model != on_impl {
-                return Err(format!(
-                    "{}: {} {} on the model but {} on the implementation",
-                    step_desc(k, step.action),
-                    id.name(),
-                    if on_model { "holds" } else { "fails" },
-                    if on_impl { "holds" } else { "fails" },
-                ));
-            }
-        }
+        same_safety_verdicts(m, &w, &t, k, &safety)?;
         if safety
             .iter()
             .any(|&id| !model::properties::eval(m, t.state(k + 1), id))

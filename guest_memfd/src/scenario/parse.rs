@@ -3,6 +3,7 @@
 //! a typo does not silently fall back to a default.
 
 use super::ScenarioError;
+use crate::design::DesignPolicy;
 use crate::design::{Config, Design, GmemFlags, PinKind};
 use crate::errno::Errno;
 use invariants::Attr;

@@ -1,0 +1,84 @@
+//! The designs of DESIGN.md section 4, by name: the model (`model`) and the
+//! implementation (`guest_memfd`) each give them their semantics, and both
+//! name them with this type.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A design of the shared/private conversion (DESIGN.md section 4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Design {
+    /// The v7 in-place conversion series (domain.md 2.5): 4K folios, unmap,
+    /// check refcount, fail -EAGAIN; long-term pins allowed.
+    Inplace,
+    /// Option (a) (domain.md 1.3): no FOLL_LONGTERM on guest_memfd;
+    /// to-private waits for short-term references to drain.
+    Wait,
+    /// Option (b) / 1G RFC v2 (domain.md 2.4): gigantic hugetlb pages split
+    /// into 4K folios while any subpage is shared, merged back when all
+    /// private; freeze for both.
+    Split,
+    /// Option (c) (domain.md 3.6): PFNMAP host mappings, so GUP is impossible.
+    Pfnmap,
+    /// The naive huge design: one large folio (one refcount) for all subpages.
+    HugeWhole,
+    /// The June 2024 exclusive-GUP-pin RFC (domain.md 1.1).
+    ExclusivePin,
+}
+
+impl Design {
+    pub const ALL: [Design; 6] = [
+        Design::Inplace,
+        Design::Wait,
+        Design::Split,
+        Design::Pfnmap,
+        Design::HugeWhole,
+        Design::ExclusivePin,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Design::Inplace => "inplace",
+            Design::Wait => "wait",
+            Design::Split => "split",
+            Design::Pfnmap => "pfnmap",
+            Design::HugeWhole => "huge_whole",
+            Design::ExclusivePin => "exclusive_pin",
+        }
+    }
+
+    pub fn by_name(name: &str) -> Option<Design> {
+        Design::ALL.into_iter().find(|d| d.name() == name)
+    }
+
+    /// Backed by a gigantic page (hugetlb pool semantics apply).
+    pub fn is_huge(self) -> bool {
+        matches!(self, Design::Split | Design::HugeWhole)
+    }
+
+    /// Memory is guest_memfd (attribute checked on fault) rather than the
+    /// RFC's ordinary memory.
+    pub fn is_gmem(self) -> bool {
+        !matches!(self, Design::ExclusivePin)
+    }
+}
+
+impl fmt::Display for Design {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Design {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Design::by_name(s).ok_or_else(|| {
+            format!(
+                "unknown design '{s}' (expected one of: {})",
+                Design::ALL.map(|d| d.name()).join(", ")
+            )
+        })
+    }
+}
