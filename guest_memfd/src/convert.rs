@@ -401,11 +401,12 @@ impl GuestMemFd {
     }
 
     /// Split every whole gigantic page overlapping the range: freeze the
-    /// large folio at its page-cache count, take it out of the page cache;
-    /// 4K subfolios over the same memory appear as they are touched.
+    /// large folio at its page-cache count (model step `conv.split_freeze`,
+    /// spinning while speculative references are held), then replace it in
+    /// the page cache by a 4K folio per subpage (`conv.split_do`).
     fn split_range(&self, start: usize, end: usize) -> Result<()> {
         for g in self.gigantic_ids_in(start, end) {
-            let first = {
+            let (first, nr, phys) = {
                 let mut h = lock(&self.hugetlb);
                 let Some(p) = h.pages.get_mut(&g).filter(|p| !p.in_pool && !p.released) else {
                     continue;
@@ -414,18 +415,23 @@ impl GuestMemFd {
                     continue;
                 }
                 p.structure = Structure::Splitting;
-                p.first_index
+                (p.first_index, p.nr_pages, p.phys.clone())
             };
             let no_freeze = self.cfg.has(Bug::RestructureNoFreeze);
             if let Some(f) = self.filemap_find(first).filter(|f| f.large) {
-                if !Self::freeze_spin_or_read(&f, f.baseline(), no_freeze) {
+                if !Self::restructure_freeze("conv.split_freeze", None, &f, no_freeze) {
                     if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
                         p.structure = Structure::Whole;
                     }
                     return Err(Error::at(Errno::EBUSY, first));
                 }
-                self.filemap_remove(&f);
+                sched::step_point("conv.split_do", None);
+                let mut map = lock(&self.filemap);
+                if map.get(&first).is_some_and(|x| Arc::ptr_eq(x, &f)) {
+                    map.remove(&first);
+                }
                 self.retire(&f);
+                self.insert_subfolios(&mut map, g, first, 0..nr, phys);
             }
             if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
                 p.structure = Structure::Split;
@@ -434,13 +440,48 @@ impl GuestMemFd {
         Ok(())
     }
 
+    /// Freeze `f` at its baseline for a split or merge, as the model step
+    /// `step`: a driven thread makes one attempt per grant (re-parking
+    /// blocked); otherwise spin while transient references are held, and
+    /// give up after FREEZE_SPIN (the kernel spins; only transient
+    /// references can be in the way). With a `no_freeze` bug switch only the
+    /// count is read.
+    fn restructure_freeze(
+        step: &'static str,
+        page: Option<usize>,
+        f: &Folio,
+        no_freeze: bool,
+    ) -> bool {
+        if !sched::driven() {
+            sched::step_point(step, page);
+            return Self::freeze_spin_or_read(f, f.baseline(), no_freeze);
+        }
+        let mut blocked = false;
+        loop {
+            sched::step_point_blocked(step, page, blocked);
+            if Self::freeze_spin_or_read_once(f, f.baseline(), no_freeze) {
+                return true;
+            }
+            blocked = true;
+        }
+    }
+
+    fn freeze_spin_or_read_once(f: &Folio, expected: i64, no_freeze: bool) -> bool {
+        if no_freeze {
+            f.folio_ref_count() == expected
+        } else {
+            f.folio_ref_freeze(expected)
+        }
+    }
+
     /// Merge every split gigantic page overlapping the range whose subpages
-    /// are now all private: freeze every subfolio at baseline, fold them
-    /// into one large folio. If a freeze cannot succeed the page stays split
+    /// are now all private: freeze every subfolio at baseline (model step
+    /// `conv.merge_freeze`, per subpage), fold them into one large folio
+    /// (`conv.merge_fold`). If a freeze cannot succeed the page stays split
     /// (safe; the next to-private retries).
     fn merge_range(&self, start: usize, end: usize) {
         for g in self.gigantic_ids_in(start, end) {
-            let (first, nr, phys) = {
+            let (first, nr) = {
                 let mut h = lock(&self.hugetlb);
                 let Some(p) = h.pages.get_mut(&g).filter(|p| !p.in_pool && !p.released) else {
                     continue;
@@ -455,49 +496,69 @@ impl GuestMemFd {
                     continue;
                 }
                 p.structure = Structure::Merging;
-                (p.first_index, p.nr_pages, p.phys.clone())
+                (p.first_index, p.nr_pages)
             };
-            let subs = self.filemap_folios_in(first, first + nr);
             let no_freeze = self.cfg.has(Bug::RestructureNoFreeze);
-            let mut frozen: Vec<Arc<Folio>> = Vec::new();
-            let mut ok = true;
-            for s in &subs {
-                if Self::freeze_spin_or_read(s, s.baseline(), no_freeze) {
-                    frozen.push(s.clone());
-                } else {
-                    ok = false;
-                    break;
-                }
-            }
-            if !ok {
-                for s in frozen.iter().filter(|s| s.frozen()) {
-                    s.folio_ref_unfreeze(s.baseline());
-                }
-                if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
-                    p.structure = Structure::Split;
-                }
+            if !self.freeze_subfolios(g, first, nr, "conv.merge_freeze", no_freeze) {
                 continue;
             }
-            for s in &frozen {
-                self.filemap_remove(s);
-                self.retire(s);
+            sched::step_point("conv.merge_fold", None);
+            self.fold_subfolios(g, first, nr);
+        }
+    }
+
+    /// Freeze every subfolio of gigantic page `g` at its baseline, each a
+    /// model step `step` on its page; on failure, unfreeze the frozen ones
+    /// and leave the page split.
+    pub(crate) fn freeze_subfolios(
+        &self,
+        g: u32,
+        first: usize,
+        nr: usize,
+        step: &'static str,
+        no_freeze: bool,
+    ) -> bool {
+        let subs = self.filemap_folios_in(first, first + nr);
+        let mut frozen: Vec<&Arc<Folio>> = Vec::new();
+        for s in &subs {
+            if Self::restructure_freeze(step, Some(s.index), s, no_freeze) {
+                frozen.push(s);
+                continue;
             }
-            {
-                let mut h = lock(&self.hugetlb);
-                if let Some(p) = h.pages.get_mut(&g) {
-                    for (s, e, v) in p.populated.ranges_in(0, nr) {
-                        if !v {
-                            p.phys.zero(s, e);
-                        }
-                    }
-                    p.populated.store(0, nr, true);
-                    p.live_folios += 1;
-                    p.structure = Structure::Whole;
+            for s in frozen.iter().filter(|s| s.frozen()) {
+                s.folio_ref_unfreeze(s.baseline());
+            }
+            if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                p.structure = Structure::Split;
+            }
+            return false;
+        }
+        true
+    }
+
+    /// Fold the (frozen) subfolios of gigantic page `g` into one large
+    /// folio in the page cache; holes (punched subpages) are zeroed.
+    pub(crate) fn fold_subfolios(&self, g: u32, first: usize, nr: usize) {
+        let subs = self.filemap_folios_in(first, first + nr);
+        for s in &subs {
+            self.filemap_remove(s);
+            self.retire(s);
+        }
+        let phys = {
+            let mut h = lock(&self.hugetlb);
+            let Some(p) = h.pages.get_mut(&g) else { return };
+            for (s, e, v) in p.populated.ranges_in(0, nr) {
+                if !v {
+                    p.phys.zero(s, e);
                 }
             }
-            let large = self.new_folio(first, nr, true, Some(g), phys, 0);
-            lock(&self.filemap).insert(first, large);
-        }
+            p.populated.store(0, nr, true);
+            p.live_folios += 1;
+            p.structure = Structure::Whole;
+            p.phys.clone()
+        };
+        let large = self.new_folio(first, nr, true, Some(g), phys, 0);
+        lock(&self.filemap).insert(first, large);
     }
 
     // ---- the exclusive-pin RFC (domain.md 1.1) ----------------------------

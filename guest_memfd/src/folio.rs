@@ -400,9 +400,12 @@ impl Folio {
     }
     /// A frozen folio whose references moved elsewhere (merged into a large
     /// folio, or split into subfolios): it no longer exists and holds none.
+    /// Folded into another folio by a split or merge: the page cache's
+    /// references moved to the new folio(s); any other holder (only
+    /// possible when a bug switch skipped the freeze) still holds this one.
     pub fn mark_gone(&self) {
         let mut g = lock(&self.ghost);
-        g.parts = RefParts::default();
+        g.parts.pagecache = 0;
         g.home = FolioHome::Gone;
     }
     /// Extra references: everything but the page cache's own.

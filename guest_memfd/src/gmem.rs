@@ -348,20 +348,50 @@ impl GuestMemFd {
                 Ok(f)
             }
             _ => {
-                // Split: a 4K subfolio over the subpage's memory, zeroed
-                // only if the subpage holds no file data.
+                // Split: 4K subfolios over the subpages' memory, zeroed only
+                // where the subpage holds no file data. A gigantic page that
+                // is split (here, fresh from the pool, or by a to-shared
+                // conversion) has a folio for every subpage in the page
+                // cache, as split_folio() leaves it; only a subpage punched
+                // since gets its folio back alone.
                 let rel = index - first;
+                let all = need_take;
+                drop(h);
+                let rels = if all { 0..nr } else { rel..rel + 1 };
+                self.insert_subfolios(map, gidx, first, rels, phys);
+                map.get(&index).cloned().ok_or(Error::sys(Errno::ENOMEM))
+            }
+        }
+    }
+
+    /// Put 4K subfolios of gigantic page `g` for the relative indices
+    /// `rels` into the page cache (`map`, held by the caller), zeroing the
+    /// subpages that hold no file data.
+    pub(crate) fn insert_subfolios(
+        &self,
+        map: &mut BTreeMap<usize, Arc<Folio>>,
+        g: u32,
+        first: usize,
+        rels: std::ops::Range<usize>,
+        phys: Arc<Phys>,
+    ) {
+        for rel in rels {
+            if map.contains_key(&(first + rel)) {
+                continue;
+            }
+            let fresh = {
+                let mut h = lock(&self.hugetlb);
+                let Some(p) = h.pages.get_mut(&g) else { return };
                 let fresh = p.populated.get(rel) != Some(true);
                 p.populated.store(rel, rel + 1, true);
                 p.live_folios += 1;
-                drop(h);
-                let f = self.new_folio(index, 1, false, Some(gidx), phys, rel);
-                if fresh {
-                    f.zero_all();
-                }
-                map.insert(index, f.clone());
-                Ok(f)
+                fresh
+            };
+            let f = self.new_folio(first + rel, 1, false, Some(g), phys.clone(), rel);
+            if fresh {
+                f.zero_all();
             }
+            map.insert(first + rel, f);
         }
     }
 

@@ -100,6 +100,13 @@ impl GuestMemFd {
         f.try_get(Ref::Transient).then_some(SpecRef(f))
     }
 
+    /// Is the folio the walker holds still a folio of the file (not folded
+    /// away by a split or merge while it held it)? Restructuring freezes
+    /// the folio first precisely so that this never fails.
+    pub fn pfn_walker_holds_live(&self, r: &SpecRef) -> bool {
+        r.0.home() != invariants::FolioHome::Gone
+    }
+
     /// The walker drops its speculative reference.
     pub fn pfn_walker_put(&self, r: SpecRef) {
         self.folio_put(&r.0, Ref::Transient);

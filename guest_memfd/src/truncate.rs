@@ -29,7 +29,6 @@ use crate::sched;
 use crate::sync::atomic::Ordering;
 use crate::sync::{lock, Arc};
 use invariants::{FolioHome, Structure};
-use std::time::{Duration, Instant};
 
 /// vfs_fallocate + kvm_gmem_fallocate argument checks: len > 0, no
 /// overflow, page aligned. Returns the page range.
@@ -228,40 +227,66 @@ impl GuestMemFd {
         }
     }
 
-    /// Design split (RFC v2 patch 39): the punched folios must be at
-    /// baseline after unmapping, else -EAGAIN ("pages pinned, need merge");
-    /// a gigantic page punched whole is merged and returned to the pool; a
-    /// partial punch truncates the 4K subfolios (split) or zeroes in place
-    /// (whole), and a gigantic page left without file data is returned.
+    /// Design split (RFC v2 patch 39). A gigantic page punched whole is
+    /// merged first (model steps `trunc.unmap`, `trunc.check` per subpage:
+    /// freeze each subfolio at its baseline, one attempt, else -EAGAIN
+    /// "pages pinned, need merge" with nothing changed; `trunc.merge_fold`),
+    /// then truncated (`trunc.truncate`): the large folio leaves the page
+    /// cache and the page returns to the pool when it is unreferenced. A
+    /// partial punch [infer] requires the punched folios at baseline after
+    /// unmapping (else -EAGAIN), then truncates the 4K subfolios (split) or
+    /// zeroes in place (whole); a gigantic page left without file data is
+    /// released. The model punches whole files only.
     fn punch_split(&self, start: usize, end: usize) -> Result<()> {
-        self.unmap_mapping_range(start, end);
-        let folios = self.filemap_folios_in(start, end);
-        // Wait out faults that are installing a PTE (they hold the folio
-        // lock), then unmap again.
-        for f in &folios {
-            drop(f.folio_lock());
+        let no_check = self.cfg.has(Bug::PunchMergeNoCheck);
+        let backing = self.gigantic_backing_in(start, end);
+        if backing.is_empty() {
+            // Nothing allocated: the truncation finds nothing to remove.
+            sched::step_point("trunc.truncate", None);
         }
-        self.unmap_mapping_range(start, end);
-        for f in &folios {
-            if !f.try_get(Ref::Transient) {
-                continue;
-            }
-            let ok = f.folio_ref_count() == f.baseline() + 1;
-            self.folio_put(f, Ref::Transient);
-            // BUG punch_merge_no_check (domain.md 2.4, RFC v2 patch 39):
-            // the punch merges and releases the gigantic page without
-            // checking that its subfolios are unreferenced.
-            if !ok && !self.cfg.has(Bug::PunchMergeNoCheck) {
-                return Err(Error::at(Errno::EAGAIN, start.max(f.index)));
-            }
-        }
-        for (g, first, nr, structure) in self.gigantic_backing_in(start, end) {
+        for (g, first, nr, structure) in backing {
             let (s, e) = (start.max(first), end.min(first + nr));
             if s == first && e == first + nr {
-                self.release_gigantic(g, first, nr)?;
+                if structure == Structure::Split {
+                    sched::step_point("trunc.unmap", None);
+                    self.unmap_mapping_range(first, first + nr);
+                    if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                        p.structure = Structure::Merging;
+                    }
+                    // BUG punch_merge_no_check (domain.md 2.4): merge without
+                    // checking that the subfolios are unreferenced.
+                    if !no_check {
+                        self.freeze_each_once(g, first, nr)?;
+                    }
+                    sched::step_point("trunc.merge_fold", None);
+                    self.fold_subfolios(g, first, nr);
+                }
+                sched::step_point("trunc.truncate", None);
+                self.unmap_mapping_range(first, first + nr);
+                // Released first, so the last put of the folio (maybe the
+                // truncation's own) hands the page back to the pool.
+                if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                    p.released = true;
+                    p.populated.store(0, nr, false);
+                }
+                for f in self.filemap_folios_in(first, first + nr) {
+                    self.truncate_folio(&f);
+                }
+                lock(&self.hugetlb).maybe_return(g);
                 continue;
             }
             // Partial punch.
+            self.unmap_mapping_range(s, e);
+            for f in self.filemap_folios_in(s, e) {
+                if !f.try_get(Ref::Transient) {
+                    continue;
+                }
+                let ok = f.folio_ref_count() == f.baseline() + 1;
+                self.folio_put(&f, Ref::Transient);
+                if !ok && !no_check {
+                    return Err(Error::at(Errno::EAGAIN, s.max(f.index)));
+                }
+            }
             if structure == Structure::Split {
                 for f in self.filemap_folios_in(s, e) {
                     self.truncate_folio(&f);
@@ -280,44 +305,40 @@ impl GuestMemFd {
                 }
             };
             if empty {
-                self.release_gigantic(g, first, nr)?;
+                if structure == Structure::Split {
+                    self.freeze_each_once(g, first, nr)?;
+                    self.fold_subfolios(g, first, nr);
+                }
+                if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                    p.released = true;
+                    p.populated.store(0, nr, false);
+                }
+                for f in self.filemap_folios_in(first, first + nr) {
+                    self.truncate_folio(&f);
+                }
+                lock(&self.hugetlb).maybe_return(g);
             }
         }
         Ok(())
     }
 
-    /// Merge (freeze every folio of the gigantic page at its baseline) and
-    /// hand it back to the pool.
-    fn release_gigantic(&self, g: u32, first: usize, nr: usize) -> Result<()> {
-        let folios = self.filemap_folios_in(first, first + nr);
-        let no_check = self.cfg.has(Bug::PunchMergeNoCheck);
-        let mut frozen: Vec<Arc<Folio>> = Vec::new();
-        for f in &folios {
-            let deadline = Instant::now() + Duration::from_secs(2);
-            loop {
-                if no_check || f.folio_ref_freeze(f.baseline()) {
-                    frozen.push(f.clone());
-                    break;
+    /// The punch's merge check: freeze every subfolio of gigantic page `g`
+    /// at its baseline, one attempt each (model step `trunc.check`); on the
+    /// first failure unfreeze the others, leave the page split, -EAGAIN.
+    fn freeze_each_once(&self, g: u32, first: usize, nr: usize) -> Result<()> {
+        let subs = self.filemap_folios_in(first, first + nr);
+        for (k, f) in subs.iter().enumerate() {
+            sched::step_point("trunc.check", Some(f.index));
+            if !f.folio_ref_freeze(f.baseline()) {
+                for x in subs[..k].iter().filter(|x| x.frozen()) {
+                    x.folio_ref_unfreeze(x.baseline());
                 }
-                if Instant::now() >= deadline {
-                    for x in frozen.iter().filter(|x| x.frozen()) {
-                        x.folio_ref_unfreeze(x.baseline());
-                    }
-                    return Err(Error::at(Errno::EAGAIN, f.index.max(first)));
+                if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+                    p.structure = Structure::Split;
                 }
-                crate::sync::spin_yield();
+                return Err(Error::at(Errno::EAGAIN, f.index.max(first)));
             }
         }
-        for f in &frozen {
-            self.filemap_remove(f);
-            self.retire(f);
-        }
-        let mut h = lock(&self.hugetlb);
-        if let Some(p) = h.pages.get_mut(&g) {
-            p.released = true;
-            p.populated.store(0, nr, false);
-        }
-        h.maybe_return(g);
         Ok(())
     }
 

@@ -268,17 +268,25 @@ pub fn convert_after_fault_in_lru_batch(bugs: &[Bug]) {
 }
 
 /// Design split: punching the whole gigantic page while a GUP pin on a
-/// subpage is being dropped: the punch fails EAGAIN or releases an
-/// unreferenced page. Catches `punch_merge_no_check` (`gigantic_pool_safe`).
+/// subpage is held and a host thread touches the other subpage: the punch
+/// fails EAGAIN (the merge needs the subfolios at baseline) or, if it got
+/// there first, releases an unreferenced page. Catches
+/// `punch_merge_no_check` (the pinned subfolio is folded away and the page
+/// released: `gigantic_pool_safe`).
 pub fn punch_vs_unpin_split(bugs: &[Bug]) {
     let g = gmem_bugs(Design::Split, 2, true, bugs);
     g.host_write(0, 0, 1).unwrap();
     let id = g.pin(0, 0, PinKind::Pin).unwrap();
     let g2 = g.clone();
-    let unpinner = thread::spawn(move || g2.unpin(id).unwrap());
+    let host = thread::spawn(move || {
+        let _ = g2.host_read(0, 1).unwrap();
+    });
     let r = g.punch(0, 2);
     assert!(r.is_ok() || is_eagain(&r), "unexpected {r:?}");
-    unpinner.join().unwrap();
+    host.join().unwrap();
+    // The pin is still held here.
+    invariants_hold(&g);
+    g.unpin(id).unwrap();
     invariants_hold(&g);
 }
 
@@ -298,6 +306,10 @@ pub fn split_vs_pfn_walker(bugs: &[Bug]) {
     let walker = thread::spawn(move || {
         for _ in 0..8 {
             if let Some(r) = g2.pfn_walker_get(1) {
+                assert!(
+                    g2.pfn_walker_holds_live(&r),
+                    "a speculative reference's folio was split away under it"
+                );
                 g2.pfn_walker_put(r);
             }
         }
