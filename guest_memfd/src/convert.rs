@@ -149,6 +149,12 @@ impl GuestMemFd {
     }
 
     fn convert_v7(&self, start: usize, end: usize, to: Attr) -> Result<()> {
+        if to == Attr::Private
+            && self.cfg.design.busy_policy() == BusyPolicy::Wait
+            && !self.cfg.block_pins_while_waiting
+        {
+            self.wait_mapped(start, end)?;
+        }
         let _inv = self.invalidate_lock.write_step("conv.lock");
         if lock(&self.attrs).all_equal(start, end, to) {
             return Ok(());
@@ -336,6 +342,44 @@ impl GuestMemFd {
                 let now = Instant::now();
                 if now >= deadline {
                     return Err(Error::at(Errno::ETIMEDOUT, page));
+                }
+                let g = lock(m);
+                if *g == gen {
+                    let _ = cv.wait_timeout(g, deadline - now).expect("put_wq poisoned");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Design `wait`'s variant without blocking pins first: before taking
+    /// the invalidate lock, wait for each page's folio to come down to its
+    /// baseline plus the references of the PTEs mapping it (model step
+    /// `conv.wait_mapped`). Faults and GUP go on meanwhile, so a busy
+    /// pinner can keep it waiting forever (gate row
+    /// `wait@busy_pinner_unblocked`); -ETIMEDOUT after the configured wait.
+    fn wait_mapped(&self, start: usize, end: usize) -> Result<()> {
+        let deadline = Instant::now() + self.cfg.wait_timeout;
+        let (m, cv) = &self.put_wq;
+        for i in start..end {
+            let mut blocked = false;
+            loop {
+                let gen = *lock(m);
+                sched::step_point_blocked("conv.wait_mapped", Some(i), blocked);
+                let idle = self.filemap_find(i).is_none_or(|f| {
+                    !f.frozen()
+                        && f.folio_ref_count() == f.baseline() + self.ptes_mapping(&f) as i64
+                });
+                if idle {
+                    break;
+                }
+                blocked = true;
+                if sched::driven() {
+                    continue;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(Error::at(Errno::ETIMEDOUT, i));
                 }
                 let g = lock(m);
                 if *g == gen {
@@ -558,7 +602,27 @@ impl GuestMemFd {
             p.phys.clone()
         };
         let large = self.new_folio(first, nr, true, Some(g), phys, 0);
-        lock(&self.filemap).insert(first, large);
+        lock(&self.filemap).insert(first, large.clone());
+        // A PTE maps a pfn, and the kernel finds its folio through the page
+        // (`page_folio()`) when it zaps: from now on that is the large
+        // folio. Only a bug switch (a fold without the freeze) leaves PTEs
+        // here; their references were counted on the old subfolios, and stay
+        // counted there (the ghost bookkeeping moves the holder, so
+        // `refcount_conserved` sees both counts go wrong, as the model does).
+        for mm in self.all_mms() {
+            for (i, pte) in mm.all_ptes() {
+                if (first..first + nr).contains(&i) && !Arc::ptr_eq(&pte.folio, &large) {
+                    mm.with_pte(i, false, |e| {
+                        if let Some(p) = e.as_mut() {
+                            if !p.special {
+                                p.folio.ghost_move(&large, Ref::Pte);
+                            }
+                            p.folio = large.clone();
+                        }
+                    });
+                }
+            }
+        }
     }
 
     // ---- the exclusive-pin RFC (domain.md 1.1) ----------------------------

@@ -142,6 +142,12 @@ pub struct Config {
     pub lru: bool,
     /// Bug switches (DESIGN.md section 5): each removes one guard, as in the model.
     pub bugs: Vec<Bug>,
+    /// Design `wait`: take the invalidate lock (blocking new faults and so
+    /// new slow-path pins) *before* waiting for references to drain (the
+    /// default), or wait first, unlocked and still mapped, for each page's
+    /// count to come down to its baseline plus its PTEs (the variant the
+    /// gate row `wait@busy_pinner_unblocked` shows can wait forever).
+    pub block_pins_while_waiting: bool,
 }
 
 impl Config {
@@ -155,6 +161,7 @@ impl Config {
             wait_timeout: Duration::from_secs(2),
             lru: design.uses_lru(),
             bugs: Vec::new(),
+            block_pins_while_waiting: true,
         }
     }
 

@@ -278,6 +278,14 @@ impl Folio {
         self.ghost_add(r, 1);
     }
 
+    /// The holder of a reference of kind `r` now holds `to` instead, while
+    /// the count it took stays where it was: a PTE whose page was folded
+    /// into another folio without a freeze (bug switches only).
+    pub fn ghost_move(&self, to: &Folio, r: Ref) {
+        self.ghost_add(r, -1);
+        to.ghost_add(r, 1);
+    }
+
     /// Drop a reference; returns true when the count reached zero (the
     /// caller frees the folio, like `folio_put` calling `__folio_put`).
     #[must_use]

@@ -41,14 +41,7 @@ fn unsupported(tf: &TraceFile) -> Option<String> {
     if let Some(why) = unsupported_cfg(&tf.model.cfg) {
         return Some(why);
     }
-    if d6(&tf.model.cfg, tf.property) {
-        return Some(
-            "known divergence D6: after the buggy fold, the model (like the kernel) zaps a PTE \
-             through its pfn and so puts the new large folio; the implementation's PTE keeps \
-             its old subfolio, whose count stays consistent"
-                .into(),
-        );
-    }
+
     if tf.actions.iter().any(|a| a.actor() == Actor::PoolCallback) {
         return Some(
             "the implementation returns a released gigantic page to the pool at the last \
@@ -59,29 +52,12 @@ fn unsupported(tf: &TraceFile) -> Option<String> {
     None
 }
 
-/// Known divergence D6 (docs/conformance.md): with `punch_merge_no_check`
-/// the model zaps a PTE through its pfn after the buggy fold (the kernel's
-/// `page_folio()`), so `refcount_conserved` fails on the new large folio;
-/// the implementation's PTE keeps its old subfolio object. Not compared.
-fn d6(cfg: &model::Config, id: PropertyId) -> bool {
-    cfg.design == Design::Split
-        && cfg.bugs.has(model::Bug::PunchMergeNoCheck)
-        && id == PropertyId::RefcountConserved
-}
-
 /// Why a configuration has no step-aligned counterpart in the implementation.
 fn unsupported_cfg(cfg: &model::Config) -> Option<String> {
     if cfg.design == Design::ExclusivePin {
         return Some(
             "design exclusive_pin: the model donates through an anonymous large folio, the \
              implementation pins 4K shmem folios"
-                .into(),
-        );
-    }
-    if cfg.design == Design::Wait && !cfg.block_pins_while_waiting {
-        return Some(
-            "the implementation's design wait always waits with faults blocked (the model's \
-             variant that waits unlocked and mapped, WaitMapped, is not implemented)"
                 .into(),
         );
     }
@@ -99,6 +75,7 @@ fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, S
         },
     );
     c.lru = cfg.lru;
+    c.block_pins_while_waiting = cfg.block_pins_while_waiting;
     if bugs {
         c.bugs = cfg.bugs.iter().collect();
     }
@@ -649,7 +626,7 @@ fn same_safety_verdicts(
     k: usize,
     safety: &[PropertyId],
 ) -> Result<(), String> {
-    for &id in safety.iter().filter(|&&id| !d6(&m.cfg, id)) {
+    for &id in safety {
         let on_model = model::properties::eval(m, t.state(k + 1), id);
         let on_impl = id.eval(&*w.gm);
         if on_model != on_impl {
