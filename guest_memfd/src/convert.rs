@@ -635,6 +635,9 @@ impl GuestMemFd {
     /// RFC's error for "exclusivity cannot be had", reexc_user_page) at that
     /// page, after undoing the pins already taken (atomic).
     fn donate(&self, start: usize, end: usize, to: Attr) -> Result<()> {
+        if self.thp() {
+            return self.donate_thp(start, end, to);
+        }
         let _inv = self.invalidate_lock.write();
         if lock(&self.attrs).all_equal(start, end, to) {
             return Ok(());
@@ -654,7 +657,7 @@ impl GuestMemFd {
                             return Err(Error::at(Errno::ENOMEM, i));
                         }
                     };
-                    let ok = f.try_pin_exclusive();
+                    let ok = f.try_pin_exclusive(true);
                     self.folio_put(&f, Ref::Transient);
                     if !ok {
                         self.undo_donation(taken);
@@ -681,6 +684,58 @@ impl GuestMemFd {
                 f.unexc();
                 self.folio_put(&f, Ref::Pin);
             }
+            self.kvm.invalidate_end();
+        }
+        Ok(())
+    }
+
+    /// Donation on the RFC's anonymous THP, in the model's steps: to-private
+    /// GUPs each page through the VMM's mapping (process 0; faulting it in)
+    /// with FOLL_EXCLUSIVE (`conv.excl_pin`; the CAS succeeds only with no
+    /// pin of any kind on the folio), then stores the attribute
+    /// (`conv.flip`); to-shared drops the exclusive bias and the pin
+    /// (`conv.unexc`), then stores (`conv.flip`). Refused: -EBUSY, undone.
+    fn donate_thp(&self, start: usize, end: usize, to: Attr) -> Result<()> {
+        if to == Attr::Private {
+            sched::step_point("conv.excl_pin", None);
+            let vmm = self.mm(0)?;
+            let mut taken: Vec<(usize, Arc<Folio>)> = Vec::new();
+            for i in start..end {
+                if vmm.pte_read(i).is_none() {
+                    let _ = self.handle_mm_fault(&vmm, i);
+                }
+                let Some(pte) = vmm.pte_read(i) else {
+                    self.undo_donation(taken);
+                    return Err(Error::at(Errno::EBUSY, i));
+                };
+                if !pte
+                    .folio
+                    .try_pin_exclusive(!self.cfg.has(Bug::ExclusiveCasBias))
+                {
+                    self.undo_donation(taken);
+                    return Err(Error::at(Errno::EBUSY, i));
+                }
+                taken.push((i, pte.folio));
+            }
+            sched::step_point("conv.flip", None);
+            self.kvm.invalidate_begin(start, end);
+            lock(&self.donations).extend(taken);
+            lock(&self.attrs).store(start, end, Attr::Private);
+            self.kvm.invalidate_end();
+        } else {
+            sched::step_point("conv.unexc", None);
+            let back: Vec<Arc<Folio>> = {
+                let mut d = lock(&self.donations);
+                let keys: Vec<usize> = d.range(start..end).map(|(k, _)| *k).collect();
+                keys.into_iter().filter_map(|k| d.remove(&k)).collect()
+            };
+            for f in back {
+                f.unexc();
+                self.folio_put(&f, Ref::Pin);
+            }
+            sched::step_point("conv.flip", None);
+            self.kvm.invalidate_begin(start, end);
+            lock(&self.attrs).store(start, end, Attr::Shared);
             self.kvm.invalidate_end();
         }
         Ok(())

@@ -148,6 +148,11 @@ pub struct Config {
     /// count to come down to its baseline plus its PTEs (the variant the
     /// gate row `wait@busy_pinner_unblocked` shows can wait forever).
     pub block_pins_while_waiting: bool,
+    /// Design `exclusive_pin`: the memory is one anonymous THP over the
+    /// whole file (the model's case, where the RFC keeps the exclusive bias
+    /// in the large folio's `_pincount`) instead of 4K shmem folios (the
+    /// default). Its faults are anonymous faults: no invalidate lock.
+    pub thp: bool,
 }
 
 impl Config {
@@ -162,6 +167,7 @@ impl Config {
             lru: design.uses_lru(),
             bugs: Vec::new(),
             block_pins_while_waiting: true,
+            thp: false,
         }
     }
 

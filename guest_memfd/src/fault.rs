@@ -121,6 +121,9 @@ impl GuestMemFd {
         if index >= self.cfg.nr_pages || self.is_closed() {
             return Err(FaultError::Sigbus);
         }
+        if self.thp() {
+            return self.anon_fault(mm, index);
+        }
         let inv = self.invalidate_lock.read_step("fault.lock_inv");
         sched::step_point("fault.lookup", None);
         // The RFC design uses ordinary shmem, whose fault path knows nothing
@@ -182,6 +185,33 @@ impl GuestMemFd {
             (false, true) => {}
         }
         drop(folio_lock);
+        Ok(())
+    }
+
+    /// An anonymous fault (design exclusive_pin on a THP): the folio is
+    /// looked up or allocated and the PTE installed in one step, with no
+    /// guest_memfd lock (the RFC's memory is ordinary memory).
+    fn anon_fault(&self, mm: &Arc<Mm>, index: usize) -> std::result::Result<(), FaultError> {
+        let folio = match self.get_folio_ref(index, true) {
+            Ok(Some(f)) => f,
+            _ => return Err(FaultError::Sigbus),
+        };
+        let installed = mm.with_pte(index, true, |e| {
+            if e.is_none() {
+                *e = Some(Pte {
+                    folio: folio.clone(),
+                    special: false,
+                });
+                true
+            } else {
+                false
+            }
+        });
+        if installed {
+            folio.transfer(Ref::Transient, Ref::Pte);
+        } else {
+            self.folio_put(&folio, Ref::Transient);
+        }
         Ok(())
     }
 

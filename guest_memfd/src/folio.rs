@@ -332,19 +332,23 @@ impl Folio {
     /// Take an exclusive pin (one normal pin + the exclusive bias) by CAS,
     /// only if no pin of any kind exists (small: refcount < 1024; large:
     /// pincount == 0).
-    pub fn try_pin_exclusive(&self) -> bool {
+    ///
+    /// `with_bias: false` is bug switch `exclusive_cas_bias` (domain.md 1.1,
+    /// 4.11; RFC patch 2's large_folio_pin_setexc()): the large folio's CAS
+    /// stores the plain pin count, so the exclusive bias is never set.
+    pub fn try_pin_exclusive(&self, with_bias: bool) -> bool {
         if self.large {
             if !self.folio_ref_try_add(1) {
                 return false;
             }
+            let new = if with_bias {
+                1 + GUP_PIN_EXCLUSIVE_BIAS
+            } else {
+                1
+            };
             let ok = self
                 .pincount
-                .compare_exchange(
-                    0,
-                    1 + GUP_PIN_EXCLUSIVE_BIAS,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(0, new, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok();
             if !ok {
                 self.refcount.fetch_sub(1, Ordering::AcqRel);
@@ -375,13 +379,17 @@ impl Folio {
     }
 
     /// `unexc_user_page`: drop only the exclusive bias, keep one normal pin.
+    /// (A bias that was never stored, bug `exclusive_cas_bias`, is not
+    /// subtracted: the RFC checks the bias before clearing it.)
     pub fn unexc(&self) {
-        if self.large {
-            self.pincount
-                .fetch_sub(GUP_PIN_EXCLUSIVE_BIAS, Ordering::AcqRel);
-        } else {
-            self.refcount
-                .fetch_sub(GUP_PIN_EXCLUSIVE_BIAS, Ordering::AcqRel);
+        if self.exclusive_set() {
+            if self.large {
+                self.pincount
+                    .fetch_sub(GUP_PIN_EXCLUSIVE_BIAS, Ordering::AcqRel);
+            } else {
+                self.refcount
+                    .fetch_sub(GUP_PIN_EXCLUSIVE_BIAS, Ordering::AcqRel);
+            }
         }
         lock(&self.ghost).parts.exclusive -= 1;
     }
@@ -484,10 +492,13 @@ mod tests {
     #[test]
     fn exclusive_pin_excludes_normal_pins_but_not_get() {
         let f = small();
-        assert!(f.try_pin_exclusive());
+        assert!(f.try_pin_exclusive(true));
         assert!(f.exclusive_set());
         assert!(!f.try_pin_checking_exclusive(), "normal pin backs off");
-        assert!(!f.try_pin_exclusive(), "second exclusive gets zero pages");
+        assert!(
+            !f.try_pin_exclusive(true),
+            "second exclusive gets zero pages"
+        );
         assert!(f.try_get(Ref::Get), "FOLL_GET is not covered (RFC hole)");
         assert!(consistent(&f));
         f.unexc();
@@ -496,9 +507,12 @@ mod tests {
         assert!(consistent(&f));
         let g = small();
         assert!(g.try_get(Ref::Pin));
-        assert!(!g.try_pin_exclusive(), "exclusive needs no pin of any kind");
+        assert!(
+            !g.try_pin_exclusive(true),
+            "exclusive needs no pin of any kind"
+        );
         let l = large();
-        assert!(l.try_pin_exclusive());
+        assert!(l.try_pin_exclusive(true));
         assert!(!l.try_pin_checking_exclusive());
         assert!(consistent(&l));
     }

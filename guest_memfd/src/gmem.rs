@@ -99,12 +99,14 @@ impl GuestMemFd {
         if cfg.design.huge_backed() && cfg.pages_per_gigantic == 0 {
             return Err(Error::sys(Errno::EINVAL));
         }
-        if cfg.has(crate::design::Bug::ExclusiveCasBias) {
+        if cfg.has(crate::design::Bug::ExclusiveCasBias)
+            && !(cfg.thp && cfg.design.exclusive_donation())
+        {
             // The RFC's bias bug is in large_folio_pin_setexc(); the
             // implementation's donated memory is 4K shmem folios.
             return Err(Misuse::UnsupportedBug(
                 "exclusive_cas_bias",
-                "it is in the large-folio exclusive pin; donated memory here is 4K folios",
+                "it is in the large-folio exclusive pin; set Config::thp for design exclusive_pin",
             )
             .into());
         }
@@ -277,6 +279,15 @@ impl GuestMemFd {
                 return Ok(None);
             }
             let f = match self.cfg.design.folio_layout() {
+                FolioLayout::Small if self.thp() => {
+                    // One anonymous THP over the whole file (index 0); a
+                    // one-page file gets an order-0 page.
+                    let n = self.cfg.nr_pages;
+                    let f = self.new_folio(0, n, n > 1, None, Phys::new(), 0);
+                    f.zero_all();
+                    map.insert(0, f.clone());
+                    f
+                }
                 FolioLayout::Small => {
                     let f = self.new_folio(index, 1, false, None, Phys::new(), 0);
                     f.zero_all();
@@ -288,7 +299,7 @@ impl GuestMemFd {
             let ok = f.try_get(Ref::Transient);
             debug_assert!(ok, "a new folio has its page-cache reference");
             drop(map);
-            if self.cfg.lru && self.cfg.design.uses_lru() {
+            if self.cfg.lru && self.cfg.design.uses_lru() && !f.large {
                 self.lru_add(&f);
             }
             return Ok(Some(f));
@@ -633,6 +644,11 @@ impl GuestMemFd {
                 c.remove(pos);
             }
         }
+    }
+
+    /// Design exclusive_pin on one anonymous THP (`Config::thp`).
+    pub(crate) fn thp(&self) -> bool {
+        self.cfg.thp && self.cfg.design.exclusive_donation()
     }
 
     pub(crate) fn check_open(&self) -> Result<()> {

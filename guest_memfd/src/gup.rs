@@ -63,6 +63,10 @@ impl GuestMemFd {
             // GUP-fast bails on special PTEs; slow GUP rejects VM_PFNMAP.
             return Err(Error::sys(Errno::EFAULT));
         }
+        if self.thp() {
+            let f = self.gup_anon_thp(&m, index, kind)?;
+            return Ok(self.record_pin(mm, index, kind, f));
+        }
         // GUP-fast refuses FOLL_LONGTERM on file folios other than shmem
         // (gup_fast_folio_allowed); the RFC's memory is shmem.
         let fast_ok = path == GupPath::Auto
@@ -100,7 +104,7 @@ impl GuestMemFd {
             PinKind::Exclusive => {
                 if f.folio_ref_count() == 0 {
                     Ok(false)
-                } else if f.try_pin_exclusive() {
+                } else if f.try_pin_exclusive(true) {
                     Ok(true)
                 } else {
                     Err(Errno::EBUSY)
@@ -170,6 +174,47 @@ impl GuestMemFd {
                 Ok(None)
             }
         }
+    }
+
+    /// GUP on the exclusive-pin RFC's anonymous THP: fault the page in if
+    /// needed and take the reference in one step; a normal pin is refused
+    /// while the exclusive bias is set, and re-checks it after adding
+    /// (model step `gup.excl_recheck`), backing off if a donation took the
+    /// exclusive pin in between. Refusals are -EBUSY.
+    fn gup_anon_thp(&self, m: &Arc<Mm>, index: usize, kind: PinKind) -> Result<Arc<Folio>> {
+        if m.pte_read(index).is_none() {
+            if let Err(FaultError::Sigbus) = self.handle_mm_fault(m, index) {
+                return Err(Error::sys(Errno::EFAULT));
+            }
+        }
+        let Some(pte) = m.pte_read(index) else {
+            return Err(Error::sys(Errno::EFAULT));
+        };
+        let f = pte.folio;
+        match kind {
+            PinKind::Get => {
+                if !f.try_get(Ref::Get) {
+                    return Err(Error::sys(Errno::EFAULT));
+                }
+            }
+            PinKind::Exclusive => {
+                if !f.try_pin_exclusive(!self.cfg.has(Bug::ExclusiveCasBias)) {
+                    return Err(Error::sys(Errno::EBUSY));
+                }
+            }
+            PinKind::Pin | PinKind::Longterm => {
+                if f.exclusive_set() || !f.try_get(Ref::Pin) {
+                    return Err(Error::sys(Errno::EBUSY));
+                }
+                sched::step_point("gup.excl_recheck", None);
+                fence(Ordering::SeqCst);
+                if f.exclusive_set() {
+                    self.folio_put(&f, Ref::Pin);
+                    return Err(Error::sys(Errno::EBUSY));
+                }
+            }
+        }
+        Ok(f)
     }
 
     /// __get_user_pages: under mmap_lock, fault the page in if needed and

@@ -38,26 +38,10 @@ const TAIL_STEPS: usize = 2_000;
 /// Why a trace cannot be replayed on the implementation (it has no
 /// counterpart of a model design or actor step there).
 fn unsupported(tf: &TraceFile) -> Option<String> {
-    if let Some(why) = unsupported_cfg(&tf.model.cfg) {
-        return Some(why);
-    }
-
     if tf.actions.iter().any(|a| a.actor() == Actor::PoolCallback) {
         return Some(
             "the implementation returns a released gigantic page to the pool at the last \
              folio put, not in a separate callback step"
-                .into(),
-        );
-    }
-    None
-}
-
-/// Why a configuration has no step-aligned counterpart in the implementation.
-fn unsupported_cfg(cfg: &model::Config) -> Option<String> {
-    if cfg.design == Design::ExclusivePin {
-        return Some(
-            "design exclusive_pin: the model donates through an anonymous large folio, the \
-             implementation pins 4K shmem folios"
                 .into(),
         );
     }
@@ -76,6 +60,8 @@ fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, S
     );
     c.lru = cfg.lru;
     c.block_pins_while_waiting = cfg.block_pins_while_waiting;
+    // The model's exclusive_pin memory is an anonymous THP over the file.
+    c.thp = cfg.design == Design::ExclusivePin;
     if bugs {
         c.bugs = cfg.bugs.iter().collect();
     }
@@ -273,8 +259,12 @@ fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script) {
                     if r.is_ok() {
                         vmm.succeeded.store(true, Ordering::SeqCst);
                     }
-                    let eagain =
-                        matches!(&r, Err(e) if e.errno() == Some(guest_memfd::Errno::EAGAIN));
+                    // The implementation refuses a donation with -EBUSY
+                    // [infer], the model calls it EAGAIN: the VMM retries both.
+                    let eagain = matches!(&r, Err(e) if matches!(
+                        e.errno(),
+                        Some(guest_memfd::Errno::EAGAIN | guest_memfd::Errno::EBUSY)
+                    ));
                     if vmm.retry && eagain {
                         // The VMM drops what it owns and retries the request.
                         sched::step_point("conv.done", None);
@@ -902,9 +892,6 @@ mod tests {
             let Ok(m) = GmemModel::new(row.cfg.clone()) else {
                 continue;
             };
-            if unsupported_cfg(&m.cfg).is_some() {
-                continue;
-            }
             for seed in 1..=200u64 {
                 let path = walk(&m, seed * 7919 + row.name.len() as u64, 80);
                 match follow_path(&m, &path) {

@@ -318,3 +318,35 @@ pub fn split_vs_pfn_walker(bugs: &[Bug]) {
     walker.join().unwrap();
     invariants_hold(&g);
 }
+
+/// Design exclusive_pin on an anonymous THP (`Config::thp`): the VMM
+/// donates page 0 (an exclusive pin on the large folio) while a device
+/// pins page 1 of the same folio. One of them is refused; the exclusive pin
+/// never coexists with another pin. Catches `exclusive_cas_bias` (the CAS
+/// stores no bias: `refcount_conserved`, `exclusive_pin_exclusive`).
+pub fn donate_vs_pin_thp(bugs: &[Bug]) {
+    let mut c = Config::new(
+        Design::ExclusivePin,
+        2,
+        GmemFlags {
+            mmap: true,
+            init_shared: true,
+        },
+    );
+    c.thp = true;
+    c.bugs = bugs.to_vec();
+    let g = Arc::new(GuestMemFd::new(c).expect("create"));
+    g.host_write(0, 0, 1).unwrap();
+    let g2 = g.clone();
+    let pinner = thread::spawn(move || g2.pin(0, 1, PinKind::Pin).ok());
+    let r = g.convert(0, 1, Attr::Private);
+    assert!(
+        r.is_ok() || matches!(&r, Err(e) if e.errno() == Some(Errno::EBUSY)),
+        "unexpected {r:?}"
+    );
+    let id = pinner.join().unwrap();
+    invariants_hold(&g);
+    if let Some(id) = id {
+        g.unpin(id).unwrap();
+    }
+}
