@@ -167,17 +167,7 @@ impl GuestMemFd {
         // invalidate lock is dropped; a concurrent to-private sees this
         // fault's reference in its refcount check.
         sched::step_point("fault.install", None);
-        let installed = mm.with_pte(index, true, |e| {
-            if e.is_none() {
-                *e = Some(Pte {
-                    folio: folio.clone(),
-                    special: false,
-                });
-                true
-            } else {
-                false
-            }
-        });
+        let installed = Self::install_pte(mm, index, &folio);
         match (installed, no_ref) {
             (true, false) => folio.transfer(Ref::Transient, Ref::Pte),
             (true, true) => folio.ghost_uncounted(Ref::Pte),
@@ -188,15 +178,10 @@ impl GuestMemFd {
         Ok(())
     }
 
-    /// An anonymous fault (design exclusive_pin on a THP): the folio is
-    /// looked up or allocated and the PTE installed in one step, with no
-    /// guest_memfd lock (the RFC's memory is ordinary memory).
-    fn anon_fault(&self, mm: &Arc<Mm>, index: usize) -> std::result::Result<(), FaultError> {
-        let folio = match self.get_folio_ref(index, true) {
-            Ok(Some(f)) => f,
-            _ => return Err(FaultError::Sigbus),
-        };
-        let installed = mm.with_pte(index, true, |e| {
+    /// finish_fault(): install a PTE mapping `folio` at `index` unless one
+    /// is there already. Returns whether it did.
+    fn install_pte(mm: &Mm, index: usize, folio: &Arc<crate::folio::Folio>) -> bool {
+        mm.with_pte(index, true, |e| {
             if e.is_none() {
                 *e = Some(Pte {
                     folio: folio.clone(),
@@ -206,7 +191,18 @@ impl GuestMemFd {
             } else {
                 false
             }
-        });
+        })
+    }
+
+    /// An anonymous fault (design exclusive_pin on a THP): the folio is
+    /// looked up or allocated and the PTE installed in one step, with no
+    /// guest_memfd lock (the RFC's memory is ordinary memory).
+    fn anon_fault(&self, mm: &Arc<Mm>, index: usize) -> std::result::Result<(), FaultError> {
+        let folio = match self.get_folio_ref(index, true) {
+            Ok(Some(f)) => f,
+            _ => return Err(FaultError::Sigbus),
+        };
+        let installed = Self::install_pte(mm, index, &folio);
         if installed {
             folio.transfer(Ref::Transient, Ref::Pte);
         } else {
