@@ -892,7 +892,12 @@ mod tests {
             let Ok(m) = GmemModel::new(row.cfg.clone()) else {
                 continue;
             };
-            for seed in 1..=200u64 {
+            // REPLAY_WALKS (default 200) sets the walks per configuration.
+            let walks: u64 = std::env::var("REPLAY_WALKS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(200);
+            for seed in 1..=walks {
                 let path = walk(&m, seed * 7919 + row.name.len() as u64, 80);
                 match follow_path(&m, &path) {
                     Ok(n) => followed += n,
