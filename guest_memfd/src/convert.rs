@@ -306,7 +306,7 @@ impl GuestMemFd {
         let deadline = Instant::now() + self.cfg.wait_timeout;
         let mut guard = None;
         let mut drained = false;
-        let (m, cv) = &self.put_wq;
+        let m = &self.put_wq.0;
         for f in self.filemap_folios_in(start, end) {
             let page = start.max(f.index);
             let mut blocked = false;
@@ -335,18 +335,7 @@ impl GuestMemFd {
                     guard = Some(WaitingGuard(self));
                 }
                 blocked = true;
-                if sched::driven() {
-                    // Replay: the scheduler decides when to look again.
-                    continue;
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(Error::at(Errno::ETIMEDOUT, page));
-                }
-                let g = lock(m);
-                if *g == gen {
-                    let _ = cv.wait_timeout(g, deadline - now).expect("put_wq poisoned");
-                }
+                self.sleep_on_puts(gen, deadline, page)?;
             }
         }
         Ok(())
@@ -360,7 +349,7 @@ impl GuestMemFd {
     /// `wait@busy_pinner_unblocked`); -ETIMEDOUT after the configured wait.
     fn wait_mapped(&self, start: usize, end: usize) -> Result<()> {
         let deadline = Instant::now() + self.cfg.wait_timeout;
-        let (m, cv) = &self.put_wq;
+        let m = &self.put_wq.0;
         for i in start..end {
             let mut blocked = false;
             loop {
@@ -374,18 +363,28 @@ impl GuestMemFd {
                     break;
                 }
                 blocked = true;
-                if sched::driven() {
-                    continue;
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    return Err(Error::at(Errno::ETIMEDOUT, i));
-                }
-                let g = lock(m);
-                if *g == gen {
-                    let _ = cv.wait_timeout(g, deadline - now).expect("put_wq poisoned");
-                }
+                self.sleep_on_puts(gen, deadline, i)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Sleep on the put wait queue until a folio put after generation
+    /// `gen` was sampled, or -ETIMEDOUT (at `page`) once `deadline` passes.
+    /// A thread driven by `sched` does not sleep: the scheduler decides
+    /// when it looks again (the model waits forever).
+    fn sleep_on_puts(&self, gen: u64, deadline: Instant, page: usize) -> Result<()> {
+        if sched::driven() {
+            return Ok(());
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(Error::at(Errno::ETIMEDOUT, page));
+        }
+        let (m, cv) = &self.put_wq;
+        let g = lock(m);
+        if *g == gen {
+            let _ = cv.wait_timeout(g, deadline - now).expect("put_wq poisoned");
         }
         Ok(())
     }
@@ -398,29 +397,6 @@ impl GuestMemFd {
     }
 
     // ---- restructuring (design split; domain.md 2.4, 3.4) ----------------
-
-    /// folio_ref_freeze() at `expected`, spinning while transient
-    /// references are held. BUG restructure_no_freeze / punch_merge_no_check
-    /// (`no_freeze`): only wait until the count *reads* `expected`, without
-    /// freezing, so a speculative try-get can still land before the fold
-    /// (domain.md 3.4, 4.4).
-    pub(crate) fn freeze_spin_or_read(f: &Folio, expected: i64, no_freeze: bool) -> bool {
-        let deadline = Instant::now() + FREEZE_SPIN;
-        loop {
-            let done = if no_freeze {
-                f.folio_ref_count() == expected
-            } else {
-                f.folio_ref_freeze(expected)
-            };
-            if done {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            crate::sync::spin_yield();
-        }
-    }
 
     /// A folio folded into another by a split or merge is gone. Frozen, it
     /// holds nothing; not frozen (bug switches), its page-cache references
@@ -484,37 +460,39 @@ impl GuestMemFd {
         Ok(())
     }
 
-    /// Freeze `f` at its baseline for a split or merge, as the model step
-    /// `step`: a driven thread makes one attempt per grant (re-parking
-    /// blocked); otherwise spin while transient references are held, and
+    /// folio_ref_freeze() of `f` at its baseline for a split or merge, as
+    /// the model step `step`: spin while transient references are held and
     /// give up after FREEZE_SPIN (the kernel spins; only transient
-    /// references can be in the way). With a `no_freeze` bug switch only the
-    /// count is read.
+    /// references can be in the way); a thread driven by `sched` makes one
+    /// attempt per grant instead, re-parking blocked. BUG
+    /// restructure_no_freeze (`no_freeze`): only wait until the count
+    /// *reads* the baseline, without freezing, so a speculative try-get can
+    /// still land before the fold (domain.md 3.4, 4.4).
     fn restructure_freeze(
         step: &'static str,
         page: Option<usize>,
         f: &Folio,
         no_freeze: bool,
     ) -> bool {
-        if !sched::driven() {
-            sched::step_point(step, page);
-            return Self::freeze_spin_or_read(f, f.baseline(), no_freeze);
-        }
+        let deadline = Instant::now() + FREEZE_SPIN;
         let mut blocked = false;
         loop {
             sched::step_point_blocked(step, page, blocked);
-            if Self::freeze_spin_or_read_once(f, f.baseline(), no_freeze) {
+            let done = if no_freeze {
+                f.folio_ref_count() == f.baseline()
+            } else {
+                f.folio_ref_freeze(f.baseline())
+            };
+            if done {
                 return true;
             }
+            if !sched::driven() {
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                crate::sync::spin_yield();
+            }
             blocked = true;
-        }
-    }
-
-    fn freeze_spin_or_read_once(f: &Folio, expected: i64, no_freeze: bool) -> bool {
-        if no_freeze {
-            f.folio_ref_count() == expected
-        } else {
-            f.folio_ref_freeze(expected)
         }
     }
 

@@ -202,16 +202,7 @@ impl GuestMemFd {
         for (g, first, nr, _) in self.gigantic_backing_in(start, end) {
             let (s, e) = (start.max(first), end.min(first + nr));
             if s == first && e == first + nr {
-                // Released first, so the last put of the folio (maybe the
-                // truncation's own) hands the page back to the pool.
-                if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
-                    p.released = true;
-                    p.populated.store(0, nr, false);
-                }
-                for f in self.filemap_folios_in(first, first + nr) {
-                    self.truncate_folio(&f);
-                }
-                lock(&self.hugetlb).maybe_return(g);
+                self.release_gigantic(g, first, nr);
                 continue;
             }
             if let Some(f) = self.filemap_find(first) {
@@ -263,16 +254,7 @@ impl GuestMemFd {
                 }
                 sched::step_point("trunc.truncate", None);
                 self.unmap_mapping_range(first, first + nr);
-                // Released first, so the last put of the folio (maybe the
-                // truncation's own) hands the page back to the pool.
-                if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
-                    p.released = true;
-                    p.populated.store(0, nr, false);
-                }
-                for f in self.filemap_folios_in(first, first + nr) {
-                    self.truncate_folio(&f);
-                }
-                lock(&self.hugetlb).maybe_return(g);
+                self.release_gigantic(g, first, nr);
                 continue;
             }
             // Partial punch.
@@ -309,17 +291,25 @@ impl GuestMemFd {
                     self.freeze_each_once(g, first, nr)?;
                     self.fold_subfolios(g, first, nr);
                 }
-                if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
-                    p.released = true;
-                    p.populated.store(0, nr, false);
-                }
-                for f in self.filemap_folios_in(first, first + nr) {
-                    self.truncate_folio(&f);
-                }
-                lock(&self.hugetlb).maybe_return(g);
+                self.release_gigantic(g, first, nr);
             }
         }
         Ok(())
+    }
+
+    /// Gigantic page `g` no longer backs the file: its folios leave the page
+    /// cache (orphaned if still referenced) and it returns to the pool once
+    /// none is left. Marked released first, so the last put of a folio
+    /// (maybe the truncation's own) hands the page back.
+    fn release_gigantic(&self, g: u32, first: usize, nr: usize) {
+        if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
+            p.released = true;
+            p.populated.store(0, nr, false);
+        }
+        for f in self.filemap_folios_in(first, first + nr) {
+            self.truncate_folio(&f);
+        }
+        lock(&self.hugetlb).maybe_return(g);
     }
 
     /// The punch's merge check: freeze every subfolio of gigantic page `g`
