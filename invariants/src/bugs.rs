@@ -23,10 +23,17 @@ pub enum Bug {
     PopulateLockOrder,
     NoLruDrain,
     ExclusiveCasBias,
+    ZapWrongFilter,
+    InstallNoRetry,
+    NoMakeShared,
+    NoReclaimOnFree,
+    InvalidateOneBinding,
+    GupFastRecheckBeforeAdd,
+    CopyOutUnderLock,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 10] = [
+    pub const ALL: [Bug; 17] = [
         Bug::CheckBeforeUnmap,
         Bug::FaultNoRef,
         Bug::GupFastNoRecheck,
@@ -37,6 +44,13 @@ impl Bug {
         Bug::PopulateLockOrder,
         Bug::NoLruDrain,
         Bug::ExclusiveCasBias,
+        Bug::ZapWrongFilter,
+        Bug::InstallNoRetry,
+        Bug::NoMakeShared,
+        Bug::NoReclaimOnFree,
+        Bug::InvalidateOneBinding,
+        Bug::GupFastRecheckBeforeAdd,
+        Bug::CopyOutUnderLock,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +65,13 @@ impl Bug {
             Bug::PopulateLockOrder => "populate_lock_order",
             Bug::NoLruDrain => "no_lru_drain",
             Bug::ExclusiveCasBias => "exclusive_cas_bias",
+            Bug::ZapWrongFilter => "zap_wrong_filter",
+            Bug::InstallNoRetry => "install_no_retry",
+            Bug::NoMakeShared => "no_make_shared",
+            Bug::NoReclaimOnFree => "no_reclaim_on_free",
+            Bug::InvalidateOneBinding => "invalidate_one_binding",
+            Bug::GupFastRecheckBeforeAdd => "gup_fast_recheck_before_add",
+            Bug::CopyOutUnderLock => "copy_out_under_lock",
         }
     }
 
@@ -72,6 +93,23 @@ impl Bug {
             // design wait it never returns (gate row wait+no_lru_drain).
             Bug::NoLruDrain => ConversionEventuallySucceeds,
             Bug::ExclusiveCasBias => ExclusivePinExclusive,
+            // The two filters of kvm_gmem_invalidate_start() swapped: a
+            // to-private conversion leaves the shared stage-2 entries.
+            Bug::ZapWrongFilter => Stage2Coherent,
+            // No mmu_invalidate_retry_gfn() before the stage-2 install: with
+            // the reference dropped inside kvm_gmem_get_pfn(), a punch in
+            // between frees the folio that is then mapped.
+            Bug::InstallNoRetry => NoStage2ToFreed,
+            Bug::NoMakeShared => HostAccessOnlyHwShared,
+            Bug::NoReclaimOnFree => FreedFolioHwShared,
+            // Only the first gmem_file's VM is invalidated.
+            Bug::InvalidateOneBinding => Stage2Coherent,
+            // gup_fast_pte_range() re-reads the PTE before its increment.
+            Bug::GupFastRecheckBeforeAdd => NoPrivatePin,
+            // error_offset copied to a user buffer in the guest_memfd mapping
+            // with the invalidate lock held: the copy faults and the fault
+            // takes the same lock shared.
+            Bug::CopyOutUnderLock => NoDeadlock,
         }
     }
 }

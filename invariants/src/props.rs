@@ -29,6 +29,9 @@ pub enum PropertyId {
     GiganticPoolSafe,
     NoDeadlock,
     ExclusivePinExclusive,
+    HostAccessOnlyHwShared,
+    FreedFolioHwShared,
+    NoStage2ToFreed,
     // Sanity.
     ConversionSucceeds,
     ConversionFailsEagain,
@@ -42,6 +45,11 @@ pub enum PropertyId {
     FolioReferenced,
     LockContended,
     ExclusivePinHeld,
+    HwPagePrivate,
+    FolioFreed,
+    GuestMapsPage,
+    TwoVmsMapPage,
+    GuestPoisoned,
     // Liveness.
     ConversionCompletes,
     ConversionEventuallySucceeds,
@@ -87,7 +95,7 @@ pub const ALL: &[PropertySpec] = &[
         id: Stage2Coherent,
         name: "stage2_coherent",
         kind: Kind::Safety,
-        sentence: "Outside an invalidation window, every stage-2 entry has the type of its page's attribute and maps the page's current folio.",
+        sentence: "In every VM, outside that VM's invalidation window, every stage-2 entry has the type of its page's attribute and maps the page's current folio.",
         partners: &[GuestMapsPrivate],
     },
     PropertySpec {
@@ -124,6 +132,27 @@ pub const ALL: &[PropertySpec] = &[
         kind: Kind::Safety,
         sentence: "While a folio is exclusively pinned, no other FOLL_PIN pin is held on it.",
         partners: &[ExclusivePinHeld],
+    },
+    PropertySpec {
+        id: HostAccessOnlyHwShared,
+        name: "host_access_only_hw_shared",
+        kind: Kind::Safety,
+        sentence: "No host CPU, GUP holder or device touches a page that the hardware holds private (an RMP/PAMT/host stage-2 violation: fatal on confidential hardware).",
+        partners: &[HostAccessesPage, HwPagePrivate],
+    },
+    PropertySpec {
+        id: FreedFolioHwShared,
+        name: "freed_folio_hw_shared",
+        kind: Kind::Safety,
+        sentence: "A folio returned to the allocator, and a gigantic page returned to the hugetlb pool, is hardware-shared.",
+        partners: &[FolioFreed, HwPagePrivate],
+    },
+    PropertySpec {
+        id: NoStage2ToFreed,
+        name: "no_stage2_to_freed",
+        kind: Kind::Safety,
+        sentence: "No stage-2 entry in any VM maps a folio that was freed, merged away or orphaned by truncation.",
+        partners: &[GuestMapsPage, FolioFreed],
     },
     PropertySpec {
         id: ConversionSucceeds,
@@ -210,6 +239,41 @@ pub const ALL: &[PropertySpec] = &[
         partners: &[],
     },
     PropertySpec {
+        id: HwPagePrivate,
+        name: "the hardware holds a page private",
+        kind: Kind::Sanity,
+        sentence: "Some page is private in the hardware's ownership table (kvm_arch_gmem_make_private() ran).",
+        partners: &[],
+    },
+    PropertySpec {
+        id: FolioFreed,
+        name: "a folio is freed",
+        kind: Kind::Sanity,
+        sentence: "Some folio of the file has gone back to the allocator.",
+        partners: &[],
+    },
+    PropertySpec {
+        id: GuestMapsPage,
+        name: "a guest maps a page",
+        kind: Kind::Sanity,
+        sentence: "Some VM has a stage-2 entry for a guest_memfd page.",
+        partners: &[],
+    },
+    PropertySpec {
+        id: TwoVmsMapPage,
+        name: "two VMs map one page",
+        kind: Kind::Sanity,
+        sentence: "Both VMs bound to the file have a stage-2 entry for the same page.",
+        partners: &[],
+    },
+    PropertySpec {
+        id: GuestPoisoned,
+        name: "memory failure poisons a page",
+        kind: Kind::Sanity,
+        sentence: "Memory failure marked a folio of the file hardware-poisoned (PG_hwpoison).",
+        partners: &[],
+    },
+    PropertySpec {
         id: ConversionCompletes,
         name: "conversion_completes",
         kind: Kind::Liveness,
@@ -282,6 +346,9 @@ impl PropertyId {
             GiganticPoolSafe => gigantic_pool_safe(v),
             NoDeadlock => no_deadlock(v),
             ExclusivePinExclusive => exclusive_pin_exclusive(v),
+            HostAccessOnlyHwShared => host_access_only_hw_shared(v),
+            FreedFolioHwShared => freed_folio_hw_shared(v),
+            NoStage2ToFreed => no_stage2_to_freed(v),
             ConversionSucceeds => any_conversion(v, |c| {
                 c.to == Attr::Private && c.status == ConvStatus::Returned(ConvResult::Ok)
             }),
@@ -289,7 +356,9 @@ impl PropertyId {
                 matches!(c.status, ConvStatus::Returned(ConvResult::Eagain { .. }))
             }),
             PageLongtermPinned => any_page(v, |p| p.longterm_pins > 0),
-            GuestMapsPrivate => any_page(v, |p| matches!(p.stage2, Stage2::Private(_))),
+            GuestMapsPrivate => any_page(v, |p| {
+                p.stage2.iter().any(|s| matches!(s, Stage2::Private(_)))
+            }),
             GiganticSplit => any_gigantic(v, |g| g.structure == Structure::Splitting),
             GiganticMerged => any_gigantic(v, |g| g.structure == Structure::Merging),
             HostMapsPage => any_page(v, |p| p.host_ptes != 0),
@@ -312,6 +381,23 @@ impl PropertyId {
                 found
             }
             ExclusivePinHeld => any_page(v, |p| p.exclusive_pins > 0),
+            HwPagePrivate => {
+                let mut found = false;
+                v.for_each_folio(&mut |f| found |= f.hw_private != 0);
+                found
+            }
+            FolioFreed => {
+                let mut found = false;
+                v.for_each_folio(&mut |f| found |= f.freed);
+                found
+            }
+            GuestMapsPage => any_page(v, |p| p.stage2.iter().any(|s| *s != Stage2::None)),
+            TwoVmsMapPage => any_page(v, |p| p.stage2.iter().all(|s| *s != Stage2::None)),
+            GuestPoisoned => {
+                let mut found = false;
+                v.for_each_folio(&mut |f| found |= f.poisoned && !f.freed);
+                found
+            }
             ConversionCompletes => conversion_in_progress(v),
             ConversionEventuallySucceeds => retried_conversion_pending(v),
             IndependentSubpages => conversion_blocked_by_other_subpage_pin(v),
@@ -369,16 +455,67 @@ pub fn host_access_only_shared<V: GmemView + ?Sized>(v: &V) -> bool {
     ok
 }
 
-/// DESIGN 6 `stage2_coherent`; domain.md 2.7 and 6.4 #3.
+/// `stage2_coherent`: the invariant KVM's invalidation protocol keeps
+/// (`kvm_mmu_invalidate_start()`/`_end()`, `mmu_invalidate_retry_gfn()` in
+/// `virt/kvm/kvm_main.c`), per VM.
 pub fn stage2_coherent<V: GmemView + ?Sized>(v: &V) -> bool {
     !any_page(v, |p| {
-        if p.invalidating {
-            return false;
+        p.stage2
+            .iter()
+            .zip(p.invalidating)
+            .any(|(s, inv)| match (s, inv) {
+                (_, true) | (Stage2::None, _) => false,
+                (s, false) => s.attr() != Some(p.attr) || s.folio() != p.folio,
+            })
+    })
+}
+
+/// `host_access_only_hw_shared`: a host access (CPU, GUP holder, device) to
+/// a page the hardware holds private is an RMP fault on SNP, a machine check
+/// on TDX, a host stage-2 fault on pKVM.
+pub fn host_access_only_hw_shared<V: GmemView + ?Sized>(v: &V) -> bool {
+    let mut ok = true;
+    v.for_each_access(&mut |a| {
+        if matches!(a.who, Accessor::Guest) {
+            return;
         }
-        match p.stage2 {
-            Stage2::None => false,
-            s => s.attr() != Some(p.attr) || s.folio() != p.folio,
+        if let Some(f) = v.folio(a.folio) {
+            let first = match f.home {
+                FolioHome::PageCache(i) => i,
+                // Orphaned and gone folios keep the index they had; a 4K
+                // folio's only page is bit 0.
+                _ if !f.large => a.index,
+                _ => 0,
+            };
+            let bit = a.index.wrapping_sub(first);
+            if bit < 64 && f.hw_private & (1 << bit) != 0 {
+                ok = false;
+            }
         }
+    });
+    ok
+}
+
+/// `freed_folio_hw_shared`: memory handed back to the allocator (or the
+/// hugetlb pool) while the hardware holds it private is the bug that
+/// `kvm_arch_gmem_reclaim()` in `kvm_gmem_free_folio()` exists to prevent.
+pub fn freed_folio_hw_shared<V: GmemView + ?Sized>(v: &V) -> bool {
+    let mut ok = true;
+    v.for_each_folio(&mut |f| ok &= !(f.freed && f.hw_private != 0));
+    ok && !any_gigantic(v, |g| g.hw_private_while_pooled)
+}
+
+/// `no_stage2_to_freed`: since `kvm_gmem_get_pfn()` drops its folio
+/// reference before returning, a stage-2 entry pins nothing; only the
+/// invalidation protocol keeps it from outliving the folio.
+pub fn no_stage2_to_freed<V: GmemView + ?Sized>(v: &V) -> bool {
+    !any_page(v, |p| {
+        p.stage2.iter().any(|s| {
+            s.folio().is_some_and(|id| match v.folio(id) {
+                None => true,
+                Some(f) => f.freed || !matches!(f.home, FolioHome::PageCache(_)),
+            })
+        })
     })
 }
 

@@ -21,6 +21,11 @@ pub enum Attr {
 /// Identifies a folio (struct folio) in the provider's arena. Opaque.
 pub type FolioId = u32;
 
+/// VMs that can bind one guest_memfd inode at once in the model and the
+/// views (one `struct gmem_file` per VM in `virt/kvm/guest_memfd.c`, each
+/// with its own stage-2 and `mmu_invalidate_seq`).
+pub const MAX_VMS: usize = 2;
+
 /// One KVM stage-2 (EPT/NPT/S2) entry for a gfn backed by a guest_memfd index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Stage2 {
@@ -70,11 +75,13 @@ pub struct PageView {
     pub longterm_pins: u32,
     /// Exclusive pins (exclusive-pin RFC only); held by the donor, not a host reach.
     pub exclusive_pins: u32,
-    /// The KVM stage-2 entry for this index's gfn.
-    pub stage2: Stage2,
-    /// True while a KVM invalidation (mmu_invalidate_in_progress) covers this
-    /// index: stage-2 entries may briefly disagree with the attribute there.
-    pub invalidating: bool,
+    /// The KVM stage-2 entry for this index's gfn, per VM bound to the file
+    /// (`Stage2::None` for a VM that is not bound).
+    pub stage2: [Stage2; MAX_VMS],
+    /// Per VM: true while a KVM invalidation (`mmu_invalidate_in_progress`
+    /// with a range containing the gfn) covers this index: that VM's stage-2
+    /// entry may briefly disagree with the attribute there.
+    pub invalidating: [bool; MAX_VMS],
 }
 
 impl PageView {
@@ -175,6 +182,15 @@ pub struct FolioView {
     pub frozen: bool,
     /// Released to the allocator.
     pub freed: bool,
+    /// Hardware ownership, one bit per 4K page of the folio (bit 0 = the
+    /// folio's first page): set while the hardware holds the page private
+    /// (SNP RMP assigned, TDX PAMT owned by a TD, pKVM donated from the host
+    /// stage-2). Moved by `kvm_arch_gmem_make_private()` (lazily, in
+    /// `kvm_gmem_get_pfn()`), `kvm_arch_gmem_make_shared()` (to-shared
+    /// conversion) and `kvm_arch_gmem_reclaim()` (`free_folio`).
+    pub hw_private: u64,
+    /// `PG_hwpoison`: memory failure hit this folio.
+    pub poisoned: bool,
 }
 
 /// Structural state of a gigantic (hugetlb) page backing guest_memfd.
@@ -207,6 +223,8 @@ pub struct GiganticView {
     pub refs_on_dead_subfolios: i32,
     /// Any reference (of any kind) on any part of it while in the pool.
     pub refs_while_pooled: i32,
+    /// Back in the pool while the hardware still holds one of its pages private.
+    pub hw_private_while_pooled: bool,
 }
 
 /// Who touched memory.
@@ -243,6 +261,31 @@ pub enum ConvResult {
     Einval,
     /// Design `wait`: gave up waiting (implementation only; the model has no clock).
     Timeout,
+    /// -ENOMEM from the maple-tree preallocation (`kvm_gmem_mas_preallocate()`),
+    /// `error_offset` = start; nothing changed.
+    Enomem {
+        error_index: usize,
+    },
+    /// -EFAULT: copying `error_offset` back to userspace faulted.
+    Efault,
+    /// -ENOTTY: `KVM_SET_MEMORY_ATTRIBUTES2` with in-place conversion off
+    /// (module parameter `gmem_in_place_conversion=0`).
+    Enotty,
+}
+
+impl ConvResult {
+    /// Kernel notation: `0`, `-EAGAIN (error_offset 1)`.
+    pub fn kernel(self) -> String {
+        match self {
+            ConvResult::Ok => "0".into(),
+            ConvResult::Eagain { error_index } => format!("-EAGAIN, error_offset {error_index}"),
+            ConvResult::Einval => "-EINVAL".into(),
+            ConvResult::Timeout => "-ETIMEDOUT".into(),
+            ConvResult::Enomem { error_index } => format!("-ENOMEM, error_offset {error_index}"),
+            ConvResult::Efault => "-EFAULT".into(),
+            ConvResult::Enotty => "-ENOTTY".into(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
