@@ -1,4 +1,4 @@
-//! The bug switches of DESIGN.md section 5, by name: the model (`model`)
+//! The bug switches of `docs/designs.md#bug-switches`, by name: the model (`model`)
 //! and the implementation (`guest_memfd`) each remove the same guard when a
 //! switch is on, and both name it with this type.
 
@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 /// One mutation: each removes exactly one guard; the comment at the
 /// guarded step (in the model and in the implementation) names the kernel
-/// function and the domain.md section.
+/// function and its source (see `docs/kernel.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Bug {
@@ -79,7 +79,7 @@ impl Bug {
         Bug::ALL.into_iter().find(|b| b.name() == s)
     }
 
-    /// The property that must catch this switch (DESIGN.md section 5).
+    /// The property that must catch this switch (`docs/designs.md#bug-switches`).
     pub fn expected_catch(self) -> PropertyId {
         use PropertyId::*;
         match self {

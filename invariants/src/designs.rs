@@ -1,4 +1,4 @@
-//! The designs of DESIGN.md section 4, by name: the model (`model`) and the
+//! The designs of `docs/designs.md`, by name: the model (`model`) and the
 //! implementation (`guest_memfd`) each give them their semantics, and both
 //! name them with this type.
 
@@ -6,25 +6,31 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
-/// A design of the shared/private conversion (DESIGN.md section 4).
+/// A design of the shared/private conversion (`docs/designs.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Design {
-    /// The v7 in-place conversion series (domain.md 2.5): 4K folios, unmap,
+    /// The in-place conversion series v13
+    /// (lore:20260910-gmem-inplace-conversion-v13-0-dd6fbf94f4e1@google.com;
+    /// docs/kernel.md#conversion-ioctl): 4K folios, unmap,
     /// check refcount, fail -EAGAIN; long-term pins allowed.
     Inplace,
-    /// Option (a) (domain.md 1.3): no FOLL_LONGTERM on guest_memfd;
+    /// Option (a) (lore:66a285fc-e54e-4247-8801-e7e17ad795a6@redhat.com;
+    /// docs/kernel.md#option-a): no FOLL_LONGTERM on guest_memfd;
     /// to-private waits for short-term references to drain.
     Wait,
-    /// Option (b) / 1G RFC v2 (domain.md 2.4): gigantic hugetlb pages split
+    /// Option (b) / 1G RFC v2 (lore:cover.1747264138.git.ackerleytng@google.com;
+    /// docs/kernel.md#hugetlb-rfc-v2): gigantic hugetlb pages split
     /// into 4K folios while any subpage is shared, merged back when all
     /// private; freeze for both.
     Split,
-    /// Option (c) (domain.md 3.6): PFNMAP host mappings, so GUP is impossible.
+    /// Option (c) (lore:20240620230832.GM2494510@nvidia.com;
+    /// docs/kernel.md#option-c): PFNMAP host mappings, so GUP is impossible.
     Pfnmap,
     /// The naive huge design: one large folio (one refcount) for all subpages.
     HugeWhole,
-    /// The June 2024 exclusive-GUP-pin RFC (domain.md 1.1).
+    /// The June 2024 exclusive-GUP-pin RFC
+    /// (lore:20240618-exclusive-gup-v1-0-30472a19c5d1@quicinc.com).
     ExclusivePin,
 }
 

@@ -2,8 +2,8 @@
 //!
 //! The properties gmem-verify checks, written once. The Stateright model
 //! (`model`) and the concrete implementation (`guest_memfd`) both implement
-//! [`GmemView`]; every safety, sanity and liveness property of DESIGN.md
-//! section 6 is a predicate over that view ([`PropertyId::eval`]), so a
+//! [`GmemView`]; every safety, sanity and liveness property of
+//! `docs/properties.md` is a predicate over that view ([`PropertyId::eval`]), so a
 //! verdict on the model and a check on the implementation are about the same
 //! sentence. This crate depends on nothing of ours.
 

@@ -1,4 +1,4 @@
-//! The properties of DESIGN.md section 6 as predicates over a [`GmemView`].
+//! The properties of `docs/properties.md` as predicates over a [`GmemView`].
 //!
 //! Safety properties must hold in every state. Sanity properties are
 //! reachability targets (`sometimes`): each safety property names the sanity
@@ -422,17 +422,20 @@ fn any_conversion<V: GmemView + ?Sized>(v: &V, f: impl Fn(&ConversionView<'_>) -
     found
 }
 
-/// DESIGN 6 `no_private_host_mapping`; domain.md 6.4 #1.
+/// `no_private_host_mapping` (docs/properties.md); the kernel's guard is
+/// `unmap_mapping_pages()` before the check (docs/kernel.md#conversion-check).
 pub fn no_private_host_mapping<V: GmemView + ?Sized>(v: &V) -> bool {
     !any_page(v, |p| p.attr == Attr::Private && p.host_ptes != 0)
 }
 
-/// DESIGN 6 `no_private_pin`; domain.md 6.4 #1. Transient references are allowed.
+/// `no_private_pin` (docs/properties.md; docs/kernel.md#gup-fast). Transient
+/// references are allowed.
 pub fn no_private_pin<V: GmemView + ?Sized>(v: &V) -> bool {
     !any_page(v, |p| p.attr == Attr::Private && p.host_pinned())
 }
 
-/// DESIGN 6 `host_access_only_shared`; domain.md 6.4 #2.
+/// `host_access_only_shared` (docs/properties.md): private memory is never
+/// reached by the host (docs/kernel.md#seed-thread).
 pub fn host_access_only_shared<V: GmemView + ?Sized>(v: &V) -> bool {
     let mut ok = true;
     v.for_each_access(&mut |a| {
@@ -519,7 +522,8 @@ pub fn no_stage2_to_freed<V: GmemView + ?Sized>(v: &V) -> bool {
     })
 }
 
-/// DESIGN 6 `conversion_atomic`; domain.md 6.4 #4.
+/// `conversion_atomic` (docs/properties.md): v13's `__kvm_gmem_set_attributes()`
+/// checks every folio before it stores (docs/kernel.md#conversion-ioctl).
 pub fn conversion_atomic<V: GmemView + ?Sized>(v: &V) -> bool {
     !any_conversion(v, |c| match c.status {
         ConvStatus::Returned(ConvResult::Ok) => c.after.iter().any(|a| *a != c.to),
@@ -528,7 +532,8 @@ pub fn conversion_atomic<V: GmemView + ?Sized>(v: &V) -> bool {
     })
 }
 
-/// DESIGN 6 `refcount_conserved`; domain.md 6.4 #5.
+/// `refcount_conserved` (docs/properties.md; `include/linux/page_ref.h`,
+/// docs/kernel.md#gup-references).
 pub fn refcount_conserved<V: GmemView + ?Sized>(v: &V) -> bool {
     let mut ok = true;
     v.for_each_folio(&mut |f| {
@@ -554,14 +559,16 @@ pub fn refcount_conserved<V: GmemView + ?Sized>(v: &V) -> bool {
     ok
 }
 
-/// DESIGN 6 `gigantic_pool_safe`; domain.md 4.4, 4.5 and 6.4 #6.
+/// `gigantic_pool_safe` (docs/properties.md; 1G RFC v2 patches 38-39,
+/// docs/kernel.md#hugetlb-rfc-v2).
 pub fn gigantic_pool_safe<V: GmemView + ?Sized>(v: &V) -> bool {
     !any_gigantic(v, |g| {
         g.refs_on_dead_subfolios != 0 || g.refs_while_pooled != 0
     })
 }
 
-/// DESIGN 6 `no_deadlock`; domain.md 4.9 and 6.4 #8. A cycle in the
+/// `no_deadlock` (docs/properties.md; the populate lock order,
+/// docs/kernel.md#populate). A cycle in the
 /// waits-for graph (thread -> holder of a conflicting mode of the lock it waits for).
 pub fn no_deadlock<V: GmemView + ?Sized>(v: &V) -> bool {
     struct T {
@@ -624,7 +631,8 @@ pub fn no_deadlock<V: GmemView + ?Sized>(v: &V) -> bool {
     true
 }
 
-/// DESIGN 6 `exclusive_pin_exclusive`; domain.md 1.1 and 4.11. The exclusive
+/// `exclusive_pin_exclusive` (docs/properties.md; RFC patch 2,
+/// lore:20240618-exclusive-gup-v1-2-30472a19c5d1@quicinc.com). The exclusive
 /// pin is taken on top of one normal pin, so the folio's pins must all be
 /// the exclusive holders' own.
 pub fn exclusive_pin_exclusive<V: GmemView + ?Sized>(v: &V) -> bool {
