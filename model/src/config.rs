@@ -1,6 +1,7 @@
 //! What to check: the design, the bug switches, the page count, and which
 //! actors exist with their scripts. Configuration lives in the model struct,
-//! never in the state (stateright-notes 3.3).
+//! never in the state (states are hashed on every generation, so they stay
+//! small; see docs/benchmarks.md).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -143,8 +143,9 @@ pub fn wait_busy_pinner_config(block: bool) -> Config {
 }
 
 /// Design wait refuses FOLL_LONGTERM, but a plain FOLL_GET reference can be
-/// held forever too (vmsplice into a pipe nobody reads: the v7 selftest
-/// elevated_refcount does exactly that, domain.md 5.3 #9; 3.1): the waiting
+/// held forever too (vmsplice into a pipe nobody reads: the selftest
+/// elevated_refcount in x86/guest_memfd_conversions_test.c does exactly that
+/// in v7/v8; docs/kernel.md#selftests, #gup-references): the waiting
 /// converter then sleeps forever with the invalidate lock held.
 pub fn wait_vmsplice_get_config() -> Config {
     wait_one_page(PinnerCfg {

@@ -7,7 +7,7 @@
 //! converter, host processes, GUP users, a vCPU, truncation, populate, a
 //! speculative PFN walker). Every [`Action`] is one atomic kernel step.
 //!
-//! The six designs and ten bug switches of DESIGN.md sections 4-5 are
+//! The designs and bug switches of `docs/designs.md` are
 //! [`Design`] and [`Bug`]; the properties are the `invariants` crate's,
 //! evaluated through [`view::View`].
 //!

@@ -43,7 +43,7 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
     .count();
     match id {
         NoPrivateHostMapping if cfg.design == Design::ExclusivePin => Some(
-            "the RFC keeps the VMM's PTE and protects donated memory with the hypervisor's host stage-2: user accesses fault recoverably (domain.md 1.1); the fatal path, host kernel access through GUP, is what no_private_pin and host_access_only_shared check",
+            "the RFC keeps the VMM's PTE and protects donated memory with the hypervisor's host stage-2: user accesses fault recoverably (lore:CA+EHjTxWWEHfjZ9LJqZy+VCk43qd3SMKiPF7uvAwmDdPeVhrvQ@mail.gmail.com); the fatal path, host kernel access through GUP, is what no_private_pin and host_access_only_shared check",
         ),
         NoPrivateHostMapping | HostAccessOnlyShared | HostMapsPage | HostAccessesPage if !maps => {
             Some("no host process or GUP user in this configuration")
@@ -138,7 +138,7 @@ pub fn safety(cfg: &Config) -> Vec<PropertyId> {
 }
 
 /// The sanity properties checked: partners of applicable safety properties,
-/// plus the design-level examples of DESIGN.md section 6, where possible.
+/// plus the design-level examples of `docs/properties.md`, where possible.
 pub fn sanity(cfg: &Config) -> Vec<PropertyId> {
     use PropertyId::*;
     let mut v: Vec<PropertyId> = safety(cfg)

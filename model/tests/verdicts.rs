@@ -75,7 +75,7 @@ fn correct_designs_hold_every_safety_property_and_find_every_example() {
 #[test]
 fn exclusive_pin_rfc_leaves_foll_get_and_the_vmm_mapping_uncovered() {
     let o = run(small(Design::ExclusivePin));
-    // FOLL_GET is not covered by the exclusive bias (domain.md 1.1, 4.11).
+    // FOLL_GET is not covered by the exclusive bias (docs/kernel.md#exclusive-pin-rfc).
     assert_eq!(
         o.violated,
         vec!["no_private_pin", "host_access_only_shared"]

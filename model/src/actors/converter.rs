@@ -24,7 +24,8 @@ fn range(cfg: &Config, st: &State) -> (usize, usize) {
 pub fn invalidation_range(cfg: &Config, st: &State) -> (usize, usize) {
     // A gigantic page is mapped in stage-2 as one huge entry, so any
     // invalidation in it covers all of it (RFC v2 rounds the range out,
-    // domain.md 2.4; [infer] for huge_whole, which the RFC does not cover).
+    // RFC v2 patch 38, docs/kernel.md#hugetlb-rfc-v2; [infer] for huge_whole,
+    // which the RFC does not cover).
     if cfg.design.is_huge() {
         (0, cfg.pages as usize)
     } else {
@@ -134,7 +135,7 @@ fn expected(cfg: &Config, st: &State, s: Slot) -> i32 {
         // BUG check_before_unmap: checking before unmap_mapping_pages() has to
         // tolerate the PTEs' references (they are about to be zapped), which
         // leaves the window in which GUP-fast turns a PTE into a pin
-        // (domain.md 4.1, 4.3).
+        // (docs/kernel.md#conversion-check, #gup-fast).
         e += (0..cfg.pages as usize)
             .filter(|&j| st.pages[j].folio == Some(s))
             .map(|j| st.pages[j].ptes.count_ones() as i32)
@@ -158,7 +159,8 @@ fn after_unmap(cfg: &Config, st: &State) -> ConvPc {
             Some(i) => ConvPc::Wait(i),
             None => ConvPc::InvBegin,
         },
-        // PFNMAP: no references to drain, unmapping is enough (domain.md 3.6).
+        // PFNMAP: no references to drain, unmapping is enough
+        // (docs/kernel.md#option-c).
         Design::Pfnmap => ConvPc::InvBegin,
         _ => match next_check(cfg, st, 0) {
             Some(i) => ConvPc::Check(i),
@@ -241,7 +243,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         ConvPc::Unmap => {
             // unmap_mapping_pages(): every process, TLB flushed. huge_whole
             // unmaps the whole folio, as Hildenbrand's protocol does for a
-            // large folio (domain.md 1.3).
+            // large folio (lore:53d1e7c5-3e77-467b-be33-a618c3bb6cb3@redhat.com).
             let (ulo, uhi) = if cfg.design == Design::HugeWhole {
                 (0, cfg.pages as usize)
             } else {
@@ -263,7 +265,8 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             if !busy {
                 if cfg.has(Bug::PartialFlip) {
                     // BUG partial_flip: flip this page now, before knowing
-                    // the rest of the range is free (domain.md 6.6).
+                    // the rest of the range is free (v13 checks everything
+                    // before its one store, docs/kernel.md#conversion-ioctl).
                     mm::zap_stage2(st, i, i + 1, None);
                     st.pages[i].private = to == Attr::Private;
                 }
@@ -341,7 +344,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             if cfg.has(Bug::RestructureNoFreeze) {
                 // BUG restructure_no_freeze: a plain read of the count instead
                 // of folio_ref_freeze(), so a speculative folio_try_get() can
-                // still land on the folio being split (domain.md 3.4, 4.4).
+                // still land on the folio being split (docs/kernel.md#freeze).
                 if st.folio(WHOLE).refcount != n {
                     return false;
                 }
@@ -392,7 +395,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         ConvPc::MergeFreeze(i) => {
             let s = sub_slot(i as usize);
             if cfg.has(Bug::RestructureNoFreeze) {
-                // BUG restructure_no_freeze (domain.md 3.4, 4.4): check without
+                // BUG restructure_no_freeze (docs/kernel.md#freeze): check without
                 // folio_ref_freeze(), so a
                 // speculative try-get can still land before the fold.
                 if st.folio(s).refcount != 1 {
@@ -478,7 +481,8 @@ pub fn fold_subfolios(cfg: &Config, st: &mut State) {
     st.gigantic.structure = Structure::Whole;
 }
 
-/// Exclusive-pin RFC (domain.md 1.1): GUP the page through the VMM's mapping
+/// Exclusive-pin RFC (lore:20240618-exclusive-gup-v1-2-30472a19c5d1@quicinc.com;
+/// docs/kernel.md#exclusive-pin-rfc): GUP the page through the VMM's mapping
 /// with FOLL_PIN|FOLL_LONGTERM|FOLL_EXCLUSIVE. The CAS succeeds only if no
 /// pin of any kind exists.
 fn excl_pin(cfg: &Config, st: &mut State) -> bool {
@@ -505,7 +509,7 @@ fn excl_pin(cfg: &Config, st: &mut State) -> bool {
     }
     let fm = st.folio_mut(s);
     if f.large {
-        // large_folio_pin_setexc() (domain.md 1.1, 4.11): BUG exclusive_cas_bias stores the plain
+        // large_folio_pin_setexc() (docs/kernel.md#exclusive-pin-rfc): BUG exclusive_cas_bias stores the plain
         // pin count instead of the value with the exclusive bias (RFC patch 2).
         fm.pincount = if cfg.has(Bug::ExclusiveCasBias) {
             1

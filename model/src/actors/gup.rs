@@ -1,4 +1,4 @@
-//! GUP users: GUP-fast (`gup_fast_pte_range()`, domain.md 3.3) falling back
+//! GUP users: GUP-fast (`mm/gup.c: gup_fast_pte_range()`, docs/kernel.md#gup-fast) falling back
 //! to the slow path (mmap_lock, fault in, grab under the PTE lock), FOLL_GET /
 //! FOLL_PIN / FOLL_LONGTERM references, the device access, and the release.
 
@@ -87,7 +87,8 @@ pub fn start(cfg: &Config, st: &mut State, k: usize) {
         return excl_start(cfg, st, k);
     }
     // gup_fast_folio_allowed(): FOLL_LONGTERM pins of non-shmem file folios
-    // go through the slow path (domain.md 3.2). [infer] (3.2): slow GUP
+    // go through the slow path (`mm/gup.c`, docs/kernel.md#gup-fast). [infer]
+    // (docs/kernel.md#gup-longterm): slow GUP
     // allows long-term writable pins of guest_memfd (no dirty tracking
     // needed) and its folios are long-term pinnable without migration.
     st.pinners[k].pc = if pc.path == GupPath::Fast && pc.kind != PinKind::Longterm {
@@ -152,7 +153,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             // either sees the cleared PTE here or its increment precedes the
             // converter's read.
             // BUG gup_fast_no_recheck keeps the reference without re-reading
-            // the PTE in gup_fast_pte_range() (domain.md 3.3, 4.3).
+            // the PTE in gup_fast_pte_range() (docs/kernel.md#gup-fast).
             if cfg.has(Bug::GupFastNoRecheck) || pte_maps(st, s) {
                 st.pinners[k].pc = PinPc::Held(s);
             } else {

@@ -1,10 +1,11 @@
-//! `kvm_gmem_populate()` (domain.md 2.5, 4.9) and the speculative PFN walker.
+//! `kvm_gmem_populate()` (`virt/kvm/guest_memfd.c`, docs/kernel.md#populate)
+//! and the speculative PFN walker.
 //!
 //! Populate copies a shared source page (GUPed through process 0's mapping
 //! of the same guest_memfd, as in-place conversion allows) into a private
 //! destination under the invalidate lock. Since Jan 2026 it GUPs the source
-//! *before* taking the lock (domain.md 4.9, "KVM: guest_memfd: GUP source
-//! pages prior to populating guest memory"); BUG populate_lock_order restores the old order,
+//! *before* taking the lock ("KVM: guest_memfd: GUP source pages prior to
+//! populating guest memory", lore:20260108214622.1084057-7-michael.roth@amd.com); BUG populate_lock_order restores the old order,
 //! in which the source's fault needs the invalidate lock that populate holds
 //! for write (rw-semaphores are not recursive).
 
@@ -92,9 +93,8 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         }
         PopPc::Lock => {
             // kvm_gmem_populate() takes filemap_invalidate_lock(), i.e. for
-            // write, in the kernel source; domain.md 2.5 lists populate among
-            // the readers, which disagrees with the code (the deadlock of 4.9
-            // needs the exclusive hold). [infer] The model's rw-semaphore
+            // write, per page (v13 `virt/kvm/guest_memfd.c`; the deadlock of
+            // docs/kernel.md#populate needs the exclusive hold). [infer] The model's rw-semaphore
             // lets readers in while a writer waits; real rwsems queue new
             // readers behind a waiting writer. No verdict here depends on it.
             if !st.invalidate_lock.can_write() {
