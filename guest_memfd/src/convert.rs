@@ -136,7 +136,7 @@ impl GuestMemFd {
 
     /// The range KVM invalidates: huge designs round out to gigantic-page
     /// boundaries so no fault can happen anywhere in a gigantic page while
-    /// it is restructured (RFC v2, domain.md 2.4).
+    /// it is restructured (1G RFC v2 patch 38, docs/kernel.md#hugetlb-rfc-v2).
     pub(crate) fn invalidation_range(&self, start: usize, end: usize) -> (usize, usize) {
         if !self.cfg.design.huge_backed() {
             return (start, end);
@@ -171,7 +171,7 @@ impl GuestMemFd {
                 // BUG check_before_unmap: the refcount check runs before
                 // unmap_mapping_pages(), so it has to tolerate the PTEs'
                 // references, and GUP-fast can turn a PTE into a pin after
-                // the check (domain.md 4.1, 4.3).
+                // the check (docs/kernel.md#conversion-check, #gup-fast).
                 self.check_folios(start, end)?;
                 sched::step_point("conv.unmap", None);
                 self.unmap_mapping_range(us, ue);
@@ -230,7 +230,8 @@ impl GuestMemFd {
     /// (step `conv.drain`) and a re-check, else -EAGAIN at
     /// `max(start, folio->index)`.
     ///
-    /// BUG partial_flip (domain.md 6.6) visits every page of the range in
+    /// BUG partial_flip (v13 checks before its one store,
+    /// docs/kernel.md#conversion-ioctl) visits every page of the range in
     /// order instead and flips each free page as it goes, before knowing the
     /// rest of the range is free; -EAGAIN then leaves the range half
     /// converted.
@@ -260,7 +261,8 @@ impl GuestMemFd {
                     && f.in_lru_batch.load(Ordering::Acquire)
                     && !self.cfg.has(Bug::NoLruDrain)
                 {
-                    // BUG no_lru_drain removes this drain (domain.md 2.5 step 4).
+                    // BUG no_lru_drain removes this drain
+                    // (`lru_cache_drain_for_folio()`, docs/kernel.md#lru-batches).
                     drained = true;
                     sched::step_point("conv.drain", Some(page));
                     self.lru_add_drain_all();
@@ -289,7 +291,7 @@ impl GuestMemFd {
     /// replay disables the timeout).
     ///
     /// A host fault that looked the folio up before we took the lock may
-    /// install its PTE after our unmap (domain.md 2.5 [infer]); v7 sees its
+    /// install its PTE after our unmap (docs/kernel.md#host-fault, [infer]); v7 sees its
     /// reference and fails, so while PTEs are present in the range we unmap
     /// again instead of sleeping. A folio that may sit in an lru_add batch
     /// gets one `lru_add_drain_all()`.
@@ -396,7 +398,7 @@ impl GuestMemFd {
             .any(|m| m.all_ptes().iter().any(|(i, _)| (start..end).contains(i)))
     }
 
-    // ---- restructuring (design split; domain.md 2.4, 3.4) ----------------
+    // ---- restructuring (design split; docs/kernel.md#hugetlb-rfc-v2, #freeze)
 
     /// A folio folded into another by a split or merge is gone. Frozen, it
     /// holds nothing; not frozen (bug switches), its page-cache references
@@ -467,7 +469,7 @@ impl GuestMemFd {
     /// attempt per grant instead, re-parking blocked. BUG
     /// restructure_no_freeze (`no_freeze`): only wait until the count
     /// *reads* the baseline, without freezing, so a speculative try-get can
-    /// still land before the fold (domain.md 3.4, 4.4).
+    /// still land before the fold (docs/kernel.md#freeze).
     fn restructure_freeze(
         step: &'static str,
         page: Option<usize>,
@@ -603,7 +605,7 @@ impl GuestMemFd {
         }
     }
 
-    // ---- the exclusive-pin RFC (domain.md 1.1) ----------------------------
+    // ---- the exclusive-pin RFC (docs/kernel.md#exclusive-pin-rfc) ---------
 
     /// Donation: to-private takes an FOLL_PIN|FOLL_LONGTERM|FOLL_EXCLUSIVE
     /// pin on every page (CAS that succeeds only with no pin of any kind),

@@ -1,4 +1,4 @@
-//! The designs of DESIGN.md section 4, as *policies* of one implementation.
+//! The designs of `docs/designs.md`, as *policies* of one implementation.
 //!
 //! Every design runs the same code; the handful of places where the designs
 //! differ ask the [`Design`] value a question (is FOLL_LONGTERM allowed? are
@@ -17,7 +17,7 @@ pub enum BusyPolicy {
     /// Keep faults blocked and wait for references to drain (option (a)).
     Wait,
     /// No check: option (c)'s PFNMAP PTEs hold no references and GUP cannot
-    /// reach the memory, so unmapping is enough (domain.md 3.6); a
+    /// reach the memory, so unmapping is enough (docs/kernel.md#option-c); a
     /// transient kernel reference (get_pfn) only reads the pfn.
     Unchecked,
 }
@@ -50,14 +50,15 @@ pub trait DesignPolicy {
 impl DesignPolicy for Design {
     /// Is FOLL_PIN|FOLL_LONGTERM allowed on guest_memfd memory?
     /// \[infer\] Option (a) needs a new rule that makes gmem folios "not
-    /// long-term pinnable" (domain.md 3.2); we return -EFAULT like other
+    /// long-term pinnable" (`folio_is_longterm_pinnable()`,
+    /// docs/kernel.md#gup-longterm); we return -EFAULT like other
     /// refused long-term pins.
     fn longterm_gup_allowed(self) -> bool {
         !matches!(self, Design::Wait)
     }
 
     /// Are host PTEs special (VM_PFNMAP: no struct-page refcount, GUP-fast
-    /// bails, slow GUP -EFAULT; domain.md 3.6)?
+    /// bails, slow GUP -EFAULT; docs/kernel.md#option-c)?
     fn special_ptes(self) -> bool {
         matches!(self, Design::Pfnmap)
     }
@@ -91,7 +92,7 @@ impl DesignPolicy for Design {
     }
 
     /// 4K page-cache folios go through the per-CPU lru_add batch (v7 keeps
-    /// gmem folios on the LRU and drains once, domain.md 2.5); the
+    /// gmem folios on the LRU and drains once, docs/kernel.md#lru-batches); the
     /// guestmem_hugetlb allocator keeps its folios off the LRU (RFC v2 patch 05).
     fn uses_lru(self) -> bool {
         self.folio_layout() == FolioLayout::Small
@@ -99,7 +100,7 @@ impl DesignPolicy for Design {
 
     /// Safety properties this design violates *by design*, so the debug
     /// check does not flag them: the RFC keeps the VMM's mapping of donated
-    /// memory and does not cover FOLL_GET (domain.md 1.1, 4.11).
+    /// memory and does not cover FOLL_GET (docs/kernel.md#exclusive-pin-rfc).
     fn known_violations(self) -> &'static [invariants::PropertyId] {
         use invariants::PropertyId::*;
         match self {
@@ -140,7 +141,7 @@ pub struct Config {
     /// Whether new 4K folios go through the per-CPU lru_add batch (default:
     /// [`Design::uses_lru`]); the model's configurations choose.
     pub lru: bool,
-    /// Bug switches (DESIGN.md section 5): each removes one guard, as in the model.
+    /// Bug switches (`docs/designs.md#bug-switches`): each removes one guard, as in the model.
     pub bugs: Vec<Bug>,
     /// Design `wait`: take the invalidate lock (blocking new faults and so
     /// new slow-path pins) *before* waiting for references to drain (the
@@ -186,7 +187,7 @@ impl Config {
     }
 }
 
-/// The bug switches of DESIGN.md section 5: the model's switches (one
+/// The bug switches of `docs/designs.md#bug-switches`: the model's switches (one
 /// vocabulary, `invariants::Bug`), each removing the same guard here, at
 /// the place its comment names. Only replay and the concurrency harnesses
 /// turn them on.
@@ -203,7 +204,7 @@ pub enum GupPath {
     Slow,
 }
 
-/// How a GUP caller asks for a page (domain.md 3.1).
+/// How a GUP caller asks for a page (docs/kernel.md#gup-references).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PinKind {
     /// FOLL_GET: +1 on the refcount (get_user_pages, vmsplice).

@@ -139,7 +139,7 @@ pub enum AccessOutcome {
     /// Host access to memory it may not fault in (private, beyond i_size).
     Sigbus,
     /// Guest access whose private/shared type mismatches the attribute:
-    /// KVM_EXIT_MEMORY_FAULT to userspace (domain.md 2.7).
+    /// KVM_EXIT_MEMORY_FAULT to userspace (docs/kernel.md#guest-fault).
     MemoryFault,
 }
 

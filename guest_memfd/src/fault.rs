@@ -2,7 +2,7 @@
 //!
 //! Host: a CPU access goes through the PTE (taken under the PTE lock, so a
 //! zap + TLB flush is atomic with respect to it); a miss runs
-//! `kvm_gmem_fault_user_mapping` (domain.md 2.5): under mmap_lock and
+//! `kvm_gmem_fault_user_mapping` (docs/kernel.md#host-fault): under mmap_lock and
 //! invalidate_lock *shared*, SIGBUS beyond i_size or on a private index,
 //! otherwise look up / create the folio (locked, +1 reference); drop the
 //! invalidate lock; install the PTE (the fault's reference becomes the PTE's).
@@ -158,12 +158,12 @@ impl GuestMemFd {
         drop(inv);
         let no_ref = self.cfg.has(Bug::FaultNoRef);
         if no_ref {
-            // BUG fault_no_ref (domain.md 2.5): the lookup reference is
+            // BUG fault_no_ref (docs/kernel.md#host-fault): the lookup reference is
             // dropped before the PTE is installed, so the PTE maps the folio
             // without holding a reference on it.
             self.folio_put(&folio, Ref::Transient);
         }
-        // [infer, domain.md 2.5] finish_fault installs the PTE after the
+        // [infer, docs/kernel.md#host-fault] finish_fault installs the PTE after the
         // invalidate lock is dropped; a concurrent to-private sees this
         // fault's reference in its refcount check.
         sched::step_point("fault.install", None);

@@ -1,11 +1,12 @@
 //! struct folio: the refcount in the kernel's encoding, plus its memory.
 //!
 //! The counter is a real `AtomicI64` driven with the kernel's primitives
-//! (domain.md 3.1, 3.3, 3.4): `folio_ref_try_add` (add unless zero: fails on
+//! (`include/linux/page_ref.h`; docs/kernel.md#gup, #freeze): `folio_ref_try_add` (add unless zero: fails on
 //! a freed or *frozen* folio), `folio_ref_freeze`/`unfreeze` by
 //! compare-exchange at an expected count, FOLL_PIN adding
 //! GUP_PIN_COUNTING_BIAS (1024) to a small folio and `_pincount`+1 /
-//! refcount+1 to a large one, and the exclusive-pin RFC's CAS (domain.md 1.1).
+//! refcount+1 to a large one, and the exclusive-pin RFC's CAS
+//! (docs/kernel.md#exclusive-pin-rfc).
 //!
 //! Next to the counter each folio keeps a *ghost* record of what the count is
 //! made of ([`RefParts`]), where it lives and whether it is frozen or freed.
@@ -256,7 +257,7 @@ impl Folio {
 
     /// Move a reference from one kind to another without touching the
     /// counter's total where the encodings agree (e.g. the fault's lookup
-    /// reference becomes the PTE's reference, domain.md 2.5).
+    /// reference becomes the PTE's reference, docs/kernel.md#host-fault).
     pub fn transfer(&self, from: Ref, to: Ref) {
         let (a, ap) = self.encode(from);
         let (b, bp) = self.encode(to);
@@ -299,7 +300,7 @@ impl Folio {
         prev == rc
     }
 
-    // ---- exclusive-pin RFC (domain.md 1.1) ------------------------------
+    // ---- exclusive-pin RFC (docs/kernel.md#exclusive-pin-rfc) -----------
 
     /// "exclusive set?": small: refcount carries the 2^30 bias; large:
     /// pincount carries it.
@@ -333,8 +334,8 @@ impl Folio {
     /// only if no pin of any kind exists (small: refcount < 1024; large:
     /// pincount == 0).
     ///
-    /// `with_bias: false` is bug switch `exclusive_cas_bias` (domain.md 1.1,
-    /// 4.11; RFC patch 2's large_folio_pin_setexc()): the large folio's CAS
+    /// `with_bias: false` is bug switch `exclusive_cas_bias`
+    /// (docs/kernel.md#exclusive-pin-rfc; RFC patch 2's large_folio_pin_setexc()): the large folio's CAS
     /// stores the plain pin count, so the exclusive bias is never set.
     pub fn try_pin_exclusive(&self, with_bias: bool) -> bool {
         if self.large {

@@ -56,7 +56,7 @@ pub(crate) struct ConversionRecord {
 pub struct GuestMemFd {
     pub(crate) cfg: Config,
     pub(crate) tracker: Arc<LockTracker>,
-    /// `mapping->invalidate_lock` (domain.md 2.5, 3.5).
+    /// `mapping->invalidate_lock` (docs/kernel.md#state-and-locking).
     pub(crate) invalidate_lock: TrackedRwLock<()>,
     /// The attributes maple tree; its own lock is the maple tree's internal
     /// spinlock (leaf lock); writers also hold invalidate_lock exclusive.

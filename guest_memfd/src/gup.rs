@@ -1,5 +1,5 @@
 //! get_user_pages: FOLL_GET / FOLL_PIN / FOLL_LONGTERM through GUP-fast and
-//! the slow path (domain.md 3.1-3.3), plus accesses made through a pin (a
+//! the slow path (`mm/gup.c`; docs/kernel.md#gup), plus accesses made through a pin (a
 //! device or O_DIRECT touching the pinned page) and unpinning.
 //!
 //! GUP-fast: read the PTE locklessly; bail on none/special; add references
@@ -7,7 +7,8 @@
 //! back off if it changed. Slow: mmap_lock, fault in, grab under the PTE
 //! lock. Either way a private page cannot be reached: the converter clears
 //! PTEs *before* reading refcounts, and GUP-fast increments *before*
-//! re-reading the PTE, so one of them sees the other (domain.md 3.3).
+//! re-reading the PTE, so one of them sees the other
+//! (`gup_fast_pte_range()`, docs/kernel.md#gup-fast).
 
 use crate::design::DesignPolicy;
 use crate::design::{Bug, GupPath, PinKind};
@@ -161,7 +162,7 @@ impl GuestMemFd {
         sched::step_point("gup.fast_recheck", None);
         fence(Ordering::SeqCst);
         if self.cfg.has(Bug::GupFastNoRecheck) {
-            // BUG gup_fast_no_recheck (domain.md 3.3): the PTE is not
+            // BUG gup_fast_no_recheck (docs/kernel.md#gup-fast): the PTE is not
             // re-read, so a zap (to-private's unmap) between the lockless
             // read and the increment goes unnoticed.
             return Ok(Some(f));

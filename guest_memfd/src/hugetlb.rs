@@ -1,5 +1,5 @@
 //! The hugetlb pool of gigantic pages and the per-gigantic-page state of
-//! huge-backed designs (domain.md 2.4, 2.6 "Huge-page variant").
+//! huge-backed designs (1G RFC v2, docs/kernel.md#hugetlb-rfc-v2).
 //!
 //! A gigantic page leaves the pool when the first of its subpages is needed
 //! and returns only when it no longer backs anything: every subpage punched
@@ -75,7 +75,7 @@ impl Hugetlb {
     }
 
     /// Return `g` to the pool if the file released it and no folio of it
-    /// is left (merge + free, domain.md 4.5).
+    /// is left (merge + free, 1G RFC v2 patch 39, docs/kernel.md#hugetlb-rfc-v2).
     pub fn maybe_return(&mut self, g: u32) {
         if let Some(p) = self.pages.get_mut(&g) {
             if p.released && !p.in_pool && p.live_folios == 0 {

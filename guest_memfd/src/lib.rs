@@ -1,8 +1,8 @@
 //! # guest_memfd
 //!
 //! A concrete, thread-safe implementation of guest_memfd shared/private
-//! conversion semantics (domain.md sections 2-3), with every design of
-//! DESIGN.md section 4 as a policy of the same code ([`Design`]).
+//! conversion semantics (`docs/kernel.md`), with every design of
+//! `docs/designs.md` as a policy of the same code ([`Design`]).
 //!
 //! Modules, one job each:
 //! - [`sync`]: the lock/atomic/thread facade (std, loom or shuttle);
@@ -24,7 +24,7 @@
 //! - `view`: the [`invariants::GmemView`] implementation, invariant check,
 //!   metadata accounting;
 //! - [`mod@bench`]: measurements shared by `benches/conversion.rs` and the CLI;
-//! - [`scenario`]: the scenario language (DESIGN.md section 9) and runner.
+//! - [`scenario`]: the scenario language (`scenarios/README.md`) and runner.
 //!
 //! Its place in the whole: the same designs as the Stateright model
 //! (`model`), as real code. It implements [`invariants::GmemView`], so the

@@ -1,6 +1,6 @@
 //! `kvm_gmem_populate()` and a PFN walker's speculative reference.
 //!
-//! `kvm_gmem_populate()` (TDX/SNP initial image, domain.md 2.5): copy a
+//! `kvm_gmem_populate()` (TDX/SNP initial image, docs/kernel.md#populate): copy a
 //! source page, reached by GUP through a process's mapping, into a private
 //! destination page, under the invalidate lock held exclusive.
 //!
@@ -93,7 +93,7 @@ pub struct SpecRef(Arc<Folio>);
 impl GuestMemFd {
     /// A PFN walker (compaction, memory-failure, page_idle) taking a
     /// speculative `folio_try_get()` on the folio backing file page
-    /// `index`, with no lock held (domain.md 3.4): it fails only on a frozen
+    /// `index`, with no lock held (docs/kernel.md#freeze): it fails only on a frozen
     /// or freed folio, which is why restructuring must freeze.
     pub fn pfn_walker_get(&self, index: usize) -> Option<SpecRef> {
         let f = self.filemap_find(index)?;

@@ -1,8 +1,8 @@
 //! A maple-tree-like range map: every index of `[0, len)` has a value, kept
 //! as non-overlapping ranges `start -> (end, value)` in a `BTreeMap`, with
-//! adjacent equal ranges merged on every store (domain.md 2.4/2.5: "adjacent
-//! equal ranges always merged"; the maple tree was chosen over an xarray
-//! because per-page updates of 1G were too slow). A store is O(log n + k)
+//! adjacent equal ranges merged on every store (v13
+//! `kvm_gmem_mas_preallocate()`, docs/kernel.md#state-and-locking; the maple tree was chosen over an xarray
+//! because per-page updates of 1G were too slow: 1G RFC v2 patch 04). A store is O(log n + k)
 //! for k ranges it overlaps, never O(pages).
 
 use std::collections::BTreeMap;

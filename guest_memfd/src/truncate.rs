@@ -1,12 +1,12 @@
 //! fallocate (allocate and PUNCH_HOLE|KEEP_SIZE) and release (close).
 //!
-//! 4K designs (domain.md 2.6, 2.8): punch takes invalidate_lock exclusive,
+//! 4K designs (`kvm_gmem_punch_hole()`, docs/kernel.md#punch): punch takes invalidate_lock exclusive,
 //! zaps stage-2, unmaps PTEs and drops the page cache's reference; a pinned
 //! folio is *orphaned* (keeps its data for the pinner, no longer the
 //! guest's page) and the next access allocates a fresh zeroed folio.
 //! Attributes are not changed by truncation.
 //!
-//! Design split (RFC v2 patch 39, domain.md 2.4, 4.5): the punched folios
+//! Design split (RFC v2 patch 39, docs/kernel.md#hugetlb-rfc-v2): the punched folios
 //! must be at baseline after unmapping, else -EAGAIN ("pages pinned, need
 //! merge"); a gigantic page punched whole is merged (freeze at baseline) and
 //! returned to the pool; a partial punch zeroes the subpages in place
@@ -191,7 +191,7 @@ impl GuestMemFd {
 
     /// Design huge_whole: the large folio is never split or merged, so no
     /// baseline refcount is needed (RFC v2's -EAGAIN exists for the merge,
-    /// domain.md 2.4, 2.8). A punch covering a whole gigantic page removes
+    /// docs/kernel.md#hugetlb-rfc-v2). A punch covering a whole gigantic page removes
     /// its large folio from the page cache like a 4K truncation: a
     /// referenced folio is orphaned (keeps its data for the pinner) and the
     /// gigantic page returns to the pool when the last reference drops. A
@@ -244,7 +244,7 @@ impl GuestMemFd {
                     if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
                         p.structure = Structure::Merging;
                     }
-                    // BUG punch_merge_no_check (domain.md 2.4): merge without
+                    // BUG punch_merge_no_check (RFC v2 patch 39): merge without
                     // checking that the subfolios are unreferenced.
                     if !no_check {
                         self.freeze_each_once(g, first, nr)?;
@@ -348,7 +348,8 @@ impl GuestMemFd {
             }
             let n = self.cfg.nr_pages;
             self.kvm.invalidate_begin(0, n);
-            // Lock order is mmap_lock -> invalidate_lock (domain.md 3.5), so
+            // Lock order is mmap_lock -> invalidate_lock
+            // (docs/kernel.md#state-and-locking), so
             // the zap runs under the PTE locks only, like unmap_mapping_range.
             for mm in self.all_mms() {
                 for (_, pte) in mm.zap_range(0, usize::MAX / 2) {

@@ -1,4 +1,4 @@
-//! Runs every scenario under /scenarios (DESIGN.md section 9).
+//! Runs every scenario under /scenarios (format: `scenarios/README.md`).
 
 use std::path::PathBuf;
 

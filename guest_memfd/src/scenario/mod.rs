@@ -1,4 +1,4 @@
-//! The scenario language (DESIGN.md section 9): kernel-selftest-like
+//! The scenario language (`scenarios/README.md`): kernel-selftest-like
 //! sequences run against [`GuestMemFd`].
 //!
 //! [`run_files`] is what `cargo run -- scenario FILE...` calls: it prints

@@ -1,4 +1,4 @@
-//! Parsing scenario JSON (DESIGN.md section 9) into typed steps, with
+//! Parsing scenario JSON (`scenarios/README.md`) into typed steps, with
 //! errors that name the step and the field. Unknown fields are rejected so
 //! a typo does not silently fall back to a default.
 

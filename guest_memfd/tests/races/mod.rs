@@ -55,7 +55,7 @@ fn is_eagain(r: &Result<(), Error>) -> bool {
     matches!(r, Err(e) if e.errno() == Some(Errno::EAGAIN))
 }
 
-/// GUP-fast vs to-private (domain.md 3.3): the page is mapped, so the pin
+/// GUP-fast vs to-private (docs/kernel.md#gup-fast): the page is mapped, so the pin
 /// goes through GUP-fast (PTE read, try-add, barrier, PTE re-read) while the
 /// converter unmaps and checks refcounts. Either the pin backs off / fails
 /// or the conversion fails EAGAIN: while the pin is held the page is shared.
@@ -89,7 +89,7 @@ pub fn gup_fast_vs_convert_bugs(kind: PinKind, bugs: &[Bug]) {
     }
 }
 
-/// Host fault vs to-private (domain.md 2.5): a fault that looked the folio up
+/// Host fault vs to-private (docs/kernel.md#host-fault): a fault that looked the folio up
 /// before the converter took the invalidate lock installs its PTE after the
 /// unmap; its reference must make the check fail, never leave a private
 /// page mapped.
@@ -192,7 +192,7 @@ pub fn wait_wakeup() {
     invariants_hold(&g);
 }
 
-/// Guest stage-2 fault vs to-private (domain.md 2.7): the vCPU snapshots
+/// Guest stage-2 fault vs to-private (docs/kernel.md#guest-fault): the vCPU snapshots
 /// mmu_invalidate_seq, checks the attribute, gets the pfn and installs the
 /// stage-2 entry unless an invalidation raced. Catches
 /// `guest_check_before_seq` (a shared entry installed for a page that went
