@@ -1,7 +1,9 @@
 //! # conformance
 //!
 //! Differential testing of the Stateright model against the concrete
-//! implementation, in the style of ShardStore (stateright-notes section 8):
+//! implementation, in the style of ShardStore (Bornholt et al., "Using
+//! Lightweight Formal Methods to Validate a Key-Value Storage Node in Amazon
+//! S3", SOSP 2021, doi:10.1145/3477132.3483540):
 //! one history of uAPI calls drives the model's sequential layer
 //! ([`model::seq::SeqMachine`]) and [`guest_memfd::GuestMemFd`] of the same
 //! design side by side; after *every* call the two must agree on
