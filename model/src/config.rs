@@ -38,6 +38,16 @@ impl BugScope for Bug {
             // LRU batches hold references on small (non-hugetlb) folios.
             Bug::NoLruDrain => matches!(d, Inplace | Wait),
             Bug::ExclusiveCasBias => d == ExclusivePin,
+            // v13's typed filter exists in its invalidation only.
+            Bug::ZapWrongFilter => d == Inplace,
+            // KVM's fault path, the arch hooks, the gmem_file list and the
+            // ioctl's copy-out are the same under every guest_memfd design.
+            Bug::InstallNoRetry
+            | Bug::NoMakeShared
+            | Bug::NoReclaimOnFree
+            | Bug::InvalidateOneBinding
+            | Bug::CopyOutUnderLock => d.is_gmem(),
+            Bug::GupFastRecheckBeforeAdd => matches!(d, Inplace | Wait | Split | HugeWhole),
         }
     }
 
@@ -50,14 +60,14 @@ impl BugScope for Bug {
     }
 }
 
-fn bit(b: Bug) -> u16 {
-    1 << (b as u16)
+fn bit(b: Bug) -> u32 {
+    1 << (b as u32)
 }
 
 /// A set of bug switches.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(into = "Vec<Bug>", from = "Vec<Bug>")]
-pub struct BugSet(u16);
+pub struct BugSet(u32);
 
 impl BugSet {
     pub fn has(self, b: Bug) -> bool {
@@ -160,6 +170,10 @@ pub struct GuestOp {
     pub page: u8,
     /// The fault type (the private bit of the GPA).
     pub access: Attr,
+    /// The VM whose vCPU makes this access (each VM bound to the file has
+    /// one vCPU actor running its accesses in order).
+    #[serde(default)]
+    pub vm: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -169,6 +183,10 @@ pub enum TruncOp {
     Punch { start: u8, pages: u8 },
     /// The VMM exits: every fd and host mapping of the file goes away.
     Close,
+    /// One VM's guest_memfd file is released (`kvm_gmem_release()`): that
+    /// VM's stage-2 entries go and its binding is removed; the inode, its
+    /// memory and the other VM's binding stay.
+    Release { vm: u8 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -212,6 +230,26 @@ pub struct Config {
     /// GUP references to drain while the page stays mapped (false: the
     /// variant where new short-term pins keep arriving).
     pub block_pins_while_waiting: bool,
+    /// VMs bound to the file (1 or 2), each with its own stage-2 and
+    /// `mmu_invalidate_seq`.
+    #[serde(default = "one")]
+    pub vms: u8,
+    /// The maple-tree preallocation of a conversion may fail with -ENOMEM
+    /// (an environment choice the checker explores, not a fair one).
+    #[serde(default)]
+    pub enomem: bool,
+    /// The conversion's `struct kvm_memory_attributes2` lives in process 0's
+    /// mapping of this guest_memfd page, so copying `error_offset` back is a
+    /// user write that may fault into the guest_memfd.
+    #[serde(default)]
+    pub attrs_arg_page: Option<u8>,
+    /// Memory failure hits this page once (`kvm_gmem_error_folio()`).
+    #[serde(default)]
+    pub memory_failure: Option<u8>,
+}
+
+fn one() -> u8 {
+    1
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -248,6 +286,10 @@ impl Config {
             speculative: None,
             lru: false,
             block_pins_while_waiting: true,
+            vms: 1,
+            enomem: false,
+            attrs_arg_page: None,
+            memory_failure: None,
         }
     }
 
@@ -289,10 +331,12 @@ impl Config {
                     GuestOp {
                         page: 0,
                         access: Attr::Private,
+                        vm: 0,
                     },
                     GuestOp {
                         page: 1,
                         access: Attr::Shared,
+                        vm: 0,
                     },
                 ];
                 c.truncate = Some(TruncOp::Punch { start: 1, pages: 1 });
@@ -308,6 +352,7 @@ impl Config {
                 c.guest = vec![GuestOp {
                     page: 0,
                     access: Attr::Private,
+                    vm: 0,
                 }];
                 c.speculative = Some(SpeculativeCfg {
                     page: 0,
@@ -356,6 +401,7 @@ impl Config {
             hold_forever: false,
             repeat: false,
         };
+        let guest = |page, access, vm| GuestOp { page, access, vm };
         match bug {
             Bug::CheckBeforeUnmap | Bug::GupFastNoRecheck => {
                 c.pages = 1;
@@ -374,10 +420,12 @@ impl Config {
                     GuestOp {
                         page: 0,
                         access: Attr::Shared,
+                        vm: 0,
                     },
                     GuestOp {
                         page: 0,
                         access: Attr::Private,
+                        vm: 0,
                     },
                 ];
                 c.conversions = vec![to_private(0, 1)];
@@ -422,6 +470,52 @@ impl Config {
                 c = Config::for_design(Design::ExclusivePin);
                 c.bugs.insert(bug);
                 c.pinners.truncate(1);
+            }
+            Bug::ZapWrongFilter => {
+                // The vCPU maps the shared page, then the VMM converts it.
+                c.pages = 1;
+                c.guest = vec![guest(0, Attr::Shared, 0)];
+                c.conversions = vec![to_private(0, 1)];
+            }
+            Bug::InstallNoRetry | Bug::NoReclaimOnFree => {
+                // A private page faulted in by the vCPU races a punch.
+                c.pages = 1;
+                c.init_shared = false;
+                c.guest = vec![guest(0, Attr::Private, 0)];
+                c.truncate = Some(TruncOp::Punch { start: 0, pages: 1 });
+            }
+            Bug::NoMakeShared => {
+                // The vCPU makes the page hardware-private; the VMM converts
+                // it to shared and touches it.
+                c.pages = 1;
+                c.init_shared = false;
+                c.guest = vec![guest(0, Attr::Private, 0)];
+                c.conversions = vec![ConvOp {
+                    start: 0,
+                    pages: 1,
+                    to: Attr::Shared,
+                }];
+                c.procs = vec![vec![HostOp::Write { page: 0 }]];
+            }
+            Bug::InvalidateOneBinding => {
+                // The second VM maps the shared page; the VMM converts it.
+                c.pages = 1;
+                c.vms = 2;
+                c.guest = vec![guest(0, Attr::Shared, 1)];
+                c.conversions = vec![to_private(0, 1)];
+            }
+            Bug::GupFastRecheckBeforeAdd => {
+                c.pages = 1;
+                c.procs = vec![vec![HostOp::Read { page: 0 }]];
+                c.pinners = vec![pinner(PinKind::Pin, GupPath::Fast, 0)];
+                c.conversions = vec![to_private(0, 1)];
+            }
+            Bug::CopyOutUnderLock => {
+                // The ioctl's argument lives in page 0 of the guest_memfd
+                // mapping (not faulted in yet); converting page 1 fails.
+                c.conversions = vec![to_private(1, 1)];
+                c.enomem = true;
+                c.attrs_arg_page = Some(0);
             }
         }
         c
@@ -567,10 +661,61 @@ impl Config {
         if self.guest.len() > MAX_GUEST_OPS {
             return err(format!("at most {MAX_GUEST_OPS} guest accesses"));
         }
-        for g in &self.guest {
+        if self.vms == 0 || self.vms as usize > invariants::MAX_VMS {
+            return err(format!(
+                "vms must be 1..={}, got {}",
+                invariants::MAX_VMS,
+                self.vms
+            ));
+        }
+        for (k, g) in self.guest.iter().enumerate() {
             if g.page as usize >= n {
-                return err(format!("guest access: page {} out of range 0..{n}", g.page));
+                return err(format!(
+                    "guest[{k}].page: {} out of range 0..{n}",
+                    g.page
+                ));
             }
+            if g.vm >= self.vms {
+                return err(format!(
+                    "guest[{k}].vm: VM {} is not bound (vms = {}, allowed 0..{})",
+                    g.vm, self.vms, self.vms
+                ));
+            }
+        }
+        if let Some(TruncOp::Release { vm }) = self.truncate {
+            if vm >= self.vms {
+                return err(format!(
+                    "truncate.release.vm: VM {vm} is not bound (vms = {})",
+                    self.vms
+                ));
+            }
+        }
+        if let Some(p) = self.attrs_arg_page {
+            if p as usize >= n {
+                return err(format!("attrs_arg_page: page {p} out of range 0..{n}"));
+            }
+            if self.conversions.is_empty() {
+                return err("attrs_arg_page: no conversion copies anything out".into());
+            }
+        }
+        if let Some(p) = self.memory_failure {
+            if p as usize >= n {
+                return err(format!("memory_failure: page {p} out of range 0..{n}"));
+            }
+        }
+        if self.enomem && self.conversions.is_empty() {
+            return err("enomem: no conversion preallocates anything".into());
+        }
+        if !self.design.is_gmem()
+            && (self.vms > 1
+                || self.enomem
+                || self.attrs_arg_page.is_some()
+                || self.memory_failure.is_some())
+        {
+            return err(format!(
+                "design {} models anonymous memory: vms, enomem, attrs_arg_page and memory_failure are guest_memfd features",
+                self.design
+            ));
         }
         if let Some(TruncOp::Punch { start, pages }) = self.truncate {
             if pages == 0 || start as usize + pages as usize > n {

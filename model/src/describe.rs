@@ -37,30 +37,45 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 let pc = c.pinners[k as usize];
                 format!("{:?} GUP of page {}", pc.kind, pc.page).to_lowercase()
             }
-            Actor::Guest => {
-                let op = c.guest[st.guest.op as usize];
+            Actor::Guest(vm) => {
+                let op = c
+                    .guest
+                    .iter()
+                    .filter(|g| g.vm == vm)
+                    .nth(st.guests[vm as usize].op as usize)
+                    .copied()
+                    .unwrap_or(c.guest[0]);
                 format!("guest {:?} access page {}", op.access, op.page).to_lowercase()
             }
             Actor::Truncator => match c.truncate {
                 Some(TruncOp::Punch { start, pages }) => {
                     format!("fallocate(PUNCH_HOLE, {start}..{})", start + pages)
                 }
+                Some(TruncOp::Release { vm }) => format!("close(vm{vm}'s gmem fd): kvm_gmem_release()"),
                 _ => "close(gmem fd)".into(),
             },
             Actor::Populate => "kvm_gmem_populate()".into(),
             Actor::Speculative => "folio_try_get() (speculative)".into(),
             Actor::PoolCallback => "hugetlb pool callback".into(),
+            Actor::MemoryFailure => format!(
+                "memory_failure(page {}): SetPageHWPoison()",
+                c.memory_failure.unwrap_or(0)
+            ),
+            Actor::AllocFail => "kvm_gmem_mas_preallocate() fails: -ENOMEM".into(),
         },
         Action::Step(a) => match a {
             Actor::Converter => match st.conv.pc {
                 ConvPc::Done => "retry after EAGAIN".into(),
                 ConvPc::Lock => "filemap_invalidate_lock()".into(),
+                ConvPc::Prealloc => "kvm_gmem_mas_preallocate()".into(),
+                ConvPc::MakeShared => "kvm_arch_gmem_make_shared()".into(),
+                ConvPc::CopyOut(f) => format!("copy_to_user(error_offset): {}", fault_label(f)),
                 ConvPc::WaitMapped(i) => format!("wait for GUP refs on page {i} (still mapped)"),
                 ConvPc::Unmap => "unmap_mapping_pages()".into(),
                 ConvPc::Check(i) => format!("check refcount of page {i}"),
                 ConvPc::Drain(_) => "lru_add_drain_all()".into(),
                 ConvPc::Wait(i) => format!("wait for refcount of page {i}"),
-                ConvPc::InvBegin => "kvm_gmem_invalidate_begin()".into(),
+                ConvPc::InvBegin => "kvm_gmem_invalidate_start()".into(),
                 ConvPc::SplitFreeze => "folio_ref_freeze(gigantic)".into(),
                 ConvPc::SplitDo => "split gigantic folio".into(),
                 ConvPc::Flip => {
@@ -87,6 +102,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 PinPc::FastReadPte => "gup_fast: read PTE".into(),
                 PinPc::FastTryAdd(_) => "gup_fast: folio_try_add()".into(),
                 PinPc::FastRecheck(_) => "gup_fast: re-read PTE".into(),
+                PinPc::FastRecheckEarly(_) => "gup_fast: re-read PTE (before the increment)".into(),
                 PinPc::SlowFollow => "gup: follow_page_pte()".into(),
                 PinPc::SlowFault(f) => format!("gup: {}", fault_label(f)),
                 PinPc::ExclRecheck(_) => "gup: re-check exclusive".into(),
@@ -100,16 +116,20 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 }
                 PinPc::Idle | PinPc::Finished => "idle".into(),
             },
-            Actor::Guest => match st.guest.pc {
+            Actor::Guest(vm) => match st.guests[vm as usize].pc {
                 GuestPc::Snapshot => "snapshot mmu_invalidate_seq".into(),
-                GuestPc::CheckAttr => "check private/shared attribute".into(),
+                GuestPc::CheckAttr => "kvm_gmem_is_private_gfn(): check attribute".into(),
                 GuestPc::GetPfn => "kvm_gmem_get_pfn()".into(),
+                GuestPc::Install(_) if c.has(crate::config::Bug::InstallNoRetry) => {
+                    "install stage-2 (no retry check)".into()
+                }
                 GuestPc::Install(_) => "mmu_invalidate_retry_gfn(), install stage-2".into(),
                 GuestPc::Idle => "idle".into(),
             },
             Actor::Truncator => match st.trunc.pc {
                 TruncPc::Lock => "filemap_invalidate_lock()".into(),
-                TruncPc::InvBegin => "kvm_gmem_invalidate_begin()".into(),
+                TruncPc::InvBegin => "kvm_gmem_invalidate_start()".into(),
+                TruncPc::ReleaseVm => "kvm_gmem_release(): zap this VM's stage-2, unbind".into(),
                 TruncPc::Unmap => "unmap_mapping_pages()".into(),
                 TruncPc::Check(i) => format!("folio_ref_freeze(subpage {i}) or EAGAIN"),
                 TruncPc::MergeFold => "merge subfolios".into(),
@@ -127,6 +147,8 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
             },
             Actor::Speculative => "folio_put() (speculative)".into(),
             Actor::PoolCallback => "merge and return gigantic page to pool".into(),
+            Actor::MemoryFailure => "kvm_gmem_error_folio(): zap stage-2 (shared lock)".into(),
+            Actor::AllocFail => "idle".into(),
         },
     }
 }
@@ -154,10 +176,27 @@ pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
     if p.ptes != 0 {
         s.push_str(&format!(" pte{:b}", p.ptes));
     }
-    match p.s2 {
-        S2::None => {}
-        S2::Shared(f) => s.push_str(&format!(" s2:S(f{f})")),
-        S2::Private(f) => s.push_str(&format!(" s2:P(f{f})")),
+    for (vm, e) in p.s2.iter().enumerate().take(m.cfg.vms as usize) {
+        // VM 0 keeps the one-VM notation.
+        let who = if vm == 0 {
+            String::new()
+        } else {
+            format!("vm{vm}")
+        };
+        match e {
+            S2::None => {}
+            S2::Shared(f) => s.push_str(&format!(" s2{who}:S(f{f})")),
+            S2::Private(f) => s.push_str(&format!(" s2{who}:P(f{f})")),
+        }
+    }
+    if let Some(fo) = p.folio.map(|f| st.folio(f)) {
+        let bit = i - fo.index as usize;
+        if fo.hw_private & (1 << bit) != 0 {
+            s.push_str(" HW-PRIVATE");
+        }
+        if fo.poisoned {
+            s.push_str(" HWPOISON");
+        }
     }
     // Completed GUP references through this index (what no_private_pin reads).
     let v = invariants::GmemView::page(&crate::view::View::new(m, st), i);
@@ -187,6 +226,9 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
         if a.state != b.state {
             v.push(format!("f{s}: {:?}", b.state));
         }
+        if a.hw_private != b.hw_private && b.state == FolioState::Freed {
+            v.push(format!("f{s}: freed hardware-private {:b}", b.hw_private));
+        }
     }
     if before.gigantic != after.gigantic {
         let g = after.gigantic;
@@ -206,8 +248,8 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
         });
     }
     if before.conv.result != after.conv.result {
-        if let Some(r) = after.conv.result {
-            v.push(format!("ioctl returns {r:?}"));
+        if let (Some(r), ConvPc::Done) = (after.conv.result, after.conv.pc) {
+            v.push(format!("ioctl returns {}", r.kernel()));
         }
     }
     v

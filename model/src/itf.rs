@@ -67,14 +67,22 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
         "host_ptes".into(),
         json!({ "#map": (0..n).map(|i| json!([int(i as i64), set_of_bits(st.pages[i].ptes as u16)])).collect::<Vec<_>>() }),
     );
-    rec.insert(
-        "stage2".into(),
-        json!({ "#map": (0..n).map(|i| json!([int(i as i64), match st.pages[i].s2 {
-            S2::None => unit("None"),
-            S2::Shared(f) => tag("Shared", int(f as i64)),
-            S2::Private(f) => tag("Private", int(f as i64)),
-        }])).collect::<Vec<_>>() }),
-    );
+    for vm in 0..c.vms as usize {
+        // VM 0's stage-2 keeps the one-VM name.
+        let key = if vm == 0 {
+            "stage2".to_string()
+        } else {
+            format!("stage2_vm{vm}")
+        };
+        rec.insert(
+            key,
+            json!({ "#map": (0..n).map(|i| json!([int(i as i64), match st.pages[i].s2[vm] {
+                S2::None => unit("None"),
+                S2::Shared(f) => tag("Shared", int(f as i64)),
+                S2::Private(f) => tag("Private", int(f as i64)),
+            }])).collect::<Vec<_>>() }),
+        );
+    }
     let folios: Vec<Value> = (0..MAX_FOLIOS)
         .filter(|&s| st.folios[s].state != FolioState::Unused)
         .map(|s| {
@@ -87,6 +95,8 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
                 "pincount": int(f.pincount as i64),
                 "frozen": f.frozen,
                 "lru": f.lru,
+                "hw_private": set_of_bits(f.hw_private as u16),
+                "poisoned": f.poisoned,
             }])
         })
         .collect();
@@ -120,6 +130,7 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
                 "result": match st.conv.result {
                     None => unit("None"),
                     Some(invariants::ConvResult::Eagain { error_index }) => tag("EAGAIN", int(error_index as i64)),
+                    Some(invariants::ConvResult::Enomem { error_index }) => tag("ENOMEM", int(error_index as i64)),
                     Some(r) => unit(&format!("{r:?}")),
                 },
                 "succeeded": st.conv.succeeded,
@@ -135,14 +146,33 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
     for (k, pin) in st.pinners.iter().enumerate().take(c.pinners.len()) {
         rec.insert(format!("gup{k}"), debug_variant(&format!("{:?}", pin.pc)));
     }
-    if !c.guest.is_empty() {
+    for vm in 0..c.vms as usize {
+        if !crate::actors::guest::has_vcpu(c, vm) {
+            continue;
+        }
+        let g = st.guests[vm];
+        // VM 0's vCPU keeps the one-VM name.
+        let key = if vm == 0 {
+            "vcpu".to_string()
+        } else {
+            format!("vcpu{vm}")
+        };
         rec.insert(
-            "vcpu".into(),
+            key,
             json!({
-                "op": int(st.guest.op as i64),
-                "pc": debug_variant(&format!("{:?}", st.guest.pc)),
-                "seq_stale": st.guest.seq_stale,
+                "op": int(g.op as i64),
+                "pc": debug_variant(&format!("{:?}", g.pc)),
+                "seq_stale": g.seq_stale,
             }),
+        );
+    }
+    if c.vms > 1 {
+        rec.insert("bound_vms".into(), set_of_bits(st.bound as u16));
+    }
+    if c.memory_failure.is_some() {
+        rec.insert(
+            "memory_failure".into(),
+            debug_variant(&format!("{:?}", st.mf)),
         );
     }
     if c.truncate.is_some() {

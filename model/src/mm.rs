@@ -2,7 +2,7 @@
 //! folio allocation into the page cache, reference get/put/try-add, freeze,
 //! unmap_mapping_pages(), stage-2 zap. Actors compose them into steps.
 
-use crate::config::{Config, Design};
+use crate::config::{Bug, Config, Design};
 use crate::state::*;
 use invariants::Structure;
 
@@ -25,7 +25,7 @@ pub fn baseline(cfg: &Config, f: &Folio) -> i32 {
 }
 
 /// Does the design's host PTE hold a folio reference? PFNMAP PTEs are
-/// "special" and reference nothing (domain.md 3.6).
+/// "special" and reference nothing (mm/memory.c: vmf_insert_pfn(), vm_normal_page()).
 pub fn pte_holds_ref(cfg: &Config) -> bool {
     cfg.design != Design::Pfnmap
 }
@@ -44,18 +44,51 @@ pub fn put(cfg: &Config, st: &mut State, s: Slot, n: i32) {
     f.refcount -= n;
     if f.refcount == 0 && !f.frozen && matches!(f.state, FolioState::Orphaned) {
         let large = f.large;
-        free(st, s);
+        free(cfg, st, s);
         if large && cfg.design.is_huge() {
             return_gigantic_to_pool(st);
         }
     }
 }
 
-fn free(st: &mut State, s: Slot) {
+/// The folio goes back to the allocator. `kvm_gmem_free_folio()` first calls
+/// `kvm_arch_gmem_reclaim()`, which returns every page to the host in the
+/// hardware's table (BUG no_reclaim_on_free skips it: the pages reach the
+/// allocator still hardware-private).
+fn free(cfg: &Config, st: &mut State, s: Slot) {
+    let keep_hw = if cfg.has(Bug::NoReclaimOnFree) {
+        st.folio(s).hw_private
+    } else {
+        0
+    };
     *st.folio_mut(s) = Folio {
         state: FolioState::Freed,
+        hw_private: keep_hw,
         ..Folio::default()
     };
+}
+
+/// Is folio `s` locked (`folio_lock()`)? The folio lock is held by a fault
+/// from its lookup to `finish_fault()`, i.e. exactly while some fault path
+/// sits at `FaultPc::Install(s)`, so it is derived, not stored.
+pub fn folio_locked(st: &State, s: Slot) -> bool {
+    let at = |pc: FaultPc| pc == FaultPc::Install(s);
+    st.procs.iter().any(|p| matches!(p.pc, ProcPc::Fault(f) if at(f)))
+        || st
+            .pinners
+            .iter()
+            .any(|p| matches!(p.pc, PinPc::SlowFault(f) if at(f)))
+        || matches!(st.conv.pc, ConvPc::CopyOut(f) if at(f))
+}
+
+/// `kvm_gmem_invalidate_end()` in the VMs of `vms`: `mmu_invalidate_seq++`,
+/// which every vCPU of that VM with a snapshot will see at its retry check.
+pub fn bump_seq(st: &mut State, vms: u8) {
+    for (v, g) in st.guests.iter_mut().enumerate() {
+        if vms & (1 << v) != 0 {
+            g.seq_stale = true;
+        }
+    }
 }
 
 /// folio_ref_try_add() as GUP-fast and speculative lookups use it: fails on a
@@ -155,7 +188,8 @@ pub fn alloc(cfg: &Config, st: &mut State, i: usize) -> Option<Slot> {
         .iter()
         .position(|f| f.state == FolioState::Unused)? as Slot;
     // filemap_add_folio() -> folio_add_lru(): a fresh small folio sits in
-    // the per-CPU lru_add batch, which holds a reference (domain.md 4.8).
+    // the per-CPU lru_add batch, which holds a reference (mm/swap.c:
+    // folio_add_lru(), folio_batch_add_and_move()).
     let lru = cfg.lru;
     *st.folio_mut(slot) = Folio {
         state: FolioState::PageCache,
@@ -203,18 +237,24 @@ pub fn unmap_mapping_pages(cfg: &Config, st: &mut State, lo: usize, hi: usize) {
     }
 }
 
-/// kvm_mmu_unmap_gfn_range() under mmu_lock: zap stage-2 entries of pages
-/// `lo..hi`, optionally only those of one type (the v7 invalidation filter).
-pub fn zap_stage2(st: &mut State, lo: usize, hi: usize, only: Option<invariants::Attr>) {
+/// kvm_mmu_unmap_gfn_range() under each VM's mmu_lock: zap the stage-2
+/// entries of pages `lo..hi` in the VMs of the bitmask `vms`, optionally only
+/// those of one type (v13's `KVM_FILTER_SHARED` / `KVM_FILTER_PRIVATE`).
+pub fn zap_stage2(st: &mut State, vms: u8, lo: usize, hi: usize, only: Option<invariants::Attr>) {
     for p in &mut st.pages[lo..hi] {
-        let zap = match (p.s2, only) {
-            (S2::None, _) => false,
-            (_, None) => true,
-            (S2::Shared(_), Some(a)) => a == invariants::Attr::Shared,
-            (S2::Private(_), Some(a)) => a == invariants::Attr::Private,
-        };
-        if zap {
-            p.s2 = S2::None;
+        for (v, e) in p.s2.iter_mut().enumerate() {
+            if vms & (1 << v) == 0 {
+                continue;
+            }
+            let zap = match (*e, only) {
+                (S2::None, _) => false,
+                (_, None) => true,
+                (S2::Shared(_), Some(a)) => a == invariants::Attr::Shared,
+                (S2::Private(_), Some(a)) => a == invariants::Attr::Private,
+            };
+            if zap {
+                *e = S2::None;
+            }
         }
     }
 }

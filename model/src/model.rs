@@ -1,6 +1,8 @@
 //! The Stateright `Model`: initial state, enabled actions, one atomic step.
 
-use crate::actors::{converter, guest, gup, host, populate, truncate, Action, Actor};
+use crate::actors::{
+    converter, guest, gup, host, memory_failure, populate, truncate, Action, Actor,
+};
 use crate::config::{Config, ConfigError, MAX_PAGES};
 use crate::state::*;
 use stateright::{Model, Property};
@@ -33,10 +35,12 @@ impl GmemModel {
             conv: Converter::default(),
             procs: Default::default(),
             pinners: Default::default(),
-            guest: Guest::default(),
+            guests: Default::default(),
+            bound: (1u8 << self.cfg.vms) - 1,
             trunc: Truncator::default(),
             populate: Populate::default(),
             spec: SpecPc::Idle,
+            mf: MfPc::Idle,
             last_access: None,
         }
     }
@@ -50,9 +54,11 @@ impl GmemModel {
         }
         v.extend((0..c.procs.len() as u8).map(Actor::Proc));
         v.extend((0..c.pinners.len() as u8).map(Actor::Pinner));
-        if !c.guest.is_empty() {
-            v.push(Actor::Guest);
-        }
+        v.extend(
+            (0..c.vms)
+                .filter(|&vm| guest::has_vcpu(c, vm as usize))
+                .map(Actor::Guest),
+        );
         if c.truncate.is_some() {
             v.push(Actor::Truncator);
         }
@@ -65,6 +71,12 @@ impl GmemModel {
         if c.design.is_huge() && matches!(c.truncate, Some(crate::config::TruncOp::Close)) {
             v.push(Actor::PoolCallback);
         }
+        if c.memory_failure.is_some() {
+            v.push(Actor::MemoryFailure);
+        }
+        if c.enomem {
+            v.push(Actor::AllocFail);
+        }
         v
     }
 
@@ -74,11 +86,13 @@ impl GmemModel {
             Actor::Converter => converter::can_start(c, st),
             Actor::Proc(p) => host::can_start(c, st, p as usize),
             Actor::Pinner(k) => gup::can_start(c, st, k as usize),
-            Actor::Guest => guest::can_start(c, st),
+            Actor::Guest(v) => guest::can_start(c, st, v as usize),
             Actor::Truncator => truncate::can_start(c, st),
             Actor::Populate => populate::can_start(c, st),
             Actor::Speculative => populate::spec_can_start(c, st),
             Actor::PoolCallback => false,
+            Actor::MemoryFailure => memory_failure::can_start(c, st),
+            Actor::AllocFail => converter::prealloc_can_fail(c, st),
         }
     }
 
@@ -88,11 +102,13 @@ impl GmemModel {
             Actor::Converter => converter::in_flight(c, st),
             Actor::Proc(p) => host::in_flight(st, p as usize),
             Actor::Pinner(k) => gup::in_flight(c, st, k as usize),
-            Actor::Guest => guest::in_flight(st),
+            Actor::Guest(v) => guest::in_flight(st, v as usize),
             Actor::Truncator => truncate::in_flight(st),
             Actor::Populate => populate::in_flight(st),
             Actor::Speculative => populate::spec_in_flight(st),
             Actor::PoolCallback => truncate::pool_callback_enabled(c, st),
+            Actor::MemoryFailure => memory_failure::in_flight(st),
+            Actor::AllocFail => false,
         }
     }
 
@@ -111,13 +127,15 @@ impl GmemModel {
                     Actor::Converter => converter::start(c, &mut next),
                     Actor::Proc(p) => host::start(c, &mut next, p as usize),
                     Actor::Pinner(k) => gup::start(c, &mut next, k as usize),
-                    Actor::Guest => guest::start(c, &mut next),
+                    Actor::Guest(v) => guest::start(c, &mut next, v as usize),
                     Actor::Truncator => truncate::start(&mut next),
                     Actor::Populate => populate::start(c, &mut next),
                     Actor::Speculative => {
                         return populate::spec_start(c, &mut next).then_some(next)
                     }
                     Actor::PoolCallback => return None,
+                    Actor::MemoryFailure => memory_failure::start(c, &mut next),
+                    Actor::AllocFail => converter::prealloc_fail(c, &mut next),
                 }
                 true
             }
@@ -129,7 +147,7 @@ impl GmemModel {
                     Actor::Converter => converter::step(c, &mut next),
                     Actor::Proc(p) => host::step(c, &mut next, p as usize),
                     Actor::Pinner(k) => gup::step(c, &mut next, k as usize),
-                    Actor::Guest => guest::step(c, &mut next),
+                    Actor::Guest(v) => guest::step(c, &mut next, v as usize),
                     Actor::Truncator => truncate::step(c, &mut next),
                     Actor::Populate => populate::step(c, &mut next),
                     Actor::Speculative => populate::spec_step(c, &mut next),
@@ -137,6 +155,8 @@ impl GmemModel {
                         truncate::pool_callback(&mut next);
                         true
                     }
+                    Actor::MemoryFailure => memory_failure::step(c, &mut next),
+                    Actor::AllocFail => false,
                 }
             }
         };

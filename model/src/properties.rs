@@ -28,6 +28,12 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
         .iter()
         .any(|c| c.to == invariants::Attr::Private);
     let retried_private = cfg.retry_until_ok && converts_to_private;
+    let gmem = cfg.design.is_gmem();
+    let private_guest_access = gmem && cfg.guest.iter().any(|g| g.access == invariants::Attr::Private);
+    // A host access: a process, a GUP holder, or the converter's copy-out.
+    let host_touches = maps || cfg.attrs_arg_page.is_some();
+    let frees = cfg.truncate.is_some();
+    let two_vcpus = cfg.vms > 1 && (0..cfg.vms).all(|v| cfg.guest.iter().any(|g| g.vm == v));
     let lock_users = [
         !cfg.conversions.is_empty() && cfg.design != Design::ExclusivePin,
         !cfg.procs.is_empty() && cfg.design != Design::ExclusivePin,
@@ -55,8 +61,28 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
             }
             _ => "no GUP user in this configuration",
         }),
-        Stage2Coherent | GuestMapsPrivate if cfg.guest.is_empty() => {
+        Stage2Coherent | GuestMapsPrivate | GuestMapsPage if cfg.guest.is_empty() => {
             Some("no guest vCPU in this configuration")
+        }
+        HostAccessOnlyHwShared | FreedFolioHwShared | HwPagePrivate if !gmem => Some(
+            "anonymous memory: pKVM's donation keeps its own host stage-2, no guest_memfd arch hooks",
+        ),
+        HostAccessOnlyHwShared | FreedFolioHwShared | HwPagePrivate if !private_guest_access => {
+            Some("no private guest access: nothing calls kvm_arch_gmem_make_private()")
+        }
+        HostAccessOnlyHwShared if !host_touches => {
+            Some("no host process, GUP user or copy-out in this configuration")
+        }
+        FreedFolioHwShared | FolioFreed if !frees => {
+            Some("no punch, close or release: no folio of the file is freed")
+        }
+        NoStage2ToFreed if cfg.guest.is_empty() => Some("no guest vCPU in this configuration"),
+        NoStage2ToFreed if !frees && cfg.design != Design::Split => {
+            Some("no punch or close and no merge: no folio is freed, orphaned or merged away")
+        }
+        TwoVmsMapPage if !two_vcpus => Some("needs two VMs, each with a vCPU"),
+        GuestPoisoned if cfg.memory_failure.is_none() => {
+            Some("no memory failure in this configuration")
         }
         ConversionAtomic | ConversionCompletes if cfg.conversions.is_empty() => {
             Some("no conversion in this configuration")
@@ -151,6 +177,8 @@ pub fn sanity(cfg: &Config) -> Vec<PropertyId> {
             GuestMapsPrivate,
             GiganticSplit,
             GiganticMerged,
+            TwoVmsMapPage,
+            GuestPoisoned,
         ])
         .filter(|p| not_applicable(cfg, *p).is_none())
         .collect();
@@ -189,6 +217,9 @@ prop_fns! {
     GiganticPoolSafe => p_gigantic_pool_safe,
     NoDeadlock => p_no_deadlock,
     ExclusivePinExclusive => p_exclusive_pin_exclusive,
+    HostAccessOnlyHwShared => p_host_access_only_hw_shared,
+    FreedFolioHwShared => p_freed_folio_hw_shared,
+    NoStage2ToFreed => p_no_stage2_to_freed,
     ConversionSucceeds => p_conversion_succeeds,
     ConversionFailsEagain => p_conversion_fails_eagain,
     PageLongtermPinned => p_page_longterm_pinned,
@@ -201,6 +232,11 @@ prop_fns! {
     FolioReferenced => p_folio_referenced,
     LockContended => p_lock_contended,
     ExclusivePinHeld => p_exclusive_pin_held,
+    HwPagePrivate => p_hw_page_private,
+    FolioFreed => p_folio_freed,
+    GuestMapsPage => p_guest_maps_page,
+    TwoVmsMapPage => p_two_vms_map_page,
+    GuestPoisoned => p_guest_poisoned,
     ConversionCompletes => p_conversion_completes,
     ConversionEventuallySucceeds => p_conversion_eventually_succeeds,
     IndependentSubpages => p_independent_subpages,

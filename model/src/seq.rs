@@ -62,6 +62,10 @@ pub enum Outcome {
     Efault,
     /// The conversion or punch failed -EAGAIN at this page.
     Eagain { error_index: usize },
+    /// The conversion's preallocation failed (-ENOMEM; `error_offset` = start).
+    Enomem { error_index: usize },
+    /// `KVM_SET_MEMORY_ATTRIBUTES2` with in-place conversion off.
+    Enotty,
     /// Argument validation failed.
     Einval,
     /// The file is closed.
@@ -366,6 +370,9 @@ impl SeqMachine {
             Some(ConvResult::Ok) => Outcome::Ok,
             Some(ConvResult::Eagain { error_index }) => Outcome::Eagain { error_index },
             Some(ConvResult::Einval) => Outcome::Einval,
+            Some(ConvResult::Enomem { error_index }) => Outcome::Enomem { error_index },
+            Some(ConvResult::Efault) => Outcome::Efault,
+            Some(ConvResult::Enotty) => Outcome::Enotty,
             // The model has no clock: it never times out.
             Some(ConvResult::Timeout) | None => Outcome::Blocked,
         })
@@ -428,8 +435,8 @@ impl SeqMachine {
             ));
         }
         let closed = self.st.closed;
-        self.model.cfg.guest.push(GuestOp { page, access });
-        let Some(who) = self.run(Actor::Guest, |st| st.guest.pc == GuestPc::Idle) else {
+        self.model.cfg.guest.push(GuestOp { page, access, vm: 0 });
+        let Some(who) = self.run(Actor::Guest(0), |st| st.guests[0].pc == GuestPc::Idle) else {
             return Ok(Outcome::Blocked);
         };
         Ok(if closed {

@@ -8,7 +8,7 @@
 //! counter against the ground truth of who holds what.
 
 use crate::config::{MAX_PAGES, MAX_PINNERS, MAX_PROCS};
-use invariants::{Attr, ConvResult, Structure};
+use invariants::{Attr, ConvResult, Structure, MAX_VMS};
 
 /// Folio arena size: every page once, plus one reallocation per page after a
 /// punch, plus the gigantic page's whole folio.
@@ -45,6 +45,13 @@ pub struct Folio {
     pub frozen: bool,
     /// Sitting in a per-CPU `lru_add` batch, which holds a reference.
     pub lru: bool,
+    /// Hardware ownership, one bit per page of the folio (bit 0 = `index`):
+    /// private in the RMP/PAMT/host stage-2. Set by `kvm_arch_gmem_make_private()`
+    /// in `kvm_gmem_get_pfn()`, cleared by `kvm_arch_gmem_make_shared()` and by
+    /// `kvm_arch_gmem_reclaim()` in `kvm_gmem_free_folio()`.
+    pub hw_private: u8,
+    /// `PG_hwpoison`, set by memory failure.
+    pub poisoned: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -62,8 +69,8 @@ pub struct Page {
     pub folio: Option<Slot>,
     /// Bitmask of processes with a present PTE.
     pub ptes: u8,
-    /// The KVM stage-2 entry of this index's gfn.
-    pub s2: S2,
+    /// The KVM stage-2 entry of this index's gfn, per VM.
+    pub s2: [S2; MAX_VMS],
 }
 
 impl Page {
@@ -120,6 +127,9 @@ pub enum ConvPc {
     Idle,
     /// filemap_invalidate_lock(): acquiring the invalidate lock for write.
     Lock,
+    /// kvm_gmem_mas_preallocate(): maple-tree nodes for the store (v13); the
+    /// allocation may fail (-ENOMEM), an environment choice.
+    Prealloc,
     /// Design wait variant: waiting, unlocked and still mapped, for GUP
     /// references on page n to drain.
     WaitMapped(u8),
@@ -131,8 +141,11 @@ pub enum ConvPc {
     Drain(u8),
     /// Design wait: sleeping until page n's folio is at its baseline.
     Wait(u8),
-    /// kvm_gmem_invalidate_begin(): zap stage-2, raise mmu_invalidate_in_progress.
+    /// kvm_gmem_invalidate_start(): zap stage-2 (typed filter in v13) in every
+    /// bound VM, raise mmu_invalidate_in_progress.
     InvBegin,
+    /// To-shared: kvm_arch_gmem_make_shared() on every present folio (v13).
+    MakeShared,
     /// Split design: folio_ref_freeze() of the whole gigantic folio.
     SplitFreeze,
     /// Split design: split into 4K folios and unfreeze them.
@@ -145,6 +158,10 @@ pub enum ConvPc {
     MergeFold,
     /// kvm_gmem_invalidate_end(): bump mmu_invalidate_seq, drop in_progress, unlock.
     InvEnd,
+    /// The failed ioctl copies `error_offset` back to the user's struct, which
+    /// lives in process 0's mapping of the guest_memfd: a user write that may
+    /// fault (v13 copies out after the unlock).
+    CopyOut(FaultPc),
     /// Exclusive-pin RFC: pin_user_pages(FOLL_PIN|FOLL_LONGTERM|FOLL_EXCLUSIVE).
     ExclPin,
     /// Exclusive-pin RFC: unexc_user_page() then unpin_user_page().
@@ -210,6 +227,8 @@ pub enum PinPc {
     FastTryAdd(Slot),
     /// Full barrier, then re-read the PTE; keep or back off.
     FastRecheck(Slot),
+    /// BUG gup_fast_recheck_before_add: the PTE re-read before the increment.
+    FastRecheckEarly(Slot),
     /// Slow GUP under mmap_lock: follow_page_pte(), grab under the PTE lock, or fault.
     SlowFollow,
     /// Slow GUP fault-in: the fault path's steps.
@@ -239,14 +258,17 @@ pub enum GuestPc {
     Snapshot,
     /// Compare the fault type with the attribute (KVM_EXIT_MEMORY_FAULT on mismatch).
     CheckAttr,
-    /// kvm_gmem_get_pfn(): invalidate_lock shared around the folio lookup.
+    /// kvm_gmem_get_pfn(): invalidate_lock shared around the folio lookup,
+    /// lazy make_private; the folio reference is dropped before it returns.
     GetPfn,
-    /// Under mmu_lock: mmu_invalidate_retry_gfn(), then install the stage-2 entry.
+    /// Under mmu_lock: mmu_invalidate_retry_gfn(), then install the stage-2
+    /// entry for the pfn get_pfn returned (no reference held).
     Install(Slot),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Guest {
+    /// Index of the next access among this VM's accesses.
     pub op: u8,
     pub pc: GuestPc,
     /// mmu_invalidate_seq moved since the snapshot (only the comparison
@@ -268,6 +290,9 @@ pub enum TruncPc {
     MergeFold,
     /// truncate_inode_pages_range() / the release path.
     Truncate,
+    /// Release of one VM's file (kvm_gmem_release()): zap that VM's stage-2
+    /// entries of every type and unbind it.
+    ReleaseVm,
     InvEnd,
     Finished,
 }
@@ -313,6 +338,17 @@ pub enum SpecPc {
     Finished,
 }
 
+/// Memory failure on one page (`memory_failure()` -> `kvm_gmem_error_folio()`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MfPc {
+    #[default]
+    Idle,
+    /// PG_hwpoison is set; `kvm_gmem_error_folio()` next: invalidate lock
+    /// shared, zap stage-2 entries of every type in every VM, no truncate.
+    ErrorFolio(Slot),
+    Finished,
+}
+
 /// The last memory access (a history variable: set by the step that accessed,
 /// cleared by every other step).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -338,10 +374,14 @@ pub struct State {
     pub conv: Converter,
     pub procs: [Proc; MAX_PROCS],
     pub pinners: [Pinner; MAX_PINNERS],
-    pub guest: Guest,
+    /// One vCPU per VM bound to the file.
+    pub guests: [Guest; MAX_VMS],
+    /// Bitmask of VMs whose gmem_file is still bound (release clears a bit).
+    pub bound: u8,
     pub trunc: Truncator,
     pub populate: Populate,
     pub spec: SpecPc,
+    pub mf: MfPc,
     pub last_access: Option<LastAccess>,
 }
 
@@ -372,10 +412,12 @@ impl std::fmt::Debug for State {
                     .collect();
                 write!(f, "  PTE in {}", procs.join(","))?;
             }
-            match p.s2 {
-                S2::None => {}
-                S2::Shared(s) => write!(f, "  stage2 Shared(f{s})")?,
-                S2::Private(s) => write!(f, "  stage2 Private(f{s})")?,
+            for (vm, e) in p.s2.iter().enumerate() {
+                match e {
+                    S2::None => {}
+                    S2::Shared(s) => write!(f, "  vm{vm} stage-2 shared -> f{s}")?,
+                    S2::Private(s) => write!(f, "  vm{vm} stage-2 private -> f{s}")?,
+                }
             }
             writeln!(f)?;
         }
@@ -396,6 +438,12 @@ impl std::fmt::Debug for State {
                 if fo.lru {
                     write!(f, " in lru_add batch")?;
                 }
+                if fo.poisoned {
+                    write!(f, " HWPOISON")?;
+                }
+            }
+            if fo.hw_private != 0 {
+                write!(f, " hardware-private pages {:b}", fo.hw_private)?;
             }
             writeln!(f)?;
         }
@@ -442,18 +490,26 @@ impl std::fmt::Debug for State {
                 writeln!(f, "gup{k}: {:?}", pin.pc)?;
             }
         }
-        if self.guest.pc != GuestPc::Idle || self.guest.op != 0 {
-            writeln!(
-                f,
-                "vcpu: op #{} {:?}{}",
-                self.guest.op,
-                self.guest.pc,
-                if self.guest.seq_stale {
-                    " (mmu_invalidate_seq moved)"
-                } else {
-                    ""
-                }
-            )?;
+        for (vm, g) in self.guests.iter().enumerate() {
+            if g.pc != GuestPc::Idle || g.op != 0 {
+                writeln!(
+                    f,
+                    "vcpu{vm}: access #{} {:?}{}",
+                    g.op,
+                    g.pc,
+                    if g.seq_stale {
+                        " (mmu_invalidate_seq moved)"
+                    } else {
+                        ""
+                    }
+                )?;
+            }
+        }
+        if self.bound != (1 << MAX_VMS) - 1 {
+            writeln!(f, "bound VMs: {:b}", self.bound)?;
+        }
+        if self.mf != MfPc::Idle {
+            writeln!(f, "memory_failure: {:?}", self.mf)?;
         }
         if self.trunc.pc != TruncPc::Idle {
             writeln!(f, "truncate: {:?}", self.trunc.pc)?;
@@ -501,11 +557,11 @@ impl std::fmt::Debug for State {
 mod pack {
     use super::*;
 
-    /// Bytes of the fixed part; then 6 per page and 10 per used folio.
-    pub const FIXED: usize = 68;
-    const PAGE: usize = 6;
-    const FOLIO: usize = 10;
-    /// The largest packed state: 68 + 8 x 6 + 17 x 10 = 286.
+    /// Bytes of the fixed part; then 8 per page and 11 per used folio.
+    pub const FIXED: usize = 75;
+    const PAGE: usize = 8;
+    const FOLIO: usize = 11;
+    /// The largest packed state: 75 + 8 x 8 + 17 x 11 = 326.
     pub const MAX: usize = FIXED + MAX_PAGES * PAGE + MAX_FOLIOS * FOLIO;
 
     #[inline(always)]
@@ -524,6 +580,9 @@ mod pack {
             Some(ConvResult::Eagain { error_index }) => (2, error_index as u64),
             Some(ConvResult::Einval) => (3, 0),
             Some(ConvResult::Timeout) => (4, 0),
+            Some(ConvResult::Enomem { error_index }) => (5, error_index as u64),
+            Some(ConvResult::Efault) => (6, 0),
+            Some(ConvResult::Enotty) => (7, 0),
         };
         let a = arg.to_le_bytes();
         [tag, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]
@@ -548,12 +607,15 @@ mod pack {
             s2,
         } = *p;
         let f = slot(folio);
-        let (t, a) = match s2 {
+        let e = |x: S2| match x {
             S2::None => (0, 0),
             S2::Shared(s) => (1, s),
             S2::Private(s) => (2, s),
         };
-        [private as u8, f[0], f[1], ptes, t, a]
+        const _: () = assert!(MAX_VMS == 2, "fix the page layout");
+        let (t0, a0) = e(s2[0]);
+        let (t1, a1) = e(s2[1]);
+        [private as u8, f[0], f[1], ptes, t0, a0, t1, a1]
     }
 
     #[inline(always)]
@@ -566,6 +628,8 @@ mod pack {
             pincount,
             frozen,
             lru,
+            hw_private,
+            poisoned,
         } = *f;
         let st = match state {
             FolioState::Unused => 0u8,
@@ -577,7 +641,8 @@ mod pack {
         let r = refcount.to_le_bytes();
         let p = pincount.to_le_bytes();
         [
-            st | (large as u8) << 3 | (frozen as u8) << 4 | (lru as u8) << 5,
+            st | (large as u8) << 3 | (frozen as u8) << 4 | (lru as u8) << 5 | (poisoned as u8) << 6,
+            hw_private,
             index,
             r[0],
             r[1],
@@ -620,6 +685,12 @@ mod pack {
             ConvPc::ExclPin => (14, 0),
             ConvPc::Unexc => (15, 0),
             ConvPc::Done => (16, 0),
+            ConvPc::Prealloc => (17, 0),
+            ConvPc::MakeShared => (18, 0),
+            ConvPc::CopyOut(fp) => {
+                let (t, a) = fault(fp);
+                (19 + t, a)
+            }
         };
         o[..3].copy_from_slice(&[op, tag, arg]);
         o[3..12].copy_from_slice(&result(res));
@@ -663,6 +734,7 @@ mod pack {
             PinPc::Held(s) => (10, s),
             PinPc::Accessed(s) => (11, s),
             PinPc::Finished => (12, 0),
+            PinPc::FastRecheckEarly(s) => (13, s),
         };
         [tag, arg]
     }
@@ -717,10 +789,12 @@ mod pack {
             conv: cv,
             procs,
             pinners,
-            guest,
+            guests,
+            bound,
             trunc,
             populate,
             spec,
+            mf,
             last_access,
         } = st;
         let used = folios
@@ -763,15 +837,17 @@ mod pack {
         for (k, p) in pinners.iter().enumerate() {
             o[31 + 2 * k..33 + 2 * k].copy_from_slice(&pinner(p));
         }
-        let Guest { op, pc, seq_stale } = *guest;
-        let (tag, arg) = match pc {
-            GuestPc::Idle => (0, 0),
-            GuestPc::Snapshot => (1, 0),
-            GuestPc::CheckAttr => (2, 0),
-            GuestPc::GetPfn => (3, 0),
-            GuestPc::Install(s) => (4, s),
-        };
-        o[37..41].copy_from_slice(&[op, tag, arg, seq_stale as u8]);
+        for (v, g) in guests.iter().enumerate() {
+            let Guest { op, pc, seq_stale } = *g;
+            let (tag, arg) = match pc {
+                GuestPc::Idle => (0, 0),
+                GuestPc::Snapshot => (1, 0),
+                GuestPc::CheckAttr => (2, 0),
+                GuestPc::GetPfn => (3, 0),
+                GuestPc::Install(s) => (4, s),
+            };
+            o[37 + 4 * v..41 + 4 * v].copy_from_slice(&[op, tag, arg, seq_stale as u8]);
+        }
         let Truncator { pc, result: res } = *trunc;
         let (tag, arg) = match pc {
             TruncPc::Idle => (0, 0),
@@ -783,9 +859,10 @@ mod pack {
             TruncPc::Truncate => (6, 0),
             TruncPc::InvEnd => (7, 0),
             TruncPc::Finished => (8, 0),
+            TruncPc::ReleaseVm => (9, 0),
         };
-        o[41..43].copy_from_slice(&[tag, arg]);
-        o[43..52].copy_from_slice(&result(res));
+        o[45..47].copy_from_slice(&[tag, arg]);
+        o[47..56].copy_from_slice(&result(res));
         let Populate {
             pc,
             src,
@@ -806,8 +883,14 @@ mod pack {
             SpecPc::Held(s) => (1, s),
             SpecPc::Finished => (2, 0),
         };
-        o[52..58].copy_from_slice(&[pc, s[0], s[1], holds_lock as u8, st, sa]);
-        o[58..FIXED].copy_from_slice(&last(*last_access));
+        o[56..62].copy_from_slice(&[pc, s[0], s[1], holds_lock as u8, st, sa]);
+        let (mt, ma) = match *mf {
+            MfPc::Idle => (0, 0),
+            MfPc::ErrorFolio(s) => (1, s),
+            MfPc::Finished => (2, 0),
+        };
+        o[62..65].copy_from_slice(&[*bound, mt, ma]);
+        o[65..FIXED].copy_from_slice(&last(*last_access));
 
         let mut n = FIXED;
         for (dst, p) in o[n..].chunks_exact_mut(PAGE).zip(&pages[..nr]) {
@@ -865,7 +948,7 @@ mod tests {
             guest_type: Some(Attr::Private),
         });
         assert_eq!(packed(&st).len(), pack::MAX);
-        assert_eq!(pack::MAX, 286);
+        assert_eq!(pack::MAX, 326);
     }
 
     /// Single-field changes all pack differently (spot check of injectivity,
@@ -877,8 +960,22 @@ mod tests {
             |s| s.pages[0].private = true,
             |s| s.pages[0].folio = Some(0),
             |s| s.pages[1].ptes = 1,
-            |s| s.pages[1].s2 = S2::Shared(0),
-            |s| s.pages[1].s2 = S2::Private(0),
+            |s| s.pages[1].s2[0] = S2::Shared(0),
+            |s| s.pages[1].s2[0] = S2::Private(0),
+            |s| s.pages[1].s2[1] = S2::Shared(0),
+            |s| {
+                s.folios[0].state = FolioState::PageCache;
+                s.folios[0].hw_private = 1
+            },
+            |s| {
+                s.folios[0].state = FolioState::PageCache;
+                s.folios[0].poisoned = true
+            },
+            |s| s.bound = 1,
+            |s| s.mf = MfPc::ErrorFolio(0),
+            |s| s.guests[1].seq_stale = true,
+            |s| s.conv.pc = ConvPc::CopyOut(FaultPc::Install(0)),
+            |s| s.conv.pc = ConvPc::Prealloc,
             |s| s.folios[0].state = FolioState::PageCache,
             |s| {
                 s.folios[0].state = FolioState::PageCache;
@@ -916,7 +1013,7 @@ mod tests {
             |s| s.procs[1].pc = ProcPc::Fault(FaultPc::Install(0)),
             |s| s.pinners[2].pc = PinPc::SlowFault(FaultPc::LockInv),
             |s| s.pinners[2].pc = PinPc::Held(0),
-            |s| s.guest.seq_stale = true,
+            |s| s.guests[0].seq_stale = true,
             |s| s.trunc.pc = TruncPc::Check(0),
             |s| s.populate.holds_lock = true,
             |s| s.populate.src = Some(0),

@@ -66,9 +66,8 @@ impl<'a> View<'a> {
                 p.transient += 1;
             }
         }
-        if st.guest.pc == GuestPc::Install(s) {
-            p.transient += 1;
-        }
+        // A vCPU between kvm_gmem_get_pfn() and the install holds nothing:
+        // v13's get_pfn drops its reference before returning.
         if st.spec == SpecPc::Held(s) {
             p.transient += 1;
         }
@@ -94,6 +93,8 @@ impl<'a> View<'a> {
             pincount: f.pincount as i64,
             frozen: f.frozen,
             freed: f.state == FolioState::Freed,
+            hw_private: f.hw_private as u64,
+            poisoned: f.poisoned,
         }
     }
 
@@ -124,12 +125,12 @@ impl GmemView for View<'_> {
             pins: 0,
             longterm_pins: 0,
             exclusive_pins: 0,
-            stage2: match pg.s2 {
+            stage2: pg.s2.map(|e| match e {
                 S2::None => Stage2::None,
                 S2::Shared(s) => Stage2::Shared(s as FolioId),
                 S2::Private(s) => Stage2::Private(s as FolioId),
-            },
-            invalidating: guest::invalidation_covers(cfg, st, i),
+            }),
+            invalidating: std::array::from_fn(|vm| guest::invalidation_covers(cfg, st, vm, i)),
         };
         // Completed references taken through this index on its current folio.
         for (k, pin) in st.pinners.iter().enumerate().take(cfg.pinners.len()) {
@@ -182,8 +183,10 @@ impl GmemView for View<'_> {
         let st = self.st;
         let mut dead = 0;
         let mut pooled = 0;
+        let mut hw_pooled = false;
         for s in self.gigantic_slots() {
             let fo = st.folio(s);
+            hw_pooled |= st.gigantic.in_pool && fo.hw_private != 0;
             let refs = fo.refcount.abs() + self.held(s);
             if fo.state == FolioState::Gone {
                 dead += refs;
@@ -206,6 +209,7 @@ impl GmemView for View<'_> {
             released: st.gigantic.released,
             refs_on_dead_subfolios: dead,
             refs_while_pooled: pooled,
+            hw_private_while_pooled: hw_pooled,
         })
     }
 
@@ -257,7 +261,7 @@ impl GmemView for View<'_> {
     fn for_each_thread_locks(&self, f: &mut dyn FnMut(&ThreadLocks<'_>)) {
         let (cfg, st) = (self.cfg, self.st);
         let inv = st.invalidate_lock;
-        for tid in 0..11u8 {
+        for tid in 0..14u8 {
             let mut holds: [(LockId, LockMode); 2] = [(LockId::MmuLock, LockMode::Shared); 2];
             let mut n = 0;
             if inv.writer == Some(tid) {
@@ -281,6 +285,10 @@ impl GmemView for View<'_> {
     }
 }
 
+fn i_arg(cfg: &Config) -> usize {
+    cfg.attrs_arg_page.unwrap_or(0) as usize
+}
+
 /// The lock thread `tid` is blocked acquiring, if any.
 fn waits_for(cfg: &Config, st: &State, tid: u8) -> Option<(LockId, LockMode)> {
     let inv = st.invalidate_lock;
@@ -288,9 +296,16 @@ fn waits_for(cfg: &Config, st: &State, tid: u8) -> Option<(LockId, LockMode)> {
     let write = (!inv.can_write()).then_some((LockId::InvalidateLock, LockMode::Exclusive));
     match tid {
         0 if st.conv.pc == ConvPc::Lock => write,
+        // The copy-out's fault takes the lock shared (BUG copy_out_under_lock:
+        // while the converter itself still holds it for write).
+        0 if st.conv.pc == ConvPc::CopyOut(FaultPc::LockInv) && st.pages[i_arg(cfg)].ptes & 1 == 0 => {
+            read
+        }
         1 | 2 if st.procs[tid as usize - 1].pc == ProcPc::Fault(FaultPc::LockInv) => read,
         3..=5 if st.pinners[tid as usize - 3].pc == PinPc::SlowFault(FaultPc::LockInv) => read,
-        6 if st.guest.pc == GuestPc::GetPfn => read,
+        6 if st.guests[0].pc == GuestPc::GetPfn => read,
+        11 if st.guests[1].pc == GuestPc::GetPfn => read,
+        12 if matches!(st.mf, MfPc::ErrorFolio(_)) => read,
         7 if st.trunc.pc == TruncPc::Lock => write,
         8 if st.populate.pc == PopPc::SrcLockInv => read,
         8 if st.populate.pc == PopPc::Lock => write,

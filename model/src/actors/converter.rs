@@ -1,10 +1,14 @@
-//! The converter: `KVM_SET_MEMORY_ATTRIBUTES2` on the guest_memfd
-//! (`__kvm_gmem_set_attributes()`, domain.md 2.5), per design; for the
-//! exclusive-pin RFC, donation by exclusive pin (domain.md 1.1).
+//! The converter: `KVM_SET_MEMORY_ATTRIBUTES2` on the guest_memfd fd
+//! (`virt/kvm/guest_memfd.c: __kvm_gmem_set_attributes()` of the in-place
+//! conversion series v13, lore:20260910-gmem-inplace-conversion-v13-0-dd6fbf94f4e1@google.com),
+//! per design; for the exclusive-pin RFC, donation by exclusive pin
+//! (`docs/kernel.md#exclusive-pin-rfc`).
 
+use super::host::{fault_step, Fault};
 use crate::config::{Bug, Config, ConvOp, Design};
 use crate::mm::{self, sub_slot, WHOLE};
 use crate::state::*;
+use invariants::Accessor;
 use invariants::{Attr, ConvResult, Structure, GUP_PIN_COUNTING_BIAS, GUP_PIN_EXCLUSIVE_BIAS};
 
 const ME: u8 = 0;
@@ -37,7 +41,8 @@ pub fn invalidation_range(cfg: &Config, st: &State) -> (usize, usize) {
 pub fn in_invalidation(st: &State) -> bool {
     matches!(
         st.conv.pc,
-        ConvPc::SplitFreeze
+        ConvPc::MakeShared
+            | ConvPc::SplitFreeze
             | ConvPc::SplitDo
             | ConvPc::Flip
             | ConvPc::MergeFreeze(_)
@@ -98,13 +103,124 @@ fn begin_attempt(cfg: &Config, st: &mut State) {
 }
 
 fn finish(cfg: &Config, st: &mut State, r: ConvResult) {
+    if r != ConvResult::Ok && cfg.attrs_arg_page.is_some() {
+        // A failed call writes error_offset back to the user's struct. v13
+        // drops the invalidate lock first (`kvm_gmem_set_attributes()`: the
+        // copy_to_user() follows the unlock); BUG copy_out_under_lock copies
+        // while still holding it.
+        if !cfg.has(Bug::CopyOutUnderLock) {
+            unlock(st);
+        }
+        st.conv.result = Some(r);
+        st.conv.pc = ConvPc::CopyOut(FaultPc::LockInv);
+        return;
+    }
+    returned(cfg, st, r);
+}
+
+fn unlock(st: &mut State) {
     if st.invalidate_lock.writer == Some(ME) {
         st.invalidate_lock.writer = None;
     }
+}
+
+/// The ioctl returns `r` to userspace.
+fn returned(cfg: &Config, st: &mut State, r: ConvResult) {
+    unlock(st);
     st.conv.after = private_bits(cfg, st);
     st.conv.result = Some(r);
     st.conv.succeeded |= r == ConvResult::Ok;
     st.conv.pc = ConvPc::Done;
+}
+
+/// One step of the copy-out of `error_offset` (a user write to the page
+/// `attrs_arg_page` through process 0's mapping of the guest_memfd).
+fn copy_out(cfg: &Config, st: &mut State, fpc: FaultPc) -> bool {
+    let i = cfg.attrs_arg_page.expect("copy-out only with attrs_arg_page") as usize;
+    let r = st.conv.result.expect("copy-out carries the error");
+    if fpc == FaultPc::LockInv && st.pages[i].ptes & 1 != 0 {
+        if let Some(s) = st.pages[i].folio {
+            write_arg(st, s, i);
+            returned(cfg, st, r);
+            return true;
+        }
+    }
+    match fault_step(cfg, st, ME, 0, i, fpc) {
+        Fault::Blocked => return false,
+        Fault::Next(fpc) => st.conv.pc = ConvPc::CopyOut(fpc),
+        Fault::Installed(s) => {
+            write_arg(st, s, i);
+            returned(cfg, st, r);
+        }
+        // The struct's page is private: copy_to_user() fails, -EFAULT.
+        Fault::Sigbus => returned(cfg, st, ConvResult::Efault),
+    }
+    true
+}
+
+fn write_arg(st: &mut State, s: Slot, i: usize) {
+    st.last_access = Some(LastAccess {
+        who: Accessor::HostCpu { process: 0 },
+        folio: s,
+        index: i as u8,
+        write: true,
+        guest_type: None,
+    });
+}
+
+/// The environment's choice at `ConvPc::Prealloc`: the maple-tree node
+/// allocation fails. -ENOMEM, `error_offset = start`, nothing changed.
+pub fn prealloc_can_fail(cfg: &Config, st: &State) -> bool {
+    cfg.enomem && st.conv.pc == ConvPc::Prealloc
+}
+
+pub fn prealloc_fail(cfg: &Config, st: &mut State) {
+    let start = op(cfg, st).start as usize;
+    finish(cfg, st, ConvResult::Enomem { error_index: start });
+}
+
+/// The v13 stage-2 filter of a conversion (`kvm_gmem_invalidate_start()`):
+/// to-private zaps shared entries only, to-shared private entries only.
+/// Other designs (older series) zap every type.
+fn zap_filter(cfg: &Config, to: Attr) -> Option<Attr> {
+    if cfg.design != Design::Inplace {
+        return None;
+    }
+    let filter = match to {
+        Attr::Private => Attr::Shared,
+        Attr::Shared => Attr::Private,
+    };
+    if cfg.has(Bug::ZapWrongFilter) {
+        // BUG zap_wrong_filter: the two filters swapped.
+        Some(to)
+    } else {
+        Some(filter)
+    }
+}
+
+/// The VMs an invalidation reaches: every bound gmem_file's VM, or with BUG
+/// invalidate_one_binding only the first one.
+pub fn invalidated_vms(cfg: &Config, st: &State) -> u8 {
+    if cfg.has(Bug::InvalidateOneBinding) {
+        st.bound & 1
+    } else {
+        st.bound
+    }
+}
+
+/// Is folio `s` mapped by any host PTE (`folio_mapped()`)?
+fn folio_mapped(cfg: &Config, st: &State, s: Slot) -> bool {
+    (0..cfg.pages as usize).any(|j| st.pages[j].folio == Some(s) && st.pages[j].ptes != 0)
+}
+
+/// `folio_maybe_dma_pinned()`: a small folio's refcount carries the pin bias.
+fn maybe_dma_pinned(st: &State, s: Slot) -> bool {
+    let f = st.folio(s);
+    if f.large {
+        f.pincount > 0
+    } else {
+        f.refcount as i64 >= GUP_PIN_COUNTING_BIAS
+    }
 }
 
 /// The next page at or after `from` in the range whose folio must be
@@ -166,6 +282,17 @@ fn after_unmap(cfg: &Config, st: &State) -> ConvPc {
             Some(i) => ConvPc::Check(i),
             None => ConvPc::InvBegin,
         },
+    }
+}
+
+fn after_prealloc(cfg: &Config, st: &State, to: Attr) -> ConvPc {
+    match to {
+        Attr::Shared => ConvPc::InvBegin,
+        Attr::Private if cfg.has(Bug::CheckBeforeUnmap) => match next_check(cfg, st, 0) {
+            Some(i) => ConvPc::Check(i),
+            None => ConvPc::Unmap,
+        },
+        Attr::Private => ConvPc::Unmap,
     }
 }
 
@@ -231,15 +358,17 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 finish(cfg, st, ConvResult::Ok);
                 return true;
             }
-            st.conv.pc = match to {
-                Attr::Shared => ConvPc::InvBegin,
-                Attr::Private if cfg.has(Bug::CheckBeforeUnmap) => match next_check(cfg, st, 0) {
-                    Some(i) => ConvPc::Check(i),
-                    None => ConvPc::Unmap,
-                },
-                Attr::Private => ConvPc::Unmap,
+            st.conv.pc = if cfg.enomem {
+                ConvPc::Prealloc
+            } else {
+                after_prealloc(cfg, st, to)
             };
         }
+        ConvPc::Prealloc => {
+            // kvm_gmem_mas_preallocate() succeeded.
+            st.conv.pc = after_prealloc(cfg, st, to);
+        }
+        ConvPc::CopyOut(fpc) => return copy_out(cfg, st, fpc),
         ConvPc::Unmap => {
             // unmap_mapping_pages(): every process, TLB flushed. huge_whole
             // unmaps the whole folio, as Hildenbrand's protocol does for a
@@ -262,25 +391,34 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     f.frozen || f.refcount != expected(cfg, st, s)
                 }
             };
+            // v13 kvm_gmem_has_outstanding_references(): a pinned or mapped
+            // folio is busy at once, without the LRU drain.
+            let busy_at_once = cfg.design == Design::Inplace
+                && !cfg.has(Bug::CheckBeforeUnmap)
+                && st.pages[i]
+                    .folio
+                    .is_some_and(|s| maybe_dma_pinned(st, s) || folio_mapped(cfg, st, s));
             if !busy {
                 if cfg.has(Bug::PartialFlip) {
                     // BUG partial_flip: flip this page now, before knowing
                     // the rest of the range is free (v13 checks everything
                     // before its one store, docs/kernel.md#conversion-ioctl).
-                    mm::zap_stage2(st, i, i + 1, None);
+                    mm::zap_stage2(st, st.bound, i, i + 1, None);
                     st.pages[i].private = to == Attr::Private;
                 }
                 st.conv.pc = match next_check(cfg, st, i + 1) {
                     Some(j) => ConvPc::Check(j),
                     None => after_checks(cfg),
                 };
-            } else if st.pages[i].folio.is_some_and(|s| st.folio(s).lru)
+            } else if !busy_at_once
+                && st.pages[i].folio.is_some_and(|s| st.folio(s).lru)
                 && !st.conv.drained
                 && !cfg.has(Bug::NoLruDrain)
             {
-                // v7: a folio that may sit in an lru_add batch gets one
-                // lru_add_drain_all() and a re-check (domain.md 2.5 step 4).
-                // BUG no_lru_drain removes this.
+                // A folio that may sit in an lru_add batch gets one drain
+                // per call and a re-check (v13: lru_cache_drain_for_folio(),
+                // local CPU then all CPUs, state shared across the call's
+                // folios; mm/swap.c). BUG no_lru_drain removes this.
                 st.conv.pc = ConvPc::Drain(i as u8);
             } else {
                 // -EAGAIN, error_offset = max(start, folio->index).
@@ -324,18 +462,30 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             };
         }
         ConvPc::InvBegin => {
-            // kvm_gmem_invalidate_begin(): point of no return. The v7 filter
-            // is computed from the attributes present in the range; since
-            // every entry has its page's attribute, that zaps every entry in
-            // the (rounded) range.
+            // kvm_gmem_invalidate_start(): point of no return. Zap the
+            // stage-2 entries of the filter's type in every bound VM and
+            // raise each VM's mmu_invalidate_in_progress.
             let (ilo, ihi) = invalidation_range(cfg, st);
-            mm::zap_stage2(st, ilo, ihi, None);
-            st.conv.pc = if split_needed(cfg, st) {
-                st.gigantic.structure = Structure::Splitting;
-                ConvPc::SplitFreeze
+            let vms = invalidated_vms(cfg, st);
+            mm::zap_stage2(st, vms, ilo, ihi, zap_filter(cfg, to));
+            // BUG no_make_shared: the to-shared path skips the arch hook.
+            st.conv.pc = if to == Attr::Shared && arch_converts(cfg) && !cfg.has(Bug::NoMakeShared) {
+                ConvPc::MakeShared
             } else {
-                ConvPc::Flip
+                after_make_shared(cfg, st)
             };
+        }
+        ConvPc::MakeShared => {
+            // kvm_arch_gmem_make_shared() on every present folio of the
+            // range, under the exclusive lock (SNP: RMP entries back to the
+            // hypervisor).
+            for i in lo..hi {
+                if let Some(s) = st.pages[i].folio {
+                    let first = st.folio(s).index as usize;
+                    st.folio_mut(s).hw_private &= !(1u8 << (i - first));
+                }
+            }
+            st.conv.pc = after_make_shared(cfg, st);
         }
         ConvPc::SplitFreeze => {
             // folio_ref_freeze() at the page cache's count, spinning while
@@ -364,11 +514,16 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             }
             w.state = FolioState::Gone;
             w.large = false;
+            // Each 4K subfolio keeps its page's hardware state and poison.
+            let (hw, poisoned) = (w.hw_private, w.poisoned);
+            w.hw_private = 0;
             for j in 0..n {
                 *st.folio_mut(sub_slot(j)) = Folio {
                     state: FolioState::PageCache,
                     index: j as u8,
                     refcount: 1,
+                    hw_private: (hw >> j) & 1,
+                    poisoned,
                     ..Folio::default()
                 };
                 st.pages[j].folio = Some(sub_slot(j));
@@ -415,8 +570,10 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             st.conv.pc = ConvPc::InvEnd;
         }
         ConvPc::InvEnd => {
-            // kvm_gmem_invalidate_end(): mmu_invalidate_seq++, in_progress--.
-            st.guest.seq_stale = true;
+            // kvm_gmem_invalidate_end(): mmu_invalidate_seq++ and
+            // in_progress-- in every VM the start reached.
+            let vms = invalidated_vms(cfg, st);
+            mm::bump_seq(st, vms);
             finish(cfg, st, ConvResult::Ok);
         }
         ConvPc::ExclPin => return excl_pin(cfg, st),
@@ -448,6 +605,22 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
     true
 }
 
+/// Does this design call the arch conversion hooks (`kvm_arch_gmem_make_shared()`,
+/// `_make_private()`, `_reclaim()`)? Every guest_memfd design does; the
+/// exclusive-pin RFC's anonymous memory has pKVM's own donation path.
+pub fn arch_converts(cfg: &Config) -> bool {
+    cfg.design.is_gmem()
+}
+
+fn after_make_shared(cfg: &Config, st: &mut State) -> ConvPc {
+    if split_needed(cfg, st) {
+        st.gigantic.structure = Structure::Splitting;
+        ConvPc::SplitFreeze
+    } else {
+        ConvPc::Flip
+    }
+}
+
 fn merge_after_flip(cfg: &Config, st: &State) -> bool {
     cfg.design == Design::Split
         && !st.gigantic.in_pool
@@ -458,8 +631,13 @@ fn merge_after_flip(cfg: &Config, st: &State) -> bool {
 /// Fold the (frozen) 4K subfolios back into one folio and unfreeze it.
 pub fn fold_subfolios(cfg: &Config, st: &mut State) {
     let n = cfg.pages as usize;
+    let mut hw = 0u8;
+    let mut poisoned = false;
     for j in 0..n {
         let f = st.folio_mut(sub_slot(j));
+        hw |= (f.hw_private & 1) << j;
+        poisoned |= f.poisoned;
+        f.hw_private = 0;
         if f.frozen {
             f.frozen = false;
         } else {
@@ -476,6 +654,8 @@ pub fn fold_subfolios(cfg: &Config, st: &mut State) {
         large: true,
         index: 0,
         refcount: n as i32 + leftover,
+        hw_private: hw,
+        poisoned,
         ..Folio::default()
     };
     st.gigantic.structure = Structure::Whole;

@@ -1,31 +1,57 @@
-//! The guest vCPU's stage-2 fault (x86 `kvm_mmu_page_fault()` for a
-//! guest_memfd slot, domain.md 2.7): snapshot mmu_invalidate_seq, check the
-//! fault type against the attribute, kvm_gmem_get_pfn(), then under mmu_lock
-//! mmu_invalidate_retry_gfn() and install.
+//! One vCPU per VM bound to the file, taking stage-2 faults on guest_memfd
+//! gfns: the x86 `kvm_mmu_page_fault()` path for a gmem memslot
+//! (`arch/x86/kvm/mmu/mmu.c: kvm_mmu_faultin_pfn()`, `kvm_faultin_pfn_gmem()`):
+//! snapshot `mmu_invalidate_seq`, compare the fault type with the attribute
+//! (a lockless maple-tree read under RCU, `kvm_gmem_is_private_gfn()`),
+//! `kvm_gmem_get_pfn()`, then under `mmu_lock` `mmu_invalidate_retry_gfn()`
+//! and install.
+//!
+//! v13 (lore:20260910-gmem-inplace-conversion-v13-0-dd6fbf94f4e1@google.com):
+//! `kvm_gmem_get_pfn()` takes the invalidate lock shared around the lookup,
+//! calls `kvm_arch_gmem_make_private()` when the index is private, and drops
+//! its folio reference before returning; TDX's S-EPT holds no page reference
+//! either (lore:20250807094241.4523-1-yan.y.zhao@intel.com). Nothing but the
+//! retry check keeps the install from mapping a folio that a punch freed in
+//! between.
 
 use crate::actors::{converter, truncate};
-use crate::config::{Bug, Config};
+use crate::config::{Bug, Config, GuestOp};
 use crate::mm;
 use crate::state::*;
 use invariants::{Accessor, Attr};
 
-pub fn can_start(cfg: &Config, st: &State) -> bool {
-    st.guest.pc == GuestPc::Idle && (st.guest.op as usize) < cfg.guest.len()
+/// This VM's accesses, in order.
+fn ops(cfg: &Config, vm: usize) -> impl Iterator<Item = &GuestOp> {
+    cfg.guest.iter().filter(move |g| g.vm as usize == vm)
 }
 
-pub fn in_flight(st: &State) -> bool {
-    st.guest.pc != GuestPc::Idle
+fn current(cfg: &Config, st: &State, vm: usize) -> Option<GuestOp> {
+    ops(cfg, vm).nth(st.guests[vm].op as usize).copied()
 }
 
-fn done(st: &mut State) {
-    st.guest.pc = GuestPc::Idle;
-    st.guest.op += 1;
+pub fn can_start(cfg: &Config, st: &State, vm: usize) -> bool {
+    st.guests[vm].pc == GuestPc::Idle && current(cfg, st, vm).is_some()
+}
+
+pub fn in_flight(st: &State, vm: usize) -> bool {
+    st.guests[vm].pc != GuestPc::Idle
+}
+
+/// Does VM `vm` have a vCPU in this configuration?
+pub fn has_vcpu(cfg: &Config, vm: usize) -> bool {
+    ops(cfg, vm).next().is_some()
+}
+
+fn done(st: &mut State, vm: usize) {
+    st.guests[vm].pc = GuestPc::Idle;
+    st.guests[vm].op += 1;
 }
 
 /// The first step of a (re)tried fault. BUG guest_check_before_seq checks the
 /// attribute before taking the snapshot, so a conversion that completes in
-/// between goes unnoticed by the retry check (the bug fixed by "KVM: x86/mmu:
-/// Move private vs. shared check above slot validity checks", domain.md 2.7).
+/// between goes unnoticed by the retry check (the order fixed by "KVM:
+/// x86/mmu: Move private vs. shared check above slot validity checks",
+/// commit 44f42ef37deb).
 fn first(cfg: &Config) -> GuestPc {
     if cfg.has(Bug::GuestCheckBeforeSeq) {
         GuestPc::CheckAttr
@@ -44,39 +70,45 @@ fn access(st: &mut State, s: Slot, i: usize, t: Attr) {
     });
 }
 
-pub fn start(cfg: &Config, st: &mut State) {
-    let op = cfg.guest[st.guest.op as usize];
+pub fn start(cfg: &Config, st: &mut State, vm: usize) {
+    let op = current(cfg, st, vm).expect("can_start checked");
     let i = op.page as usize;
-    let mapped = match (st.pages[i].s2, op.access) {
+    let mapped = match (st.pages[i].s2[vm], op.access) {
         (S2::Shared(s), Attr::Shared) | (S2::Private(s), Attr::Private) => Some(s),
         _ => None,
     };
     if let Some(s) = mapped {
         access(st, s, i, op.access);
-        return done(st);
+        return done(st, vm);
     }
-    st.guest.pc = first(cfg);
+    st.guests[vm].pc = first(cfg);
 }
 
-/// Is an invalidation covering page `i` in progress (mmu_invalidate_in_progress
-/// with a range that contains the gfn)?
-pub fn invalidation_covers(cfg: &Config, st: &State, i: usize) -> bool {
-    let conv = converter::in_invalidation(st) && {
-        let (lo, hi) = converter::invalidation_range(cfg, st);
-        (lo..hi).contains(&i)
+/// Is an invalidation covering page `i` in progress in VM `vm`
+/// (`mmu_invalidate_in_progress` with a range that contains the gfn)?
+pub fn invalidation_covers(cfg: &Config, st: &State, vm: usize, i: usize) -> bool {
+    let conv = converter::in_invalidation(st)
+        && converter::invalidated_vms(cfg, st) & (1 << vm) != 0
+        && {
+            let (lo, hi) = converter::invalidation_range(cfg, st);
+            (lo..hi).contains(&i)
+        };
+    // kvm_gmem_error_folio() zaps and bumps the seq inside one step, so it
+    // never leaves an invalidation open between steps.
+    conv || truncate::invalidation_covers(cfg, st, vm, i)
+}
+
+pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
+    let Some(op) = current(cfg, st, vm) else {
+        return false;
     };
-    conv || truncate::invalidation_covers(cfg, st, i)
-}
-
-pub fn step(cfg: &Config, st: &mut State) -> bool {
-    let op = cfg.guest[st.guest.op as usize];
     let i = op.page as usize;
     let bug = cfg.has(Bug::GuestCheckBeforeSeq);
-    match st.guest.pc {
+    match st.guests[vm].pc {
         GuestPc::Idle => return false,
         GuestPc::Snapshot => {
-            st.guest.seq_stale = false;
-            st.guest.pc = if bug {
+            st.guests[vm].seq_stale = false;
+            st.guests[vm].pc = if bug {
                 GuestPc::GetPfn
             } else {
                 GuestPc::CheckAttr
@@ -85,9 +117,9 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         GuestPc::CheckAttr => {
             if st.pages[i].attr() != op.access {
                 // KVM_EXIT_MEMORY_FAULT: userspace must convert first.
-                done(st);
+                done(st, vm);
             } else {
-                st.guest.pc = if bug {
+                st.guests[vm].pc = if bug {
                     GuestPc::Snapshot
                 } else {
                     GuestPc::GetPfn
@@ -95,38 +127,51 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             }
         }
         GuestPc::GetPfn => {
-            // kvm_gmem_get_pfn(): invalidate_lock shared around the lookup;
-            // the reference is dropped once the fault finishes.
+            // kvm_gmem_get_pfn(): filemap_invalidate_lock_shared() around
+            // kvm_gmem_get_folio(), which locks the folio.
             if !st.invalidate_lock.can_read() {
                 return false;
             }
+            if st.bound & (1 << vm) == 0 {
+                // The VM's file was released: no memslot binding, -EFAULT.
+                done(st, vm);
+                return true;
+            }
+            if st.pages[i].folio.is_some_and(|s| mm::folio_locked(st, s)) {
+                return false;
+            }
             match mm::alloc(cfg, st, i) {
-                Some(s) => {
-                    mm::get(st, s, 1);
-                    st.guest.pc = GuestPc::Install(s);
+                Some(s) if st.folio(s).poisoned => {
+                    // -EHWPOISON: KVM reports the poisoned pfn to userspace.
+                    done(st, vm);
                 }
-                None => done(st),
+                Some(s) => {
+                    if st.pages[i].private && converter::arch_converts(cfg) {
+                        // Lazy kvm_arch_gmem_make_private() under the shared lock.
+                        let first = st.folio(s).index as usize;
+                        st.folio_mut(s).hw_private |= 1 << (i - first);
+                    }
+                    // folio_unlock(); folio_put(): no reference survives.
+                    st.guests[vm].pc = GuestPc::Install(s);
+                }
+                None => done(st, vm),
             }
         }
         GuestPc::Install(s) => {
             // Under mmu_lock: retry if an invalidation is in progress for the
-            // gfn or mmu_invalidate_seq moved since the snapshot.
-            if st.guest.seq_stale || invalidation_covers(cfg, st, i) {
-                mm::put(cfg, st, s, 1);
-                st.guest.pc = first(cfg);
+            // gfn or mmu_invalidate_seq moved since the snapshot. BUG
+            // install_no_retry installs without looking.
+            let stale = st.guests[vm].seq_stale || invalidation_covers(cfg, st, vm, i);
+            if stale && !cfg.has(Bug::InstallNoRetry) {
+                st.guests[vm].pc = first(cfg);
                 return true;
             }
-            // [infer] (domain.md 2.7, "check TDX S-EPT"): the stage-2 entry
-            // keeps no folio reference once the fault finishes, so stage-2
-            // mappings are invisible to the converter's refcount check and
-            // only the invalidation protocol keeps them coherent.
-            st.pages[i].s2 = match op.access {
+            st.pages[i].s2[vm] = match op.access {
                 Attr::Shared => S2::Shared(s),
                 Attr::Private => S2::Private(s),
             };
-            mm::put(cfg, st, s, 1);
             access(st, s, i, op.access);
-            done(st);
+            done(st, vm);
         }
     }
     true

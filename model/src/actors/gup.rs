@@ -135,15 +135,29 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
         PinPc::FastReadPte => {
             // Lockless PTE read with interrupts off.
             st.pinners[k].pc = match st.pages[i].folio {
+                // BUG gup_fast_recheck_before_add: the re-read moves before
+                // the increment, so nothing orders the increment after the
+                // converter's unmap.
+                Some(s) if st.pages[i].ptes & pbit != 0 && cfg.has(Bug::GupFastRecheckBeforeAdd) => {
+                    PinPc::FastRecheckEarly(s)
+                }
                 Some(s) if st.pages[i].ptes & pbit != 0 => PinPc::FastTryAdd(s),
                 _ => PinPc::SlowFollow,
             };
         }
-        PinPc::FastTryAdd(s) => {
-            st.pinners[k].pc = if grab(st, s, pc.kind, true) {
-                PinPc::FastRecheck(s)
+        PinPc::FastRecheckEarly(s) => {
+            st.pinners[k].pc = if pte_maps(st, s) {
+                PinPc::FastTryAdd(s)
             } else {
                 PinPc::SlowFollow
+            };
+        }
+        PinPc::FastTryAdd(s) => {
+            st.pinners[k].pc = match grab(st, s, pc.kind, true) {
+                false => PinPc::SlowFollow,
+                // The buggy order already re-read the PTE: keep the reference.
+                true if cfg.has(Bug::GupFastRecheckBeforeAdd) => PinPc::Held(s),
+                true => PinPc::FastRecheck(s),
             };
         }
         PinPc::FastRecheck(s) => {

@@ -1,6 +1,7 @@
 //! Host processes: user accesses to the guest_memfd mapping, the page fault
-//! path (`kvm_gmem_fault_user_mapping()`, domain.md 2.5 "Fault paths"), and
-//! madvise(MADV_DONTNEED). The fault path is shared with GUP's slow path.
+//! path (`virt/kvm/guest_memfd.c: kvm_gmem_fault_user_mapping()`), and
+//! madvise(MADV_DONTNEED). The fault path is shared with GUP's slow path,
+//! populate's source fault and the converter's copy-out of `error_offset`.
 
 use crate::config::{Bug, Config, Design, HostOp};
 use crate::mm;
@@ -32,7 +33,13 @@ pub fn fault_step(cfg: &Config, st: &mut State, tid: u8, proc: u8, i: usize, pc:
             Fault::Next(FaultPc::Lookup)
         }
         FaultPc::Lookup => {
-            // Under the lock: shared? then look up or allocate the folio.
+            // Under the lock: shared? then look up or allocate the folio and
+            // lock it (kvm_gmem_get_folio() -> filemap_lock_folio(), which
+            // sleeps, still holding the invalidate lock, while another fault
+            // holds the folio lock).
+            if st.pages[i].folio.is_some_and(|s| mm::folio_locked(st, s)) {
+                return Fault::Blocked;
+            }
             let folio = if st.pages[i].private {
                 None
             } else {
@@ -47,23 +54,26 @@ pub fn fault_step(cfg: &Config, st: &mut State, tid: u8, proc: u8, i: usize, pc:
                 // reference, so it must install while still holding the lock.
                 return Fault::Next(FaultPc::InstallLocked(s));
             }
-            // [infer] (domain.md 2.5): the PTE is installed after the lock
-            // is dropped; what keeps a concurrent to-private correct is this
-            // reference, which the converter's refcount check sees.
+            // The PTE is installed after the invalidate lock is dropped
+            // (VM_FAULT_LOCKED: the folio stays locked until finish_fault());
+            // what keeps a concurrent to-private correct is this reference,
+            // which the converter's refcount check sees, and the PTE, which
+            // its folio_mapped() check sees.
             mm::get(st, s, 1);
             st.invalidate_lock.readers &= !bit;
             if cfg.has(Bug::FaultNoRef) {
                 // BUG fault_no_ref: the fault drops its folio reference before
-                // core mm installs the PTE (domain.md 4.2), so the converter's
-                // refcount check cannot see the fault in flight.
+                // core mm installs the PTE, so the converter's refcount check
+                // cannot see the fault in flight.
                 mm::put(cfg, st, s, 1);
             }
             Fault::Next(FaultPc::Install(s))
         }
         FaultPc::Install(s) => {
-            // finish_fault(): the fault's reference becomes the PTE's. If the
-            // folio was truncated meanwhile (folio->mapping checked under the
-            // folio lock), the fault drops it and retries.
+            // finish_fault(): the fault's reference becomes the PTE's, then
+            // folio_unlock(). Truncation waits for the folio lock, so the
+            // folio is still the page's; the re-check below only matters for
+            // BUG fault_no_ref, where the folio can be freed meanwhile.
             if st.pages[i].folio != Some(s) {
                 if !cfg.has(Bug::FaultNoRef) {
                     mm::put(cfg, st, s, 1);

@@ -6,6 +6,7 @@ pub mod converter;
 pub mod guest;
 pub mod gup;
 pub mod host;
+pub mod memory_failure;
 pub mod populate;
 pub mod truncate;
 
@@ -22,8 +23,8 @@ pub enum Actor {
     Proc(u8),
     /// A GUP user (O_DIRECT, vmsplice, VFIO/io_uring long-term pin).
     Pinner(u8),
-    /// A vCPU taking stage-2 faults.
-    Guest,
+    /// The vCPU of VM `n` (one per VM bound to the file) taking stage-2 faults.
+    Guest(u8),
     /// fallocate(PUNCH_HOLE) or the final close of the file.
     Truncator,
     /// kvm_gmem_populate() (TDX/SNP initial image).
@@ -33,6 +34,11 @@ pub enum Actor {
     /// guest_memfd's hugetlb allocator callback that merges a released
     /// gigantic page and returns it to the pool once nothing references it.
     PoolCallback,
+    /// Memory failure on one page (`memory_failure()` -> `kvm_gmem_error_folio()`).
+    MemoryFailure,
+    /// The environment's allocation failure: the maple-tree preallocation of
+    /// a conversion fails with -ENOMEM (not fair: it may never happen).
+    AllocFail,
 }
 
 impl Actor {
@@ -41,11 +47,14 @@ impl Actor {
             Actor::Converter => 0,
             Actor::Proc(p) => 1 + p,
             Actor::Pinner(k) => 3 + k,
-            Actor::Guest => 6,
+            Actor::Guest(0) => 6,
+            Actor::Guest(_) => 11,
             Actor::Truncator => 7,
             Actor::Populate => 8,
             Actor::Speculative => 9,
             Actor::PoolCallback => 10,
+            Actor::MemoryFailure => 12,
+            Actor::AllocFail => 13,
         }
     }
     pub fn name(self) -> String {
@@ -53,11 +62,13 @@ impl Actor {
             Actor::Converter => "converter".into(),
             Actor::Proc(p) => format!("proc{p}"),
             Actor::Pinner(k) => format!("gup{k}"),
-            Actor::Guest => "vcpu".into(),
+            Actor::Guest(v) => format!("vcpu{v}"),
             Actor::Truncator => "truncate".into(),
             Actor::Populate => "populate".into(),
             Actor::Speculative => "pfn_walker".into(),
             Actor::PoolCallback => "hugetlb_cb".into(),
+            Actor::MemoryFailure => "memory_failure".into(),
+            Actor::AllocFail => "alloc_fail".into(),
         }
     }
 }

@@ -1,7 +1,9 @@
-//! Truncation: fallocate(PUNCH_HOLE) (`kvm_gmem_punch_hole()`, domain.md
-//! 2.8; for split, RFC v2 patch 39 "Merge and truncate on fallocate") and
-//! the final close of the file (release: every mapping goes; pinned folios
-//! live on; the gigantic page's merge is deferred to the last put).
+//! Truncation: fallocate(PUNCH_HOLE) (`virt/kvm/guest_memfd.c:
+//! kvm_gmem_punch_hole()`; for split, the 1G RFC v2 patch "Merge and truncate
+//! on fallocate", `docs/kernel.md#hugetlb`), the final close of the file
+//! (every mapping goes; pinned folios live on; the gigantic page's merge is
+//! deferred to the last put), and the release of one VM's file
+//! (`kvm_gmem_release()`: that VM's stage-2 goes, the inode stays).
 
 use crate::actors::converter::fold_subfolios;
 use crate::config::{Bug, Config, Design, TruncOp};
@@ -29,17 +31,28 @@ fn invalidation_range(cfg: &Config) -> (usize, usize) {
     }
 }
 
-pub fn invalidation_covers(cfg: &Config, st: &State, i: usize) -> bool {
+/// The VMs this truncation invalidates: every bound VM for a punch or a
+/// close (`kvm_gmem_invalidate_start()` walks every gmem_file of the inode),
+/// the releasing VM alone for a release.
+fn vms(cfg: &Config, st: &State) -> u8 {
+    match cfg.truncate {
+        Some(TruncOp::Release { vm }) => st.bound & (1 << vm),
+        _ => st.bound,
+    }
+}
+
+pub fn invalidation_covers(cfg: &Config, st: &State, vm: usize, i: usize) -> bool {
     let active = matches!(
         st.trunc.pc,
         TruncPc::Unmap
             | TruncPc::Check(_)
             | TruncPc::MergeFold
             | TruncPc::Truncate
+            | TruncPc::ReleaseVm
             | TruncPc::InvEnd
     );
     let (lo, hi) = invalidation_range(cfg);
-    active && (lo..hi).contains(&i)
+    active && vms(cfg, st) & (1 << vm) != 0 && (lo..hi).contains(&i)
 }
 
 pub fn can_start(cfg: &Config, st: &State) -> bool {
@@ -68,16 +81,25 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 return false;
             }
             st.invalidate_lock.writer = Some(ME);
-            st.trunc.pc = if close {
-                TruncPc::Truncate
-            } else {
-                TruncPc::InvBegin
+            st.trunc.pc = match cfg.truncate {
+                Some(TruncOp::Close) => TruncPc::Truncate,
+                Some(TruncOp::Release { .. }) => TruncPc::ReleaseVm,
+                _ => TruncPc::InvBegin,
             };
         }
+        TruncPc::ReleaseVm => {
+            // kvm_gmem_release(): that VM's stage-2 entries of every type go
+            // and its binding is cut; memory stays with the inode.
+            let v = vms(cfg, st);
+            mm::zap_stage2(st, v, 0, cfg.pages as usize, None);
+            st.trunc.pc = TruncPc::InvEnd;
+        }
         TruncPc::InvBegin => {
-            // kvm_gmem_invalidate_begin(): zap every stage-2 entry in range.
+            // kvm_gmem_invalidate_start(): zap stage-2 entries of every type
+            // in range, in every bound VM.
             let (ilo, ihi) = invalidation_range(cfg);
-            mm::zap_stage2(st, ilo, ihi, None);
+            let v = vms(cfg, st);
+            mm::zap_stage2(st, v, ilo, ihi, None);
             st.trunc.pc = if split_present(cfg, st) {
                 TruncPc::Unmap
             } else {
@@ -89,7 +111,8 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             st.gigantic.structure = Structure::Merging;
             st.trunc.pc = if cfg.has(Bug::PunchMergeNoCheck) {
                 // BUG punch_merge_no_check: merge and truncate without making
-                // sure no subpage is still referenced (domain.md 4.5).
+                // sure no subpage is still referenced (the 1G RFC v2's
+                // truncate_shared_while_pinned selftest expects -EAGAIN).
                 TruncPc::MergeFold
             } else {
                 TruncPc::Check(0)
@@ -120,10 +143,17 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             st.trunc.pc = TruncPc::Truncate;
         }
         TruncPc::Truncate => {
+            // truncate_inode_pages_range() locks each folio before removing
+            // it: it waits for a fault that holds the folio lock until
+            // finish_fault().
+            if (lo..hi).any(|i| st.pages[i].folio.is_some_and(|s| mm::folio_locked(st, s))) {
+                return false;
+            }
             if close {
                 // Release: KVM mappings, host mappings and fds all go away.
                 st.closed = true;
-                mm::zap_stage2(st, 0, cfg.pages as usize, None);
+                let v = st.bound;
+                mm::zap_stage2(st, v, 0, cfg.pages as usize, None);
             }
             // truncate_inode_pages_range(): unmap, then drop the page cache's
             // references; a referenced folio is orphaned, not freed.
@@ -132,9 +162,10 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 let partial_large = st.pages[i]
                     .folio
                     .is_some_and(|s| st.folio(s).large && (lo > 0 || hi < cfg.pages as usize));
-                // [infer] (not in domain.md; hugetlbfs behaviour): a punch
-                // that covers only part of a large folio zeroes that part in
-                // place; the folio stays in the page cache.
+                // [infer] (hugetlbfs behaviour, fs/hugetlbfs/inode.c:
+                // hugetlbfs_zero_partial_page()): a punch that covers only
+                // part of a large folio zeroes that part in place; the folio
+                // stays in the page cache.
                 if !partial_large {
                     mm::remove_from_page_cache(cfg, st, i);
                 }
@@ -146,7 +177,11 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             st.trunc.pc = TruncPc::InvEnd;
         }
         TruncPc::InvEnd => {
-            st.guest.seq_stale = true;
+            let v = vms(cfg, st);
+            mm::bump_seq(st, v);
+            if let Some(TruncOp::Release { vm }) = cfg.truncate {
+                st.bound &= !(1 << vm);
+            }
             if st.invalidate_lock.writer == Some(ME) {
                 st.invalidate_lock.writer = None;
             }
