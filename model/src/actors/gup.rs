@@ -162,7 +162,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
         }
         PinPc::FastRecheck(s) => {
             // "Adjust the pincount before re-checking the PTE": if the PTE
-            // changed, drop what was taken and fall back. [infer] (3.3): with
+            // changed, drop what was taken and fall back. [infer] (docs/kernel.md#gup-fast): with
             // the converter's "unmap, then read refcount", every GUP-fast
             // either sees the cleared PTE here or its increment precedes the
             // converter's read.
