@@ -5,8 +5,8 @@
 //! of the same guest_memfd, as in-place conversion allows) into a private
 //! destination under the invalidate lock. Since Jan 2026 it GUPs the source
 //! *before* taking the lock ("KVM: guest_memfd: GUP source pages prior to
-//! populating guest memory", lore:20260108214622.1084057-7-michael.roth@amd.com); BUG populate_lock_order restores the old order,
-//! in which the source's fault needs the invalidate lock that populate holds
+//! populating guest memory", lore:20260108214622.1084057-7-michael.roth@amd.com);
+//! BUG populate_lock_order restores the old order, in which the source's fault needs the invalidate lock that populate holds
 //! for write (rw-semaphores are not recursive).
 
 use crate::config::{Bug, Config};
