@@ -6,8 +6,9 @@
 //! destination under the invalidate lock. Since Jan 2026 it GUPs the source
 //! *before* taking the lock ("KVM: guest_memfd: GUP source pages prior to
 //! populating guest memory", lore:20260108214622.1084057-7-michael.roth@amd.com);
-//! BUG populate_lock_order restores the old order, in which the source's fault needs the invalidate lock that populate holds
-//! for write (rw-semaphores are not recursive).
+//! BUG populate_lock_order restores the old order, in which the source's
+//! fault needs the invalidate lock that populate holds for write
+//! (rw-semaphores are not recursive).
 
 use crate::config::{Bug, Config};
 use crate::mm;
