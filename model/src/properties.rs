@@ -43,6 +43,10 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
         !cfg.guest.is_empty(),
         cfg.truncate.is_some(),
         cfg.populate.is_some(),
+        // The converter's copy-out faults into the guest_memfd: a second
+        // acquisition of the invalidate lock by the converter's thread.
+        cfg.attrs_arg_page.is_some(),
+        cfg.memory_failure.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -79,6 +83,13 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
         NoStage2ToFreed if cfg.guest.is_empty() => Some("no guest vCPU in this configuration"),
         NoStage2ToFreed if !frees && cfg.design != Design::Split => {
             Some("no punch or close and no merge: no folio is freed, orphaned or merged away")
+        }
+        FolioReferenced
+            if cfg.design == Design::Pfnmap
+                && cfg.speculative.is_none()
+                && cfg.populate.is_none() =>
+        {
+            Some("design pfnmap: PTEs are special, GUP is refused and kvm_gmem_get_pfn() keeps no reference: nothing but the page cache references a folio")
         }
         TwoVmsMapPage if !two_vcpus => Some("needs two VMs, each with a vCPU"),
         GuestPoisoned if cfg.memory_failure.is_none() => {

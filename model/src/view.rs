@@ -66,6 +66,9 @@ impl<'a> View<'a> {
                 p.transient += 1;
             }
         }
+        if st.conv.pc == ConvPc::CopyOut(FaultPc::Install(s)) && fault_ref {
+            p.transient += 1;
+        }
         // A vCPU between kvm_gmem_get_pfn() and the install holds nothing:
         // v13's get_pfn drops its reference before returning.
         if st.spec == SpecPc::Held(s) {

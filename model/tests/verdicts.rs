@@ -206,9 +206,9 @@ fn correct_designs_satisfy_every_applicable_liveness_property() {
 #[test]
 fn unique_state_counts_are_pinned() {
     let cases = [
-        (small(Design::Pfnmap), 877),
+        (small(Design::Pfnmap), 993),
         (small(Design::ExclusivePin), 129),
-        (Config::for_bug(Bug::GupFastNoRecheck), 425),
+        (Config::for_bug(Bug::GupFastNoRecheck), 411),
         (Config::for_bug(Bug::RestructureNoFreeze), 110),
     ];
     let got: Vec<usize> = cases.iter().map(|(c, _)| run(c.clone()).unique).collect();
@@ -237,6 +237,7 @@ fn invalid_configs_are_errors_not_panics() {
             guest: vec![model::config::GuestOp {
                 page: 7,
                 access: invariants::Attr::Private,
+                vm: 0,
             }],
             ..base.clone()
         },
