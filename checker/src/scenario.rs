@@ -21,11 +21,16 @@ pub fn cmd(a: &ScenarioArgs) -> Result<Code> {
     }
     let mut stdout = std::io::stdout();
     let sum = guest_memfd::scenario::run_files(&files, &mut stdout);
-    Ok(if sum.failed == 0 {
-        Code::Ok
-    } else {
-        Code::Failed
-    })
+    // A file that cannot be run as written is bad input (2), not a
+    // mismatch (1); with both, the bad input wins.
+    let mut code = Code::Ok;
+    if sum.failed > 0 {
+        code = code.worst(Code::Failed);
+    }
+    if sum.malformed > 0 {
+        code = code.worst(Code::Usage);
+    }
+    Ok(code)
 }
 
 /// Every `*.json` file in the repository's scenarios/ directory, sorted.

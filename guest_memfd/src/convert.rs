@@ -1,17 +1,33 @@
 //! The conversion ioctl: `KVM_SET_MEMORY_ATTRIBUTES2` on the guest_memfd
-//! (domain.md 2.5, v7 `__kvm_gmem_set_attributes`), with the design
-//! policies at its decision points:
+//! fd, as the in-place conversion series applied it (v13,
+//! lore:20260910-gmem-inplace-conversion-v13-0-dd6fbf94f4e1@google.com;
+//! `virt/kvm/guest_memfd.c: kvm_gmem_set_attributes()`,
+//! `__kvm_gmem_set_attributes()`), with the design policies at its
+//! decision points:
 //!
+//! 0. -ENOTTY when the module parameter `gmem_in_place_conversion` is off;
+//!    validation (-EINVAL) before any lock;
 //! 1. invalidate_lock exclusive (blocks host faults and get_pfn);
 //! 2. early exit if the whole range already has the attribute;
-//! 3. (maple-tree preallocation: not modelled, so never -ENOMEM);
-//! 4. to-private only: unmap every host PTE of the range, then require each
-//!    present folio's refcount to be `baseline + 1` (our own lookup), one
-//!    `lru_add_drain_all()` re-check, else -EAGAIN at
-//!    `max(start, folio->index)`; design `wait` waits instead;
-//! 5. invalidate_begin (zap stage-2), 6. to-shared: arch hook (none) and,
-//!    design `split`, split whole gigantic pages, 7. store, design `split`
-//!    merges all-private gigantic pages, 8. invalidate_end.
+//! 3. maple-tree preallocation (`kvm_gmem_mas_preallocate()`), which may
+//!    fail -ENOMEM with `error_offset = start` (injected here:
+//!    [`GuestMemFd::inject_prealloc_failure`]);
+//! 4. to-private only: `unmap_mapping_pages()` of the range, then per
+//!    present folio (`kvm_gmem_has_outstanding_references()`): busy at once
+//!    if `folio_maybe_dma_pinned() || folio_mapped()`, else one staged LRU
+//!    drain per call (`lru_cache_drain_for_folio()`) and the refcount check
+//!    against `nr_pages + 1` (the walk's own reference); the first busy
+//!    folio fails the call -EAGAIN at `max(start, folio->index)`; design
+//!    `wait` waits instead;
+//! 5. `kvm_gmem_invalidate_start()` in every bound VM with the typed
+//!    filter (to-private zaps SHARED stage-2 entries, to-shared PRIVATE);
+//! 6. to-shared: `kvm_arch_gmem_make_shared()` on every present folio
+//!    (hardware state -> shared) and, design `split`, split whole gigantic
+//!    pages; 7. the attribute store (`mas_store_prealloc()`), design `split`
+//!    merges all-private gigantic pages; 8. `kvm_gmem_invalidate_end()`;
+//! 9. unlock, and only then copy `error_offset` out to userspace (whose
+//!    `struct kvm_memory_attributes2` may live in the guest_memfd mapping:
+//!    that copy can fault, and the fault takes the invalidate lock shared).
 //!
 //! Every check precedes the store, so a failed conversion changes nothing.
 //! To-shared never looks at refcounts.
@@ -23,7 +39,8 @@ use crate::design::DesignPolicy;
 use crate::design::{Bug, BusyPolicy, FolioLayout, PAGE_SIZE};
 use crate::errno::{Errno, Error, Result};
 use crate::folio::{Folio, Ref};
-use crate::gmem::GuestMemFd;
+use crate::gmem::{GuestMemFd, MmId};
+use crate::kvm::Filter;
 use crate::sched;
 use crate::sync::atomic::Ordering;
 use crate::sync::{lock, Arc};
@@ -73,6 +90,22 @@ pub fn validate_attributes(a: &KvmMemoryAttributes2, file_pages: usize) -> Resul
     Ok(((a.offset / PAGE_SIZE) as usize, (end / PAGE_SIZE) as usize))
 }
 
+/// Where the ioctl's argument lives, and what its copy-out did.
+struct CopyOut {
+    buf: Option<(MmId, usize)>,
+    done: Option<Result<()>>,
+}
+
+/// What the to-private check found on one folio.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Busy {
+    Idle,
+    /// `folio_maybe_dma_pinned() || folio_mapped()`: busy, no drain.
+    PinnedOrMapped,
+    /// An unexplained reference (maybe the lru_add batch's).
+    Refcount,
+}
+
 struct WaitingGuard<'a>(&'a GuestMemFd);
 impl Drop for WaitingGuard<'_> {
     fn drop(&mut self) {
@@ -81,20 +114,76 @@ impl Drop for WaitingGuard<'_> {
 }
 
 impl GuestMemFd {
-    /// The ioctl with its uAPI struct (byte offsets). On -EAGAIN,
-    /// `error_offset` is set (bytes).
+    /// The ioctl with its uAPI struct (byte offsets). On a failure of the
+    /// conversion itself (-EAGAIN, -ENOMEM), `error_offset` is set (bytes).
     pub fn set_memory_attributes2(&self, a: &mut KvmMemoryAttributes2) -> Result<()> {
+        self.set_memory_attributes2_at(a, None)
+    }
+
+    /// As [`Self::set_memory_attributes2`], with the ioctl's argument
+    /// living at page `buf.1` of process `buf.0`'s mapping of this very
+    /// guest_memfd: the copy-out of `error_offset` is then a host write to
+    /// that page (byte model: the failing page index, truncated to a byte),
+    /// which faults if the page is not mapped. A copy that cannot complete
+    /// (SIGBUS: the page is private) makes the ioctl fail -EFAULT.
+    pub fn set_memory_attributes2_at(
+        &self,
+        a: &mut KvmMemoryAttributes2,
+        buf: Option<(MmId, usize)>,
+    ) -> Result<()> {
         self.begin_op();
-        let r = self.set_attributes_inner(a);
+        let mut out = CopyOut { buf, done: None };
+        let mut r = self.set_attributes_inner(a, &mut out);
         if let Err(Error::Sys {
             error_index: Some(i),
-            ..
+            errno,
         }) = &r
         {
-            a.error_offset = *i as u64 * PAGE_SIZE;
+            if matches!(
+                errno,
+                Errno::EAGAIN | Errno::ENOMEM | Errno::ETIMEDOUT | Errno::EBUSY
+            ) {
+                a.error_offset = *i as u64 * PAGE_SIZE;
+            }
+        }
+        if let Some(Err(e)) = out.done {
+            r = Err(e);
         }
         self.end_op();
         r
+    }
+
+    /// Inject a failure of the next `n` maple-tree preallocations
+    /// (`kvm_gmem_mas_preallocate()` returning -ENOMEM): the environment's
+    /// choice, as memory pressure would make it.
+    pub fn inject_prealloc_failure(&self, n: u32) {
+        self.prealloc_failures.fetch_add(n, Ordering::AcqRel);
+    }
+
+    /// The copy-out of `error_offset` (`copy_to_user()` in
+    /// `kvm_gmem_set_attributes()`), model step `conv.copy_out`.
+    fn copy_out(&self, r: &Result<()>, out: &mut CopyOut) {
+        let Err(Error::Sys {
+            error_index: Some(i),
+            ..
+        }) = r
+        else {
+            return;
+        };
+        sched::step_point("conv.copy_out", None);
+        let Some((mm, page)) = out.buf else {
+            return;
+        };
+        let res = match self.host_access_inner(mm, page, Some(*i as u8)) {
+            Ok(crate::errno::AccessOutcome::Value(_)) => Ok(()),
+            Ok(_) => Err(Error::sys(Errno::EFAULT)),
+            Err(Error::Sys {
+                errno: Errno::EDEADLK,
+                ..
+            }) => Err(Error::sys(Errno::EDEADLK)),
+            Err(_) => Err(Error::sys(Errno::EFAULT)),
+        };
+        out.done = Some(res);
     }
 
     /// Convert `nr` pages from `start` to `to` (page units; errors carry
@@ -116,7 +205,11 @@ impl GuestMemFd {
         self.set_memory_attributes2(&mut a)
     }
 
-    fn set_attributes_inner(&self, a: &KvmMemoryAttributes2) -> Result<()> {
+    fn set_attributes_inner(&self, a: &KvmMemoryAttributes2, out: &mut CopyOut) -> Result<()> {
+        if !self.cfg.in_place_conversion {
+            // kvm_gmem_ioctl(): the ioctl does not exist in this mode.
+            return Err(Error::sys(Errno::ENOTTY));
+        }
         let (start, end) = validate_attributes(a, self.cfg.nr_pages)?;
         self.check_open()?;
         let to = if a.attributes & KVM_MEMORY_ATTRIBUTE_PRIVATE != 0 {
@@ -128,7 +221,7 @@ impl GuestMemFd {
         let r = if self.cfg.design.exclusive_donation() {
             self.donate(start, end, to)
         } else {
-            self.convert_v7(start, end, to)
+            self.convert_v13(start, end, to, out)
         };
         self.conversion_end(rec, &r);
         r
@@ -148,16 +241,58 @@ impl GuestMemFd {
         )
     }
 
-    fn convert_v7(&self, start: usize, end: usize, to: Attr) -> Result<()> {
+    fn convert_v13(&self, start: usize, end: usize, to: Attr, out: &mut CopyOut) -> Result<()> {
         if to == Attr::Private
             && self.cfg.design.busy_policy() == BusyPolicy::Wait
             && !self.cfg.block_pins_while_waiting
         {
             self.wait_mapped(start, end)?;
         }
-        let _inv = self.invalidate_lock.write_step("conv.lock");
+        let inv = self.invalidate_lock.write_step("conv.lock");
+        let r = self.convert_locked(start, end, to);
+        if self.cfg.has(Bug::CopyOutUnderLock) {
+            // BUG copy_out_under_lock: error_offset is copied to the user's
+            // buffer with the invalidate lock still held; a buffer in the
+            // guest_memfd mapping faults, and the fault takes the same lock
+            // shared: the thread waits for itself.
+            self.copy_out(&r, out);
+            drop(inv);
+        } else {
+            drop(inv);
+            self.copy_out(&r, out);
+        }
+        r
+    }
+
+    /// Is the stage-2 invalidation of a conversion typed? With in-place
+    /// conversion only the entries of the old type can exist over the
+    /// range; designs that restructure folios (huge-backed) zap every
+    /// entry of the gigantic pages they fold or split.
+    fn conversion_filter(&self, to: Attr) -> Filter {
+        if self.cfg.design.huge_backed() {
+            return Filter::All;
+        }
+        let f = Filter::for_conversion(to);
+        if self.cfg.has(Bug::ZapWrongFilter) {
+            // BUG zap_wrong_filter: the two filters swapped.
+            f.swapped()
+        } else {
+            f
+        }
+    }
+
+    /// Steps 2-8, under the invalidate lock.
+    fn convert_locked(&self, start: usize, end: usize, to: Attr) -> Result<()> {
         if lock(&self.attrs).all_equal(start, end, to) {
             return Ok(());
+        }
+        sched::step_point("conv.prealloc", None);
+        if self
+            .prealloc_failures
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Error::at(Errno::ENOMEM, start));
         }
         let (istart, iend) = self.invalidation_range(start, end);
         if to == Attr::Private {
@@ -187,8 +322,19 @@ impl GuestMemFd {
         }
         // Point of no return.
         sched::step_point("conv.inv_begin", None);
-        self.kvm.invalidate_begin(istart, iend);
+        let inval = self.invalidate_start(istart, iend, self.conversion_filter(to));
         let r = (|| {
+            if to == Attr::Shared {
+                sched::step_point("conv.make_shared", None);
+                if !self.cfg.has(Bug::NoMakeShared) {
+                    // kvm_arch_gmem_make_shared() on every present folio.
+                    // BUG no_make_shared skips it: the hardware keeps the
+                    // pages private while the host may now map them.
+                    for f in self.filemap_folios_in(start, end) {
+                        f.set_hw(start, end, false);
+                    }
+                }
+            }
             if to == Attr::Shared && self.cfg.design.folio_layout() == FolioLayout::SplitOnShare {
                 self.split_range(start, end)?;
             }
@@ -200,7 +346,7 @@ impl GuestMemFd {
             Ok(())
         })();
         sched::step_point("conv.inv_end", None);
-        self.kvm.invalidate_end();
+        self.kvm.invalidate_end(inval);
         r
     }
 
@@ -224,10 +370,12 @@ impl GuestMemFd {
             .count()
     }
 
-    /// The v7 safety check (step 4): one check per present folio, each a
-    /// model step `conv.check` (lookup reference, compare, put); a busy
-    /// folio that may sit in an lru_add batch gets one `lru_add_drain_all()`
-    /// (step `conv.drain`) and a re-check, else -EAGAIN at
+    /// The v13 safety check (step 4, `kvm_gmem_has_outstanding_references()`):
+    /// one check per present folio, each a model step `conv.check` (lookup
+    /// reference, test, put). A folio that is DMA-pinned or still mapped is
+    /// busy at once; otherwise one that may sit in an lru_add batch gets the
+    /// call's one drain (step `conv.drain`, `lru_cache_drain_for_folio()`)
+    /// and a re-check of its count; busy -> -EAGAIN at
     /// `max(start, folio->index)`.
     ///
     /// BUG partial_flip (v13 checks before its one store,
@@ -250,14 +398,16 @@ impl GuestMemFd {
         for (page, f) in points {
             loop {
                 sched::step_point("conv.check", Some(page));
-                let Some(f) = f.as_ref().filter(|f| !self.idle_folio(f)) else {
+                let busy = f.as_ref().map_or(Busy::Idle, |f| self.outstanding(f));
+                let Some(f) = f.as_ref().filter(|_| busy != Busy::Idle) else {
                     if flip_each {
                         self.kvm.zap(page, page + 1);
                         lock(&self.attrs).store(page, page + 1, Attr::Private);
                     }
                     break;
                 };
-                if !drained
+                if busy == Busy::Refcount
+                    && !drained
                     && f.in_lru_batch.load(Ordering::Acquire)
                     && !self.cfg.has(Bug::NoLruDrain)
                 {
@@ -272,6 +422,26 @@ impl GuestMemFd {
             }
         }
         Ok(())
+    }
+
+    /// `__kvm_gmem_has_outstanding_references()` for one folio, under the
+    /// walk's own lookup reference. With bug switch `check_before_unmap` the
+    /// PTEs are still there and their references are tolerated, so the
+    /// `folio_mapped()` test is skipped.
+    fn outstanding(&self, f: &Arc<Folio>) -> Busy {
+        if !f.try_get(Ref::Transient) {
+            return Busy::Idle;
+        }
+        let tolerate_ptes = self.cfg.has(Bug::CheckBeforeUnmap);
+        let busy = if f.maybe_dma_pinned() || (!tolerate_ptes && self.ptes_mapping(f) > 0) {
+            Busy::PinnedOrMapped
+        } else if self.at_baseline_with_lookup(f) {
+            Busy::Idle
+        } else {
+            Busy::Refcount
+        };
+        self.folio_put_nowake(f, Ref::Transient);
+        busy
     }
 
     /// Is `f` at baseline (or gone)? The lookup reference is the caller's own.
@@ -646,12 +816,12 @@ impl GuestMemFd {
                     taken.push((i, f));
                 }
             }
-            self.kvm.invalidate_begin(start, end);
+            let inv = self.invalidate_start(start, end, Filter::All);
             lock(&self.donations).extend(taken);
             lock(&self.attrs).store(start, end, Attr::Private);
-            self.kvm.invalidate_end();
+            self.kvm.invalidate_end(inv);
         } else {
-            self.kvm.invalidate_begin(start, end);
+            let inv = self.invalidate_start(start, end, Filter::All);
             lock(&self.attrs).store(start, end, Attr::Shared);
             let back: Vec<(usize, Arc<Folio>)> = {
                 let mut d = lock(&self.donations);
@@ -664,7 +834,7 @@ impl GuestMemFd {
                 f.unexc();
                 self.folio_put(&f, Ref::Pin);
             }
-            self.kvm.invalidate_end();
+            self.kvm.invalidate_end(inv);
         }
         Ok(())
     }
@@ -698,10 +868,10 @@ impl GuestMemFd {
                 taken.push((i, pte.folio));
             }
             sched::step_point("conv.flip", None);
-            self.kvm.invalidate_begin(start, end);
+            let inv = self.invalidate_start(start, end, Filter::All);
             lock(&self.donations).extend(taken);
             lock(&self.attrs).store(start, end, Attr::Private);
-            self.kvm.invalidate_end();
+            self.kvm.invalidate_end(inv);
         } else {
             sched::step_point("conv.unexc", None);
             let back: Vec<Arc<Folio>> = {
@@ -714,9 +884,9 @@ impl GuestMemFd {
                 self.folio_put(&f, Ref::Pin);
             }
             sched::step_point("conv.flip", None);
-            self.kvm.invalidate_begin(start, end);
+            let inv = self.invalidate_start(start, end, Filter::All);
             lock(&self.attrs).store(start, end, Attr::Shared);
-            self.kvm.invalidate_end();
+            self.kvm.invalidate_end(inv);
         }
         Ok(())
     }

@@ -154,6 +154,13 @@ pub struct Config {
     /// in the large folio's `_pincount`) instead of 4K shmem folios (the
     /// default). Its faults are anonymous faults: no invalidate lock.
     pub thp: bool,
+    /// VMs bound to the file at creation (1..=`invariants::MAX_VMS`), each
+    /// with its own stage-2 and `mmu_invalidate_seq`.
+    pub nr_vms: usize,
+    /// The read-only module parameter `gmem_in_place_conversion`
+    /// (`virt/kvm/guest_memfd.c`, v13): off, `KVM_SET_MEMORY_ATTRIBUTES2`
+    /// on the guest_memfd fails with -ENOTTY.
+    pub in_place_conversion: bool,
 }
 
 impl Config {
@@ -169,6 +176,8 @@ impl Config {
             bugs: Vec::new(),
             block_pins_while_waiting: true,
             thp: false,
+            nr_vms: 1,
+            in_place_conversion: true,
         }
     }
 

@@ -17,6 +17,13 @@ pub enum Errno {
     EBADF,
     ENODEV,
     ENOMEM,
+    /// `kvm_gmem_get_pfn()` on a poisoned folio.
+    EHWPOISON,
+    /// `KVM_SET_MEMORY_ATTRIBUTES2` with in-place conversion off.
+    ENOTTY,
+    /// A thread would wait for a lock it holds itself (the implementation
+    /// reports the self-deadlock instead of hanging; see `locktrack`).
+    EDEADLK,
 }
 
 impl Errno {
@@ -30,12 +37,16 @@ impl Errno {
             Errno::EBADF => "EBADF",
             Errno::ENODEV => "ENODEV",
             Errno::ENOMEM => "ENOMEM",
+            Errno::EHWPOISON => "EHWPOISON",
+            Errno::ENOTTY => "ENOTTY",
+            Errno::EDEADLK => "EDEADLK",
         }
     }
     pub fn by_name(s: &str) -> Option<Errno> {
         use Errno::*;
         [
-            EINVAL, EAGAIN, EFAULT, EBUSY, ETIMEDOUT, EBADF, ENODEV, ENOMEM,
+            EINVAL, EAGAIN, EFAULT, EBUSY, ETIMEDOUT, EBADF, ENODEV, ENOMEM, EHWPOISON, ENOTTY,
+            EDEADLK,
         ]
         .into_iter()
         .find(|e| e.name() == s)
@@ -54,6 +65,8 @@ pub enum Misuse {
     },
     /// A bug switch whose guard this implementation does not have.
     UnsupportedBug(&'static str, &'static str),
+    /// A VM index beyond the VMs the file can be bound to.
+    UnknownVm(usize),
 }
 
 impl fmt::Display for Misuse {
@@ -67,6 +80,11 @@ impl fmt::Display for Misuse {
             Misuse::PageOutOfRange { page, limit } => {
                 write!(f, "page {page} out of range (limit {limit})")
             }
+            Misuse::UnknownVm(v) => write!(
+                f,
+                "unknown VM {v} (VMs 0..{} can bind the file)",
+                invariants::MAX_VMS
+            ),
             Misuse::UnsupportedBug(bug, why) => {
                 write!(f, "bug switch {bug} is not in the implementation: {why}")
             }

@@ -7,26 +7,35 @@
 //! otherwise look up / create the folio (locked, +1 reference); drop the
 //! invalidate lock; install the PTE (the fault's reference becomes the PTE's).
 //!
-//! Guest: snapshot mmu_invalidate_seq -> compare the access type with the
-//! attribute (mismatch = KVM_EXIT_MEMORY_FAULT) -> `kvm_gmem_get_pfn` under
-//! invalidate_lock shared -> under mmu_lock, `mmu_invalidate_retry_gfn` ->
-//! install the stage-2 entry (domain.md 2.7).
+//! Guest (one vCPU of VM `vm`): snapshot that VM's mmu_invalidate_seq ->
+//! compare the access type with the attribute, read locklessly
+//! (`kvm_gmem_is_private_gfn()`; mismatch = KVM_EXIT_MEMORY_FAULT) ->
+//! `kvm_gmem_get_pfn()` under invalidate_lock shared: -EHWPOISON on a
+//! poisoned folio, lazy `kvm_arch_gmem_make_private()` when the index is
+//! private, and the folio reference dropped before it returns (v13) -> under
+//! the VM's mmu_lock, `mmu_invalidate_retry_gfn()` -> install the stage-2
+//! entry (`arch/x86/kvm/mmu/mmu.c: kvm_mmu_faultin_pfn()`,
+//! `kvm_tdp_mmu_map()`).
 
 use crate::design::Bug;
 use crate::design::DesignPolicy;
-use crate::errno::{AccessOutcome, Error, Misuse, Result};
-use crate::folio::Ref;
+use crate::errno::{AccessOutcome, Errno, Error, Misuse, Result};
+use crate::folio::{Folio, Ref};
 use crate::gmem::{GuestMemFd, MmId};
-use crate::kvm::S2Entry;
+use crate::kvm::{S2Entry, VmId};
 use crate::mm::{Mm, Pte};
 use crate::sched;
 use crate::sync::atomic::{fence, Ordering};
-use crate::sync::Arc;
+use crate::sync::{lock, Arc};
 use invariants::{Accessor, Attr};
 
 /// Why a host fault did not install a PTE.
 pub(crate) enum FaultError {
     Sigbus,
+    /// The faulting thread holds the invalidate lock exclusive itself (bug
+    /// switch `copy_out_under_lock`): the kernel would wait forever; an
+    /// undriven thread reports it instead (a driven one stays parked).
+    SelfDeadlock,
 }
 
 impl GuestMemFd {
@@ -47,7 +56,7 @@ impl GuestMemFd {
         self.host_access(mm, index, Some(v))
     }
 
-    fn host_access_inner(
+    pub(crate) fn host_access_inner(
         &self,
         mm: MmId,
         index: usize,
@@ -75,8 +84,10 @@ impl GuestMemFd {
             if let Some(out) = hit {
                 return Ok(out);
             }
-            if let Err(FaultError::Sigbus) = self.handle_mm_fault(&mm, index) {
-                return Ok(AccessOutcome::Sigbus);
+            match self.handle_mm_fault(&mm, index) {
+                Ok(()) => {}
+                Err(FaultError::Sigbus) => return Ok(AccessOutcome::Sigbus),
+                Err(FaultError::SelfDeadlock) => return Err(Error::sys(Errno::EDEADLK)),
             }
         }
     }
@@ -124,6 +135,15 @@ impl GuestMemFd {
         if self.thp() {
             return self.anon_fault(mm, index);
         }
+        if !sched::driven() && self.invalidate_lock.held_exclusive_by_me() {
+            // The kernel's rwsem would block this thread for good; a
+            // driven thread parks blocked at `fault.lock_inv` instead (the
+            // lock tracker shows the cycle), an undriven one reports it.
+            lock(&self.self_deadlocks).push(format!(
+                "a fault on page {index} waits for the invalidate lock its own thread holds"
+            ));
+            return Err(FaultError::SelfDeadlock);
+        }
         let inv = self.invalidate_lock.read_step("fault.lock_inv");
         sched::step_point("fault.lookup", None);
         // The RFC design uses ordinary shmem, whose fault path knows nothing
@@ -135,6 +155,11 @@ impl GuestMemFd {
             Ok(Some(f)) => f,
             _ => return Err(FaultError::Sigbus),
         };
+        if folio.poisoned() {
+            // __do_fault(): a hwpoisoned page is VM_FAULT_HWPOISON (SIGBUS).
+            self.folio_put(&folio, Ref::Transient);
+            return Err(FaultError::Sigbus);
+        }
         if self.cfg.design.special_ptes() {
             // VM_PFNMAP: the ->fault handler inserts the PFN itself
             // (vmf_insert_pfn) while still under invalidate_lock, and the
@@ -254,27 +279,42 @@ impl GuestMemFd {
         r
     }
 
-    /// A guest (vCPU) access to gfn `index`. `access` is the fault type the
-    /// guest uses (private or shared GPA); by default the page's current
-    /// attribute.
+    /// A guest (vCPU) access to gfn `index` in VM 0. `access` is the fault
+    /// type the guest uses (private or shared GPA); by default the page's
+    /// current attribute.
     pub fn guest_access(
         &self,
         index: usize,
         access: Option<Attr>,
         write: Option<u8>,
     ) -> Result<AccessOutcome> {
+        self.guest_access_vm(0, index, access, write)
+    }
+
+    /// A vCPU of VM `vm` accessing gfn `index` (see [`Self::guest_access`]).
+    /// A VM whose file was released has no binding: -EBADF; a poisoned
+    /// folio: -EHWPOISON (`kvm_gmem_get_pfn()`).
+    pub fn guest_access_vm(
+        &self,
+        vm: VmId,
+        index: usize,
+        access: Option<Attr>,
+        write: Option<u8>,
+    ) -> Result<AccessOutcome> {
         self.begin_op();
-        let r = self.guest_access_inner(index, access, write);
+        let r = self.guest_access_inner(vm, index, access, write);
         self.end_op();
         r
     }
 
     fn guest_access_inner(
         &self,
+        vm: VmId,
         index: usize,
         access: Option<Attr>,
         write: Option<u8>,
     ) -> Result<AccessOutcome> {
+        let v = self.kvm.vm(vm).ok_or(Misuse::UnknownVm(vm))?;
         if index >= self.cfg.nr_pages {
             return Err(Misuse::PageOutOfRange {
                 page: index,
@@ -283,20 +323,23 @@ impl GuestMemFd {
             .into());
         }
         self.check_open()?;
+        if !v.is_bound() {
+            return Err(Error::sys(Errno::EBADF));
+        }
         let ty = access.unwrap_or_else(|| self.attr_at(index));
         loop {
             // TLB/stage-2 hit: the access happens under mmu_lock so that a
             // zap + remote TLB flush is atomic with respect to it.
             {
-                let s2 = self.kvm.mmu_lock.lock();
+                let s2 = v.mmu_lock.lock();
                 if let Some(e) = s2.entries.get(&index) {
                     if e.ty == ty {
                         let f = e.folio.clone();
                         self.record_access(Accessor::Guest, &f, index, write.is_some(), Some(ty));
                         return Ok(match write {
-                            Some(v) => {
-                                f.write(index, v);
-                                AccessOutcome::Value(v)
+                            Some(val) => {
+                                f.write(index, val);
+                                AccessOutcome::Value(val)
                             }
                             None => AccessOutcome::Value(f.read(index)),
                         });
@@ -304,14 +347,15 @@ impl GuestMemFd {
                 }
             }
             // Stage-2 fault. Snapshot the sequence *before* the attribute
-            // check (the Feb 2024 fix, domain.md 2.7). BUG
+            // check (mainline 44f42ef37deb, "KVM: x86/mmu: Check for
+            // invalidation... after the mmu_invalidate_seq snapshot"). BUG
             // guest_check_before_seq checks the attribute first, so a
             // conversion that completes in between goes unnoticed.
             let bug = self.cfg.has(Bug::GuestCheckBeforeSeq);
             let mut seq = 0;
             if !bug {
                 sched::step_point("guest.snapshot", None);
-                seq = self.kvm.mmu_invalidate_seq.load(Ordering::Acquire);
+                seq = v.mmu_invalidate_seq.load(Ordering::Acquire);
                 fence(Ordering::Acquire); // smp_rmb
             }
             sched::step_point("guest.check_attr", None);
@@ -320,40 +364,67 @@ impl GuestMemFd {
             }
             if bug {
                 sched::step_point("guest.snapshot", None);
-                seq = self.kvm.mmu_invalidate_seq.load(Ordering::Acquire);
+                seq = v.mmu_invalidate_seq.load(Ordering::Acquire);
                 fence(Ordering::Acquire);
             }
-            // kvm_gmem_get_pfn: folio lookup under invalidate_lock shared;
-            // pages are zeroed on first get_pfn.
-            let folio = {
-                let _inv = self.invalidate_lock.read_step("guest.get_pfn");
-                match self.get_folio_ref(index, true)? {
-                    Some(f) => f,
-                    None => return Ok(AccessOutcome::MemoryFault),
-                }
+            let folio = self.get_pfn(index)?;
+            let Some(folio) = folio else {
+                return Ok(AccessOutcome::MemoryFault);
             };
+            // No reference is held here: only the retry check under
+            // mmu_lock keeps a folio truncated since from being mapped.
             sched::step_point("guest.install", None);
             let retry = {
-                let mut s2 = self.kvm.mmu_lock.lock();
-                if self.kvm.retry_gfn(&s2, index, seq) {
+                let mut s2 = v.mmu_lock.lock();
+                // BUG install_no_retry: no mmu_invalidate_retry_gfn().
+                if !self.cfg.has(Bug::InstallNoRetry) && v.retry_gfn(&s2, index, seq) {
                     true
                 } else {
-                    s2.entries.insert(
-                        index,
-                        S2Entry {
-                            folio: folio.clone(),
-                            ty,
-                        },
-                    );
+                    s2.entries.insert(index, S2Entry { folio, ty });
                     false
                 }
             };
-            // The get_pfn reference is dropped once the fault finishes.
-            self.folio_put(&folio, Ref::Transient);
             if retry {
                 crate::sync::spin_yield();
             }
         }
+    }
+
+    /// `kvm_gmem_get_pfn()` (model step `guest.get_pfn`): under the
+    /// invalidate lock shared, look the folio up (allocating and zeroing it
+    /// on first use); -EHWPOISON if it is poisoned; if the index is private,
+    /// `kvm_arch_gmem_make_private()` (hardware state -> private); then the
+    /// lookup reference is dropped before returning: the caller gets the
+    /// folio's identity (its pfn), not a reference. `None`: nothing to map
+    /// (the file was closed).
+    fn get_pfn(&self, index: usize) -> Result<Option<Arc<Folio>>> {
+        let _inv = self.invalidate_lock.read_step("guest.get_pfn");
+        let Some(f) = self.get_folio_ref(index, true)? else {
+            return Ok(None);
+        };
+        if f.poisoned() {
+            self.folio_put(&f, Ref::Transient);
+            return Err(Error::sys(Errno::EHWPOISON));
+        }
+        if self.arch_hooks() && self.attr_at(index) == Attr::Private {
+            f.set_hw(index, index + 1, true);
+        }
+        self.folio_put(&f, Ref::Transient);
+        Ok(Some(f))
+    }
+
+    /// Does the architecture convert pages (SNP, TDX, pKVM:
+    /// `CONFIG_HAVE_KVM_ARCH_GMEM_CONVERT`)? Always, here, for every
+    /// guest_memfd design; the exclusive-pin RFC's memory is ordinary
+    /// memory that pKVM donates by other means.
+    pub(crate) fn arch_hooks(&self) -> bool {
+        !self.cfg.design.exclusive_donation()
+    }
+
+    /// The hardware state of file page `index`'s memory: `Some(true)`
+    /// private, `Some(false)` shared, `None` no folio there.
+    pub fn hw_state(&self, index: usize) -> Option<bool> {
+        self.filemap_find(index).map(|f| f.hw_private(index))
     }
 
     pub fn guest_read(&self, index: usize, access: Option<Attr>) -> Result<AccessOutcome> {

@@ -23,6 +23,11 @@ use std::collections::BTreeMap;
 #[derive(Debug, Default)]
 pub struct Phys {
     bytes: Mutex<BTreeMap<usize, u8>>,
+    /// Hardware ownership per 4K page (offsets held private by the
+    /// hardware: SNP's RMP, TDX's PAMT, pKVM's host stage-2). It belongs to
+    /// the memory, not to a folio, so it survives a split or a merge of the
+    /// folios made of it.
+    hw_private: Mutex<std::collections::BTreeSet<usize>>,
 }
 
 impl Phys {
@@ -49,7 +54,27 @@ impl Phys {
         }
     }
     pub fn metadata_bytes(&self) -> usize {
-        lock(&self.bytes).len() * 32
+        (lock(&self.bytes).len() + lock(&self.hw_private).len()) * 32
+    }
+    /// Is page `off` held private by the hardware?
+    pub fn hw_private(&self, off: usize) -> bool {
+        lock(&self.hw_private).contains(&off)
+    }
+    /// Set or clear the hardware's private ownership of `[start, end)`.
+    pub fn set_hw(&self, start: usize, end: usize, private: bool) {
+        let mut h = lock(&self.hw_private);
+        if private {
+            h.extend(start..end);
+        } else {
+            let keys: Vec<usize> = h.range(start..end).copied().collect();
+            for k in keys {
+                h.remove(&k);
+            }
+        }
+    }
+    /// Does the hardware hold any page of `[start, end)` private?
+    pub fn any_hw_private(&self, start: usize, end: usize) -> bool {
+        lock(&self.hw_private).range(start..end).next().is_some()
     }
 }
 
@@ -96,6 +121,9 @@ pub struct Folio {
     /// PG_locked: held by the fault path from lookup until the PTE is
     /// installed, and by truncation while it removes the folio.
     lock: Mutex<()>,
+    /// PG_hwpoison: memory failure hit this folio
+    /// (`mm/memory-failure.c: memory_failure()`).
+    poisoned: AtomicBool,
     ghost: Mutex<Ghost>,
 }
 
@@ -124,6 +152,7 @@ impl Folio {
             pincount: AtomicI64::new(0),
             in_lru_batch: AtomicBool::new(false),
             lock: Mutex::new(()),
+            poisoned: AtomicBool::new(false),
             ghost: Mutex::new(Ghost {
                 parts: RefParts {
                     pagecache: pc as i32,
@@ -163,6 +192,49 @@ impl Folio {
     pub fn write(&self, index: usize, v: u8) {
         self.phys.write(self.phys_off + (index - self.index), v)
     }
+    /// Is page `index` of this folio held private by the hardware?
+    pub fn hw_private(&self, index: usize) -> bool {
+        self.covers(index) && self.phys.hw_private(self.phys_off + (index - self.index))
+    }
+    /// Hardware ownership of `[start, end)` (clamped to the folio):
+    /// `kvm_arch_gmem_make_private()` (true), `kvm_arch_gmem_make_shared()`
+    /// and `kvm_arch_gmem_reclaim()` (false).
+    pub fn set_hw(&self, start: usize, end: usize, private: bool) {
+        let s = start.max(self.index);
+        let e = end.min(self.index + self.nr_pages);
+        if s < e {
+            self.phys.set_hw(
+                s - self.index + self.phys_off,
+                e - self.index + self.phys_off,
+                private,
+            );
+        }
+    }
+    /// The hardware-private pages of the folio, one bit per page (bit 0 =
+    /// its first page; pages beyond the 64th are not shown).
+    pub fn hw_private_bits(&self) -> u64 {
+        let mut bits = 0u64;
+        for k in 0..self.nr_pages.min(64) {
+            if self.phys.hw_private(self.phys_off + k) {
+                bits |= 1 << k;
+            }
+        }
+        bits
+    }
+    /// Does the hardware hold any page of the folio private?
+    pub fn any_hw_private(&self) -> bool {
+        self.phys
+            .any_hw_private(self.phys_off, self.phys_off + self.nr_pages)
+    }
+    /// `folio_test_hwpoison()`.
+    pub fn poisoned(&self) -> bool {
+        self.poisoned.load(Ordering::Acquire)
+    }
+    /// `folio_set_hwpoison()`.
+    pub fn set_poisoned(&self) {
+        self.poisoned.store(true, Ordering::Release);
+    }
+
     /// Zero the folio's memory (a fresh folio reads 0).
     pub fn zero_all(&self) {
         self.phys.zero(self.phys_off, self.phys_off + self.nr_pages);
@@ -180,6 +252,15 @@ impl Folio {
     }
     pub fn folio_pincount(&self) -> i64 {
         self.pincount.load(Ordering::Acquire)
+    }
+    /// `folio_maybe_dma_pinned()` (include/linux/mm.h): a large folio's
+    /// `_pincount`, else a refcount of at least GUP_PIN_COUNTING_BIAS.
+    pub fn maybe_dma_pinned(&self) -> bool {
+        if self.large {
+            self.folio_pincount() > 0
+        } else {
+            self.folio_ref_count() >= GUP_PIN_COUNTING_BIAS
+        }
     }
 
     /// `folio_ref_try_add`: add `n` unless the count is zero (freed or frozen).

@@ -9,7 +9,7 @@ use crate::design::{Config, FolioLayout};
 use crate::errno::{Errno, Error, Misuse, Result};
 use crate::folio::{Folio, Phys, Ref};
 use crate::hugetlb::Hugetlb;
-use crate::kvm::Kvm;
+use crate::kvm::{Filter, Invalidation, Kvm};
 use crate::locktrack::{LockTracker, TrackedRwLock};
 use crate::mm::{Mm, Vma};
 use crate::range_map::RangeMap;
@@ -77,12 +77,18 @@ pub struct GuestMemFd {
     arena: Mutex<BTreeMap<FolioId, Arc<Folio>>>,
     next_folio: AtomicU32,
     pub(crate) closed: AtomicBool,
+    /// Injected failures of the next maple-tree preallocations
+    /// (`kvm_gmem_mas_preallocate()` -ENOMEM): an environment choice.
+    pub(crate) prealloc_failures: AtomicU32,
+    /// Self-deadlocks detected instead of hanging (see `locktrack`).
+    pub(crate) self_deadlocks: Mutex<Vec<String>>,
     /// Wait queue woken on every folio put except the waiting converter's
     /// own (design `wait`): a generation counter and its condition variable.
     pub(crate) put_wq: (Mutex<u64>, Condvar),
     pub(crate) waiting_converters: AtomicUsize,
     pub(crate) accesses: Mutex<Vec<Access>>,
     pub(crate) access_violations: Mutex<Vec<String>>,
+    pub(crate) hw_access_violations: Mutex<Vec<String>>,
     pub(crate) conversions: Mutex<VecDeque<ConversionRecord>>,
     next_conv: AtomicU64,
     pub(crate) debug_checks: AtomicBool,
@@ -98,6 +104,9 @@ impl GuestMemFd {
         }
         if cfg.design.huge_backed() && cfg.pages_per_gigantic == 0 {
             return Err(Error::sys(Errno::EINVAL));
+        }
+        if cfg.nr_vms == 0 || cfg.nr_vms > crate::kvm::MAX_VMS {
+            return Err(Misuse::UnknownVm(cfg.nr_vms.saturating_sub(1)).into());
         }
         if cfg.has(crate::design::Bug::ExclusiveCasBias)
             && !(cfg.thp && cfg.design.exclusive_donation())
@@ -122,7 +131,7 @@ impl GuestMemFd {
             filemap: Mutex::new(BTreeMap::new()),
             mms: RwLock::new(BTreeMap::new()),
             next_mm: AtomicU32::new(0),
-            kvm: Kvm::new(tracker.clone()),
+            kvm: Kvm::new(tracker.clone(), cfg.nr_vms),
             pins: Mutex::new(BTreeMap::new()),
             next_pin: AtomicU64::new(1),
             donations: Mutex::new(BTreeMap::new()),
@@ -131,10 +140,13 @@ impl GuestMemFd {
             arena: Mutex::new(BTreeMap::new()),
             next_folio: AtomicU32::new(1),
             closed: AtomicBool::new(false),
+            prealloc_failures: AtomicU32::new(0),
+            self_deadlocks: Mutex::new(Vec::new()),
             put_wq: (Mutex::new(0), Condvar::new()),
             waiting_converters: AtomicUsize::new(0),
             accesses: Mutex::new(Vec::new()),
             access_violations: Mutex::new(Vec::new()),
+            hw_access_violations: Mutex::new(Vec::new()),
             conversions: Mutex::new(VecDeque::new()),
             next_conv: AtomicU64::new(1),
             debug_checks: AtomicBool::new(false),
@@ -181,6 +193,10 @@ impl GuestMemFd {
     /// Number of folios in the page cache.
     pub fn nr_folios(&self) -> usize {
         lock(&self.filemap).len()
+    }
+    /// Folios sitting in the per-CPU lru_add batch.
+    pub fn lru_batch_len(&self) -> usize {
+        lock(&self.lru).len()
     }
     /// Outstanding GUP references.
     pub fn nr_pins(&self) -> usize {
@@ -452,7 +468,13 @@ impl GuestMemFd {
     /// The folio's memory goes back: to the buddy allocator (4K), or, for
     /// memory of a gigantic page, back to it; the gigantic page returns to
     /// the pool once nothing of it is left (RFC v2's deferred merge).
+    /// `kvm_gmem_free_folio()` first hands every page back to the host
+    /// (`kvm_arch_gmem_reclaim()`: hardware state -> shared); bug switch
+    /// `no_reclaim_on_free` skips it.
     fn free_folio(&self, f: &Arc<Folio>) {
+        if !self.cfg.has(crate::design::Bug::NoReclaimOnFree) {
+            f.set_hw(f.index, f.index + f.nr_pages, false);
+        }
         f.mark_freed();
         if let Some(g) = f.gigantic {
             let mut h = lock(&self.hugetlb);
@@ -508,6 +530,19 @@ impl GuestMemFd {
             f.in_lru_batch.store(false, Ordering::Release);
             self.folio_put(&f, Ref::Transient);
         }
+    }
+
+    /// `kvm_gmem_invalidate_start()` over `[start, end)` with `filter` in
+    /// every VM bound to the file (bug switch `invalidate_one_binding`:
+    /// only the first).
+    pub(crate) fn invalidate_start(
+        &self,
+        start: usize,
+        end: usize,
+        filter: Filter,
+    ) -> Invalidation {
+        let one = self.cfg.has(crate::design::Bug::InvalidateOneBinding);
+        self.kvm.invalidate_start(start, end, filter, one)
     }
 
     /// unmap_mapping_pages over `[start, end)` in every process, dropping
@@ -572,6 +607,12 @@ impl GuestMemFd {
             } else if guest_page && self.attr_at(index) != Attr::Shared {
                 lock(&self.access_violations).push(format!("{who:?} touched private page {index}"));
             }
+            // host_access_only_hw_shared, at the moment of the access.
+            if f.hw_private(index) {
+                lock(&self.hw_access_violations).push(format!(
+                    "{who:?} touched page {index}, which the hardware holds private"
+                ));
+            }
         }
         lock(&self.accesses).push(Access {
             who,
@@ -630,6 +671,20 @@ impl GuestMemFd {
                     errno: Errno::ETIMEDOUT,
                     ..
                 }) => ConvResult::Timeout,
+                Err(Error::Sys {
+                    errno: Errno::ENOMEM,
+                    error_index,
+                }) => ConvResult::Enomem {
+                    error_index: error_index.unwrap_or(rec.start),
+                },
+                Err(Error::Sys {
+                    errno: Errno::EFAULT,
+                    ..
+                }) => ConvResult::Efault,
+                Err(Error::Sys {
+                    errno: Errno::ENOTTY,
+                    ..
+                }) => ConvResult::Enotty,
                 Err(_) => ConvResult::Einval,
             });
         }

@@ -13,7 +13,6 @@
 use crate::design::DesignPolicy;
 use crate::design::{Bug, GupPath, PinKind};
 use crate::errno::{AccessOutcome, Errno, Error, Misuse, Result};
-use crate::fault::FaultError;
 use crate::folio::{Folio, Ref};
 use crate::gmem::{GuestMemFd, MmId, PinId, PinRecord};
 use crate::mm::Mm;
@@ -151,6 +150,23 @@ impl GuestMemFd {
             return Ok(None);
         }
         let f = pte.folio.clone();
+        if self.cfg.has(Bug::GupFastRecheckBeforeAdd) {
+            // BUG gup_fast_recheck_before_add: the PTE is re-read *before*
+            // the increment (the barrier order of mm/gup.c:
+            // gup_fast_pte_range() reversed), so an unmap plus the
+            // converter's refcount check can fall between the re-read and
+            // the increment, and neither side sees the other.
+            sched::step_point("gup.fast_recheck", None);
+            if !m.pte_read(index).is_some_and(|p2| p2.same(&pte)) {
+                return Ok(None);
+            }
+            sched::step_point("gup.fast_try_add", None);
+            return match self.try_grab(&f, kind) {
+                Ok(true) => Ok(Some(f)),
+                Ok(false) => Ok(None),
+                Err(e) => Err(Error::sys(e)),
+            };
+        }
         // 2. Add unless zero/frozen (try_grab_folio_fast).
         sched::step_point("gup.fast_try_add", None);
         match self.try_grab(&f, kind) {
@@ -183,10 +199,8 @@ impl GuestMemFd {
     /// (model step `gup.excl_recheck`), backing off if a donation took the
     /// exclusive pin in between. Refusals are -EBUSY.
     fn gup_anon_thp(&self, m: &Arc<Mm>, index: usize, kind: PinKind) -> Result<Arc<Folio>> {
-        if m.pte_read(index).is_none() {
-            if let Err(FaultError::Sigbus) = self.handle_mm_fault(m, index) {
-                return Err(Error::sys(Errno::EFAULT));
-            }
+        if m.pte_read(index).is_none() && self.handle_mm_fault(m, index).is_err() {
+            return Err(Error::sys(Errno::EFAULT));
         }
         let Some(pte) = m.pte_read(index) else {
             return Err(Error::sys(Errno::EFAULT));
@@ -240,7 +254,7 @@ impl GuestMemFd {
                 Ok(None) => {}
             }
             // faultin_page: a SIGBUS becomes -EFAULT for GUP.
-            if let Err(FaultError::Sigbus) = self.handle_mm_fault(m, index) {
+            if self.handle_mm_fault(m, index).is_err() {
                 return Err(Error::sys(Errno::EFAULT));
             }
         }

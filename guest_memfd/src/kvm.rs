@@ -1,26 +1,74 @@
-//! KVM's stage-2 (EPT/NPT/S2) map for the guest_memfd-backed memslot and
-//! the MMU invalidation protocol (domain.md 2.7):
-//! `invalidate_begin` raises `mmu_invalidate_in_progress`, widens the
-//! invalidation range and zaps stage-2 entries under `mmu_lock`;
-//! `invalidate_end` bumps `mmu_invalidate_seq` and lowers in_progress. A
-//! guest fault snapshots the sequence first and installs only if
-//! `mmu_invalidate_retry_gfn` says no invalidation raced with it.
+//! KVM's side of a guest_memfd: the VMs bound to the file, each with its
+//! own stage-2 (EPT/NPT/S2) map and MMU invalidation protocol.
 //!
-//! [infer, domain.md 2.7] Stage-2 entries hold no folio reference (the
-//! get_pfn reference is dropped once the fault finishes), so they are
-//! invisible to the refcount check and handled only by invalidation.
+//! One inode can be bound to several VMs, one `struct gmem_file` per VM
+//! (`virt/kvm/guest_memfd.c`, lore:20260910-gmem-inplace-conversion-v13-0-dd6fbf94f4e1@google.com);
+//! `kvm_gmem_invalidate_start()`/`_end()` walk every file of the inode.
+//! Per VM (`virt/kvm/kvm_main.c`):
+//! `kvm_mmu_invalidate_start()` raises `mmu_invalidate_in_progress`, widens
+//! the invalidation range and zaps the stage-2 entries of the requested
+//! type under `mmu_lock`; `kvm_mmu_invalidate_end()` bumps
+//! `mmu_invalidate_seq` and lowers in_progress. A guest fault snapshots the
+//! sequence first and installs only if `mmu_invalidate_retry_gfn()` says no
+//! invalidation raced with it.
+//!
+//! Stage-2 entries hold no folio reference: `kvm_gmem_get_pfn()` drops its
+//! reference before returning (v13), and TDX no longer holds one on private
+//! pages (lore:20250807094241.4523-1-yan.y.zhao@intel.com). Only
+//! invalidation keeps an entry from outliving its folio.
 
 use crate::folio::Folio;
 use crate::locktrack::{LockTracker, TrackedMutex};
-use crate::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::sync::Arc;
 use invariants::{Attr, LockId};
 use std::collections::BTreeMap;
+
+pub use invariants::MAX_VMS;
+
+/// A VM handle (index of its binding; VM 0 is the VMM's first VM).
+pub type VmId = usize;
 
 #[derive(Clone, Debug)]
 pub struct S2Entry {
     pub folio: Arc<Folio>,
     pub ty: Attr,
+}
+
+/// Which stage-2 entries an invalidation zaps (`enum kvm_gfn_range_filter`):
+/// with in-place conversion, to-private zaps only SHARED entries and
+/// to-shared only PRIVATE ones (`kvm_gmem_set_attributes()`); punch,
+/// release and memory failure zap both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Filter {
+    Shared,
+    Private,
+    All,
+}
+
+impl Filter {
+    /// The filter of a conversion to `to`.
+    pub fn for_conversion(to: Attr) -> Filter {
+        match to {
+            Attr::Private => Filter::Shared,
+            Attr::Shared => Filter::Private,
+        }
+    }
+    /// The other type (bug switch `zap_wrong_filter`).
+    pub fn swapped(self) -> Filter {
+        match self {
+            Filter::Shared => Filter::Private,
+            Filter::Private => Filter::Shared,
+            Filter::All => Filter::All,
+        }
+    }
+    fn zaps(self, ty: Attr) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::Shared => ty == Attr::Shared,
+            Filter::Private => ty == Attr::Private,
+        }
+    }
 }
 
 /// What `mmu_lock` protects.
@@ -32,24 +80,36 @@ pub struct Stage2 {
     pub inval_end: usize,
 }
 
+/// One VM: its binding of the file, `mmu_lock` with the stage-2 map, and
+/// the invalidation counters.
 #[derive(Debug)]
-pub struct Kvm {
+pub struct Vm {
+    pub id: VmId,
     pub mmu_lock: TrackedMutex<Stage2>,
     pub mmu_invalidate_in_progress: AtomicU32,
     pub mmu_invalidate_seq: AtomicU64,
+    /// Its `gmem_file` is open (bound to the inode through a memslot).
+    bound: AtomicBool,
 }
 
-impl Kvm {
-    pub fn new(tracker: Arc<LockTracker>) -> Kvm {
-        Kvm {
+impl Vm {
+    fn new(id: VmId, tracker: Arc<LockTracker>, bound: bool) -> Vm {
+        Vm {
+            id,
             mmu_lock: TrackedMutex::new(LockId::MmuLock, tracker, Stage2::default()),
             mmu_invalidate_in_progress: AtomicU32::new(0),
             mmu_invalidate_seq: AtomicU64::new(0),
+            bound: AtomicBool::new(bound),
         }
     }
 
-    /// kvm_mmu_invalidate_begin + range_add + kvm_mmu_unmap_gfn_range.
-    pub fn invalidate_begin(&self, start: usize, end: usize) {
+    pub fn is_bound(&self) -> bool {
+        self.bound.load(Ordering::Acquire)
+    }
+
+    /// kvm_mmu_invalidate_start + range_add + kvm_mmu_unmap_gfn_range with
+    /// `filter`.
+    pub fn invalidate_start(&self, start: usize, end: usize, filter: Filter) {
         let mut s2 = self.mmu_lock.lock();
         if self
             .mmu_invalidate_in_progress
@@ -62,18 +122,17 @@ impl Kvm {
             s2.inval_start = s2.inval_start.min(start);
             s2.inval_end = s2.inval_end.max(end);
         }
-        let gone: Vec<usize> = s2.entries.range(start..end).map(|(k, _)| *k).collect();
-        for k in gone {
-            s2.entries.remove(&k);
-        }
+        Self::zap_locked(&mut s2, start, end, filter);
         // The remote TLB flush is implied: guest accesses happen under mmu_lock.
     }
 
-    /// Zap stage-2 entries without an invalidation (only bug switch
-    /// `partial_flip` does this: it flips pages one at a time).
-    pub fn zap(&self, start: usize, end: usize) {
-        let mut s2 = self.mmu_lock.lock();
-        let gone: Vec<usize> = s2.entries.range(start..end).map(|(k, _)| *k).collect();
+    fn zap_locked(s2: &mut Stage2, start: usize, end: usize, filter: Filter) {
+        let gone: Vec<usize> = s2
+            .entries
+            .range(start..end)
+            .filter(|(_, e)| filter.zaps(e.ty))
+            .map(|(k, _)| *k)
+            .collect();
         for k in gone {
             s2.entries.remove(&k);
         }
@@ -95,10 +154,7 @@ impl Kvm {
 
     /// mmu_invalidate_retry_gfn, called under mmu_lock.
     pub fn retry_gfn(&self, s2: &Stage2, gfn: usize, seq: u64) -> bool {
-        if self.mmu_invalidate_in_progress.load(Ordering::Acquire) > 0
-            && gfn >= s2.inval_start
-            && gfn < s2.inval_end
-        {
+        if self.invalidating(s2, gfn) {
             return true;
         }
         self.mmu_invalidate_seq.load(Ordering::Acquire) != seq
@@ -109,5 +165,73 @@ impl Kvm {
         self.mmu_invalidate_in_progress.load(Ordering::Acquire) > 0
             && gfn >= s2.inval_start
             && gfn < s2.inval_end
+    }
+}
+
+/// Every VM that may bind the file (`MAX_VMS`, the first `nr_vms` bound at
+/// creation).
+#[derive(Debug)]
+pub struct Kvm {
+    pub vms: Vec<Vm>,
+}
+
+/// The VMs one invalidation covered, so that its end covers the same ones.
+#[derive(Debug)]
+#[must_use = "an invalidation must be ended"]
+pub struct Invalidation(Vec<VmId>);
+
+impl Kvm {
+    pub fn new(tracker: Arc<LockTracker>, nr_vms: usize) -> Kvm {
+        Kvm {
+            vms: (0..MAX_VMS)
+                .map(|i| Vm::new(i, tracker.clone(), i < nr_vms))
+                .collect(),
+        }
+    }
+
+    pub fn vm(&self, id: VmId) -> Option<&Vm> {
+        self.vms.get(id)
+    }
+
+    /// `kvm_gmem_invalidate_start()`: every bound VM (with bug switch
+    /// `invalidate_one_binding`, `only_first`, only the first one).
+    pub fn invalidate_start(
+        &self,
+        start: usize,
+        end: usize,
+        filter: Filter,
+        only_first: bool,
+    ) -> Invalidation {
+        let mut done = Vec::new();
+        for vm in self.vms.iter().filter(|v| v.is_bound()) {
+            vm.invalidate_start(start, end, filter);
+            done.push(vm.id);
+            if only_first {
+                break;
+            }
+        }
+        Invalidation(done)
+    }
+
+    /// `kvm_gmem_invalidate_end()` in the VMs `inv` covered.
+    pub fn invalidate_end(&self, inv: Invalidation) {
+        for id in inv.0 {
+            self.vms[id].invalidate_end();
+        }
+    }
+
+    /// Zap stage-2 entries in every bound VM without an invalidation (only
+    /// bug switch `partial_flip` does this: it flips pages one at a time).
+    pub fn zap(&self, start: usize, end: usize) {
+        for vm in self.vms.iter().filter(|v| v.is_bound()) {
+            Vm::zap_locked(&mut vm.mmu_lock.lock(), start, end, Filter::All);
+        }
+    }
+
+    /// Unbind VM `id` (its `gmem_file` was released).
+    pub fn unbind(&self, id: VmId) {
+        if let Some(vm) = self.vms.get(id) {
+            vm.bound.store(false, Ordering::Release);
+        }
     }
 }

@@ -53,6 +53,12 @@ impl LockTracker {
             }
         }
     }
+    /// Does the calling thread hold lock `id` in `mode`?
+    fn held_by_me(&self, id: LockId, mode: LockMode) -> bool {
+        lock(&self.threads)
+            .get(&tid())
+            .is_some_and(|st| st.holds.contains(&(id, mode)))
+    }
     /// Threads that hold or wait for a lock right now.
     pub fn snapshot(&self) -> Vec<(u32, ThreadState)> {
         lock(&self.threads)
@@ -86,6 +92,11 @@ impl<T> TrackedRwLock<T> {
             tracker,
             inner: RwLock::new(v),
         }
+    }
+    /// Does the calling thread hold this lock for write? (An rw-semaphore
+    /// is not recursive: a down_read() then waits for itself.)
+    pub fn held_exclusive_by_me(&self) -> bool {
+        self.tracker.held_by_me(self.id, LockMode::Exclusive)
     }
     /// down_read
     pub fn read(&self) -> ReadGuard<'_, T> {

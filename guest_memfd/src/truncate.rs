@@ -25,6 +25,7 @@ use crate::design::{FolioLayout, PAGE_SIZE};
 use crate::errno::{Errno, Error, Result};
 use crate::folio::{Folio, Ref};
 use crate::gmem::GuestMemFd;
+use crate::kvm::{Filter, VmId};
 use crate::sched;
 use crate::sync::atomic::Ordering;
 use crate::sync::{lock, Arc};
@@ -143,14 +144,14 @@ impl GuestMemFd {
 
     fn punch_small(&self, start: usize, end: usize) {
         sched::step_point("trunc.inv_begin", None);
-        self.kvm.invalidate_begin(start, end);
+        let inv = self.invalidate_start(start, end, Filter::All);
         sched::step_point("trunc.truncate", None);
         self.unmap_mapping_range(start, end);
         for f in self.filemap_folios_in(start, end) {
             self.truncate_folio(&f);
         }
         sched::step_point("trunc.inv_end", None);
-        self.kvm.invalidate_end();
+        self.kvm.invalidate_end(inv);
     }
 
     fn punch_huge(&self, start: usize, end: usize) -> Result<()> {
@@ -158,7 +159,7 @@ impl GuestMemFd {
         // invalidation covers every gigantic page the punch touches.
         let (istart, iend) = self.invalidation_range(start, end);
         sched::step_point("trunc.inv_begin", None);
-        self.kvm.invalidate_begin(istart, iend);
+        let inv = self.invalidate_start(istart, iend, Filter::All);
         let r = match self.cfg.design.folio_layout() {
             FolioLayout::WholeGigantic => {
                 sched::step_point("trunc.truncate", None);
@@ -170,7 +171,7 @@ impl GuestMemFd {
             _ => self.punch_split(start, end),
         };
         sched::step_point("trunc.inv_end", None);
-        self.kvm.invalidate_end();
+        self.kvm.invalidate_end(inv);
         r
     }
 
@@ -332,6 +333,70 @@ impl GuestMemFd {
         Ok(())
     }
 
+    /// One VM's guest_memfd file is released (`kvm_gmem_release()`): under
+    /// the invalidate lock, that VM's stage-2 entries of every type are
+    /// zapped and its binding goes; the memory stays with the inode (other
+    /// VMs and the host mapping keep it). Model step sequence: `trunc.lock`,
+    /// `trunc.inv_begin`, `trunc.truncate` (unbind), `trunc.inv_end`.
+    pub fn release_vm(&self, vm: VmId) -> Result<()> {
+        self.begin_op();
+        let r = (|| {
+            let v = self
+                .kvm
+                .vm(vm)
+                .ok_or(Error::Misuse(crate::errno::Misuse::UnknownVm(vm)))?;
+            self.check_open()?;
+            let _inv = self.invalidate_lock.write_step("trunc.lock");
+            if !v.is_bound() {
+                return Err(Error::sys(Errno::EBADF));
+            }
+            sched::step_point("trunc.inv_begin", None);
+            v.invalidate_start(0, self.cfg.nr_pages, Filter::All);
+            sched::step_point("trunc.truncate", None);
+            self.kvm.unbind(vm);
+            sched::step_point("trunc.inv_end", None);
+            v.invalidate_end();
+            Ok(())
+        })();
+        self.end_op();
+        r
+    }
+
+    /// Memory failure on file page `index` (`mm/memory-failure.c:
+    /// memory_failure()` -> `kvm_gmem_error_folio()`): model step
+    /// `mf.poison` marks the folio PG_hwpoison and unmaps it from every
+    /// process (`hwpoison_user_mappings()`); step `mf.lock` takes the
+    /// invalidate lock shared, `mf.zap` invalidates every stage-2 type in
+    /// every bound VM over the folio; nothing is truncated (MF_DELAYED).
+    /// Later `kvm_gmem_get_pfn()` fails -EHWPOISON and a host fault SIGBUSes.
+    /// A page with no folio has no memory to fail: nothing happens.
+    pub fn memory_failure(&self, index: usize) -> Result<()> {
+        self.begin_op();
+        let r = (|| {
+            if index >= self.cfg.nr_pages {
+                return Err(crate::errno::Misuse::PageOutOfRange {
+                    page: index,
+                    limit: self.cfg.nr_pages,
+                }
+                .into());
+            }
+            self.check_open()?;
+            sched::step_point("mf.poison", None);
+            let Some(f) = self.filemap_find(index) else {
+                return Ok(());
+            };
+            f.set_poisoned();
+            self.unmap_mapping_range(f.index, f.index + f.nr_pages);
+            let _inv = self.invalidate_lock.read_step("mf.lock");
+            sched::step_point("mf.zap", None);
+            let inv = self.invalidate_start(f.index, f.index + f.nr_pages, Filter::All);
+            self.kvm.invalidate_end(inv);
+            Ok(())
+        })();
+        self.end_op();
+        r
+    }
+
     /// The VMM exits: every fd and every host mapping of the file goes
     /// away (kvm_gmem_release: zap KVM mappings). Folios leave the page
     /// cache; pinned ones live on until unpinned, and gigantic pages return
@@ -347,7 +412,8 @@ impl GuestMemFd {
                 return Err(Error::sys(Errno::EBADF));
             }
             let n = self.cfg.nr_pages;
-            self.kvm.invalidate_begin(0, n);
+            // Every VM's file is released with the VMM.
+            let inv = self.kvm.invalidate_start(0, n, Filter::All, false);
             // Lock order is mmap_lock -> invalidate_lock
             // (docs/kernel.md#state-and-locking), so
             // the zap runs under the PTE locks only, like unmap_mapping_range.
@@ -386,7 +452,10 @@ impl GuestMemFd {
                 }
             }
             sched::step_point("trunc.inv_end", None);
-            self.kvm.invalidate_end();
+            self.kvm.invalidate_end(inv);
+            for vm in 0..crate::kvm::MAX_VMS {
+                self.kvm.unbind(vm);
+            }
             Ok(())
         })();
         self.end_op();

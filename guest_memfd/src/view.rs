@@ -12,7 +12,7 @@ use crate::sync::atomic::Ordering;
 use crate::sync::{lock, Arc};
 use invariants::{
     Attr, ConversionView, FolioHome, FolioView, GiganticView, GmemView, PageView, PropertyId,
-    Stage2, ThreadLocks,
+    Stage2, ThreadLocks, MAX_VMS,
 };
 
 impl GmemView for GuestMemFd {
@@ -47,15 +47,17 @@ impl GmemView for GuestMemFd {
         {
             exclusive_pins += 1;
         }
-        let (stage2, invalidating) = {
-            let s2 = self.kvm.mmu_lock.lock();
-            let st = match s2.entries.get(&index) {
+        let mut stage2 = [Stage2::None; MAX_VMS];
+        let mut invalidating = [false; MAX_VMS];
+        for vm in &self.kvm.vms {
+            let s2 = vm.mmu_lock.lock();
+            stage2[vm.id] = match s2.entries.get(&index) {
                 None => Stage2::None,
                 Some(e) if e.ty == Attr::Shared => Stage2::Shared(e.folio.id),
                 Some(e) => Stage2::Private(e.folio.id),
             };
-            (st, self.kvm.invalidating(&s2, index))
-        };
+            invalidating[vm.id] = vm.invalidating(&s2, index);
+        }
         PageView {
             index,
             attr,
@@ -81,6 +83,8 @@ impl GmemView for GuestMemFd {
                 pincount: if x.large { x.folio_pincount() } else { 0 },
                 frozen: x.frozen(),
                 freed: x.freed(),
+                hw_private: x.hw_private_bits(),
+                poisoned: x.poisoned(),
             });
         }
     }
@@ -111,6 +115,7 @@ impl GmemView for GuestMemFd {
                 released: p.released,
                 refs_on_dead_subfolios: dead,
                 refs_while_pooled: pooled,
+                hw_private_while_pooled: p.in_pool && p.phys.any_hw_private(0, p.nr_pages),
             });
         }
     }
@@ -168,6 +173,18 @@ impl GuestMemFd {
                     .map(|v| format!("host_access_only_shared: {v}")),
             );
         }
+        if !known.contains(&PropertyId::HostAccessOnlyHwShared) {
+            bad.extend(
+                lock(&self.hw_access_violations)
+                    .iter()
+                    .map(|v| format!("host_access_only_hw_shared: {v}")),
+            );
+        }
+        bad.extend(
+            lock(&self.self_deadlocks)
+                .iter()
+                .map(|v| format!("no_deadlock: {v}")),
+        );
         if !lock(&self.attrs).well_formed() {
             bad.push("attribute range map not well formed".into());
         }
@@ -205,8 +222,10 @@ impl GuestMemFd {
             .iter()
             .map(|m| m.metadata_bytes())
             .sum::<usize>();
-        n += self.kvm.mmu_lock.lock().entries.len()
-            * (std::mem::size_of::<(usize, crate::kvm::S2Entry)>() + 16);
+        for vm in &self.kvm.vms {
+            n += vm.mmu_lock.lock().entries.len()
+                * (std::mem::size_of::<(usize, crate::kvm::S2Entry)>() + 16);
+        }
         n += lock(&self.hugetlb).metadata_bytes();
         n += lock(&self.pins).len() * (std::mem::size_of::<crate::gmem::PinRecord>() + 24);
         n += lock(&self.donations).len() * 40;

@@ -121,7 +121,8 @@ fn mismatch_is_reported_and_counted() {
     let mut out = Vec::new();
     let sum = run_files(&[good, bad, broken, missing], &mut out);
     let text = String::from_utf8_lossy(&out);
-    assert_eq!((sum.passed, sum.failed), (1, 3), "{text}");
+    // The broken and the missing file are malformed input, not mismatches.
+    assert_eq!((sum.passed, sum.failed, sum.malformed), (1, 1, 2), "{text}");
     assert!(
         text.contains("step  1 host_read page 0 by p0: value 0 MISMATCH (expected sigbus)"),
         "{text}"
@@ -130,7 +131,46 @@ fn mismatch_is_reported_and_counted() {
         !text.contains("step  2 host_read page 1"),
         "the run stops at the first mismatch: {text}"
     );
+    assert!(text.contains("MALFORMED"), "{text}");
     assert!(text.contains("cannot read"), "{text}");
-    assert!(text.trim_end().ends_with("1 passed, 3 failed"), "{text}");
+    assert!(
+        text.trim_end().ends_with("1 passed, 1 failed, 2 malformed"),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn caps_on_size_timeout_and_steps() {
+    let cfg =
+        |g: &str| format!(r#"{{"name": "x", "design": "inplace", "gmem": {g}, "steps": []}}"#);
+    let e = err(&cfg(r#"{"pages": 1048577, "flags": ["mmap"]}"#));
+    assert!(e.contains("gmem.pages = 1048577 is over the limit"), "{e}");
+    let e = err(&cfg(
+        r#"{"pages": 4, "flags": ["mmap"], "map_pages": 99999999999}"#,
+    ));
+    assert!(e.contains("gmem.map_pages"), "{e}");
+    let e = err(&cfg(
+        r#"{"pages": 4, "flags": ["mmap"], "wait_timeout_ms": 18446744073709551615}"#,
+    ));
+    assert!(e.contains("gmem.wait_timeout_ms"), "{e}");
+    let e = err(&cfg(r#"{"pages": 4, "flags": ["mmap"], "vms": 3}"#));
+    assert!(e.contains("gmem.vms must be 1..=2"), "{e}");
+    let e = err(&wrap(r#"{"op": "guest_read", "page": 0, "vm": 2}"#));
+    assert!(e.contains("field 'vm' must be 0..2"), "{e}");
+    let e = err(&wrap(r#"{"op": "fail_prealloc", "count": 0}"#));
+    assert!(e.contains("field 'count' must be 1..="), "{e}");
+    let e = err(&wrap(r#"{"op": "hw_state", "page": 0}"#));
+    assert!(e.contains("hw_state needs"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "hw_state", "page": 9, "expect": {"hw": "none"}}"#,
+    ));
+    assert!(e.contains("page 9 out of range"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "convert", "offset": 0, "pages": 1, "to": "private", "proc": "p0"}"#,
+    ));
+    assert!(e.contains("'proc' on convert needs 'arg_page'"), "{e}");
+    let many = vec![r#"{"op": "lru_drain"}"#; 1_001].join(",");
+    let e = err(&wrap(&many));
+    assert!(e.contains("over the limit of 1000"), "{e}");
 }

@@ -28,7 +28,12 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ScenarioSummary {
     pub passed: usize,
+    /// Well-formed scenarios whose outcomes did not match.
     pub failed: usize,
+    /// Files that could not be run as written (unreadable, bad JSON, bad
+    /// fields, misuse at run time, a background thread that hangs): not
+    /// counted in `failed`.
+    pub malformed: usize,
 }
 
 /// A scenario that could not be run as written.
@@ -77,6 +82,11 @@ pub enum Outcome {
         error_offset: Option<usize>,
     },
     FreeGigantic(usize),
+    /// The hardware state of the page's memory: private, shared, or no
+    /// memory (no folio).
+    Hw(Option<bool>),
+    /// Folios in the lru_add batch.
+    LruBatch(usize),
 }
 
 impl fmt::Display for Outcome {
@@ -95,6 +105,10 @@ impl fmt::Display for Outcome {
                 error_offset: None,
             } => f.write_str(errno.name()),
             Outcome::FreeGigantic(n) => write!(f, "free_gigantic {n}"),
+            Outcome::Hw(Some(true)) => f.write_str("hw private"),
+            Outcome::Hw(Some(false)) => f.write_str("hw shared"),
+            Outcome::Hw(None) => f.write_str("hw none (no folio)"),
+            Outcome::LruBatch(n) => write!(f, "lru_batch {n}"),
         }
     }
 }
@@ -124,6 +138,8 @@ fn matches(e: &Expect, o: &Outcome) -> bool {
             },
         ) => a == b && (ao.is_none() || ao == bo),
         (Expect::FreeGigantic(a), Outcome::FreeGigantic(b)) => a == b,
+        (Expect::Hw(a), Outcome::Hw(b)) => a == b,
+        (Expect::LruBatch(a), Outcome::LruBatch(b)) => a == b,
         _ => false,
     }
 }
@@ -181,14 +197,21 @@ fn exec_stateless(
                 access(o, true)
             })
         }
-        Op::GuestRead { page, access: a } => {
-            outcome_of(g.guest_read(*page, *a), |o| access(o, false))
-        }
+        Op::GuestRead {
+            page,
+            access: a,
+            vm,
+        } => outcome_of(g.guest_access_vm(*vm, *page, *a, None), |o| {
+            access(o, false)
+        }),
         Op::GuestWrite {
             page,
             value,
             access: a,
-        } => outcome_of(g.guest_write(*page, *a, *value), |o| access(o, true)),
+            vm,
+        } => outcome_of(g.guest_access_vm(*vm, *page, *a, Some(*value)), |o| {
+            access(o, true)
+        }),
         Op::PinRead { .. } => {
             outcome_of(g.pin_access(pin.unwrap_or(0), None), |o| access(o, false))
         }
@@ -197,7 +220,7 @@ fn exec_stateless(
                 access(o, true)
             })
         }
-        Op::Convert { range, to } => {
+        Op::Convert { range, to, arg } => {
             let (offset, size) = bytes(*range)?;
             let mut a = crate::KvmMemoryAttributes2 {
                 offset,
@@ -209,7 +232,25 @@ fn exec_stateless(
                 },
                 ..Default::default()
             };
-            outcome_of(g.set_memory_attributes2(&mut a), |_| Outcome::Ok)
+            let buf = arg.as_ref().map(|(page, _)| (mm.unwrap_or(0), *page));
+            outcome_of(g.set_memory_attributes2_at(&mut a, buf), |_| Outcome::Ok)
+        }
+        Op::ReleaseVm { vm } => outcome_of(g.release_vm(*vm), |_| Outcome::Ok),
+        Op::MemoryFailure { page } => outcome_of(g.memory_failure(*page), |_| Outcome::Ok),
+        Op::FailPrealloc { count } => {
+            g.inject_prealloc_failure(*count);
+            Ok(Outcome::Ok)
+        }
+        Op::LruBatch => Ok(Outcome::LruBatch(g.lru_batch_len())),
+        Op::HwState { page } => {
+            if *page >= g.nr_pages() {
+                return Err(crate::errno::Misuse::PageOutOfRange {
+                    page: *page,
+                    limit: g.nr_pages(),
+                }
+                .to_string());
+            }
+            Ok(Outcome::Hw(g.hw_state(*page)))
         }
         Op::Allocate { range } => {
             let (o, l) = bytes(*range)?;
@@ -239,6 +280,13 @@ fn describe(op: &Op) -> String {
         Range::Pages { offset, pages } => format!("[{offset}, {})", offset.saturating_add(*pages)),
         Range::Bytes { offset, len } => format!("bytes {offset}+{len}"),
     };
+    let v = |vm: usize| {
+        if vm == 0 {
+            String::new()
+        } else {
+            format!(" in VM {vm}")
+        }
+    };
     let a = |a: &Option<invariants::Attr>| match a {
         Some(invariants::Attr::Private) => " private",
         Some(invariants::Attr::Shared) => " shared",
@@ -249,12 +297,15 @@ fn describe(op: &Op) -> String {
         Op::HostWrite { page, value, proc } => {
             format!("host_write page {page} = {value} by {proc}")
         }
-        Op::GuestRead { page, access } => format!("guest_read{} page {page}", a(access)),
+        Op::GuestRead { page, access, vm } => {
+            format!("guest_read{} page {page}{}", a(access), v(*vm))
+        }
         Op::GuestWrite {
             page,
             value,
             access,
-        } => format!("guest_write{} page {page} = {value}", a(access)),
+            vm,
+        } => format!("guest_write{} page {page} = {value}{}", a(access), v(*vm)),
         Op::Pin {
             page,
             kind,
@@ -264,14 +315,17 @@ fn describe(op: &Op) -> String {
         Op::Unpin { id } => format!("unpin {id}"),
         Op::PinRead { id } => format!("pin_read {id}"),
         Op::PinWrite { id, value } => format!("pin_write {id} = {value}"),
-        Op::Convert { range, to } => format!(
-            "convert {} to {}",
+        Op::Convert { range, to, arg } => format!(
+            "convert {} to {}{}",
             r(range),
             if *to == invariants::Attr::Private {
                 "private"
             } else {
                 "shared"
-            }
+            },
+            arg.as_ref()
+                .map(|(p, proc)| format!(" (argument at page {p} of {proc}'s mapping)"))
+                .unwrap_or_default()
         ),
         Op::Allocate { range } => format!("allocate {}", r(range)),
         Op::Punch { range } => format!("punch {}", r(range)),
@@ -281,6 +335,11 @@ fn describe(op: &Op) -> String {
         Op::Pool => "pool".into(),
         Op::LruDrain => "lru_drain".into(),
         Op::Join { thread } => format!("join {thread}"),
+        Op::ReleaseVm { vm } => format!("release_vm {vm}"),
+        Op::MemoryFailure { page } => format!("memory_failure page {page}"),
+        Op::FailPrealloc { count } => format!("fail_prealloc next {count}"),
+        Op::HwState { page } => format!("hw_state page {page}"),
+        Op::LruBatch => "lru_batch".into(),
     }
 }
 
@@ -299,7 +358,34 @@ struct Runner<'a> {
     threads: BTreeMap<String, Background>,
 }
 
+/// How long a background thread may still run once the scenario waits
+/// for it, beyond the design-`wait` timeout: every operation here finishes
+/// in microseconds, or gives up after `gmem.wait_timeout_ms`.
+const WATCHDOG_SLACK: Duration = Duration::from_secs(10);
+
 impl Runner<'_> {
+    /// Join a background thread, or give up after the watchdog: a thread
+    /// that would hang is an error naming its step (it is left detached).
+    fn join_watched(&self, name: &str, bg: Background) -> Result<Outcome, String> {
+        let limit = self.g.config().wait_timeout + WATCHDOG_SLACK;
+        let t0 = Instant::now();
+        while !bg.handle.is_finished() {
+            if t0.elapsed() >= limit {
+                return Err(format!(
+                    "watchdog: thread \"{name}\" (step {}, {}) did not finish within {} s; it hangs",
+                    bg.step.number,
+                    bg.step.op_name,
+                    limit.as_secs()
+                ));
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        match bg.handle.join() {
+            Ok(r) => r,
+            Err(_) => Err(format!("background step {} panicked", bg.step.number)),
+        }
+    }
+
     fn err(&self, step: &Step, msg: impl Into<String>) -> ScenarioError {
         ScenarioError {
             file: self.file.to_string(),
@@ -330,7 +416,11 @@ impl Runner<'_> {
         let mm = match &step.op {
             Op::HostRead { proc, .. }
             | Op::HostWrite { proc, .. }
-            | Op::MadviseDontneed { proc, .. } => Some(self.proc(step, proc)?),
+            | Op::MadviseDontneed { proc, .. }
+            | Op::Convert {
+                arg: Some((_, proc)),
+                ..
+            } => Some(self.proc(step, proc)?),
             _ => None,
         };
         let pin = match &step.op {
@@ -411,10 +501,7 @@ impl Runner<'_> {
                     .threads
                     .remove(thread)
                     .ok_or_else(|| self.err(step, format!("unknown thread \"{thread}\"")))?;
-                match bg.handle.join() {
-                    Ok(r) => r,
-                    Err(_) => Err(format!("background step {} panicked", bg.step.number)),
-                }
+                self.join_watched(thread, bg)
             }
             op => exec_stateless(&self.g, op, mm, pin),
         };
@@ -455,9 +542,10 @@ pub fn run_scenario(file: &str, sc: &Scenario) -> Result<ScenarioReport, Scenari
         let res = match res {
             Ok(x) => x,
             Err(e) => {
-                // Do not leave threads running behind an error.
-                for (_, bg) in std::mem::take(&mut r.threads) {
-                    let _ = bg.handle.join();
+                // Do not leave threads running behind an error (the
+                // watchdog detaches one that hangs).
+                for (t, bg) in std::mem::take(&mut r.threads) {
+                    let _ = r.join_watched(&t, bg);
                 }
                 return Err(e);
             }
@@ -498,11 +586,21 @@ pub fn run_scenario(file: &str, sc: &Scenario) -> Result<ScenarioReport, Scenari
         }
     }
     for (t, bg) in std::mem::take(&mut r.threads) {
-        let _ = bg.handle.join();
+        let step = bg.step.clone();
+        if let Err(msg) = r.join_watched(&t, bg) {
+            if msg.starts_with("watchdog") {
+                return Err(ScenarioError {
+                    file: file.to_string(),
+                    step: Some(step.number),
+                    op: Some(step.op_name.clone()),
+                    msg: format!("{msg} (never joined)"),
+                });
+            }
+        }
         if report.passed {
             report.lines.push(format!(
                 "  thread {t} (step {}) was never joined",
-                bg.step.number
+                step.number
             ));
         }
     }
@@ -518,8 +616,8 @@ pub fn run_files(paths: &[PathBuf], out: &mut dyn Write) -> ScenarioSummary {
         let text = match std::fs::read_to_string(p) {
             Ok(t) => t,
             Err(e) => {
-                let _ = writeln!(out, "FAIL {file}: cannot read: {e}");
-                sum.failed += 1;
+                let _ = writeln!(out, "MALFORMED {file}: cannot read: {e}");
+                sum.malformed += 1;
                 continue;
             }
         };
@@ -542,11 +640,19 @@ pub fn run_files(paths: &[PathBuf], out: &mut dyn Write) -> ScenarioSummary {
                 }
             }
             Err(e) => {
-                let _ = writeln!(out, "FAIL {e}");
-                sum.failed += 1;
+                let _ = writeln!(out, "MALFORMED {e}");
+                sum.malformed += 1;
             }
         }
     }
-    let _ = writeln!(out, "{} passed, {} failed", sum.passed, sum.failed);
+    if sum.malformed == 0 {
+        let _ = writeln!(out, "{} passed, {} failed", sum.passed, sum.failed);
+    } else {
+        let _ = writeln!(
+            out,
+            "{} passed, {} failed, {} malformed",
+            sum.passed, sum.failed, sum.malformed
+        );
+    }
     sum
 }

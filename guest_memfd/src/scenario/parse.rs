@@ -10,6 +10,19 @@ use invariants::Attr;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
+/// The largest file a scenario may create, in pages (256 MiB): the runner
+/// checks every safety property over every page after each step, so a
+/// step costs time proportional to the file size.
+pub const MAX_PAGES: usize = 1 << 16;
+/// The largest host mapping, in pages (`gmem.map_pages`).
+pub const MAX_MAP_PAGES: usize = 1 << 20;
+/// The longest design-`wait` timeout a scenario may ask for (60 s).
+pub const MAX_WAIT_TIMEOUT_MS: u64 = 60_000;
+/// The most steps a scenario may have.
+pub const MAX_STEPS: usize = 1_000;
+/// The most prealloc failures one `fail_prealloc` step may inject.
+pub const MAX_INJECT: u32 = 1_000;
+
 /// A page range given in pages or, for the EINVAL cases, in bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Range {
@@ -31,11 +44,13 @@ pub enum Op {
     GuestRead {
         page: usize,
         access: Option<Attr>,
+        vm: usize,
     },
     GuestWrite {
         page: usize,
         value: u8,
         access: Option<Attr>,
+        vm: usize,
     },
     Pin {
         page: usize,
@@ -56,6 +71,9 @@ pub enum Op {
     Convert {
         range: Range,
         to: Attr,
+        /// The ioctl's argument lives at this page of `proc`'s mapping of
+        /// the file (the copy-out of error_offset writes there).
+        arg: Option<(usize, String)>,
     },
     Allocate {
         range: Range,
@@ -77,13 +95,38 @@ pub enum Op {
     Join {
         thread: String,
     },
+    /// Release one VM's guest_memfd file (`kvm_gmem_release()`).
+    ReleaseVm {
+        vm: usize,
+    },
+    /// Memory failure on the page's folio (`kvm_gmem_error_folio()`).
+    MemoryFailure {
+        page: usize,
+    },
+    /// The next `count` maple-tree preallocations fail -ENOMEM.
+    FailPrealloc {
+        count: u32,
+    },
+    /// Which state the hardware holds the page's memory in.
+    HwState {
+        page: usize,
+    },
+    /// How many folios sit in the per-CPU lru_add batch.
+    LruBatch,
 }
 
 impl Op {
     pub fn may_run_in_background(&self) -> bool {
         !matches!(
             self,
-            Op::Pin { .. } | Op::Unpin { .. } | Op::Fork { .. } | Op::Join { .. } | Op::Pool
+            Op::Pin { .. }
+                | Op::Unpin { .. }
+                | Op::Fork { .. }
+                | Op::Join { .. }
+                | Op::Pool
+                | Op::FailPrealloc { .. }
+                | Op::HwState { .. }
+                | Op::LruBatch
         )
     }
 }
@@ -212,6 +255,23 @@ fn attr(ctx: &Ctx, v: &Value, k: &str) -> Result<Attr, ScenarioError> {
     }
 }
 
+fn check_vm(ctx: &Ctx, v: usize) -> Result<usize, ScenarioError> {
+    if v >= invariants::MAX_VMS {
+        return Err(ctx.err(format!(
+            "field 'vm' must be 0..{}, got {v}",
+            invariants::MAX_VMS
+        )));
+    }
+    Ok(v)
+}
+
+fn opt_vm(ctx: &Ctx, obj: &Map<String, Value>) -> Result<usize, ScenarioError> {
+    match obj.get("vm") {
+        None => Ok(0),
+        Some(v) => check_vm(ctx, as_usize(ctx, v, "vm")?),
+    }
+}
+
 fn opt_attr(ctx: &Ctx, obj: &Map<String, Value>, k: &str) -> Result<Option<Attr>, ScenarioError> {
     obj.get(k).map(|v| attr(ctx, v, k)).transpose()
 }
@@ -243,7 +303,7 @@ fn expect(ctx: &Ctx, v: &Value) -> Result<Expect, ScenarioError> {
             "sigbus" => Ok(Expect::Sigbus),
             "memory_fault" => Ok(Expect::MemoryFault),
             other => Err(ctx.err(format!(
-                "unknown expect \"{other}\" (use \"ok\", \"sigbus\", \"memory_fault\", {{\"value\": v}}, {{\"errno\": NAME}} or {{\"free_gigantic\": n}})"
+                "unknown expect \"{other}\" (use \"ok\", \"sigbus\", \"memory_fault\", {{\"value\": v}}, {{\"errno\": NAME}}, {{\"free_gigantic\": n}}, {{\"hw\": STATE}} or {{\"lru_batch\": n}})"
             ))),
         },
         Value::Object(o) => {
@@ -259,8 +319,20 @@ fn expect(ctx: &Ctx, v: &Value) -> Result<Expect, ScenarioError> {
             } else if let Some(n) = o.get("free_gigantic") {
                 check_fields(ctx, o, &["free_gigantic"], "expect")?;
                 Ok(Expect::FreeGigantic(as_usize(ctx, n, "free_gigantic")?))
+            } else if let Some(n) = o.get("lru_batch") {
+                check_fields(ctx, o, &["lru_batch"], "expect")?;
+                Ok(Expect::LruBatch(as_usize(ctx, n, "lru_batch")?))
+            } else if let Some(h) = o.get("hw") {
+                check_fields(ctx, o, &["hw"], "expect")?;
+                let hw = match as_str(ctx, h, "hw")? {
+                    "private" => Some(true),
+                    "shared" => Some(false),
+                    "none" => None,
+                    other => return Err(ctx.err(format!("field 'hw' must be \"private\", \"shared\" or \"none\", got \"{other}\""))),
+                };
+                Ok(Expect::Hw(hw))
             } else {
-                Err(ctx.err(format!("expect object must have 'value', 'errno' or 'free_gigantic': {v}")))
+                Err(ctx.err(format!("expect object must have 'value', 'errno', 'free_gigantic', 'hw' or 'lru_batch': {v}")))
             }
         }
         other => Err(ctx.err(format!("expect must be a string or an object, got {other}"))),
@@ -289,12 +361,19 @@ fn config(ctx: &Ctx, root: &Map<String, Value>) -> Result<Config, ScenarioError>
             "pages_per_gigantic",
             "map_pages",
             "wait_timeout_ms",
+            "vms",
+            "in_place_conversion",
         ],
         "gmem",
     )?;
     let pages = req_usize(ctx, g, "pages")?;
     if pages == 0 {
         return Err(ctx.err("gmem.pages must be at least 1"));
+    }
+    if pages > MAX_PAGES {
+        return Err(ctx.err(format!(
+            "gmem.pages = {pages} is over the limit of {MAX_PAGES} pages (scenarios check every page after every step)"
+        )));
     }
     let mut flags = GmemFlags::default();
     if let Some(f) = g.get("flags") {
@@ -332,10 +411,37 @@ fn config(ctx: &Ctx, root: &Map<String, Value>) -> Result<Config, ScenarioError>
         c.pages_per_gigantic = n;
     }
     if let Some(v) = g.get("map_pages") {
-        c.map_pages = as_usize(ctx, v, "map_pages")?;
+        let n = as_usize(ctx, v, "map_pages")?;
+        if n > MAX_MAP_PAGES {
+            return Err(ctx.err(format!(
+                "gmem.map_pages = {n} is over the limit of {MAX_MAP_PAGES} pages"
+            )));
+        }
+        c.map_pages = n;
     }
     if let Some(v) = g.get("wait_timeout_ms") {
-        c.wait_timeout = Duration::from_millis(as_u64(ctx, v, "wait_timeout_ms")?);
+        let ms = as_u64(ctx, v, "wait_timeout_ms")?;
+        if ms > MAX_WAIT_TIMEOUT_MS {
+            return Err(ctx.err(format!(
+                "gmem.wait_timeout_ms = {ms} is over the limit of {MAX_WAIT_TIMEOUT_MS} ms"
+            )));
+        }
+        c.wait_timeout = Duration::from_millis(ms);
+    }
+    if let Some(v) = g.get("vms") {
+        let n = as_usize(ctx, v, "vms")?;
+        if n == 0 || n > invariants::MAX_VMS {
+            return Err(ctx.err(format!(
+                "gmem.vms must be 1..={}, got {n}",
+                invariants::MAX_VMS
+            )));
+        }
+        c.nr_vms = n;
+    }
+    if let Some(v) = g.get("in_place_conversion") {
+        c.in_place_conversion = v
+            .as_bool()
+            .ok_or_else(|| ctx.err("gmem.in_place_conversion must be true or false"))?;
     }
     Ok(c)
 }
@@ -351,20 +457,31 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value) -> Result<Step, ScenarioError> {
     let fields: &[&str] = match op_name.as_str() {
         "host_read" => &["page", "proc"],
         "host_write" => &["page", "value", "proc"],
-        "guest_read" => &["page", "access"],
-        "guest_write" => &["page", "value", "access"],
+        "guest_read" => &["page", "access", "vm"],
+        "guest_write" => &["page", "value", "access", "vm"],
         "pin" => &["page", "kind", "id", "proc"],
         "unpin" | "pin_read" => &["id"],
         "pin_write" => &["id", "value"],
-        "convert" => &["offset", "pages", "offset_bytes", "size_bytes", "to"],
+        "convert" => &[
+            "offset",
+            "pages",
+            "offset_bytes",
+            "size_bytes",
+            "to",
+            "arg_page",
+            "proc",
+        ],
         "allocate" | "punch" => &["offset", "pages", "offset_bytes", "len_bytes"],
         "madvise_dontneed" => &["page", "proc"],
         "fork" => &["parent", "child"],
-        "close" | "pool" | "lru_drain" => &[],
+        "close" | "pool" | "lru_drain" | "lru_batch" => &[],
         "join" => &["thread"],
+        "release_vm" => &["vm"],
+        "memory_failure" | "hw_state" => &["page"],
+        "fail_prealloc" => &["count"],
         other => {
             return Err(ctx.err(format!(
-                "unknown op \"{other}\" (host_read, host_write, guest_read, guest_write, pin, unpin, pin_read, pin_write, convert, allocate, punch, madvise_dontneed, fork, close, pool, lru_drain, join)"
+                "unknown op \"{other}\" (host_read, host_write, guest_read, guest_write, pin, unpin, pin_read, pin_write, convert, allocate, punch, madvise_dontneed, fork, close, pool, lru_drain, join, release_vm, memory_failure, fail_prealloc, hw_state, lru_batch)"
             )))
         }
     };
@@ -384,11 +501,13 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value) -> Result<Step, ScenarioError> {
         "guest_read" => Op::GuestRead {
             page: req_usize(ctx, o, "page")?,
             access: opt_attr(ctx, o, "access")?,
+            vm: opt_vm(ctx, o)?,
         },
         "guest_write" => Op::GuestWrite {
             page: req_usize(ctx, o, "page")?,
             value: as_byte(ctx, req(ctx, o, "value")?, "value")?,
             access: opt_attr(ctx, o, "access")?,
+            vm: opt_vm(ctx, o)?,
         },
         "pin" => {
             let k = req_str(ctx, o, "kind")?;
@@ -417,6 +536,13 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value) -> Result<Step, ScenarioError> {
         "convert" => Op::Convert {
             range: range(ctx, o, "size_bytes")?,
             to: attr(ctx, req(ctx, o, "to")?, "to")?,
+            arg: match o.get("arg_page") {
+                Some(v) => Some((as_usize(ctx, v, "arg_page")?, proc(ctx)?)),
+                None if o.contains_key("proc") => {
+                    return Err(ctx.err("'proc' on convert needs 'arg_page'"))
+                }
+                None => None,
+            },
         },
         "allocate" => Op::Allocate {
             range: range(ctx, o, "len_bytes")?,
@@ -435,6 +561,30 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value) -> Result<Step, ScenarioError> {
         "close" => Op::Close,
         "pool" => Op::Pool,
         "lru_drain" => Op::LruDrain,
+        "lru_batch" => Op::LruBatch,
+        "release_vm" => Op::ReleaseVm {
+            vm: {
+                let v = req_usize(ctx, o, "vm")?;
+                check_vm(ctx, v)?
+            },
+        },
+        "memory_failure" => Op::MemoryFailure {
+            page: req_usize(ctx, o, "page")?,
+        },
+        "hw_state" => Op::HwState {
+            page: req_usize(ctx, o, "page")?,
+        },
+        "fail_prealloc" => Op::FailPrealloc {
+            count: {
+                let n = req_usize(ctx, o, "count")?;
+                u32::try_from(n)
+                    .ok()
+                    .filter(|&n| (1..=MAX_INJECT).contains(&n))
+                    .ok_or_else(|| {
+                        ctx.err(format!("field 'count' must be 1..={MAX_INJECT}, got {n}"))
+                    })?
+            },
+        },
         _ => Op::Join {
             thread: req_str(ctx, o, "thread")?,
         },
@@ -445,6 +595,17 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value) -> Result<Step, ScenarioError> {
     }
     if op != Op::Pool && matches!(expect, Some(Expect::FreeGigantic(_))) {
         return Err(ctx.err("{\"free_gigantic\": n} is only for the pool op"));
+    }
+    if (op == Op::LruBatch) != matches!(expect, Some(Expect::LruBatch(_))) {
+        return Err(
+            ctx.err("lru_batch needs \"expect\": {\"lru_batch\": n}, and only lru_batch takes it")
+        );
+    }
+    let hw_op = matches!(op, Op::HwState { .. });
+    if hw_op != matches!(expect, Some(Expect::Hw(_))) {
+        return Err(ctx.err(
+            "hw_state needs \"expect\": {\"hw\": \"private\"|\"shared\"|\"none\"}, and only hw_state takes it",
+        ));
     }
     let background = o
         .get("background")
@@ -484,6 +645,12 @@ pub fn parse(file: &str, json: &str) -> Result<Scenario, ScenarioError> {
     let steps_v = req(&ctx, root, "steps")?
         .as_array()
         .ok_or_else(|| ctx.err("field 'steps' must be an array"))?;
+    if steps_v.len() > MAX_STEPS {
+        return Err(ctx.err(format!(
+            "{} steps is over the limit of {MAX_STEPS}",
+            steps_v.len()
+        )));
+    }
     let mut steps = Vec::with_capacity(steps_v.len());
     for (i, s) in steps_v.iter().enumerate() {
         steps.push(step(&mut ctx, i + 1, s)?);
