@@ -69,8 +69,8 @@ fn page(i: usize, attr: Attr) -> PageView {
         pins: 0,
         longterm_pins: 0,
         exclusive_pins: 0,
-        stage2: Stage2::None,
-        invalidating: false,
+        stage2: [Stage2::None; MAX_VMS],
+        invalidating: [false; MAX_VMS],
     }
 }
 
@@ -84,6 +84,8 @@ fn folio(id: FolioId, parts: RefParts) -> FolioView {
         pincount: 0,
         frozen: false,
         freed: false,
+        hw_private: 0,
+        poisoned: false,
     }
 }
 
@@ -147,16 +149,95 @@ fn host_access_needs_a_shared_or_orphaned_page() {
 #[test]
 fn stage2_must_match_attribute_outside_invalidation() {
     let mut good = one_private_page();
-    good.pages[0].stage2 = Stage2::Private(0);
+    good.pages[0].stage2[0] = Stage2::Private(0);
     let mut bad = good.clone();
-    bad.pages[0].stage2 = Stage2::Shared(0);
+    bad.pages[0].stage2[0] = Stage2::Shared(0);
     check(PropertyId::Stage2Coherent, &good, &bad);
     let mut stale_folio = good.clone();
-    stale_folio.pages[0].stage2 = Stage2::Private(7);
+    stale_folio.pages[0].stage2[0] = Stage2::Private(7);
     assert!(!stage2_coherent(&stale_folio));
     let mut window = bad.clone();
-    window.pages[0].invalidating = true;
+    window.pages[0].invalidating[0] = true;
     assert!(stage2_coherent(&window));
+    // Per VM: the second VM's stale entry is not excused by the first VM's
+    // invalidation window.
+    let mut second_vm = good.clone();
+    second_vm.pages[0].stage2[1] = Stage2::Shared(0);
+    second_vm.pages[0].invalidating[0] = true;
+    assert!(!stage2_coherent(&second_vm));
+    second_vm.pages[0].invalidating[1] = true;
+    assert!(stage2_coherent(&second_vm));
+}
+
+#[test]
+fn host_never_touches_a_hardware_private_page() {
+    let mut good = one_private_page();
+    good.pages[0].attr = Attr::Shared;
+    good.accesses = vec![Access {
+        who: Accessor::HostCpu { process: 0 },
+        folio: 0,
+        index: 0,
+        write: true,
+        guest_type: None,
+    }];
+    let mut bad = good.clone();
+    bad.folios[0].hw_private = 1;
+    check(PropertyId::HostAccessOnlyHwShared, &good, &bad);
+    // The guest touching its hardware-private page is the point.
+    let mut guest = bad.clone();
+    guest.accesses[0].who = Accessor::Guest;
+    assert!(host_access_only_hw_shared(&guest));
+    // Another page of a large folio being private does not matter.
+    let mut large = good.clone();
+    large.folios[0].large = true;
+    large.folios[0].hw_private = 0b10;
+    assert!(host_access_only_hw_shared(&large));
+    large.accesses[0].index = 1;
+    assert!(!host_access_only_hw_shared(&large));
+}
+
+#[test]
+fn freed_memory_is_hardware_shared() {
+    let mut good = one_private_page();
+    good.folios[0].freed = true;
+    good.folios[0].parts = RefParts::default();
+    good.folios[0].refcount = 0;
+    let mut bad = good.clone();
+    bad.folios[0].hw_private = 1;
+    check(PropertyId::FreedFolioHwShared, &good, &bad);
+    // A live hardware-private folio is fine.
+    let mut live = bad.clone();
+    live.folios[0].freed = false;
+    assert!(freed_folio_hw_shared(&live));
+    // A gigantic page pooled while hardware-private is not.
+    let mut pooled = good.clone();
+    pooled.gigantic = vec![GiganticView {
+        id: 0,
+        first_index: 0,
+        nr_pages: 2,
+        structure: Structure::Whole,
+        in_pool: true,
+        released: false,
+        refs_on_dead_subfolios: 0,
+        refs_while_pooled: 0,
+        hw_private_while_pooled: true,
+    }];
+    assert!(!freed_folio_hw_shared(&pooled));
+}
+
+#[test]
+fn no_stage2_entry_outlives_its_folio() {
+    let mut good = one_private_page();
+    good.pages[0].stage2[1] = Stage2::Private(0);
+    let mut bad = good.clone();
+    bad.folios[0].freed = true;
+    check(PropertyId::NoStage2ToFreed, &good, &bad);
+    let mut orphan = good.clone();
+    orphan.folios[0].home = FolioHome::Orphaned;
+    assert!(!no_stage2_to_freed(&orphan));
+    let mut unknown = good.clone();
+    unknown.pages[0].stage2[1] = Stage2::Shared(9);
+    assert!(!no_stage2_to_freed(&unknown));
 }
 
 #[test]
@@ -214,6 +295,7 @@ fn gigantic_page_pooled_or_merged_only_unreferenced() {
         released: true,
         refs_on_dead_subfolios: 0,
         refs_while_pooled: 0,
+        hw_private_while_pooled: false,
     };
     let good = V {
         gigantic: vec![g],

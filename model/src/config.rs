@@ -341,6 +341,8 @@ impl Config {
                 ];
                 c.truncate = Some(TruncOp::Punch { start: 1, pages: 1 });
                 c.lru = matches!(design, Design::Inplace | Design::Wait);
+                // v13's maple-tree preallocation may fail (-ENOMEM).
+                c.enomem = design == Design::Inplace;
             }
             Design::Split => {
                 c.procs = vec![vec![HostOp::Write { page: 1 }]];
@@ -474,7 +476,7 @@ impl Config {
             Bug::ZapWrongFilter => {
                 // The vCPU maps the shared page, then the VMM converts it.
                 c.pages = 1;
-                c.guest = vec![guest(0, Attr::Shared, 0)];
+                c.guest = vec![guest(0, Attr::Shared, 0), guest(0, Attr::Private, 0)];
                 c.conversions = vec![to_private(0, 1)];
             }
             Bug::InstallNoRetry | Bug::NoReclaimOnFree => {
@@ -501,7 +503,7 @@ impl Config {
                 // The second VM maps the shared page; the VMM converts it.
                 c.pages = 1;
                 c.vms = 2;
-                c.guest = vec![guest(0, Attr::Shared, 1)];
+                c.guest = vec![guest(0, Attr::Shared, 1), guest(0, Attr::Private, 1)];
                 c.conversions = vec![to_private(0, 1)];
             }
             Bug::GupFastRecheckBeforeAdd => {
@@ -512,7 +514,10 @@ impl Config {
             }
             Bug::CopyOutUnderLock => {
                 // The ioctl's argument lives in page 0 of the guest_memfd
-                // mapping (not faulted in yet); converting page 1 fails.
+                // mapping, which the VMM may not have touched yet;
+                // converting page 1 fails, -EAGAIN while the VMM touches it
+                // or -ENOMEM.
+                c.procs = vec![vec![HostOp::Write { page: 0 }, HostOp::Write { page: 1 }]];
                 c.conversions = vec![to_private(1, 1)];
                 c.enomem = true;
                 c.attrs_arg_page = Some(0);

@@ -226,7 +226,7 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
         if a.state != b.state {
             v.push(format!("f{s}: {:?}", b.state));
         }
-        if a.hw_private != b.hw_private && b.state == FolioState::Freed {
+        if a.hw_private != b.hw_private && b.state == FolioState::Freed && b.hw_private != 0 {
             v.push(format!("f{s}: freed hardware-private {:b}", b.hw_private));
         }
     }
@@ -247,10 +247,25 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
             (None, r) => format!("invalidate_lock: R {r:b}"),
         });
     }
-    if before.conv.result != after.conv.result {
-        if let (Some(r), ConvPc::Done) = (after.conv.result, after.conv.pc) {
-            v.push(format!("ioctl returns {}", r.kernel()));
-        }
+    if let (ConvPc::CopyOut(_), false, Some(r)) = (
+        after.conv.pc,
+        matches!(before.conv.pc, ConvPc::CopyOut(_)),
+        after.conv.result,
+    ) {
+        v.push(format!(
+            "{}: copy error_offset to the user's struct next{}",
+            r.kernel(),
+            if after.invalidate_lock.writer == Some(0) {
+                ", invalidate_lock still held"
+            } else {
+                ""
+            }
+        ));
+    }
+    let returned = after.conv.pc == ConvPc::Done
+        && (before.conv.pc != ConvPc::Done || before.conv.result != after.conv.result);
+    if let (true, Some(r)) = (returned, after.conv.result) {
+        v.push(format!("ioctl returns {}", r.kernel()));
     }
     v
 }

@@ -33,12 +33,19 @@ fn pinner(kind: PinKind, path: GupPath, page: u8) -> PinnerCfg {
 }
 
 /// The design's gate configuration without the actors a liveness or peer
-/// row does not need: no vCPU, no punch, no host process.
+/// row does not need: no vCPU, no punch, no host process, and a maple-tree
+/// preallocation that succeeds. -ENOMEM is the environment's choice, not a
+/// fair one, and the VMM does not retry it: a liveness property under an
+/// allocator that may fail forever is false for a reason no kernel change
+/// can fix, so liveness holds under the premise that the allocation
+/// succeeds, and -ENOMEM is a safety question (`conversion_atomic`, the
+/// `inplace` row).
 fn base(design: Design) -> Config {
     let mut c = Config::for_design(design);
     c.guest.clear();
     c.truncate = None;
     c.procs.clear();
+    c.enomem = false;
     c
 }
 
@@ -162,6 +169,66 @@ pub fn no_lru_drain_config(design: Design) -> Config {
     c
 }
 
+/// Two VMs bound to one guest_memfd (v13: one `gmem_file` per VM, every
+/// invalidation walks all of them): both vCPUs fault page 1 shared, VM 0's
+/// then faults page 0 private and VM 1's page 0 shared, while the VMM
+/// converts both pages to private and back and VM 1's file is released.
+pub fn two_vms_config() -> Config {
+    let mut c = base(Design::Inplace);
+    c.vms = 2;
+    c.lru = false;
+    c.pinners.clear();
+    c.guest = vec![
+        GuestOp {
+            page: 1,
+            access: Attr::Shared,
+            vm: 0,
+        },
+        GuestOp {
+            page: 0,
+            access: Attr::Private,
+            vm: 0,
+        },
+        GuestOp {
+            page: 1,
+            access: Attr::Shared,
+            vm: 1,
+        },
+        GuestOp {
+            page: 0,
+            access: Attr::Shared,
+            vm: 1,
+        },
+    ];
+    c.truncate = Some(TruncOp::Release { vm: 1 });
+    c
+}
+
+/// Memory failure on a private page the vCPU faults in, racing the
+/// conversions and a host writer (`kvm_gmem_error_folio()` runs under the
+/// shared invalidate lock, concurrently with `kvm_gmem_get_pfn()`).
+pub fn memory_failure_config() -> Config {
+    let mut c = base(Design::Inplace);
+    c.lru = false;
+    c.pinners.clear();
+    c.procs = vec![vec![HostOp::Write { page: 1 }]];
+    c.guest = vec![
+        GuestOp {
+            page: 0,
+            access: Attr::Private,
+            vm: 0,
+        },
+        GuestOp {
+            page: 0,
+            access: Attr::Private,
+            vm: 0,
+        },
+    ];
+    c.memory_failure = Some(0);
+    c.truncate = Some(TruncOp::Punch { start: 1, pages: 1 });
+    c
+}
+
 /// Every gate row, in report order.
 pub fn gate_configs() -> Vec<GateConfig> {
     let mut v = Vec::new();
@@ -169,6 +236,12 @@ pub fn gate_configs() -> Vec<GateConfig> {
     for d in Design::ALL {
         v.push(row(d.name().into(), Pass::Safety, Config::for_design(d)));
     }
+    v.push(row("inplace@two_vms".into(), Pass::Safety, two_vms_config()));
+    v.push(row(
+        "inplace@memory_failure".into(),
+        Pass::Safety,
+        memory_failure_config(),
+    ));
     for b in Bug::ALL {
         let c = Config::for_bug(b);
         let pass = if b == Bug::NoLruDrain {

@@ -32,7 +32,34 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
     let private_guest_access = gmem && cfg.guest.iter().any(|g| g.access == invariants::Attr::Private);
     // A host access: a process, a GUP holder, or the converter's copy-out.
     let host_touches = maps || cfg.attrs_arg_page.is_some();
-    let frees = cfg.truncate.is_some();
+    // Only a punch or a close takes folios out of the page cache (a release
+    // of one VM's file leaves the inode's memory alone).
+    let frees = match cfg.truncate {
+        Some(TruncOp::Close) => true,
+        // A punch of part of a gigantic folio zeroes it in place.
+        Some(TruncOp::Punch { start, pages }) => {
+            cfg.design != Design::HugeWhole || (start == 0 && pages == cfg.pages)
+        }
+        _ => false,
+    };
+    // Who can hold a folio reference besides the page cache. Since v13 the
+    // vCPU is not among them: kvm_gmem_get_pfn() drops its reference.
+    let pfnmap = cfg.design == Design::Pfnmap;
+    let takes_refs = (!cfg.procs.is_empty() && !pfnmap)
+        || (!cfg.pinners.is_empty() && !pfnmap)
+        || cfg.speculative.is_some()
+        || cfg.populate.is_some()
+        || cfg.lru
+        || (cfg.attrs_arg_page.is_some() && !pfnmap);
+    // The copy-out's fault comes after the conversion failed: it cannot be
+    // what makes it fail.
+    let holds_refs_at_check = takes_refs
+        && !(cfg.attrs_arg_page.is_some()
+            && cfg.procs.is_empty()
+            && cfg.pinners.is_empty()
+            && cfg.speculative.is_none()
+            && cfg.populate.is_none()
+            && !cfg.lru);
     let two_vcpus = cfg.vms > 1 && (0..cfg.vms).all(|v| cfg.guest.iter().any(|g| g.vm == v));
     let lock_users = [
         !cfg.conversions.is_empty() && cfg.design != Design::ExclusivePin,
@@ -78,19 +105,15 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
             Some("no host process, GUP user or copy-out in this configuration")
         }
         FreedFolioHwShared | FolioFreed if !frees => {
-            Some("no punch, close or release: no folio of the file is freed")
+            Some("no punch or close: no folio of the file is freed")
         }
         NoStage2ToFreed if cfg.guest.is_empty() => Some("no guest vCPU in this configuration"),
         NoStage2ToFreed if !frees && cfg.design != Design::Split => {
             Some("no punch or close and no merge: no folio is freed, orphaned or merged away")
         }
-        FolioReferenced
-            if cfg.design == Design::Pfnmap
-                && cfg.speculative.is_none()
-                && cfg.populate.is_none() =>
-        {
-            Some("design pfnmap: PTEs are special, GUP is refused and kvm_gmem_get_pfn() keeps no reference: nothing but the page cache references a folio")
-        }
+        FolioReferenced if !takes_refs => Some(
+            "nothing in this configuration takes a folio reference (v13's kvm_gmem_get_pfn() keeps none)",
+        ),
         TwoVmsMapPage if !two_vcpus => Some("needs two VMs, each with a vCPU"),
         GuestPoisoned if cfg.memory_failure.is_none() => {
             Some("no memory failure in this configuration")
@@ -107,13 +130,7 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
                 Some("design pfnmap has no references to check, so never fails EAGAIN")
             }
             _ if !converts_to_private => Some("no to-private conversion in this configuration"),
-            _ if cfg.pinners.is_empty()
-                && cfg.procs.is_empty()
-                && cfg.guest.is_empty()
-                && cfg.speculative.is_none()
-                && cfg.populate.is_none()
-                && !cfg.lru =>
-            {
+            _ if !holds_refs_at_check => {
                 Some("nothing in this configuration can hold a reference")
             }
             _ => None,

@@ -136,6 +136,9 @@ impl SeqMachine {
         cfg.populate = None;
         cfg.speculative = None;
         cfg.retry_until_ok = false;
+        // Sequential calls allocate successfully; -ENOMEM is an explicit
+        // injection on the implementation side.
+        cfg.enomem = false;
         // Mirror the implementation: every 4K-folio design puts fresh folios
         // in the lru_add batch (guest_memfd `Design::uses_lru`).
         cfg.lru = matches!(

@@ -971,7 +971,7 @@ mod tests {
                 s.folios[0].state = FolioState::PageCache;
                 s.folios[0].poisoned = true
             },
-            |s| s.bound = 1,
+            |s| s.bound = 3,
             |s| s.mf = MfPc::ErrorFolio(0),
             |s| s.guests[1].seq_stale = true,
             |s| s.conv.pc = ConvPc::CopyOut(FaultPc::Install(0)),

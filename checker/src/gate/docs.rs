@@ -92,6 +92,11 @@ fn actor_script(c: &Config, a: Actor) -> String {
             if !c.block_pins_while_waiting {
                 s += ", waits for GUP references while still mapped";
             }
+            if let Some(p) = c.attrs_arg_page {
+                s += &format!(
+                    ", its ioctl argument in page {p} of the guest_memfd mapping"
+                );
+            }
             s
         }
         Actor::Proc(p) => {
@@ -125,10 +130,11 @@ fn actor_script(c: &Config, a: Actor) -> String {
             }
             s
         }
-        Actor::Guest => {
+        Actor::Guest(vm) => {
             let ops: Vec<String> = c
                 .guest
                 .iter()
+                .filter(|g| g.vm == vm)
                 .map(|g| format!("{:?} access to page {}", g.access, g.page).to_lowercase())
                 .collect();
             ops.join(", then ")
@@ -138,6 +144,7 @@ fn actor_script(c: &Config, a: Actor) -> String {
                 format!("fallocate(PUNCH_HOLE) {}", range(start, pages))
             }
             Some(TruncOp::Close) => "close()".into(),
+            Some(TruncOp::Release { vm }) => format!("releases VM {vm}'s guest_memfd file"),
             None => String::new(),
         },
         Actor::Populate => match c.populate {
@@ -156,6 +163,11 @@ fn actor_script(c: &Config, a: Actor) -> String {
             None => String::new(),
         },
         Actor::PoolCallback => "returns the gigantic page to the pool".into(),
+        Actor::MemoryFailure => format!(
+            "poisons page {} (memory_failure, kvm_gmem_error_folio)",
+            c.memory_failure.unwrap_or(0)
+        ),
+        Actor::AllocFail => "fails the conversion's maple-tree preallocation (-ENOMEM)".into(),
     };
     format!("`{a}` {what}")
 }

@@ -62,6 +62,8 @@ fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, S
     c.block_pins_while_waiting = cfg.block_pins_while_waiting;
     // The model's exclusive_pin memory is an anonymous THP over the file.
     c.thp = cfg.design == Design::ExclusivePin;
+    c.nr_vms = cfg.vms as usize;
+    c.enomem = cfg.enomem;
     if bugs {
         c.bugs = cfg.bugs.iter().collect();
     }
@@ -103,6 +105,12 @@ fn model_point(
             }
             ConvPc::Done => (START, None),
             ConvPc::Lock => ("conv.lock", None),
+            ConvPc::Prealloc => ("conv.prealloc", None),
+            ConvPc::MakeShared => ("conv.make_shared", None),
+            // The copy-out's first step writes through a present PTE or
+            // takes the invalidate lock for the fault; then the fault's steps.
+            ConvPc::CopyOut(FaultPc::LockInv) => ("conv.copy_out", None),
+            ConvPc::CopyOut(f) => (fault(f), None),
             ConvPc::WaitMapped(i) => ("conv.wait_mapped", p(i)),
             ConvPc::Unmap => ("conv.unmap", None),
             ConvPc::Check(i) => ("conv.check", p(i)),
@@ -127,13 +135,14 @@ fn model_point(
             PinPc::FastReadPte => ("gup.fast_read_pte", None),
             PinPc::FastTryAdd(_) => ("gup.fast_try_add", None),
             PinPc::FastRecheck(_) => ("gup.fast_recheck", None),
+            PinPc::FastRecheckEarly(_) => ("gup.fast_recheck_early", None),
             PinPc::SlowFollow => ("gup.slow_follow", None),
             PinPc::SlowFault(f) => (fault(f), None),
             PinPc::ExclRecheck(_) => ("gup.excl_recheck", None),
             PinPc::Held(_) => ("gup.held", None),
             PinPc::Accessed(_) => ("gup.accessed", None),
         },
-        Actor::Guest => match st.guest.pc {
+        Actor::Guest(v) => match st.guests[v as usize].pc {
             GuestPc::Idle => (START, None),
             GuestPc::Snapshot => ("guest.snapshot", None),
             GuestPc::CheckAttr => ("guest.check_attr", None),
@@ -157,12 +166,20 @@ fn model_point(
             TruncPc::MergeFold => ("trunc.merge_fold", None),
             TruncPc::Truncate => ("trunc.truncate", None),
             TruncPc::InvEnd => ("trunc.inv_end", None),
+            TruncPc::ReleaseVm => ("trunc.release_vm", None),
         },
         Actor::Speculative => match st.spec {
             SpecPc::Idle | SpecPc::Finished => (START, None),
             SpecPc::Held(_) => ("spec.held", None),
         },
         Actor::PoolCallback => ("pool_callback", None),
+        Actor::MemoryFailure => match st.mf {
+            MfPc::Idle | MfPc::Finished => (START, None),
+            MfPc::ErrorFolio(_) => ("mf.error_folio", None),
+        },
+        // Not a thread: the environment's choice, taken by the converter
+        // at `conv.prealloc` (see `follow`).
+        Actor::AllocFail => (START, None),
     }
 }
 
@@ -233,9 +250,10 @@ enum Script {
     Converter(Vec<model::config::ConvOp>),
     Proc(u32, Vec<HostOp>),
     Pinner(model::config::PinnerCfg),
-    Guest(Vec<model::config::GuestOp>),
+    Guest(usize, Vec<model::config::GuestOp>),
     Truncate(model::config::TruncOp),
     Populate(model::config::PopulateCfg),
+    MemoryFailure(u8),
     Speculative(model::config::SpeculativeCfg),
 }
 
@@ -247,7 +265,7 @@ fn pin_kind(k: MPin) -> PinKind {
     }
 }
 
-fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script) {
+fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script, arg: Option<u8>) {
     let value = id as u8 + 1;
     match s {
         Script::Converter(ops) => {
@@ -255,7 +273,7 @@ fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script) {
                 sched::step_point(START, None);
                 vmm.succeeded.store(false, Ordering::SeqCst);
                 loop {
-                    let r = gm.convert(op.start as usize, op.pages as usize, op.to);
+                    let r = convert(gm, op, arg);
                     if r.is_ok() {
                         vmm.succeeded.store(true, Ordering::SeqCst);
                     }
@@ -321,17 +339,22 @@ fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script) {
                 return;
             }
         },
-        Script::Guest(ops) => {
-            for op in ops {
+        Script::Guest(vm, ops) => {
+            for op in ops.iter().filter(|o| o.vm as usize == vm) {
                 sched::step_point(START, None);
-                let _ = gm.guest_write(op.page as usize, Some(op.access), value);
+                let _ = gm.guest_access_vm(vm, op.page as usize, Some(op.access), Some(value));
             }
+        }
+        Script::MemoryFailure(page) => {
+            sched::step_point(START, None);
+            let _ = gm.memory_failure(page as usize);
         }
         Script::Truncate(op) => {
             sched::step_point(START, None);
             let _ = match op {
                 TruncOp::Punch { start, pages } => gm.punch(start as usize, pages as usize),
                 TruncOp::Close => gm.close(),
+                TruncOp::Release { vm } => gm.release_vm(vm as usize),
             };
         }
         Script::Populate(p) => {
@@ -350,6 +373,22 @@ fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script) {
             }
         },
     }
+}
+
+/// One conversion request; its `struct kvm_memory_attributes2` lives at
+/// page `arg` of process 0's mapping of the file when the model says so.
+fn convert(gm: &GuestMemFd, op: model::config::ConvOp, arg: Option<u8>) -> guest_memfd::Result<()> {
+    let mut a = guest_memfd::KvmMemoryAttributes2 {
+        offset: op.start as u64 * guest_memfd::PAGE_SIZE,
+        size: op.pages as u64 * guest_memfd::PAGE_SIZE,
+        attributes: if op.to == invariants::Attr::Private {
+            guest_memfd::KVM_MEMORY_ATTRIBUTE_PRIVATE
+        } else {
+            0
+        },
+        ..Default::default()
+    };
+    gm.set_memory_attributes2_at(&mut a, arg.map(|p| (0, p as usize)))
 }
 
 /// The running implementation and its actor threads.
@@ -386,7 +425,7 @@ impl World {
                 Actor::Converter => Script::Converter(cfg.conversions.clone()),
                 Actor::Proc(p) => Script::Proc(mms[p as usize], cfg.procs[p as usize].clone()),
                 Actor::Pinner(k) => Script::Pinner(cfg.pinners[k as usize]),
-                Actor::Guest => Script::Guest(cfg.guest.clone()),
+                Actor::Guest(v) => Script::Guest(v as usize, cfg.guest.clone()),
                 Actor::Populate => match cfg.populate {
                     Some(p) => Script::Populate(p),
                     None => continue,
@@ -401,17 +440,25 @@ impl World {
                 },
                 // Folded into the last folio put (`unsupported` refuses
                 // traces in which it acts).
-                Actor::PoolCallback => continue,
+                Actor::MemoryFailure => match cfg.memory_failure {
+                    Some(p) => Script::MemoryFailure(p),
+                    None => continue,
+                },
+                // The environment's -ENOMEM is injected into the converter
+                // (see `follow`); the pool callback is folded into the last
+                // folio put (`unsupported` refuses traces in which it acts).
+                Actor::PoolCallback | Actor::AllocFail => continue,
             };
             ids.insert(a, id);
             let (gm2, vmm2, s2) = (gm.clone(), vmm.clone(), sched.clone());
+            let arg = cfg.attrs_arg_page;
             sched.launch(id);
             let h = std::thread::Builder::new()
                 .name(format!("replay-{a}"))
                 .spawn(move || {
                     s2.enter(id);
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        run_script(&gm2, &vmm2, id, script)
+                        run_script(&gm2, &vmm2, id, script, arg)
                     }));
                     s2.exit(id, r.is_err());
                 })
@@ -635,7 +682,15 @@ fn same_safety_verdicts(
 /// Grant the step the model takes at `k`, checking the actor is parked
 /// where the model says it is.
 fn follow(w: &World, t: &Trace, k: usize, a: Action) -> Result<(), String> {
-    let actor = a.actor();
+    // The environment's -ENOMEM: the converter, at its preallocation step,
+    // takes an injected failure.
+    let (actor, a) = match a.actor() {
+        Actor::AllocFail => {
+            w.gm.inject_prealloc_failure(1);
+            (Actor::Converter, Action::Step(Actor::Converter))
+        }
+        x => (x, a),
+    };
     let sid = *w
         .ids
         .get(&actor)
@@ -721,6 +776,17 @@ fn bug_off(tf: &TraceFile) -> Result<(bool, String), String> {
         }
     };
     for (k, &a) in tf.actions.iter().enumerate() {
+        let a = match a.actor() {
+            // The environment's -ENOMEM, where the converter preallocates.
+            Actor::AllocFail => {
+                if w.parked(Actor::Converter).is_none_or(|p| p.name != "conv.prealloc") {
+                    continue;
+                }
+                w.gm.inject_prealloc_failure(1);
+                Action::Step(Actor::Converter)
+            }
+            _ => a,
+        };
         let Some(&sid) = w.ids.get(&a.actor()) else {
             continue;
         };
