@@ -571,8 +571,16 @@ pub fn gigantic_pool_safe<V: GmemView + ?Sized>(v: &V) -> bool {
 /// docs/kernel.md#populate). A cycle in the
 /// waits-for graph (thread -> holder of a conflicting mode of the lock it waits for).
 pub fn no_deadlock<V: GmemView + ?Sized>(v: &V) -> bool {
+    // Evaluated on every generated state: no allocation. Threads are
+    // collected into a fixed table (the model has 14 thread ids, the
+    // implementation's lock tracker fewer); a provider with more threads than
+    // the table holds is reported as a deadlock rather than silently cut.
+    const MAX_T: usize = 32;
+    const MAX_H: usize = 4;
+    #[derive(Clone, Copy)]
     struct T {
-        holds: Vec<(LockId, LockMode)>,
+        holds: [(LockId, LockMode); MAX_H],
+        nholds: usize,
         waits: Option<(LockId, LockMode)>,
     }
     let mut any_wait = false;
@@ -580,51 +588,67 @@ pub fn no_deadlock<V: GmemView + ?Sized>(v: &V) -> bool {
     if !any_wait {
         return true;
     }
-    let mut ts: Vec<T> = Vec::new();
+    let empty = T {
+        holds: [(LockId::MmuLock, LockMode::Shared); MAX_H],
+        nholds: 0,
+        waits: None,
+    };
+    let mut ts = [empty; MAX_T];
+    let mut n = 0;
+    let mut overflow = false;
     v.for_each_thread_locks(&mut |t| {
-        ts.push(T {
-            holds: t.holds.to_vec(),
-            waits: t.waits_for,
-        })
+        if n == MAX_T || t.holds.len() > MAX_H {
+            overflow = true;
+            return;
+        }
+        ts[n].holds[..t.holds.len()].copy_from_slice(t.holds);
+        ts[n].nholds = t.holds.len();
+        ts[n].waits = t.waits_for;
+        n += 1;
     });
-    let n = ts.len();
-    let edges: Vec<Vec<usize>> = ts
-        .iter()
-        .map(|t| match t.waits {
-            None => vec![],
-            Some((lock, mode)) => (0..n)
-                .filter(|&h| {
-                    ts[h]
-                        .holds
-                        .iter()
-                        .any(|&(l, m)| l == lock && m.conflicts(mode))
-                })
-                .collect(),
-        })
-        .collect();
-    // Iterative three-colour DFS for a cycle.
-    let mut colour = vec![0u8; n];
+    if overflow {
+        return false;
+    }
+    let ts = &ts[..n];
+    // Does thread `h` hold `lock` in a mode conflicting with `mode`?
+    let blocks = |h: usize, (lock, mode): (LockId, LockMode)| {
+        ts[h].holds[..ts[h].nholds]
+            .iter()
+            .any(|&(l, m)| l == lock && m.conflicts(mode))
+    };
+    // Iterative three-colour DFS over the waits-for graph (edges computed on
+    // the fly: thread -> every holder of a conflicting mode).
+    let mut colour = [0u8; MAX_T];
+    let mut stack = [(0usize, 0usize); MAX_T];
     for root in 0..n {
         if colour[root] != 0 {
             continue;
         }
-        let mut stack = vec![(root, 0usize)];
+        let mut depth = 1;
+        stack[0] = (root, 0);
         colour[root] = 1;
-        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
-            if *next < edges[node].len() {
-                let succ = edges[node][*next];
-                *next += 1;
-                match colour[succ] {
-                    0 => {
-                        colour[succ] = 1;
-                        stack.push((succ, 0));
+        while depth > 0 {
+            let (node, next) = stack[depth - 1];
+            let succ = ts[node]
+                .waits
+                .and_then(|w| (next..n).find(|&h| blocks(h, w)));
+            match succ {
+                Some(h) => {
+                    stack[depth - 1].1 = h + 1;
+                    match colour[h] {
+                        0 => {
+                            colour[h] = 1;
+                            stack[depth] = (h, 0);
+                            depth += 1;
+                        }
+                        1 => return false,
+                        _ => {}
                     }
-                    1 => return false,
-                    _ => {}
                 }
-            } else {
-                colour[node] = 2;
-                stack.pop();
+                None => {
+                    colour[node] = 2;
+                    depth -= 1;
+                }
             }
         }
     }
