@@ -160,8 +160,44 @@ impl GuestMemFd {
         self.prealloc_failures.fetch_add(n, Ordering::AcqRel);
     }
 
+    /// One byte written to page `page` of process `mm`'s mapping of the
+    /// file, faulting it in if needed (the fault's lock acquisition is part
+    /// of the step being performed, `conv.copy_out`). -EFAULT if the fault
+    /// SIGBUSes; -EDEADLK for the self-deadlock an undriven thread reports.
+    fn copy_to_user(&self, mm: MmId, page: usize, v: u8) -> Result<()> {
+        let m = self.mm(mm)?;
+        if m.vma().is_none_or(|vma| page >= vma.pages) {
+            return Err(Error::sys(Errno::EFAULT));
+        }
+        loop {
+            let done = m.with_pte(page, false, |pte| {
+                pte.as_ref().map(|pte| {
+                    self.record_access(
+                        invariants::Accessor::HostCpu { process: m.id },
+                        &pte.folio,
+                        page,
+                        true,
+                        None,
+                    );
+                    pte.folio.write(page, v);
+                })
+            });
+            if done.is_some() {
+                return Ok(());
+            }
+            match self.handle_mm_fault_as(&m, page, Some("conv.copy_out")) {
+                Ok(()) => {}
+                Err(crate::fault::FaultError::Sigbus) => return Err(Error::sys(Errno::EFAULT)),
+                Err(crate::fault::FaultError::SelfDeadlock) => {
+                    return Err(Error::sys(Errno::EDEADLK))
+                }
+            }
+        }
+    }
+
     /// The copy-out of `error_offset` (`copy_to_user()` in
-    /// `kvm_gmem_set_attributes()`), model step `conv.copy_out`.
+    /// `kvm_gmem_set_attributes()`), model step `conv.copy_out`, only
+    /// where the argument lives in the guest_memfd mapping.
     fn copy_out(&self, r: &Result<()>, out: &mut CopyOut) {
         let Err(Error::Sys {
             error_index: Some(i),
@@ -170,19 +206,21 @@ impl GuestMemFd {
         else {
             return;
         };
-        sched::step_point("conv.copy_out", None);
         let Some((mm, page)) = out.buf else {
             return;
         };
-        let res = match self.host_access_inner(mm, page, Some(*i as u8)) {
-            Ok(crate::errno::AccessOutcome::Value(_)) => Ok(()),
-            Ok(_) => Err(Error::sys(Errno::EFAULT)),
-            Err(Error::Sys {
-                errno: Errno::EDEADLK,
-                ..
-            }) => Err(Error::sys(Errno::EDEADLK)),
-            Err(_) => Err(Error::sys(Errno::EFAULT)),
-        };
+        // copy_to_user(): a user write through the VMM's mapping. The model
+        // step `conv.copy_out` writes through a present PTE, or takes the
+        // invalidate lock shared for the fault: with no PTE there, the
+        // thread counts as waiting for the lock from the moment it is at
+        // the step (as the model counts it).
+        let unmapped = self.mm(mm).is_ok_and(|m| m.pte_read(page).is_none());
+        if unmapped {
+            self.invalidate_lock.note_waiting_shared();
+        }
+        sched::step_point("conv.copy_out", None);
+        let res = self.copy_to_user(mm, page, *i as u8);
+        self.invalidate_lock.cancel_wait();
         out.done = Some(res);
     }
 
@@ -264,12 +302,12 @@ impl GuestMemFd {
         r
     }
 
-    /// Is the stage-2 invalidation of a conversion typed? With in-place
-    /// conversion only the entries of the old type can exist over the
-    /// range; designs that restructure folios (huge-backed) zap every
-    /// entry of the gigantic pages they fold or split.
+    /// Is the stage-2 invalidation of a conversion typed? v13 (design
+    /// `inplace`) zaps only the entries of the old type; the other designs
+    /// encode older series, which zap every type (and the huge designs
+    /// fold or split the folios under every entry of a gigantic page).
     fn conversion_filter(&self, to: Attr) -> Filter {
-        if self.cfg.design.huge_backed() {
+        if self.cfg.design != crate::design::Design::Inplace {
             return Filter::All;
         }
         let f = Filter::for_conversion(to);
@@ -286,7 +324,9 @@ impl GuestMemFd {
         if lock(&self.attrs).all_equal(start, end, to) {
             return Ok(());
         }
-        sched::step_point("conv.prealloc", None);
+        if self.cfg.enomem {
+            sched::step_point("conv.prealloc", None);
+        }
         if self
             .prealloc_failures
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
@@ -324,15 +364,13 @@ impl GuestMemFd {
         sched::step_point("conv.inv_begin", None);
         let inval = self.invalidate_start(istart, iend, self.conversion_filter(to));
         let r = (|| {
-            if to == Attr::Shared {
+            // kvm_arch_gmem_make_shared() on every present folio. BUG
+            // no_make_shared skips it: the hardware keeps the pages private
+            // while the host may now map them.
+            if to == Attr::Shared && self.arch_hooks() && !self.cfg.has(Bug::NoMakeShared) {
                 sched::step_point("conv.make_shared", None);
-                if !self.cfg.has(Bug::NoMakeShared) {
-                    // kvm_arch_gmem_make_shared() on every present folio.
-                    // BUG no_make_shared skips it: the hardware keeps the
-                    // pages private while the host may now map them.
-                    for f in self.filemap_folios_in(start, end) {
-                        f.set_hw(start, end, false);
-                    }
+                for f in self.filemap_folios_in(start, end) {
+                    f.set_hw(start, end, false);
                 }
             }
             if to == Attr::Shared && self.cfg.design.folio_layout() == FolioLayout::SplitOnShare {
@@ -425,18 +463,21 @@ impl GuestMemFd {
     }
 
     /// `__kvm_gmem_has_outstanding_references()` for one folio, under the
-    /// walk's own lookup reference. With bug switch `check_before_unmap` the
-    /// PTEs are still there and their references are tolerated, so the
-    /// `folio_mapped()` test is skipped.
+    /// walk's own lookup reference: a folio at its baseline is idle; a busy
+    /// one that is DMA-pinned or mapped fails at once, without the drain.
+    /// With bug switch `check_before_unmap` the PTEs are still there and
+    /// their references are tolerated, so there is no fast-fail.
     fn outstanding(&self, f: &Arc<Folio>) -> Busy {
         if !f.try_get(Ref::Transient) {
             return Busy::Idle;
         }
-        let tolerate_ptes = self.cfg.has(Bug::CheckBeforeUnmap);
-        let busy = if f.maybe_dma_pinned() || (!tolerate_ptes && self.ptes_mapping(f) > 0) {
-            Busy::PinnedOrMapped
-        } else if self.at_baseline_with_lookup(f) {
+        // Only v13 (design inplace) has the pinned-or-mapped fast-fail.
+        let fast_fail = self.cfg.design == crate::design::Design::Inplace
+            && !self.cfg.has(Bug::CheckBeforeUnmap);
+        let busy = if self.at_baseline_with_lookup(f) {
             Busy::Idle
+        } else if fast_fail && (f.maybe_dma_pinned() || self.ptes_mapping(f) > 0) {
+            Busy::PinnedOrMapped
         } else {
             Busy::Refcount
         };

@@ -161,6 +161,11 @@ pub struct Config {
     /// (`virt/kvm/guest_memfd.c`, v13): off, `KVM_SET_MEMORY_ATTRIBUTES2`
     /// on the guest_memfd fails with -ENOTTY.
     pub in_place_conversion: bool,
+    /// The maple-tree preallocation is a step of its own (`conv.prealloc`),
+    /// at which the environment may make it fail (the model's `enomem`);
+    /// off, it is part of the lock step. Injected failures
+    /// ([`crate::GuestMemFd::inject_prealloc_failure`]) are taken either way.
+    pub enomem: bool,
 }
 
 impl Config {
@@ -178,6 +183,7 @@ impl Config {
             thp: false,
             nr_vms: 1,
             in_place_conversion: true,
+            enomem: false,
         }
     }
 

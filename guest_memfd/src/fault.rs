@@ -128,6 +128,19 @@ impl GuestMemFd {
         mm: &Arc<Mm>,
         index: usize,
     ) -> std::result::Result<(), FaultError> {
+        self.handle_mm_fault_as(mm, index, None)
+    }
+
+    /// The fault path; `lock_now` names the step, already granted, whose
+    /// own work the invalidate-lock acquisition is (the copy-out of
+    /// `error_offset`): it is tried at once and a refusal parks there.
+    /// Otherwise the acquisition is its own step, `fault.lock_inv`.
+    pub(crate) fn handle_mm_fault_as(
+        &self,
+        mm: &Arc<Mm>,
+        index: usize,
+        lock_now: Option<&'static str>,
+    ) -> std::result::Result<(), FaultError> {
         let _mmap = mm.mmap_lock.read();
         if index >= self.cfg.nr_pages || self.is_closed() {
             return Err(FaultError::Sigbus);
@@ -144,8 +157,17 @@ impl GuestMemFd {
             ));
             return Err(FaultError::SelfDeadlock);
         }
-        let inv = self.invalidate_lock.read_step("fault.lock_inv");
+        let inv = match lock_now {
+            Some(step) => self.invalidate_lock.read_now(step),
+            None => self.invalidate_lock.read_step("fault.lock_inv"),
+        };
         sched::step_point("fault.lookup", None);
+        // kvm_gmem_get_folio() locks the folio: it sleeps (still holding the
+        // invalidate lock) while another fault holds the folio lock.
+        sched::wait_until("fault.lookup", None, || {
+            self.filemap_find(index)
+                .is_none_or(|f| !f.folio_test_locked())
+        });
         // The RFC design uses ordinary shmem, whose fault path knows nothing
         // about donation.
         if !self.cfg.design.exclusive_donation() && self.attr_at(index) == Attr::Private {
@@ -292,8 +314,8 @@ impl GuestMemFd {
     }
 
     /// A vCPU of VM `vm` accessing gfn `index` (see [`Self::guest_access`]).
-    /// A VM whose file was released has no binding: -EBADF; a poisoned
-    /// folio: -EHWPOISON (`kvm_gmem_get_pfn()`).
+    /// A VM whose file was released has no binding: -EFAULT from
+    /// `kvm_gmem_get_pfn()`; a poisoned folio: -EHWPOISON.
     pub fn guest_access_vm(
         &self,
         vm: VmId,
@@ -323,9 +345,6 @@ impl GuestMemFd {
             .into());
         }
         self.check_open()?;
-        if !v.is_bound() {
-            return Err(Error::sys(Errno::EBADF));
-        }
         let ty = access.unwrap_or_else(|| self.attr_at(index));
         loop {
             // TLB/stage-2 hit: the access happens under mmu_lock so that a
@@ -367,7 +386,7 @@ impl GuestMemFd {
                 seq = v.mmu_invalidate_seq.load(Ordering::Acquire);
                 fence(Ordering::Acquire);
             }
-            let folio = self.get_pfn(index)?;
+            let folio = self.get_pfn(v, index)?;
             let Some(folio) = folio else {
                 return Ok(AccessOutcome::MemoryFault);
             };
@@ -391,26 +410,51 @@ impl GuestMemFd {
     }
 
     /// `kvm_gmem_get_pfn()` (model step `guest.get_pfn`): under the
-    /// invalidate lock shared, look the folio up (allocating and zeroing it
-    /// on first use); -EHWPOISON if it is poisoned; if the index is private,
-    /// `kvm_arch_gmem_make_private()` (hardware state -> private); then the
-    /// lookup reference is dropped before returning: the caller gets the
-    /// folio's identity (its pfn), not a reference. `None`: nothing to map
-    /// (the file was closed).
-    fn get_pfn(&self, index: usize) -> Result<Option<Arc<Folio>>> {
-        let _inv = self.invalidate_lock.read_step("guest.get_pfn");
+    /// invalidate lock shared, -EFAULT if the VM's file was released (no
+    /// memslot binding); look the folio up and lock it (allocating and
+    /// zeroing it on first use; waiting while a host fault holds the folio
+    /// lock); -EHWPOISON if it is poisoned; if the index is private,
+    /// `kvm_arch_gmem_make_private()` (hardware state -> private); then
+    /// `folio_unlock()` and `folio_put()` before returning: the caller gets
+    /// the folio's identity (its pfn), not a reference. `None`: nothing to
+    /// map (the file was closed).
+    fn get_pfn(&self, vm: &crate::kvm::Vm, index: usize) -> Result<Option<Arc<Folio>>> {
+        let mut blocked = false;
+        let _inv = loop {
+            let inv = self
+                .invalidate_lock
+                .read_step_blocked("guest.get_pfn", blocked);
+            let free = !sched::driven()
+                || !vm.is_bound()
+                || self
+                    .filemap_find(index)
+                    .is_none_or(|f| !f.folio_test_locked());
+            if free {
+                break inv;
+            }
+            // The model's step is blocked as a whole: nothing changes.
+            drop(inv);
+            blocked = true;
+        };
+        if !vm.is_bound() {
+            return Err(Error::sys(Errno::EFAULT));
+        }
         let Some(f) = self.get_folio_ref(index, true)? else {
             return Ok(None);
         };
-        if f.poisoned() {
-            self.folio_put(&f, Ref::Transient);
-            return Err(Error::sys(Errno::EHWPOISON));
-        }
-        if self.arch_hooks() && self.attr_at(index) == Attr::Private {
-            f.set_hw(index, index + 1, true);
-        }
+        let r = {
+            let _l = f.folio_lock();
+            if f.poisoned() {
+                Err(Error::sys(Errno::EHWPOISON))
+            } else {
+                if self.arch_hooks() && self.attr_at(index) == Attr::Private {
+                    f.set_hw(index, index + 1, true);
+                }
+                Ok(Some(f.clone()))
+            }
+        };
         self.folio_put(&f, Ref::Transient);
-        Ok(Some(f))
+        r
     }
 
     /// Does the architecture convert pages (SNP, TDX, pKVM:

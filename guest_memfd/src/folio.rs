@@ -169,6 +169,14 @@ impl Folio {
     pub fn folio_lock(&self) -> crate::sync::MutexGuard<'_, ()> {
         lock(&self.lock)
     }
+    /// folio_trylock.
+    pub fn folio_trylock(&self) -> Option<crate::sync::MutexGuard<'_, ()>> {
+        self.lock.try_lock().ok()
+    }
+    /// folio_test_locked (a snapshot).
+    pub fn folio_test_locked(&self) -> bool {
+        self.folio_trylock().is_none()
+    }
 
     pub fn covers(&self, index: usize) -> bool {
         index >= self.index && index < self.index + self.nr_pages

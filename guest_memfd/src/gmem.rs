@@ -532,9 +532,9 @@ impl GuestMemFd {
         }
     }
 
-    /// `kvm_gmem_invalidate_start()` over `[start, end)` with `filter` in
-    /// every VM bound to the file (bug switch `invalidate_one_binding`:
-    /// only the first).
+    /// A conversion's `kvm_gmem_invalidate_start()` over `[start, end)`
+    /// with `filter` in every VM bound to the file (bug switch
+    /// `invalidate_one_binding`: only the first).
     pub(crate) fn invalidate_start(
         &self,
         start: usize,

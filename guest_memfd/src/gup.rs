@@ -156,7 +156,7 @@ impl GuestMemFd {
             // gup_fast_pte_range() reversed), so an unmap plus the
             // converter's refcount check can fall between the re-read and
             // the increment, and neither side sees the other.
-            sched::step_point("gup.fast_recheck", None);
+            sched::step_point("gup.fast_recheck_early", None);
             if !m.pte_read(index).is_some_and(|p2| p2.same(&pte)) {
                 return Ok(None);
             }

@@ -110,6 +110,19 @@ impl Vm {
     /// kvm_mmu_invalidate_start + range_add + kvm_mmu_unmap_gfn_range with
     /// `filter`.
     pub fn invalidate_start(&self, start: usize, end: usize, filter: Filter) {
+        self.invalidate_begin_only(start, end);
+        self.zap(start, end, filter);
+    }
+
+    /// Zap the stage-2 entries of `filter`'s type in `[start, end)`
+    /// (kvm_mmu_unmap_gfn_range under mmu_lock).
+    pub fn zap(&self, start: usize, end: usize, filter: Filter) {
+        Self::zap_locked(&mut self.mmu_lock.lock(), start, end, filter);
+    }
+
+    /// kvm_mmu_invalidate_start + range_add, without the zap (which
+    /// [`Self::zap`] does as a later step).
+    pub fn invalidate_begin_only(&self, start: usize, end: usize) {
         let mut s2 = self.mmu_lock.lock();
         if self
             .mmu_invalidate_in_progress
@@ -122,7 +135,6 @@ impl Vm {
             s2.inval_start = s2.inval_start.min(start);
             s2.inval_end = s2.inval_end.max(end);
         }
-        Self::zap_locked(&mut s2, start, end, filter);
         // The remote TLB flush is implied: guest accesses happen under mmu_lock.
     }
 

@@ -35,6 +35,16 @@ impl LockTracker {
     fn waiting(&self, id: LockId, mode: LockMode) {
         lock(&self.threads).entry(tid()).or_default().waits_for = Some((id, mode));
     }
+    fn not_waiting(&self) {
+        let mut t = lock(&self.threads);
+        let me = tid();
+        if let Some(st) = t.get_mut(&me) {
+            st.waits_for = None;
+            if st.holds.is_empty() {
+                t.remove(&me);
+            }
+        }
+    }
     fn acquired(&self, id: LockId, mode: LockMode) {
         let mut t = lock(&self.threads);
         let st = t.entry(tid()).or_default();
@@ -114,6 +124,48 @@ impl<T> TrackedRwLock<T> {
             || self.tracker.waiting(self.id, LockMode::Shared),
             || self.inner.read().expect("rwlock poisoned"),
         );
+        self.tracker.acquired(self.id, LockMode::Shared);
+        ReadGuard { owner: self, guard }
+    }
+    /// down_read inside the step the thread was granted (first attempt at
+    /// once; see [`crate::sched::acquire_now`]), parking as `step` while it
+    /// is refused.
+    pub fn read_now(&self, step: &'static str) -> ReadGuard<'_, T> {
+        let guard = crate::sched::acquire_now(
+            step,
+            || self.inner.try_read().ok(),
+            || self.tracker.waiting(self.id, LockMode::Shared),
+            || self.inner.read().expect("rwlock poisoned"),
+        );
+        self.tracker.acquired(self.id, LockMode::Shared);
+        ReadGuard { owner: self, guard }
+    }
+    /// Record that the calling thread is about to wait for this lock
+    /// shared (the model counts a thread at a lock step as waiting), before
+    /// it parks at that step; [`Self::cancel_wait`] undoes it when the step
+    /// turns out not to need the lock.
+    pub fn note_waiting_shared(&self) {
+        self.tracker.waiting(self.id, LockMode::Shared);
+    }
+    pub fn cancel_wait(&self) {
+        self.tracker.not_waiting();
+    }
+    /// As [`Self::read_step`], saying whether the previous attempt at the
+    /// same step was blocked (by something other than this lock).
+    pub fn read_step_blocked(&self, step: &'static str, blocked: bool) -> ReadGuard<'_, T> {
+        self.tracker.waiting(self.id, LockMode::Shared);
+        let guard = if crate::sched::driven() {
+            let mut blocked = blocked;
+            loop {
+                crate::sched::step_point_blocked(step, None, blocked);
+                if let Ok(g) = self.inner.try_read() {
+                    break g;
+                }
+                blocked = true;
+            }
+        } else {
+            self.inner.read().expect("rwlock poisoned")
+        };
         self.tracker.acquired(self.id, LockMode::Shared);
         ReadGuard { owner: self, guard }
     }

@@ -269,6 +269,43 @@ pub fn acquire<G>(
     }
 }
 
+/// As [`acquire`], but the first attempt is made at once, inside the step
+/// already granted (the model's step that takes the lock is the one the
+/// thread is performing, e.g. the copy-out of `error_offset` whose fault
+/// takes the invalidate lock); a failed attempt parks at `name`, blocked.
+pub fn acquire_now<G>(
+    name: &'static str,
+    try_acquire: impl Fn() -> Option<G>,
+    waiting: impl FnOnce(),
+    blocking: impl FnOnce() -> G,
+) -> G {
+    waiting();
+    if !driven() {
+        return blocking();
+    }
+    loop {
+        if let Some(g) = try_acquire() {
+            return g;
+        }
+        step_point_blocked(name, None, true);
+    }
+}
+
+/// For a driven thread: wait, as the model step `name` on `page`, until
+/// `ready()`, re-parking blocked, one look per grant (the condition is a
+/// lock another driven thread holds across its own step points, such as a
+/// folio lock held from a fault's lookup to its PTE install, which the
+/// caller then takes without blocking). An undriven thread returns at once
+/// and blocks in the lock itself.
+pub fn wait_until(name: &'static str, page: Option<usize>, ready: impl Fn() -> bool) {
+    if !driven() {
+        return;
+    }
+    while !ready() {
+        step_point_blocked(name, page, true);
+    }
+}
+
 #[cfg(all(test, not(loom), not(feature = "shuttle")))]
 mod tests {
     use super::*;

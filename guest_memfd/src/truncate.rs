@@ -144,8 +144,9 @@ impl GuestMemFd {
 
     fn punch_small(&self, start: usize, end: usize) {
         sched::step_point("trunc.inv_begin", None);
-        let inv = self.invalidate_start(start, end, Filter::All);
+        let inv = self.kvm.invalidate_start(start, end, Filter::All, false);
         sched::step_point("trunc.truncate", None);
+        self.wait_folios_unlocked(start, end);
         self.unmap_mapping_range(start, end);
         for f in self.filemap_folios_in(start, end) {
             self.truncate_folio(&f);
@@ -159,7 +160,7 @@ impl GuestMemFd {
         // invalidation covers every gigantic page the punch touches.
         let (istart, iend) = self.invalidation_range(start, end);
         sched::step_point("trunc.inv_begin", None);
-        let inv = self.invalidate_start(istart, iend, Filter::All);
+        let inv = self.kvm.invalidate_start(istart, iend, Filter::All, false);
         let r = match self.cfg.design.folio_layout() {
             FolioLayout::WholeGigantic => {
                 sched::step_point("trunc.truncate", None);
@@ -333,11 +334,24 @@ impl GuestMemFd {
         Ok(())
     }
 
+    /// truncate_inode_pages_range() locks each folio it removes: as a
+    /// driven thread, wait (re-parking at `trunc.truncate`) while a fault
+    /// holds the lock of a folio in `[start, end)` from its lookup to its
+    /// PTE install (an undriven thread blocks in `folio_lock()` itself).
+    fn wait_folios_unlocked(&self, start: usize, end: usize) {
+        sched::wait_until("trunc.truncate", None, || {
+            self.filemap_folios_in(start, end)
+                .iter()
+                .all(|f| !f.folio_test_locked())
+        });
+    }
+
     /// One VM's guest_memfd file is released (`kvm_gmem_release()`): under
     /// the invalidate lock, that VM's stage-2 entries of every type are
     /// zapped and its binding goes; the memory stays with the inode (other
-    /// VMs and the host mapping keep it). Model step sequence: `trunc.lock`,
-    /// `trunc.inv_begin`, `trunc.truncate` (unbind), `trunc.inv_end`.
+    /// VMs and the host mapping keep it). Model steps: `trunc.lock` (with
+    /// the invalidation of that VM begun), `trunc.release_vm` (the zap),
+    /// `trunc.inv_end` (seq++, unbind, unlock).
     pub fn release_vm(&self, vm: VmId) -> Result<()> {
         self.begin_op();
         let r = (|| {
@@ -350,12 +364,12 @@ impl GuestMemFd {
             if !v.is_bound() {
                 return Err(Error::sys(Errno::EBADF));
             }
-            sched::step_point("trunc.inv_begin", None);
-            v.invalidate_start(0, self.cfg.nr_pages, Filter::All);
-            sched::step_point("trunc.truncate", None);
-            self.kvm.unbind(vm);
+            v.invalidate_begin_only(0, self.cfg.nr_pages);
+            sched::step_point("trunc.release_vm", None);
+            v.zap(0, self.cfg.nr_pages, Filter::All);
             sched::step_point("trunc.inv_end", None);
             v.invalidate_end();
+            self.kvm.unbind(vm);
             Ok(())
         })();
         self.end_op();
@@ -363,11 +377,12 @@ impl GuestMemFd {
     }
 
     /// Memory failure on file page `index` (`mm/memory-failure.c:
-    /// memory_failure()` -> `kvm_gmem_error_folio()`): model step
-    /// `mf.poison` marks the folio PG_hwpoison and unmaps it from every
-    /// process (`hwpoison_user_mappings()`); step `mf.lock` takes the
-    /// invalidate lock shared, `mf.zap` invalidates every stage-2 type in
-    /// every bound VM over the folio; nothing is truncated (MF_DELAYED).
+    /// memory_failure()` -> `kvm_gmem_error_folio()`): first the folio is
+    /// marked PG_hwpoison and unmapped from every process
+    /// (`hwpoison_user_mappings()`); then, as model step `mf.error_folio`,
+    /// the invalidate lock is taken shared and every stage-2 type is
+    /// invalidated in every bound VM over the folio (start, zap, end in one
+    /// step); nothing is truncated (MF_DELAYED).
     /// Later `kvm_gmem_get_pfn()` fails -EHWPOISON and a host fault SIGBUSes.
     /// A page with no folio has no memory to fail: nothing happens.
     pub fn memory_failure(&self, index: usize) -> Result<()> {
@@ -381,15 +396,15 @@ impl GuestMemFd {
                 .into());
             }
             self.check_open()?;
-            sched::step_point("mf.poison", None);
             let Some(f) = self.filemap_find(index) else {
                 return Ok(());
             };
             f.set_poisoned();
             self.unmap_mapping_range(f.index, f.index + f.nr_pages);
-            let _inv = self.invalidate_lock.read_step("mf.lock");
-            sched::step_point("mf.zap", None);
-            let inv = self.invalidate_start(f.index, f.index + f.nr_pages, Filter::All);
+            let _inv = self.invalidate_lock.read_step("mf.error_folio");
+            let inv = self
+                .kvm
+                .invalidate_start(f.index, f.index + f.nr_pages, Filter::All, false);
             self.kvm.invalidate_end(inv);
             Ok(())
         })();
@@ -407,6 +422,7 @@ impl GuestMemFd {
             self.check_open()?;
             let _inv = self.invalidate_lock.write_step("trunc.lock");
             sched::step_point("trunc.truncate", None);
+            self.wait_folios_unlocked(0, self.cfg.nr_pages);
             // Checked again under the lock: one of two racing closes wins.
             if self.closed.swap(true, Ordering::AcqRel) {
                 return Err(Error::sys(Errno::EBADF));

@@ -779,7 +779,9 @@ fn bug_off(tf: &TraceFile) -> Result<(bool, String), String> {
         let a = match a.actor() {
             // The environment's -ENOMEM, where the converter preallocates.
             Actor::AllocFail => {
-                if w.parked(Actor::Converter).is_none_or(|p| p.name != "conv.prealloc") {
+                if w.parked(Actor::Converter)
+                    .is_none_or(|p| p.name != "conv.prealloc")
+                {
                     continue;
                 }
                 w.gm.inject_prealloc_failure(1);
@@ -897,7 +899,6 @@ mod tests {
             m.actions(&s, &mut offered);
             let enabled: Vec<(Action, State)> = offered
                 .iter()
-                .filter(|&&a| !folio_lock_contended(&s, a))
                 .filter_map(|&a| m.next_state(&s, a).map(|n| (a, n)))
                 .collect();
             if enabled.is_empty() {
@@ -911,41 +912,6 @@ mod tests {
             s = n;
         }
         path
-    }
-
-    /// Would `a` take a folio lock that a fault holds (between its lookup
-    /// and its PTE install): another fault's lookup, or truncation? The
-    /// kernel (and the implementation) keeps the folio locked from
-    /// `filemap_fault()` to `finish_fault()`, so the other thread sleeps in
-    /// the folio lock; the model has no folio lock and lets both proceed
-    /// (finding D5 in docs/conformance.md). Walks avoid those steps. (Any
-    /// fault counts, whatever its page: a conservative filter.)
-    fn folio_lock_contended(st: &State, a: Action) -> bool {
-        let Action::Step(actor) = a else { return false };
-        let installing = |pc: Option<FaultPc>| matches!(pc, Some(FaultPc::Install(_)));
-        let fault_pc = |x: Actor| match x {
-            Actor::Proc(p) => match st.procs[p as usize].pc {
-                ProcPc::Fault(f) => Some(f),
-                _ => None,
-            },
-            Actor::Pinner(k) => match st.pinners[k as usize].pc {
-                PinPc::SlowFault(f) => Some(f),
-                _ => None,
-            },
-            _ => None,
-        };
-        // The folio lock is taken by a fault's lookup and by truncation
-        // (truncate_inode_folio), and held by a fault until its install.
-        let locks = fault_pc(actor) == Some(FaultPc::Lookup)
-            || (actor == Actor::Truncator && st.trunc.pc == TruncPc::Truncate);
-        if !locks {
-            return false;
-        }
-        let others = (0..2u8)
-            .map(Actor::Proc)
-            .chain((0..3u8).map(Actor::Pinner))
-            .filter(|&x| x != actor);
-        others.into_iter().any(|x| installing(fault_pc(x)))
     }
 
     /// Random interleavings of every gate configuration the implementation
