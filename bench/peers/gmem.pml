@@ -1,8 +1,10 @@
 /*
- * Peer encoding of the gmem-verify Stateright model (model/src) in Promela,
+ * Peer encoding of the gmem-verify Stateright model (model/src; the v13
+ * in-place conversion series of virt/kvm/guest_memfd.c) in Promela,
  * the same restriction as gmem.tla (see README.md): designs inplace /
  * huge_whole, host processes writing pages, GUP-fast/slow FOLL_PIN users,
- * one to-private conversion; no guest, punch, LRU, populate, speculative walker.
+ * one to-private conversion; no guest, punch, LRU, populate, speculative walker,
+ * -ENOMEM preallocation failure, copy-out or memory failure; one VM.
  *
  * ONE proctype; every Rust action (Action::Start(actor) / Action::Step(actor)
  * for which GmemModel::apply returns Some) is one d_step branch of the main
@@ -110,7 +112,7 @@ byte cres = R_NONE;    /* Converter.result */
 byte cbefore;          /* Converter.before */
 byte cafter;           /* Converter.after */
 bool csucc;            /* Converter.succeeded */
-bool seqStale;         /* Guest.seq_stale (set by InvEnd) */
+bool seqStale;         /* guests[0].seq_stale (set by InvEnd) */
 byte pop[NPROCA];      /* Proc.op */
 byte ppc[NPROCA];      /* Proc.pc */
 byte pslot[NPROCA];    /*   Install(slot) */
@@ -288,9 +290,37 @@ inline host_access(P, sl, x) { lwho = W_HOST; lid = P; lfolio = sl; lidx = x }
 #define KPROC(K) (K % NPROCA)
 #define PTE_MAPS(K, sl) ((ptes[KI(K)] & (1 << KPROC(K))) && pfolio[KI(K)] == sl)
 
+/* The folio lock (mm.rs folio_locked(), derived, not stored): a fault path
+ * holds it from its Lookup to finish_fault(), i.e. while it sits at
+ * Install(sl). virt/kvm/guest_memfd.c: kvm_gmem_fault_user_mapping() gets the
+ * folio locked from kvm_gmem_get_folio() (filemap_lock_folio()) and returns
+ * VM_FAULT_LOCKED; mm/memory.c: finish_fault() installs the PTE, then
+ * do_read_fault() / do_shared_fault() unlock it, as for any file fault
+ * (mm/filemap.c: filemap_fault()); GUP's slow path faults through the same
+ * handler (mm/gup.c: faultin_page()). */
+#if NPROC > 1
+#define PROCS_LOCK(sl) ((ppc[0] == P_INSTALL && pslot[0] == sl) || (ppc[1] == P_INSTALL && pslot[1] == sl))
+#elif NPROC > 0
+#define PROCS_LOCK(sl) (ppc[0] == P_INSTALL && pslot[0] == sl)
+#else
+#define PROCS_LOCK(sl) 0
+#endif
+#if NPIN > 2
+#define PINS_LOCK(sl) ((kpc[0] == K_SLOWINSTALL && kslot[0] == sl) || (kpc[1] == K_SLOWINSTALL && kslot[1] == sl) || (kpc[2] == K_SLOWINSTALL && kslot[2] == sl))
+#elif NPIN > 1
+#define PINS_LOCK(sl) ((kpc[0] == K_SLOWINSTALL && kslot[0] == sl) || (kpc[1] == K_SLOWINSTALL && kslot[1] == sl))
+#else
+#define PINS_LOCK(sl) (kpc[0] == K_SLOWINSTALL && kslot[0] == sl)
+#endif
+/* host.rs fault_step(FaultPc::Lookup) on page x is blocked (apply() returns
+ * None) while x's folio is locked; the sleeper keeps the invalidate lock shared. */
+#define LOOKUP_BLOCKED(x) (pfolio[x] != NONE && (PROCS_LOCK(pfolio[x]) || PINS_LOCK(pfolio[x])))
+
 /* Guards: the Rust action is enabled and apply() returns Some. */
-#define PROC_STEP_OK(P) (ppc[P] != P_IDLE && !(ppc[P] == P_LOCKINV && writer))
-#define PIN_STEP_OK(K) (kpc[K] != K_IDLE && kpc[K] != K_FINISHED && !(kpc[K] == K_SLOWLOCKINV && writer))
+#define PROC_STEP_OK(P) (ppc[P] != P_IDLE && !(ppc[P] == P_LOCKINV && writer) \
+                         && !(ppc[P] == P_LOOKUP && LOOKUP_BLOCKED(PI(P))))
+#define PIN_STEP_OK(K) (kpc[K] != K_IDLE && kpc[K] != K_FINISHED && !(kpc[K] == K_SLOWLOCKINV && writer) \
+                        && !(kpc[K] == K_SLOWLOOKUP && LOOKUP_BLOCKED(KI(K))))
 
 /* Action::Start(Proc(P)): host.rs start(HostOp::Write) */
 inline proc_start(P) {
@@ -308,7 +338,7 @@ inline proc_step(P) {
   if
   :: ppc[P] == P_LOCKINV ->                            /* FaultPc::LockInv */
      readers = readers | (1 << (1 + P)); ppc[P] = P_LOOKUP
-  :: ppc[P] == P_LOOKUP ->                             /* FaultPc::Lookup */
+  :: ppc[P] == P_LOOKUP ->                             /* FaultPc::Lookup (folio unlocked: guard) */
      lookup_mem(1 + P, zt);
      if
      :: zs == NONE -> ppc[P] = P_IDLE; pop[P]++         /* SIGBUS: done */
@@ -370,7 +400,7 @@ inline pin_step(K) {
      fi
   :: kpc[K] == K_SLOWLOCKINV ->                        /* PinPc::SlowFault(LockInv) */
      readers = readers | (1 << (3 + K)); kpc[K] = K_SLOWLOOKUP
-  :: kpc[K] == K_SLOWLOOKUP ->                         /* PinPc::SlowFault(Lookup) */
+  :: kpc[K] == K_SLOWLOOKUP ->                         /* PinPc::SlowFault(Lookup) (folio unlocked: guard) */
      lookup_mem(3 + K, zt);
      if
      :: zs == NONE -> kpc[K] = K_FINISHED               /* EFAULT */
@@ -400,7 +430,7 @@ inline pin_step(K) {
 inline conv_step() {
   no_access();
   if
-  :: cpc == C_LOCK ->                                  /* ConvPc::Lock */
+  :: cpc == C_LOCK ->                                  /* ConvPc::Lock (no Prealloc step: enomem off) */
      zbusy = 1;
      for (zi : LO .. HI - 1) { if :: !priv[zi] -> zbusy = 0 :: else fi }
      if
@@ -419,7 +449,11 @@ inline conv_step() {
      :: BUG_CBU || znxt == NONE -> cpc = C_INVBEGIN
      :: else -> cpc = C_CHECK; carg = znxt
      fi
-  :: cpc == C_CHECK ->                                 /* ConvPc::Check(i) */
+  /* ConvPc::Check(i). v13's kvm_gmem_has_outstanding_references() fails a
+   * pinned or mapped folio at once and drains the LRU only for the others;
+   * without LRU a busy folio fails at once either way, and a pin or PTE here
+   * always lifts the refcount above the expected one (see gmem.tla ConvCheck). */
+  :: cpc == C_CHECK ->
      zt = carg; zs = pfolio[zt];
      zbusy = 0;
      if
@@ -437,7 +471,7 @@ inline conv_step() {
         fi
      :: else -> if :: fidx[zs] > LO -> finish(fidx[zs]) :: else -> finish(LO) fi   /* -EAGAIN */
      fi
-  :: cpc == C_INVBEGIN -> cpc = C_FLIP                 /* ConvPc::InvBegin (no stage-2) */
+  :: cpc == C_INVBEGIN -> cpc = C_FLIP                 /* ConvPc::InvBegin (no stage-2, no make_shared) */
   :: cpc == C_FLIP ->                                  /* ConvPc::Flip */
      for (zi : LO .. HI - 1) { priv[zi] = 1 };
      cpc = C_INVEND

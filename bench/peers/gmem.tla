@@ -1,12 +1,14 @@
 ------------------------------- MODULE gmem -------------------------------
 (***************************************************************************)
-(* Peer encoding of the gmem-verify Stateright model (model/src), restricted *)
+(* Peer encoding of the gmem-verify Stateright model (model/src; the v13     *)
+(* in-place conversion series, virt/kvm/guest_memfd.c), restricted          *)
 (* to the configurations of `model::gate::peer_config` (and the scaled and  *)
 (* liveness families of bench/peers/README.md):                            *)
 (*   designs inplace / huge_whole, no guest, no punch/close, no LRU, no     *)
 (*   populate, no speculative walker; host processes writing pages; GUP     *)
 (*   users (FOLL_PIN or FOLL_PIN|FOLL_LONGTERM, fast or slow path); one      *)
-(*   to-private conversion (optionally retried until it succeeds).          *)
+(*   to-private conversion (optionally retried until it succeeds); one VM,  *)
+(*   no -ENOMEM preallocation failure, no copy-out, no memory failure.      *)
 (*                                                                         *)
 (* One Rust action (Action::Start(actor) / Action::Step(actor) for which    *)
 (* `GmemModel::apply` returns Some) = one disjunct of Next, and the TLA+    *)
@@ -72,7 +74,7 @@ VARIABLES
     cbefore,   \* Converter.before
     cafter,    \* Converter.after
     csucc,     \* Converter.succeeded
-    seqStale,  \* Guest.seq_stale (set by the converter's InvEnd)
+    seqStale,  \* guests[0].seq_stale (set by the converter's InvEnd)
     pop,       \* Proc.op
     ppc,       \* Proc.pc: Idle | LockInv | Lookup | Install(s)
     kpc,       \* Pinner.pc
@@ -157,6 +159,26 @@ LookupMem(t, i) ==
             /\ pfolio' = [pfolio EXCEPT ![i] = s]
             /\ inPool' = inPool
 
+\* The folio lock (mm.rs folio_locked(), derived rather than stored): a fault
+\* path holds it from its Lookup to finish_fault(), i.e. exactly while it sits
+\* at Install(s). virt/kvm/guest_memfd.c: kvm_gmem_fault_user_mapping() gets
+\* the folio from kvm_gmem_get_folio() (filemap_lock_folio()) and returns
+\* VM_FAULT_LOCKED; mm/memory.c: finish_fault() installs the PTE and
+\* do_read_fault() / do_shared_fault() unlock the folio after it, as for any
+\* file fault (mm/filemap.c: filemap_fault()). GUP's slow path faults through
+\* the same handler (mm/gup.c: faultin_page() -> handle_mm_fault()).
+FolioLocked(s) ==
+    \/ \E p \in Procs : ppc[p].pc = "Install" /\ ppc[p].s = s
+    \/ \E k \in Pins : kpc[k].pc = "SlowInstall" /\ kpc[k].s = s
+
+\* host.rs fault_step(FaultPc::Lookup) is blocked (apply returns None: no
+\* transition) while page i's folio is locked by another fault; the blocked
+\* fault sleeps in filemap_lock_folio() still holding the invalidate lock
+\* shared. The model tests the lock before the attribute (the kernel reads the
+\* attribute first); the order is unobservable here, since a page cannot turn
+\* private while a fault holds its transient reference at Install(s).
+LookupBlocked(i) == pfolio[i] # NONE /\ FolioLocked(pfolio[i])
+
 \* host.rs fault_step(FaultPc::Install(s)) for process `proc` on page i:
 \* "retry" if the folio was truncated meanwhile (unreachable here), else drop
 \* the reference if the PTE is already present, else the reference becomes the PTE's.
@@ -207,7 +229,9 @@ ConvRetry ==
     /\ UNCHANGED <<priv, ptes, mem, writer, readers, csucc, seqStale, pop, ppc, kpc>>
 
 \* converter.rs step(ConvPc::Lock): filemap_invalidate_lock() (blocked while
-\* any reader or writer holds it); early exit if already private.
+\* any reader or writer holds it); early exit if already private. The maple-tree
+\* preallocation (ConvPc::Prealloc) is a step only when Config::enomem, which
+\* model::gate::base() clears: here Lock goes straight on to Unmap / Check.
 ConvLock ==
     /\ cpc = "Lock" /\ ~writer /\ readers = {}
     /\ IF \A i \in Range : priv[i]
@@ -235,7 +259,14 @@ ConvUnmap ==
                    cres, cbefore, cafter, csucc, seqStale, pop, ppc, kpc>>
 
 \* converter.rs step(ConvPc::Check(i)): folio refcount at expected(), else -EAGAIN
-\* with error_index = max(folio->index, start).
+\* with error_index = max(folio->index, start). v13's
+\* kvm_gmem_has_outstanding_references() (virt/kvm/guest_memfd.c) fails a
+\* folio_maybe_dma_pinned() || folio_mapped() folio at once and drains the LRU
+\* batches (mm/swap.c: lru_cache_drain_for_folio()) only for the others. In the
+\* model that test only decides whether a busy folio is drained first; with
+\* no LRU (peer_config) a busy folio fails at once either way, and here a pin
+\* or a PTE always raises the refcount above expected(), so "busy" is exactly
+\* the refcount test.
 ConvCheck ==
     /\ cpc = "Check"
     /\ LET i == carg
@@ -252,8 +283,9 @@ ConvCheck ==
     /\ last' = NoAccess
     /\ UNCHANGED <<priv, ptes, mem, readers, cbefore, seqStale, pop, ppc, kpc>>
 
-\* converter.rs step(ConvPc::InvBegin): kvm_gmem_invalidate_begin() (stage-2 zap:
-\* no stage-2 entries without a guest).
+\* converter.rs step(ConvPc::InvBegin): kvm_gmem_invalidate_start() (the typed
+\* stage-2 zap in every bound VM: no stage-2 entries without a guest; no
+\* make_shared on a to-private conversion).
 ConvInvBegin ==
     /\ cpc = "InvBegin"
     /\ cpc' = "Flip" /\ carg' = 0
@@ -270,7 +302,8 @@ ConvFlip ==
     /\ UNCHANGED <<ptes, mem, writer, readers, cres, cbefore, cafter, csucc,
                    seqStale, pop, ppc, kpc>>
 
-\* converter.rs step(ConvPc::InvEnd): mmu_invalidate_seq++ (guest.seq_stale), unlock, Ok.
+\* converter.rs step(ConvPc::InvEnd): kvm_gmem_invalidate_end(): mmu_invalidate_seq++
+\* in the one bound VM (guests[0].seq_stale), unlock, Ok.
 ConvInvEnd ==
     /\ cpc = "InvEnd"
     /\ seqStale' = TRUE
@@ -309,10 +342,12 @@ ProcLockInv(p) ==
     /\ last' = NoAccess
     /\ UNCHANGED <<priv, ptes, mem, writer, conv, pop, kpc>>
 
-\* Action::Step(Proc(p)), FaultPc::Lookup: attribute check, folio lookup/alloc
-\* +1, unlock; private -> SIGBUS (operation done, nothing touched).
+\* Action::Step(Proc(p)), FaultPc::Lookup: wait for the folio lock, attribute
+\* check, folio lookup/alloc +1 (locked), unlock the invalidate lock; private
+\* -> SIGBUS (operation done, nothing touched).
 ProcLookup(p) ==
     /\ ppc[p].pc = "Lookup"
+    /\ ~LookupBlocked(ProcI(p))
     /\ LET i == ProcI(p)
            s == LookupSlot(i)
        IN /\ LookupMem(ProcTid(p), i)
@@ -406,9 +441,11 @@ PinSlowLockInv(k) ==
     /\ last' = NoAccess
     /\ UNCHANGED <<priv, ptes, mem, writer, conv, pop, ppc>>
 
-\* PinPc::SlowFault(FaultPc::Lookup): private -> EFAULT (Finished).
+\* PinPc::SlowFault(FaultPc::Lookup): as ProcLookup (folio lock included);
+\* private -> EFAULT (Finished).
 PinSlowLookup(k) ==
     /\ kpc[k].pc = "SlowLookup"
+    /\ ~LookupBlocked(KI(k))
     /\ LET s == LookupSlot(KI(k)) IN
        /\ LookupMem(PinTid(k), KI(k))
        /\ IF s = NONE THEN SetK(k, "Finished", 0) ELSE SetK(k, "SlowInstall", s)
