@@ -77,6 +77,11 @@ fn harnesses_pass_without_bugs() {
     both(|| races::punch_vs_unpin_split(&[]));
     both(|| races::split_vs_pfn_walker(&[]));
     both(|| races::donate_vs_pin_thp(&[]));
+    both(|| races::typed_invalidation_two_vms(&[]));
+    both(|| races::hw_ownership_round_trip(&[]));
+    both(|| races::guest_fault_vs_punch(&[]));
+    both(|| races::copy_out_into_gmem(&[]));
+    both(|| races::gup_fast_vs_convert(PinKind::Pin));
 }
 
 /// Does a random or PCT schedule make `f` fail (a panic, an invariant
@@ -135,6 +140,38 @@ fn every_bug_switch_is_caught() {
         (
             Bug::ExclusiveCasBias,
             Box::new(|| caught(|| races::donate_vs_pin_thp(&[Bug::ExclusiveCasBias]))),
+        ),
+        (
+            Bug::ZapWrongFilter,
+            Box::new(|| caught(|| races::typed_invalidation_two_vms(&[Bug::ZapWrongFilter]))),
+        ),
+        (
+            Bug::InvalidateOneBinding,
+            Box::new(|| caught(|| races::typed_invalidation_two_vms(&[Bug::InvalidateOneBinding]))),
+        ),
+        (
+            Bug::NoMakeShared,
+            Box::new(|| caught(|| races::hw_ownership_round_trip(&[Bug::NoMakeShared]))),
+        ),
+        (
+            Bug::NoReclaimOnFree,
+            Box::new(|| caught(|| races::hw_ownership_round_trip(&[Bug::NoReclaimOnFree]))),
+        ),
+        (
+            Bug::InstallNoRetry,
+            Box::new(|| caught(|| races::guest_fault_vs_punch(&[Bug::InstallNoRetry]))),
+        ),
+        (
+            Bug::GupFastRecheckBeforeAdd,
+            Box::new(|| {
+                caught(|| {
+                    races::gup_fast_vs_convert_bugs(PinKind::Pin, &[Bug::GupFastRecheckBeforeAdd])
+                })
+            }),
+        ),
+        (
+            Bug::CopyOutUnderLock,
+            Box::new(|| caught(|| races::copy_out_into_gmem(&[Bug::CopyOutUnderLock]))),
         ),
     ];
     let mut missed = Vec::new();

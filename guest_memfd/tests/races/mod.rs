@@ -350,3 +350,112 @@ pub fn donate_vs_pin_thp(bugs: &[Bug]) {
         g.unpin(id).unwrap();
     }
 }
+
+fn gmem_cfg(
+    pages: usize,
+    init_shared: bool,
+    bugs: &[Bug],
+    tweak: impl FnOnce(&mut Config),
+) -> Arc<GuestMemFd> {
+    let mut c = Config::new(
+        Design::Inplace,
+        pages,
+        GmemFlags {
+            mmap: true,
+            init_shared,
+        },
+    );
+    c.bugs = bugs.to_vec();
+    tweak(&mut c);
+    Arc::new(GuestMemFd::new(c).expect("create"))
+}
+
+/// v13's typed invalidation in every bound VM: both VMs map page 0 shared,
+/// then to-private (which must zap the SHARED entries in both) races a
+/// vCPU of VM 1 touching page 1. Catches `zap_wrong_filter` (the to-private
+/// zaps PRIVATE entries: both shared entries survive) and
+/// `invalidate_one_binding` (VM 1's survives): `stage2_coherent`.
+pub fn typed_invalidation_two_vms(bugs: &[Bug]) {
+    let g = gmem_cfg(2, true, bugs, |c| c.nr_vms = 2);
+    for vm in 0..2 {
+        let o = g.guest_access_vm(vm, 0, Some(Attr::Shared), None).unwrap();
+        assert!(matches!(o, AccessOutcome::Value(_)));
+    }
+    let g2 = g.clone();
+    let vcpu = thread::spawn(move || {
+        let _ = g2.guest_access_vm(1, 1, Some(Attr::Shared), None).unwrap();
+    });
+    assert_eq!(g.convert(0, 1, Attr::Private), Ok(()));
+    vcpu.join().unwrap();
+    invariants_hold(&g);
+}
+
+/// Hardware ownership: the guest's private fault makes page 0
+/// hardware-private (lazy make_private in get_pfn); to-shared must hand it
+/// back (make_shared) before a host thread may touch it, and a punch frees
+/// it hardware-shared (reclaim on free). A vCPU touches page 1 meanwhile.
+/// Catches `no_make_shared` (`host_access_only_hw_shared`) and
+/// `no_reclaim_on_free` (`freed_folio_hw_shared`).
+pub fn hw_ownership_round_trip(bugs: &[Bug]) {
+    let g = gmem_cfg(2, false, bugs, |_| {});
+    let o = g.guest_write(0, Some(Attr::Private), 9).unwrap();
+    assert_eq!(o, AccessOutcome::Value(9));
+    let g2 = g.clone();
+    let vcpu = thread::spawn(move || {
+        let _ = g2.guest_read(1, Some(Attr::Private)).unwrap();
+    });
+    assert_eq!(g.convert(0, 1, Attr::Shared), Ok(()));
+    assert_eq!(g.host_read(0, 0).unwrap(), AccessOutcome::Value(9));
+    vcpu.join().unwrap();
+    invariants_hold(&g);
+    assert_eq!(g.convert(0, 1, Attr::Private), Ok(()));
+    let _ = g.guest_read(0, Some(Attr::Private)).unwrap();
+    g.punch(0, 1).unwrap();
+    // Right after the punch the freed folio is still in the view.
+    invariants_hold(&g);
+}
+
+/// v13's ref-less get_pfn: a vCPU's private fault on page 0 races a punch
+/// of it. Nothing but the retry check keeps the vCPU from installing the
+/// folio the punch just freed. Catches `install_no_retry`
+/// (`no_stage2_to_freed`).
+pub fn guest_fault_vs_punch(bugs: &[Bug]) {
+    let g = gmem_cfg(1, false, bugs, |_| {});
+    let g2 = g.clone();
+    let vcpu = thread::spawn(move || {
+        let o = g2.guest_read(0, Some(Attr::Private)).unwrap();
+        assert!(matches!(o, AccessOutcome::Value(0)));
+    });
+    g.punch(0, 1).unwrap();
+    vcpu.join().unwrap();
+    invariants_hold(&g);
+}
+
+/// A failed conversion whose `struct kvm_memory_attributes2` lives on an
+/// untouched page of the guest_memfd mapping: the copy-out of error_offset
+/// faults that page in, which takes the invalidate lock shared. A host
+/// thread touches the other page meanwhile. Catches `copy_out_under_lock`
+/// (the copy-out runs with the lock still held for write: the thread
+/// waits for itself, reported as a self-deadlock instead of hanging).
+pub fn copy_out_into_gmem(bugs: &[Bug]) {
+    let g = gmem_cfg(2, true, bugs, |_| {});
+    g.inject_prealloc_failure(1);
+    let g2 = g.clone();
+    let host = thread::spawn(move || {
+        let _ = g2.host_write(0, 1, 3).unwrap();
+    });
+    let mut a = guest_memfd::KvmMemoryAttributes2 {
+        offset: guest_memfd::PAGE_SIZE,
+        size: guest_memfd::PAGE_SIZE,
+        attributes: guest_memfd::KVM_MEMORY_ATTRIBUTE_PRIVATE,
+        ..Default::default()
+    };
+    let r = g.set_memory_attributes2_at(&mut a, Some((0, 0)));
+    host.join().unwrap();
+    assert!(
+        matches!(&r, Err(e) if e.errno() == Some(Errno::ENOMEM)),
+        "the copy-out must not change the result: {r:?}"
+    );
+    invariants_hold(&g);
+    assert_eq!(g.host_read(0, 0).unwrap(), AccessOutcome::Value(1));
+}
