@@ -392,12 +392,14 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 }
             };
             // v13 kvm_gmem_has_outstanding_references(): a pinned or mapped
-            // folio is busy at once, without the LRU drain.
+            // folio is busy at once, whatever its refcount, without the LRU
+            // drain.
             let busy_at_once = cfg.design == Design::Inplace
                 && !cfg.has(Bug::CheckBeforeUnmap)
                 && st.pages[i]
                     .folio
                     .is_some_and(|s| maybe_dma_pinned(st, s) || folio_mapped(cfg, st, s));
+            let busy = busy || busy_at_once;
             if !busy {
                 if cfg.has(Bug::PartialFlip) {
                     // BUG partial_flip: flip this page now, before knowing

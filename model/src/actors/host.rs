@@ -37,11 +37,13 @@ pub fn fault_step(cfg: &Config, st: &mut State, tid: u8, proc: u8, i: usize, pc:
             // lock it (kvm_gmem_get_folio() -> filemap_lock_folio(), which
             // sleeps, still holding the invalidate lock, while another fault
             // holds the folio lock).
-            if st.pages[i].folio.is_some_and(|s| mm::folio_locked(st, s)) {
-                return Fault::Blocked;
-            }
+            // The attribute first: a private index SIGBUSes without
+            // touching the folio (kvm_gmem_fault_user_mapping() returns
+            // before kvm_gmem_get_folio()).
             let folio = if st.pages[i].private {
                 None
+            } else if st.pages[i].folio.is_some_and(|s| mm::folio_locked(st, s)) {
+                return Fault::Blocked;
             } else {
                 mm::alloc(cfg, st, i)
             };

@@ -77,6 +77,13 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             st.populate.pc = PopPc::SrcLookup;
         }
         PopPc::SrcLookup => {
+            // The source fault is the guest_memfd fault path: a shared index
+            // waits for the folio lock another fault holds.
+            if !st.pages[src].private
+                && st.pages[src].folio.is_some_and(|s| mm::folio_locked(st, s))
+            {
+                return false;
+            }
             st.invalidate_lock.readers &= !bit;
             let folio = if st.pages[src].private {
                 None
