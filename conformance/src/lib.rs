@@ -158,6 +158,12 @@ pub enum Obs {
     Eagain {
         error_index: usize,
     },
+    /// -ENOMEM from a conversion's maple-tree preallocation, at `start`.
+    Enomem {
+        error_index: usize,
+    },
+    /// -ENOTTY: in-place conversion is off.
+    Enotty,
     Einval,
     Ebadf,
     /// Model: cannot finish alone; implementation: -ETIMEDOUT (design wait).
@@ -180,6 +186,8 @@ impl From<Outcome> for Obs {
             Outcome::Einval => Obs::Einval,
             Outcome::Ebadf => Obs::Ebadf,
             Outcome::Blocked => Obs::Blocked,
+            Outcome::Enomem { error_index } => Obs::Enomem { error_index },
+            Outcome::Enotty => Obs::Enotty,
         }
     }
 }
@@ -204,6 +212,8 @@ fn obs_of_err(e: &Error) -> Obs {
     match e {
         Error::Sys { errno, error_index } => match (errno, error_index) {
             (Errno::EAGAIN, Some(i)) => Obs::Eagain { error_index: *i },
+            (Errno::ENOMEM, Some(i)) => Obs::Enomem { error_index: *i },
+            (Errno::ENOTTY, _) => Obs::Enotty,
             (Errno::EFAULT, _) => Obs::Efault,
             (Errno::EINVAL, _) => Obs::Einval,
             (Errno::EBADF, _) => Obs::Ebadf,
@@ -224,8 +234,8 @@ pub struct PageFacts {
     pub gets: u32,
     pub pins: u32,
     pub longterm_pins: u32,
-    /// The stage-2 entry's type (None: no entry).
-    pub stage2: Option<Attr>,
+    /// The stage-2 entry's type in each VM (None: no entry).
+    pub stage2: [Option<Attr>; invariants::MAX_VMS],
     /// A folio is in the page cache at this index (`None`: not compared).
     pub folio: Option<bool>,
 }
@@ -248,10 +258,10 @@ fn page_facts(v: &dyn GmemView, design: Design) -> Vec<PageFacts> {
                 gets: p.gets,
                 pins: p.pins,
                 longterm_pins: p.longterm_pins,
-                stage2: match p.stage2 {
+                stage2: p.stage2.map(|s| match s {
                     Stage2::None => None,
                     s => s.attr(),
-                },
+                }),
                 folio: (design != Design::Split).then_some(p.folio.is_some()),
             }
         })
@@ -431,8 +441,10 @@ impl Pair {
         let mut gf = impl_facts(&self.imp, self.design);
         if !how.stage2_exact {
             for (g, m) in gf.pages.iter_mut().zip(&mf.pages) {
-                if g.stage2.is_none() {
-                    g.stage2 = m.stage2;
+                for (gs, ms) in g.stage2.iter_mut().zip(m.stage2) {
+                    if gs.is_none() {
+                        *gs = ms;
+                    }
                 }
             }
         }
@@ -469,7 +481,10 @@ fn show(f: &Facts) -> String {
             p.gets,
             p.pins,
             p.longterm_pins,
-            p.stage2.map_or('-', a),
+            p.stage2
+                .map(|s| s.map_or('-', a))
+                .iter()
+                .collect::<String>(),
             match p.folio {
                 None => '?',
                 Some(true) => 'y',
