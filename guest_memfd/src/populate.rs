@@ -50,6 +50,15 @@ impl GuestMemFd {
             _ => {
                 let shared = self.invalidate_lock.read_step("pop.src_lock_inv");
                 sched::step_point("pop.src_lookup", None);
+                // The source fault is the guest_memfd fault path: on a
+                // shared index it waits for the folio lock another fault
+                // holds (kvm_gmem_get_folio() locks the folio).
+                if self.attr_at(src) == Attr::Shared {
+                    sched::wait_until("pop.src_lookup", None, || {
+                        self.filemap_find(src)
+                            .is_none_or(|f| !f.folio_test_locked())
+                    });
+                }
                 drop(shared);
                 let f = if self.attr_at(src) == Attr::Private {
                     None

@@ -356,6 +356,8 @@ struct Runner<'a> {
     procs: BTreeMap<String, MmId>,
     pins: BTreeMap<String, PinId>,
     threads: BTreeMap<String, Background>,
+    /// [`WATCHDOG_SLACK`], shorter in the runner's own tests.
+    slack: Duration,
 }
 
 /// How long a background thread may still run once the scenario waits
@@ -367,15 +369,15 @@ impl Runner<'_> {
     /// Join a background thread, or give up after the watchdog: a thread
     /// that would hang is an error naming its step (it is left detached).
     fn join_watched(&self, name: &str, bg: Background) -> Result<Outcome, String> {
-        let limit = self.g.config().wait_timeout + WATCHDOG_SLACK;
+        let limit = self.g.config().wait_timeout + self.slack;
         let t0 = Instant::now();
         while !bg.handle.is_finished() {
             if t0.elapsed() >= limit {
                 return Err(format!(
-                    "watchdog: thread \"{name}\" (step {}, {}) did not finish within {} s; it hangs",
+                    "watchdog: thread \"{name}\" (step {}, {}) did not finish within {} ms; it hangs",
                     bg.step.number,
                     bg.step.op_name,
-                    limit.as_secs()
+                    limit.as_millis()
                 ));
             }
             thread::sleep(Duration::from_millis(1));
@@ -529,6 +531,7 @@ pub fn run_scenario(file: &str, sc: &Scenario) -> Result<ScenarioReport, Scenari
         procs: BTreeMap::from([("p0".to_string(), 0)]),
         pins: BTreeMap::new(),
         threads: BTreeMap::new(),
+        slack: WATCHDOG_SLACK,
     };
     let mut report = ScenarioReport {
         name: sc.name.clone(),
@@ -655,4 +658,47 @@ pub fn run_files(paths: &[PathBuf], out: &mut dyn Write) -> ScenarioSummary {
         );
     }
     sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A background thread that never finishes is reported by the
+    /// watchdog, naming its step, instead of hanging the run.
+    #[test]
+    fn watchdog_names_the_hanging_step() {
+        let sc = parse::parse(
+            "w.json",
+            r#"{"design": "inplace", "gmem": {"pages": 1, "flags": ["mmap"], "wait_timeout_ms": 0},
+                "steps": [{"op": "lru_drain"}, {"op": "close", "background": "t"}]}"#,
+        )
+        .expect("parses");
+        let mut cfg = sc.config.clone();
+        cfg.wait_timeout = Duration::ZERO;
+        let r = Runner {
+            file: "w.json",
+            g: Arc::new(GuestMemFd::new(cfg).expect("create")),
+            procs: BTreeMap::new(),
+            pins: BTreeMap::new(),
+            threads: BTreeMap::new(),
+            slack: Duration::from_millis(50),
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let bg = Background {
+            // Blocks until the sender goes: a thread that hangs.
+            handle: thread::spawn(move || {
+                let _ = rx.recv();
+                Ok(Outcome::Ok)
+            }),
+            step: sc.steps[1].clone(),
+            state: "running",
+        };
+        let e = r.join_watched("t", bg).expect_err("the watchdog fires");
+        assert!(
+            e.starts_with("watchdog: thread \"t\" (step 2, close) did not finish within 50 ms"),
+            "{e}"
+        );
+        drop(tx);
+    }
 }
