@@ -24,3 +24,45 @@ fn every_scenario_passes() {
         .trim_end()
         .ends_with(&format!("{} passed, 0 failed", paths.len())));
 }
+
+/// The v13 scenarios assert real outcomes: with the guard that a
+/// behaviour rests on removed (a bug switch), the scenario exercising it
+/// fails (a mismatch or an invariant violation after a step).
+#[test]
+fn v13_scenarios_fail_without_their_guards() {
+    use guest_memfd::scenario::{parse::parse, run_scenario};
+    use guest_memfd::Bug;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios");
+    let cases = [
+        (
+            "conversions_v13.two_vm_binding.json",
+            Bug::InvalidateOneBinding,
+        ),
+        ("conversions_v13.two_vm_binding.json", Bug::ZapWrongFilter),
+        ("conversions_v13.indexing.json", Bug::ZapWrongFilter),
+        ("conversions_v13.indexing.json", Bug::NoMakeShared),
+        ("conversions_v13.truncate.json", Bug::NoReclaimOnFree),
+        (
+            "conversions_v13.error_offset_in_gmem_mapping.json",
+            Bug::CopyOutUnderLock,
+        ),
+        (
+            "conversions_v13.pinned_fastfail_with_lru_neighbour.json",
+            Bug::NoLruDrain,
+        ),
+    ];
+    for (file, bug) in cases {
+        let text = std::fs::read_to_string(dir.join(file)).expect("read");
+        let mut sc = parse(file, &text).expect("parses");
+        let clean = run_scenario(file, &sc).expect("runs");
+        assert!(clean.passed, "{file}: {:?}", clean.lines);
+        sc.config.bugs = vec![bug];
+        let r = run_scenario(file, &sc).expect("runs");
+        assert!(
+            !r.passed,
+            "{file} passes with {} on:\n{}",
+            bug.name(),
+            r.lines.join("\n")
+        );
+    }
+}
