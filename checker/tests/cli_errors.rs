@@ -31,20 +31,12 @@ fn bug_not_applying_to_design() {
 }
 
 #[test]
-fn bad_pages() {
-    assert_usage_error(
-        &checker(&["check", "--design", "inplace", "--pages", "0"]),
-        "pages",
-    );
-    assert_usage_error(
-        &checker(&["check", "--design", "inplace", "--pages", "9"]),
-        "pages",
-    );
-    // Not a number: clap's error, also exit 2.
-    assert_usage_error(
-        &checker(&["check", "--design", "inplace", "--pages", "many"]),
-        "--pages",
-    );
+fn pages_flag_points_to_configuration_files() {
+    for n in ["2", "8", "many"] {
+        let o = checker(&["check", "--design", "inplace", "--pages", n]);
+        assert_usage_error(&o, "--pages was removed");
+        assert!(stderr(&o).contains("--config FILE"), "{}", stderr(&o));
+    }
 }
 
 #[test]

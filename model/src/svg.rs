@@ -493,7 +493,7 @@ pub fn explorer(m: &GmemModel, path: &[(State, Option<Action>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Bug, Config};
+    use crate::GmemModel;
     use stateright::Model;
 
     #[test]
@@ -508,7 +508,15 @@ mod tests {
 
     #[test]
     fn renders_a_path_deterministically() {
-        let m = GmemModel::new(Config::for_bug(Bug::GupFastNoRecheck)).unwrap();
+        let m = GmemModel::new(
+            crate::gate::parse(
+                include_str!("../../configs/inplace+gup_fast_no_recheck.json"),
+                "configs/inplace+gup_fast_no_recheck.json",
+            )
+            .unwrap()
+            .cfg,
+        )
+        .unwrap();
         let mut path = vec![];
         let mut s = m.init_states().remove(0);
         for _ in 0..6 {
