@@ -468,15 +468,47 @@ pub fn violated_safety(m: &GmemModel, st: &State) -> Vec<&'static str> {
         .collect()
 }
 
-/// The explorer's picture of `path`: no lasso, the violated safety
-/// properties of the last state (if any) marked.
+/// When `path` ends in a state it passed before (the explorer path of a
+/// lasso, as `check` prints it): the index of that state and the liveness
+/// properties pending on every state of the loop.
+pub fn lasso_of(
+    m: &GmemModel,
+    path: &[(State, Option<Action>)],
+) -> Option<(usize, Vec<&'static str>)> {
+    let (last, _) = path.last()?;
+    let l = path[..path.len() - 1].iter().position(|(s, _)| s == last)?;
+    let pending = crate::properties::liveness(&m.cfg)
+        .into_iter()
+        .filter(|&id| {
+            path[l..]
+                .iter()
+                .all(|(s, _)| crate::properties::eval(m, s, id))
+        })
+        .map(|id| id.name())
+        .collect();
+    Some((l, pending))
+}
+
+/// The explorer's picture of `path`: the violated safety properties of the
+/// last state (if any) marked; a path that returns to an earlier state is
+/// drawn as a lasso, with the liveness properties pending all along its loop.
 pub fn explorer(m: &GmemModel, path: &[(State, Option<Action>)]) -> String {
     let bad = path
         .last()
         .map(|(s, _)| violated_safety(m, s))
         .unwrap_or_default();
-    let marker = (!bad.is_empty()).then(|| format!("VIOLATES {}", bad.join(", ")));
+    let lasso = lasso_of(m, path);
+    let marker = match &lasso {
+        _ if !bad.is_empty() => Some(format!("VIOLATES {}", bad.join(", "))),
+        Some((l, pending)) if !pending.is_empty() => Some(format!(
+            "back to state {l}; pending on the whole loop: {} (`check` says whether the loop is fair)",
+            pending.join(", ")
+        )),
+        Some((l, _)) => Some(format!("back to state {l}")),
+        None => None,
+    };
     let opts = Options {
+        loop_start: lasso.map(|(l, _)| l),
         title: Some(format!(
             "{} ({} page{}): {} steps",
             m.cfg.label(),
