@@ -28,6 +28,7 @@ mod engine;
 mod exit;
 mod explore;
 mod gate;
+mod input;
 mod itf_out;
 mod paths;
 mod progress;

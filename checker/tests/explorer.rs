@@ -4,7 +4,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Kill(Child);
 impl Drop for Kill {
@@ -35,42 +35,44 @@ fn get(port: u16, path: &str) -> std::io::Result<(String, String)> {
     Ok((status, body))
 }
 
-/// Start `explore` on a free port; if it exits before serving (another
-/// test's server took the port between `free_port` and its bind), try
-/// another port.
+/// Start `explore --port 0` and read the port it bound from what it prints.
 fn start_explorer(log: &std::path::Path) -> (Kill, u16) {
-    for _ in 0..5 {
-        let port = free_port();
-        let out = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_checker"))
-            .args([
-                "explore",
-                "--bug",
-                "gup_fast_no_recheck",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start explore");
-        let mut guard = Kill(child);
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(60) {
-            if let Ok(r) = get(port, "/") {
-                assert!(r.0.contains(" 200"), "{}", r.0);
-                return (guard, port);
-            }
-            if guard.0.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+    let out = std::fs::File::create(log).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_checker"))
+        .args(["explore", "--bug", "gup_fast_no_recheck", "--port", "0"])
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start explore");
+    let mut guard = Kill(child);
+    let port: u16 = loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(l) = text
+            .lines()
+            .find(|l| l.starts_with("serving the Stateright explorer on "))
+        {
+            let addr = l.split_whitespace().nth(5).unwrap();
+            let port = addr.trim_end_matches('/').rsplit(':').next().unwrap();
+            break port.parse().expect("a port number");
         }
+        assert!(
+            guard.0.try_wait().ok().flatten().is_none(),
+            "explore exited: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_ne!(port, 0, "the printed port is the one bound");
+    loop {
+        if let Ok(r) = get(port, "/") {
+            assert!(r.0.contains(" 200"), "{}", r.0);
+            return (guard, port);
+        }
+        assert!(
+            guard.0.try_wait().ok().flatten().is_none(),
+            "explore exited"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
-    panic!(
-        "explorer did not come up: {}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
 }
 
 #[test]
@@ -157,38 +159,7 @@ fn explorer_shows_kernel_steps_in_a_browser() {
     };
     let dir = common::temp_dir("browser");
     let log = dir.join("explore.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_checker"))
-        .args(["explore", "--bug", "gup_fast_no_recheck", "--port", "0"])
-        .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start explore");
-    let mut guard = Kill(child);
-    // Wait for the line that names the port actually bound.
-    let port: u16 = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(l) = text
-            .lines()
-            .find(|l| l.starts_with("serving the Stateright explorer on "))
-        {
-            let addr = l.split_whitespace().nth(5).unwrap();
-            let port = addr.trim_end_matches('/').rsplit(':').next().unwrap();
-            break port.parse().expect("a port number");
-        }
-        assert!(
-            guard.0.try_wait().ok().flatten().is_none(),
-            "explore exited: {text}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_ne!(port, 0);
-    while get(port, "/").is_err() {
-        assert!(
-            guard.0.try_wait().ok().flatten().is_none(),
-            "explore exited"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_guard, port) = start_explorer(&log);
     let printed = std::fs::read_to_string(&log).unwrap();
     let url = printed
         .lines()

@@ -86,6 +86,22 @@ fn name_ok(name: &str) -> bool {
         && !name.starts_with('.')
 }
 
+/// Deserializes `text`; the error starts with the JSON path of the
+/// offending field (`pinners[1].page: invalid type ...`) and is clipped to a
+/// few hundred bytes.
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = clip(&err.into_inner().to_string());
+        if path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}
+
 /// Parses and validates one configuration file's text. `origin` names the
 /// file in error messages.
 pub fn parse(text: &str, origin: &str) -> Result<GateConfig, ConfigError> {
@@ -95,16 +111,12 @@ pub fn parse(text: &str, origin: &str) -> Result<GateConfig, ConfigError> {
             "empty file (expected a JSON configuration: docs/configuration.md)".into(),
         ));
     }
-    let de = &mut serde_json::Deserializer::from_str(text);
-    let f: ConfigFile = serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = clip(&err.into_inner().to_string());
-        if path == "." {
-            e(inner)
-        } else {
-            e(format!("{path}: {inner}"))
-        }
-    })?;
+    if !text.trim_start().starts_with('{') {
+        return Err(e(
+            "not a configuration: expected a JSON object with name, pass, description and config (docs/configuration.md)".into(),
+        ));
+    }
+    let f: ConfigFile = from_json(text).map_err(e)?;
     if !name_ok(&f.name) {
         return Err(e(format!(
             "name: '{}' is not a row name (1-100 characters of a-z, 0-9, _ + @ - .)",
