@@ -115,3 +115,27 @@ proptest! {
         exercise(&text);
     }
 }
+
+#[test]
+fn the_documented_examples_load() {
+    let doc = include_str!("../../docs/configuration.md");
+    let mut n = 0;
+    for block in doc.split("```json").skip(1) {
+        let text = block.split("```").next().unwrap();
+        let g = parse(text, "docs/configuration.md")
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        GmemModel::new(g.cfg).expect("valid");
+        n += 1;
+    }
+    assert!(n >= 9, "only {n} examples");
+    // Every field of the schema is documented (a field added to Config
+    // without a line in the table fails here).
+    let full = serde_json::to_value(parse(VALID, "x").unwrap().cfg).unwrap();
+    for field in full.as_object().unwrap().keys() {
+        assert!(doc.contains(&format!("| `{field}` |")), "{field} undocumented");
+    }
+    let pin = serde_json::to_value(parse(VALID, "x").unwrap().cfg.pinners[0]).unwrap();
+    for field in pin.as_object().unwrap().keys() {
+        assert!(doc.contains(&format!("| `{field}` |")), "pinners[].{field} undocumented");
+    }
+}
