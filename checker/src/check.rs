@@ -170,6 +170,14 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
     Ok(code)
 }
 
+/// `p` relative to the current directory when it is under it.
+fn shown_path(p: &std::path::Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|d| p.strip_prefix(d).ok().map(PathBuf::from))
+        .unwrap_or_else(|| p.to_path_buf())
+}
+
 fn actor_names(m: &GmemModel) -> String {
     m.actors()
         .iter()
@@ -192,6 +200,7 @@ fn print_row(c: &Checked, from_file: bool) {
             timeline::render(&c.model, tr, &format!("VIOLATES {}", r.name()))
         );
         if let Some((_, p)) = c.files.iter().find(|(j, _)| *j == i) {
+            let p = shown_path(p);
             println!(
                 "trace: {}  (diagram: {})",
                 p.display(),

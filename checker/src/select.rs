@@ -121,6 +121,8 @@ pub fn select(s: &Select) -> Result<Target> {
     let title = match design {
         Some(d) if bug_part.is_empty() => d.name().to_string(),
         Some(d) => format!("{d}+{bug_part}"),
+        // One row: its name says design and switch.
+        None if rows.len() == 1 => rows[0].name.clone(),
         None => format!("bug {bug_part}"),
     };
     if rows.is_empty() {

@@ -122,8 +122,7 @@ fn the_documented_examples_load() {
     let mut n = 0;
     for block in doc.split("```json").skip(1) {
         let text = block.split("```").next().unwrap();
-        let g = parse(text, "docs/configuration.md")
-            .unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let g = parse(text, "docs/configuration.md").unwrap_or_else(|e| panic!("{e}\n{text}"));
         GmemModel::new(g.cfg).expect("valid");
         n += 1;
     }
@@ -132,10 +131,16 @@ fn the_documented_examples_load() {
     // without a line in the table fails here).
     let full = serde_json::to_value(parse(VALID, "x").unwrap().cfg).unwrap();
     for field in full.as_object().unwrap().keys() {
-        assert!(doc.contains(&format!("| `{field}` |")), "{field} undocumented");
+        assert!(
+            doc.contains(&format!("| `{field}` |")),
+            "{field} undocumented"
+        );
     }
     let pin = serde_json::to_value(parse(VALID, "x").unwrap().cfg.pinners[0]).unwrap();
     for field in pin.as_object().unwrap().keys() {
-        assert!(doc.contains(&format!("| `{field}` |")), "pinners[].{field} undocumented");
+        assert!(
+            doc.contains(&format!("| `{field}` |")),
+            "pinners[].{field} undocumented"
+        );
     }
 }
