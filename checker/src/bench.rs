@@ -58,8 +58,12 @@ pub fn row_cmd(a: &BenchRowArgs) -> Result<Code> {
 fn child(args: &[&str]) -> Result<(std::process::Output, f64)> {
     let exe = std::env::current_exe()
         .map_err(|e| Fail::internal(format!("cannot find the checker binary: {e}")))?;
+    // The child works on the same checkout, whatever its current directory.
+    let root = crate::paths::repo_root()?;
     let start = Instant::now();
     let out = Command::new(exe)
+        .arg("--repo")
+        .arg(root)
         .args(args)
         .output()
         .map_err(|e| Fail::internal(format!("cannot run a child checker: {e}")))?;
