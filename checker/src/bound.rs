@@ -16,7 +16,11 @@ pub fn describe(c: &Config) -> String {
     if !c.conversions.is_empty() {
         let mut s = plural(c.conversions.len(), "conversion", "conversions");
         if c.retry_until_ok {
-            s += " (retried until it succeeds)";
+            s += if c.conversions.len() == 1 {
+                " (retried until it succeeds)"
+            } else {
+                " (each retried until it succeeds)"
+            };
         }
         parts.push(s);
     }
