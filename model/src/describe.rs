@@ -231,6 +231,10 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 ConvPc::MergeFreeze(i) => format!("folio_ref_freeze(subpage {i})"),
                 ConvPc::MergeFold => "merge subfolios".into(),
                 ConvPc::InvEnd => "kvm_gmem_invalidate_end(), unlock".into(),
+                // exclusive_cas_bias stores the pin count without the bias.
+                ConvPc::ExclPin if c.has(Bug::ExclusiveCasBias) => {
+                    "pin_user_pages(FOLL_EXCLUSIVE), storing no exclusive bias".into()
+                }
                 ConvPc::ExclPin => "pin_user_pages(FOLL_EXCLUSIVE)".into(),
                 ConvPc::Unexc => "unexc_user_page(), unpin".into(),
                 ConvPc::Idle => "idle".into(),
