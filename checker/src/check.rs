@@ -88,6 +88,18 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         .out
         .clone()
         .unwrap_or_else(paths::scratch_counterexamples_dir);
+    let skipped: Vec<&str> = t
+        .rows
+        .iter()
+        .filter(|g| a.no_liveness && g.pass == Pass::Liveness)
+        .map(|g| g.name.as_str())
+        .collect();
+    if skipped.len() == t.rows.len() {
+        return Err(Fail::usage(format!(
+            "--no-liveness leaves nothing to check: {} is liveness only",
+            skipped.join(", ")
+        )));
+    }
     if !a.json {
         println!(
             "checking {}: {} configuration{} ({})",
@@ -157,7 +169,14 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
     let code = checked
         .iter()
         .fold(Code::Ok, |c, x| c.worst(code(&x.out.results)));
-    let lines = verdict_lines(&t.title, &checked);
+    let mut lines = verdict_lines(&t.title, &checked);
+    if !skipped.is_empty() {
+        lines.push(format!(
+            "{}: liveness NOT CHECKED (--no-liveness): rows {}",
+            t.title,
+            skipped.join(", ")
+        ));
+    }
     if a.json {
         print_json(&t, &checked, &lines, wall, code);
         return Ok(code);

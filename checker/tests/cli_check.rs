@@ -394,3 +394,15 @@ fn scenarios_run() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("1 passed, 0 failed"), "{}", stdout(&o));
 }
+
+#[test]
+fn skipped_liveness_rows_are_named_in_the_verdict() {
+    let o = checker(&["check", "--design", "split", "--no-liveness", "--no-write"]);
+    let out = stdout(&o);
+    assert_eq!(code(&o), 0, "{out}{}", stderr(&o));
+    let last = out.lines().last().unwrap();
+    assert!(
+        last.contains("split: liveness NOT CHECKED (--no-liveness): rows split@close_pinned"),
+        "{out}"
+    );
+}

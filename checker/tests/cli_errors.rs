@@ -186,3 +186,9 @@ fn gate_and_bench_flags() {
     let o = checker(&["bench", "--model-only", "--filter", "nosuch"]);
     assert_usage_error(&o, "--filter 'nosuch' matches no safety gate row");
 }
+
+#[test]
+fn no_liveness_on_a_liveness_row_is_an_error_not_a_pass() {
+    let o = checker(&["check", "--row", "wait@vmsplice_get", "--no-liveness"]);
+    assert_usage_error(&o, "--no-liveness leaves nothing to check");
+}
