@@ -262,8 +262,9 @@ pub const MAX_CONVERSIONS: usize = 4;
 pub const MAX_HOST_OPS: usize = 4;
 
 impl Config {
-    /// The smallest valid configuration of a design: no actor at all (the
-    /// caller adds them; `validate` rejects a configuration with none).
+    /// A configuration of a design with no actor at all: the caller adds
+    /// them (`crate::seq` drives one by hand; a configuration file with no
+    /// actor is rejected by [`Config::validate_work`]).
     pub fn empty(design: Design, pages: u8) -> Config {
         Config {
             design,
