@@ -6,7 +6,8 @@
 
 use crate::cli::{BenchArgs, BenchRowArgs};
 use crate::exit::{Code, Fail, Result};
-use model::gate::{gate_config, gate_configs, Pass};
+use crate::select::{gate_row, gate_rows};
+use model::gate::Pass;
 use model::GmemModel;
 use serde_json::{json, Value};
 use std::process::Command;
@@ -27,8 +28,7 @@ fn rss_kib() -> (u64, u64) {
 
 /// One model row, measured in this process; prints one JSON line.
 pub fn row_cmd(a: &BenchRowArgs) -> Result<Code> {
-    let g =
-        gate_config(&a.row).ok_or_else(|| Fail::usage(format!("unknown gate row '{}'", a.row)))?;
+    let g = gate_row(&a.row)?;
     let m = GmemModel::new(g.cfg)?;
     let (_, baseline) = rss_kib();
     let start = Instant::now();
@@ -58,8 +58,12 @@ pub fn row_cmd(a: &BenchRowArgs) -> Result<Code> {
 fn child(args: &[&str]) -> Result<(std::process::Output, f64)> {
     let exe = std::env::current_exe()
         .map_err(|e| Fail::internal(format!("cannot find the checker binary: {e}")))?;
+    // The child works on the same checkout, whatever its current directory.
+    let root = crate::paths::repo_root()?;
     let start = Instant::now();
     let out = Command::new(exe)
+        .arg("--repo")
+        .arg(root)
         .args(args)
         .output()
         .map_err(|e| Fail::internal(format!("cannot run a child checker: {e}")))?;
@@ -69,13 +73,28 @@ fn child(args: &[&str]) -> Result<(std::process::Output, f64)> {
 pub fn cmd(a: &BenchArgs) -> Result<Code> {
     let mut rows: Vec<Value> = Vec::new();
     if !a.impl_only {
-        for g in gate_configs().iter().filter(|g| g.pass == Pass::Safety) {
-            if a.filter
-                .as_ref()
-                .is_some_and(|f| !g.name.contains(f.as_str()))
-            {
-                continue;
-            }
+        let all = gate_rows()?;
+        let selected: Vec<_> = all
+            .iter()
+            .filter(|g| g.pass == Pass::Safety)
+            .filter(|g| {
+                a.filter
+                    .as_ref()
+                    .is_none_or(|f| g.name.contains(f.as_str()))
+            })
+            .collect();
+        if selected.is_empty() {
+            let f = a.filter.as_deref().unwrap_or("");
+            return Err(Fail::usage(format!(
+                "--filter '{f}' matches no safety gate row (the rows: {})",
+                all.iter()
+                    .filter(|g| g.pass == Pass::Safety)
+                    .map(|g| g.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        for g in selected {
             let threads = a.threads.to_string();
             let (out, _) = child(&["bench-row", "--row", &g.name, "--threads", &threads])?;
             let line = String::from_utf8_lossy(&out.stdout);

@@ -1,11 +1,16 @@
-//! `check`: one configuration, every pass, a table, timelines and ITF files.
+//! `check`: every configuration selected (a design's gate rows, one row, or
+//! a file), each with its pass; a table, timelines and ITF files per row;
+//! then one verdict line per property class, each with its bound.
 
 use crate::cli::CheckArgs;
 use crate::engine::{self, Bounds, LiveStats, SafetyStats, Want};
 use crate::exit::{Code, Fail, Result};
-use crate::select::{select, Target};
+use crate::select::{self, select, Target};
+use crate::table::secs;
 use crate::verdict::{kind_name, PropResult, Verdict};
-use crate::{itf_out, paths, table, timeline};
+use crate::{bound, itf_out, paths, table, timeline};
+use invariants::Kind;
+use model::gate::{GateConfig, Pass};
 use model::GmemModel;
 use serde_json::json;
 use std::path::PathBuf;
@@ -17,52 +22,31 @@ pub struct Outcome {
     pub results: Vec<PropResult>,
     pub safety: Option<SafetyStats>,
     pub live: Vec<LiveStats>,
-    /// The label and model liveness results come from (see `Target::live`).
-    pub live_model: Option<(String, GmemModel)>,
 }
 
-impl Outcome {
-    /// The label and model that produced result `r`.
-    pub fn source<'a>(
-        &'a self,
-        t: &'a Target,
-        m: &'a GmemModel,
-        r: &PropResult,
-    ) -> (&'a str, &'a GmemModel) {
-        match (&self.live_model, r.kind()) {
-            (Some((l, lm)), invariants::Kind::Liveness) => (l.as_str(), lm),
-            _ => (t.label.as_str(), m),
-        }
-    }
-}
-
-/// Runs the passes the target asks for.
+/// Runs the pass a configuration asks for.
 pub fn run(
-    t: &Target,
+    g: &GateConfig,
     m: &GmemModel,
     b: &Bounds,
     want: Want,
-    liveness: bool,
     show_progress: bool,
 ) -> Result<Outcome> {
     let mut out = Outcome {
         results: vec![],
         safety: None,
         live: vec![],
-        live_model: None,
     };
-    if t.runs_safety() {
-        let (r, s) = engine::safety_pass(m, b, want, show_progress)?;
-        out.results.extend(r);
-        out.safety = s;
-    }
-    if t.runs_liveness() && liveness {
-        let (label, lm) = t.live_model()?;
-        let (r, s) = engine::liveness_pass(&lm, b, show_progress);
-        out.results.extend(r);
-        out.live = s;
-        if t.live.is_some() {
-            out.live_model = Some((label, lm));
+    match g.pass {
+        Pass::Safety => {
+            let (r, s) = engine::safety_pass(m, b, want, show_progress)?;
+            out.results = r;
+            out.safety = s;
+        }
+        Pass::Liveness => {
+            let (r, s) = engine::liveness_pass(m, b, show_progress);
+            out.results = r;
+            out.live = s;
         }
     }
     Ok(out)
@@ -77,67 +61,154 @@ pub fn code(results: &[PropResult]) -> Code {
     })
 }
 
+/// One checked configuration of a `check` run.
+struct Checked {
+    row: GateConfig,
+    model: GmemModel,
+    out: Outcome,
+    files: Vec<(usize, PathBuf)>,
+}
+
 pub fn cmd(a: &CheckArgs) -> Result<Code> {
+    if a.max_states == Some(0) {
+        return Err(Fail::usage("--max-states must be at least 1"));
+    }
+    if a.timeout == Some(0) {
+        return Err(Fail::usage("--timeout must be at least 1 second"));
+    }
     let t = select(&a.select)?;
-    let m = t.model()?;
+    let from_file = a.select.config.is_some();
     let b = Bounds {
         threads: a.threads as usize,
         max_states: a.max_states,
         timeout: a.timeout.map(Duration::from_secs),
     };
-    if a.max_states == Some(0) {
-        return Err(Fail::usage("--max-states must be at least 1"));
-    }
     let start = Instant::now();
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(paths::scratch_counterexamples_dir);
+    let skipped: Vec<&str> = t
+        .rows
+        .iter()
+        .filter(|g| a.no_liveness && g.pass == Pass::Liveness)
+        .map(|g| g.name.as_str())
+        .collect();
+    if skipped.len() == t.rows.len() {
+        return Err(Fail::usage(format!(
+            "--no-liveness leaves nothing to check: {} is liveness only",
+            skipped.join(", ")
+        )));
+    }
     if !a.json {
         println!(
-            "checking {} ({} page{}; actors: {})",
-            t.label,
-            m.cfg.pages,
-            if m.cfg.pages == 1 { "" } else { "s" },
-            m.actors()
+            "checking {}: {} configuration{} ({})",
+            t.title,
+            t.rows.len(),
+            if t.rows.len() == 1 { "" } else { "s" },
+            t.rows
                 .iter()
-                .map(|x| x.name())
+                .map(|g| g.name.as_str())
                 .collect::<Vec<_>>()
                 .join(", ")
         );
-        if let (Some((row, _)), false) = (&t.live, a.no_liveness) {
-            println!("liveness on the design's liveness configuration: row {row} (`--row {row}`)");
-        }
     }
     let want = Want {
         violations: true,
         examples: true,
     };
-    let out = run(&t, &m, &b, want, !a.no_liveness, !a.json)?;
-    let wall = start.elapsed();
-    let dir = a.out.clone().unwrap_or_else(paths::counterexamples_dir);
-
-    // Counterexample files.
-    let mut files: Vec<(usize, PathBuf)> = vec![];
-    for (i, r) in out.results.iter().enumerate() {
-        if let (Verdict::Violated(Some(tr)), false) = (&r.verdict, a.no_write) {
-            let (label, rm) = out.source(&t, &m, r);
-            let text = itf_out::render(rm, label, r.id, tr);
-            let cannot = |e: std::io::Error| {
-                Fail::usage(format!(
-                    "cannot write a counterexample under {}: {e}",
-                    dir.display()
-                ))
-            };
-            let path = itf_out::write(&dir, label, r.id, &text).map_err(cannot)?;
-            let svg = itf_out::render_svg(rm, label, r.id, tr);
-            itf_out::write_svg(&dir, label, r.id, &svg).map_err(cannot)?;
-            files.push((i, path));
+    let mut checked: Vec<Checked> = vec![];
+    for g in &t.rows {
+        if a.no_liveness && g.pass == Pass::Liveness {
+            continue;
         }
+        let m = select::model(g)?;
+        if !a.json {
+            println!(
+                "\n== {} ({} pass; {})",
+                g.name,
+                g.pass,
+                bound::describe(&m.cfg)
+            );
+            if !g.description.is_empty() {
+                println!("   {}", g.description);
+            }
+            println!("   actors: {}", actor_names(&m));
+        }
+        let out = run(g, &m, &b, want, !a.json)?;
+        let mut files = vec![];
+        if !a.no_write {
+            for (i, r) in out.results.iter().enumerate() {
+                if let Verdict::Violated(Some(tr)) = &r.verdict {
+                    let cannot = |e: std::io::Error| {
+                        Fail::usage(format!(
+                            "cannot write a counterexample under {}: {e}",
+                            dir.display()
+                        ))
+                    };
+                    let text = itf_out::render(&m, &g.name, r.id, tr);
+                    let path = itf_out::write(&dir, &g.name, r.id, &text).map_err(cannot)?;
+                    let svg = itf_out::render_svg(&m, &g.name, r.id, tr);
+                    itf_out::write_svg(&dir, &g.name, r.id, &svg).map_err(cannot)?;
+                    files.push((i, path));
+                }
+            }
+        }
+        let c = Checked {
+            row: g.clone(),
+            model: m,
+            out,
+            files,
+        };
+        if !a.json {
+            print_row(&c, from_file);
+        }
+        checked.push(c);
     }
-    let code = code(&out.results);
-
+    let wall = start.elapsed();
+    let code = checked
+        .iter()
+        .fold(Code::Ok, |c, x| c.worst(code(&x.out.results)));
+    let mut lines = verdict_lines(&t.title, &checked);
+    if !skipped.is_empty() {
+        lines.push(format!(
+            "{}: liveness NOT CHECKED (--no-liveness): rows {}",
+            t.title,
+            skipped.join(", ")
+        ));
+    }
     if a.json {
-        print_json(&t, &m, &out, &files, wall, code);
+        print_json(&t, &checked, &lines, wall, code);
         return Ok(code);
     }
-    for (i, r) in out.results.iter().enumerate() {
+    println!("\nwall time: {}", secs(wall));
+    println!("verdict of {}, within the bounds stated:", t.title);
+    for l in &lines {
+        println!("  {l}");
+    }
+    Ok(code)
+}
+
+/// `p` relative to the current directory when it is under it.
+fn shown_path(p: &std::path::Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|d| p.strip_prefix(d).ok().map(PathBuf::from))
+        .unwrap_or_else(|| p.to_path_buf())
+}
+
+fn actor_names(m: &GmemModel) -> String {
+    m.actors()
+        .iter()
+        .map(|x| x.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Timelines of the violations, explorer links, the table and the cost of one row.
+fn print_row(c: &Checked, from_file: bool) {
+    let flags = select::row_flags(&c.row, from_file);
+    for (i, r) in c.out.results.iter().enumerate() {
         let Verdict::Violated(Some(tr)) = &r.verdict else {
             continue;
         };
@@ -145,35 +216,29 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         println!("  {}", r.id.spec().sentence);
         print!(
             "{}",
-            timeline::render(
-                out.source(&t, &m, r).1,
-                tr,
-                &format!("VIOLATES {}", r.name())
-            )
+            timeline::render(&c.model, tr, &format!("VIOLATES {}", r.name()))
         );
-        if let Some((_, p)) = files.iter().find(|(j, _)| *j == i) {
+        if let Some((_, p)) = c.files.iter().find(|(j, _)| *j == i) {
+            let p = shown_path(p);
             println!(
                 "trace: {}  (diagram: {})",
                 p.display(),
                 p.with_extension("").with_extension("svg").display()
             );
         }
-        let flags = match out.source(&t, &m, r).0 {
-            l if l != t.label => format!("--row {l}"),
-            _ => t.flags.clone(),
-        };
         println!(
             "explorer: {EXPLORER}/#/steps/{}  (run: cargo run --release -- explore {flags})",
             tr.explorer_path(),
         );
     }
-    let examples: Vec<&PropResult> = out
+    let examples: Vec<&PropResult> = c
+        .out
         .results
         .iter()
         .filter(|r| matches!(r.verdict, Verdict::Found(Some(_))))
         .collect();
     if !examples.is_empty() {
-        println!("\nsanity examples (open in `explore {}`):", t.flags);
+        println!("\nsanity examples (open in `explore {flags}`):");
         for r in examples {
             if let Some(tr) = r.verdict.trace() {
                 println!(
@@ -186,97 +251,178 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         }
     }
     println!();
-    let live_row = out.live_model.as_ref().map(|(l, _)| l.as_str());
-    print!("{}", table::results(&out.results, live_row));
-    println!();
-    print!("{}", table::stats(out.safety.as_ref(), &out.live, wall));
-    println!("{}", summary(&t.label, &out.results, code));
-    Ok(code)
+    print!("{}", table::results(&c.out.results));
+    print!("{}", table::stats(c.out.safety.as_ref(), &c.out.live, None));
 }
 
-fn summary(label: &str, results: &[PropResult], code: Code) -> String {
-    let count = |f: fn(&Verdict) -> bool| results.iter().filter(|r| f(&r.verdict)).count();
-    let violated = count(|v| matches!(v, Verdict::Violated(_)));
-    let missing = count(|v| matches!(v, Verdict::NotFound));
-    let incomplete = count(|v| matches!(v, Verdict::Incomplete(_)));
-    let checked = results.len() - count(|v| matches!(v, Verdict::NotApplicable(_)));
-    match code {
-        Code::Ok => format!("{label}: verified: all {checked} applicable properties hold or have examples"),
-        Code::Incomplete => format!(
-            "{label}: INCOMPLETE: {incomplete} properties have no verdict (a bound stopped the search), so no conclusion can be drawn"
-        ),
-        _ => format!(
-            "{label}: FAILED: {violated} violated, {missing} sanity examples missing{}",
-            if incomplete > 0 {
-                format!(", {incomplete} incomplete")
-            } else {
-                String::new()
-            }
-        ),
+fn names(rs: &[&PropResult]) -> String {
+    rs.iter().map(|r| r.name()).collect::<Vec<_>>().join(", ")
+}
+
+/// One row's verdict on its property class, e.g. `NOT live:
+/// independent_subpages violated`.
+fn row_verdict(c: &Checked) -> (bool, String) {
+    let rs = &c.out.results;
+    let of = |f: fn(&Verdict) -> bool, k: Option<Kind>| -> Vec<&PropResult> {
+        rs.iter()
+            .filter(|r| f(&r.verdict) && k.is_none_or(|k| r.kind() == k))
+            .collect()
+    };
+    let violated = of(|v| matches!(v, Verdict::Violated(_)), None);
+    let missing = of(|v| matches!(v, Verdict::NotFound), None);
+    let incomplete = of(|v| matches!(v, Verdict::Incomplete(_)), None);
+    let (good, bad) = match c.row.pass {
+        Pass::Safety => ("safe", "NOT safe"),
+        Pass::Liveness => ("live", "NOT live"),
+    };
+    let mut parts = vec![];
+    if !violated.is_empty() {
+        parts.push(format!("{bad}: {} violated", names(&violated)));
     }
+    if !missing.is_empty() {
+        parts.push(format!(
+            "FAILED: sanity examples not found (safety would be vacuous): {}",
+            names(&missing)
+        ));
+    }
+    if !incomplete.is_empty() {
+        parts.push(format!(
+            "INCOMPLETE: no verdict for {} (a bound stopped the search)",
+            names(&incomplete)
+        ));
+    }
+    if parts.is_empty() {
+        let holds = of(|v| matches!(v, Verdict::Holds), None);
+        let found = of(|v| matches!(v, Verdict::Found(_)), None);
+        let what = match c.row.pass {
+            Pass::Safety => format!(
+                "{good}: {} safety properties hold, {} sanity examples found",
+                holds.len(),
+                found.len()
+            ),
+            Pass::Liveness if holds.is_empty() => {
+                "nothing checked: no liveness property applies".to_string()
+            }
+            Pass::Liveness => format!(
+                "{good}: {} hold{}",
+                names(&holds),
+                if holds.len() == 1 { "s" } else { "" }
+            ),
+        };
+        return (true, what);
+    }
+    (false, parts.join("; "))
 }
 
-fn print_json(
-    t: &Target,
-    m: &GmemModel,
-    out: &Outcome,
-    files: &[(usize, PathBuf)],
-    wall: Duration,
-    code: Code,
-) {
-    let props: Vec<_> = out
-        .results
+/// One line per property class (safety, liveness): every row's verdict with
+/// the row name and its bound. Never a bare "verified".
+fn verdict_lines(title: &str, checked: &[Checked]) -> Vec<String> {
+    let mut lines = vec![];
+    for pass in [Pass::Safety, Pass::Liveness] {
+        let rows: Vec<&Checked> = checked.iter().filter(|c| c.row.pass == pass).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let mut verdicts: Vec<(bool, String)> = rows
+            .iter()
+            .map(|c| {
+                let (ok, v) = row_verdict(c);
+                (
+                    ok,
+                    format!(
+                        "{v} (row {}: {})",
+                        c.row.name,
+                        bound::describe(&c.model.cfg)
+                    ),
+                )
+            })
+            .collect();
+        // Failures first: the line leads with what is wrong.
+        verdicts.sort_by_key(|(ok, _)| *ok);
+        lines.push(format!(
+            "{title}: {}",
+            verdicts
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    lines
+}
+
+fn print_json(t: &Target, checked: &[Checked], lines: &[String], wall: Duration, code: Code) {
+    let rows: Vec<_> = checked
         .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let mut o = json!({
-                "property": r.name(),
-                "kind": kind_name(r.kind()),
-                "verdict": r.verdict.key(),
-            });
-            match &r.verdict {
-                Verdict::NotApplicable(reason) => o["reason"] = json!(reason),
-                Verdict::Incomplete(reason) => o["reason"] = json!(reason),
-                _ => {}
-            }
-            if let Some(tr) = r.verdict.trace() {
-                o["steps"] = json!(tr.steps.len());
-                o["explorer_path"] = json!(tr.explorer_path());
-                if let Some(l) = tr.loop_start {
-                    o["loop"] = json!(l);
-                }
-            }
-            if let Some((_, p)) = files.iter().find(|(j, _)| *j == i) {
-                o["file"] = json!(p.display().to_string());
-                o["svg"] = json!(p
-                    .with_extension("")
-                    .with_extension("svg")
-                    .display()
-                    .to_string());
-            }
-            o
+        .map(|c| {
+            let props: Vec<_> = c
+                .out
+                .results
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let mut o = json!({
+                        "property": r.name(),
+                        "kind": kind_name(r.kind()),
+                        "verdict": r.verdict.key(),
+                    });
+                    match &r.verdict {
+                        Verdict::NotApplicable(reason) => o["reason"] = json!(reason),
+                        Verdict::Incomplete(reason) => o["reason"] = json!(reason),
+                        _ => {}
+                    }
+                    if let Some(tr) = r.verdict.trace() {
+                        o["steps"] = json!(tr.steps.len());
+                        o["explorer_path"] = json!(tr.explorer_path());
+                        if let Some(l) = tr.loop_start {
+                            o["loop"] = json!(l);
+                        }
+                    }
+                    if let Some((_, p)) = c.files.iter().find(|(j, _)| *j == i) {
+                        o["file"] = json!(p.display().to_string());
+                        o["svg"] = json!(p
+                            .with_extension("")
+                            .with_extension("svg")
+                            .display()
+                            .to_string());
+                    }
+                    o
+                })
+                .collect();
+            json!({
+                "label": c.row.name,
+                "pass": c.row.pass,
+                "bound": bound::describe(&c.model.cfg),
+                "config": c.model.cfg,
+                "exit_code": code_of(&c.out.results) as i32,
+                "safety": c.out.safety.as_ref().map(|s| json!({
+                    "unique_states": s.unique,
+                    "generated_states": s.generated,
+                    "max_depth": s.max_depth,
+                    "seconds": s.elapsed.as_secs_f64(),
+                    "stopped": s.stopped,
+                })),
+                "liveness": c.out.live.iter().map(|l| json!({
+                    "property": l.id.name(),
+                    "states": l.states,
+                    "edges": l.edges,
+                    "seconds": l.elapsed.as_secs_f64(),
+                    "approx_bytes": l.approx_bytes,
+                })).collect::<Vec<_>>(),
+                "properties": props,
+            })
         })
         .collect();
     let v = json!({
-        "label": t.label,
-        "config": m.cfg,
+        "title": t.title,
         "exit_code": code as i32,
-        "safety": out.safety.as_ref().map(|s| json!({
-            "unique_states": s.unique,
-            "generated_states": s.generated,
-            "max_depth": s.max_depth,
-            "seconds": s.elapsed.as_secs_f64(),
-            "stopped": s.stopped,
-        })),
-        "liveness": out.live.iter().map(|l| json!({
-            "property": l.id.name(),
-            "states": l.states,
-            "edges": l.edges,
-            "seconds": l.elapsed.as_secs_f64(),
-            "approx_bytes": l.approx_bytes,
-        })).collect::<Vec<_>>(),
-        "properties": props,
+        "rows": rows,
+        "verdicts": lines,
         "wall_seconds": wall.as_secs_f64(),
     });
     println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+}
+
+fn code_of(results: &[PropResult]) -> Code {
+    code(results)
 }

@@ -7,13 +7,18 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "checker", version, about, long_about = None)]
 pub struct Cli {
+    /// The gmem-verify checkout to use (default: the current directory or
+    /// its nearest parent holding checker/expected.json and configs/).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Exhaustively check one configuration: safety, sanity, then liveness.
+    /// Check a design (every gate row of it: safety, sanity and liveness),
+    /// one gate row, or any configuration file.
     Check(CheckArgs),
     /// Print the explorer links of every counterexample and example, then
     /// serve the Stateright explorer for the configuration (never returns).
@@ -69,13 +74,16 @@ pub struct Select {
     /// Bug switch to turn on (repeatable).
     #[arg(long = "bug", value_name = "BUG")]
     pub bugs: Vec<String>,
-    /// A gate row by name (e.g. `huge_whole@pin_subpage_a`): check exactly
-    /// what the gate checks for that row.
+    /// A gate row by name (e.g. `huge_whole@pin_subpage_a`, the file
+    /// configs/NAME.json): check exactly what the gate checks for that row.
     #[arg(long, value_name = "ROW", conflicts_with_all = ["design", "bugs"])]
     pub row: Option<String>,
-    /// Number of guest_memfd pages (1..=8).
-    #[arg(long, value_name = "N")]
-    pub pages: Option<u8>,
+    /// A configuration file (docs/configuration.md): your own question.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["design", "bugs", "row"])]
+    pub config: Option<PathBuf>,
+    /// Removed: the page count belongs to a configuration file (--config).
+    #[arg(long, value_name = "N", hide = true)]
+    pub pages: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -85,10 +93,11 @@ pub struct CheckArgs {
     /// Checker threads for the safety pass.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
-    /// Stop after about N generated states (the run is then incomplete).
+    /// Stop after about N generated states (safety) or N stored states per
+    /// liveness graph (the run is then incomplete).
     #[arg(long, value_name = "N")]
     pub max_states: Option<usize>,
-    /// Stop the safety pass after S seconds (the run is then incomplete).
+    /// Stop each pass (safety, then liveness) after S seconds (the run is then incomplete).
     #[arg(long, value_name = "S")]
     pub timeout: Option<u64>,
     /// Print the result as JSON on stdout.
@@ -97,7 +106,9 @@ pub struct CheckArgs {
     /// Skip the liveness pass.
     #[arg(long)]
     pub no_liveness: bool,
-    /// Directory for counterexample files (default: the repository's counterexamples/).
+    /// Directory for counterexample files (default: target/gmem-verify/counterexamples/
+    /// of the checkout; the committed counterexamples/ is written only by
+    /// `gate --write-counterexamples`).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Do not write counterexample files.
@@ -109,7 +120,7 @@ pub struct CheckArgs {
 pub struct ExploreArgs {
     #[command(flatten)]
     pub select: Select,
-    /// TCP port of the explorer.
+    /// TCP port of the explorer (0: any free port, printed).
     #[arg(long, default_value_t = 3000)]
     pub port: u16,
     /// Address to bind (loopback unless you say otherwise).
@@ -135,6 +146,9 @@ pub struct GateArgs {
     /// Rows checked in parallel.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: u16,
+    /// Checker threads per row (the safety pass).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: u16,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -5,11 +5,15 @@
 use crate::bfs;
 use crate::exit::{Fail, Result};
 use crate::progress::Progress;
+use crate::table;
 use crate::trace::{self, Trace};
 use crate::verdict::{PropResult, Verdict};
 use invariants::{Kind, PropertyId};
-use model::{properties, GmemModel};
-use std::time::Duration;
+use liveness::{FairClass, FairModel, FairnessDecl};
+use model::{properties, Action, GmemModel, State};
+use stateright::Model;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Without `--max-states`, the liveness graph (full states, held in memory) stops here.
 pub const DEFAULT_LIVENESS_MAX_STATES: usize = 4_000_000;
@@ -194,7 +198,75 @@ pub fn safety_pass(
     Ok((results, Some(stats)))
 }
 
-/// Every liveness property: checked, or n/a with the reason.
+/// The model as the liveness graph sees it, with the run's bounds: after
+/// `--timeout` every state still to expand is left unexpanded (the graph's
+/// own truncation, so a lasso found before is still a real one and "holds"
+/// becomes incomplete), and every 4096 expanded states the progress line
+/// shows the count and the process's resident memory.
+struct Bounded<'a> {
+    m: &'a GmemModel,
+    deadline: Option<Instant>,
+    expanded: AtomicUsize,
+    stopped: AtomicBool,
+    progress: &'a Progress,
+    name: &'static str,
+}
+
+impl Model for Bounded<'_> {
+    type State = State;
+    type Action = Action;
+    fn init_states(&self) -> Vec<State> {
+        self.m.init_states()
+    }
+    fn actions(&self, st: &State, actions: &mut Vec<Action>) {
+        self.m.actions(st, actions)
+    }
+    fn next_state(&self, st: &State, action: Action) -> Option<State> {
+        self.m.next_state(st, action)
+    }
+    fn within_boundary(&self, _: &State) -> bool {
+        if self.stopped.load(Ordering::Relaxed) {
+            return false;
+        }
+        let n = self.expanded.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_multiple_of(4096) {
+            self.progress.message(format!(
+                "{}: {} states expanded, {}",
+                self.name,
+                table::thousands(n),
+                rss_text()
+            ));
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                self.stopped.store(true, Ordering::Relaxed);
+                return false;
+            }
+        }
+        true
+    }
+}
+
+impl FairModel for Bounded<'_> {
+    fn fairness_class(&self, a: &Action) -> Option<FairClass> {
+        self.m.fairness_class(a)
+    }
+    fn fairness_decls(&self) -> Vec<FairnessDecl> {
+        self.m.fairness_decls()
+    }
+}
+
+/// The resident memory of this process (Linux `/proc/self/statm`).
+fn rss_text() -> String {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok());
+    match pages {
+        Some(p) => format!("{:.1} MiB resident", (p * 4096) as f64 / (1024.0 * 1024.0)),
+        None => "memory unknown".into(),
+    }
+}
+
+/// Every liveness property: checked, or n/a with the reason. `--max-states`
+/// bounds each property's graph, `--timeout` the whole pass.
 pub fn liveness_pass(
     m: &GmemModel,
     b: &Bounds,
@@ -205,6 +277,7 @@ pub fn liveness_pass(
     let opts = liveness::Options {
         max_states: Some(b.liveness_max_states()),
     };
+    let deadline = b.timeout.map(|t| Instant::now() + t);
     for id in PropertyId::liveness() {
         if let Some(r) = properties::not_applicable(&m.cfg, id) {
             results.push(PropResult {
@@ -215,11 +288,24 @@ pub fn liveness_pass(
         }
         let p = Progress::new("liveness", show_progress);
         p.message(id.name());
-        let report = model::live::check(m, id, &opts);
+        let bounded = Bounded {
+            m,
+            deadline,
+            expanded: AtomicUsize::new(0),
+            stopped: AtomicBool::new(deadline.is_some_and(|d| Instant::now() >= d)),
+            progress: &p,
+            name: id.name(),
+        };
+        let report = liveness::check(&bounded, |s| properties::eval(m, s, id), &opts);
+        let timed_out = bounded.stopped.load(Ordering::Relaxed);
         p.finish();
         let verdict = match &report.verdict {
-            liveness::Verdict::Holds => Verdict::Holds,
             liveness::Verdict::Violated(l) => Verdict::Violated(Some(Trace::from_lasso(m, l))),
+            _ if timed_out => Verdict::Incomplete(format!(
+                "stopped by --timeout {}",
+                b.timeout.map(|t| t.as_secs()).unwrap_or(0)
+            )),
+            liveness::Verdict::Holds => Verdict::Holds,
             liveness::Verdict::Incomplete { .. } => Verdict::Incomplete(match b.max_states {
                 Some(n) => format!("stopped by --max-states {n}"),
                 None => format!(

@@ -1,13 +1,15 @@
 //! `checker`: the gmem-verify command line, and the crate that ties the
 //! others together (`cargo run --release -- <command>` runs it).
 //!
-//! - `check` runs the `model` crate's Stateright model exhaustively (safety
-//!   and sanity properties from `invariants`), then the `liveness` crate's
-//!   fair-lasso search; prints a timeline per violation, and writes the
-//!   trace as ITF (`itf_out`) with an SVG sequence diagram beside it
-//!   (`model::svg`).
+//! - `check` runs every configuration selected (a design's gate rows, one
+//!   row, or a configuration file; `select`): the `model` crate's Stateright
+//!   model exhaustively for safety rows (safety and sanity properties from
+//!   `invariants`), the `liveness` crate's fair-lasso search for liveness
+//!   rows; prints a timeline per violation, writes the trace as ITF
+//!   (`itf_out`) with an SVG sequence diagram beside it (`model::svg`), and
+//!   ends with one verdict line per property class, with its bound.
 //! - `explore` serves the Stateright explorer on the same model.
-//! - `gate` checks every row of `model::gate::gate_configs()` against
+//! - `gate` checks every configuration file under `configs/` against
 //!   `checker/expected.json`, the committed `counterexamples/` and the
 //!   generated `docs/verdicts.md`: the CI gate.
 //! - `replay` re-runs a committed trace on the model.
@@ -19,12 +21,14 @@
 
 mod bench;
 mod bfs;
+mod bound;
 mod check;
 mod cli;
 mod engine;
 mod exit;
 mod explore;
 mod gate;
+mod input;
 mod itf_out;
 mod paths;
 mod progress;
@@ -41,6 +45,7 @@ use cli::{Cli, Command};
 use exit::Code;
 
 fn run(cli: Cli) -> exit::Result<Code> {
+    paths::init(cli.repo.as_deref());
     match cli.command {
         Command::Check(a) => check::cmd(&a),
         Command::Explore(a) => explore::cmd(&a),

@@ -15,19 +15,13 @@ pub fn steps_cell(r: &PropResult) -> String {
     }
 }
 
-/// `live_row`: the gate row liveness was checked on, when it is not the
-/// configuration of the other rows (design-level `check`).
-pub fn results(rows: &[PropResult], live_row: Option<&str>) -> String {
+pub fn results(rows: &[PropResult]) -> String {
     let cells: Vec<[String; 4]> = rows
         .iter()
         .map(|r| {
-            let kind = match (r.kind(), live_row) {
-                (invariants::Kind::Liveness, Some(row)) => format!("liveness on {row}"),
-                (k, _) => kind_name(k).to_string(),
-            };
             [
                 r.name().to_string(),
-                kind,
+                kind_name(r.kind()).to_string(),
                 r.verdict.display(),
                 steps_cell(r),
             ]
@@ -94,7 +88,7 @@ pub fn rate(n: usize, d: Duration) -> String {
     }
 }
 
-pub fn stats(safety: Option<&SafetyStats>, live: &[LiveStats], wall: Duration) -> String {
+pub fn stats(safety: Option<&SafetyStats>, live: &[LiveStats], wall: Option<Duration>) -> String {
     let mut out = String::new();
     if let Some(s) = safety {
         out += &format!(
@@ -120,6 +114,8 @@ pub fn stats(safety: Option<&SafetyStats>, live: &[LiveStats], wall: Duration) -
             l.approx_bytes as f64 / (1024.0 * 1024.0)
         );
     }
-    out += &format!("wall time: {}\n", secs(wall));
+    if let Some(w) = wall {
+        out += &format!("wall time: {}\n", secs(w));
+    }
     out
 }

@@ -130,13 +130,20 @@ pub fn replay(m: &GmemModel, init_index: usize, actions: &[Action]) -> Result<Tr
     for (k, &a) in actions.iter().enumerate() {
         offered.clear();
         m.actions(&cur, &mut offered);
-        let idx = offered
-            .iter()
-            .position(|&o| o == a)
-            .ok_or_else(|| format!("step {}: action {a:?} is not offered in this state", k + 1))?;
-        let next = m
-            .next_state(&cur, a)
-            .ok_or_else(|| format!("step {}: action {a:?} is not enabled in this state", k + 1))?;
+        let idx = offered.iter().position(|&o| o == a).ok_or_else(|| {
+            format!(
+                "step {}: action '{}' is not offered in this state",
+                k + 1,
+                action_text(&a)
+            )
+        })?;
+        let next = m.next_state(&cur, a).ok_or_else(|| {
+            format!(
+                "step {}: action '{}' is not enabled in this state",
+                k + 1,
+                action_text(&a)
+            )
+        })?;
         steps.push(Step {
             action: a,
             action_index: idx,
@@ -151,4 +158,13 @@ pub fn replay(m: &GmemModel, init_index: usize, actions: &[Action]) -> Result<Tr
         loop_start: None,
         witnesses: vec![],
     })
+}
+
+/// An action without its state: the actor and whether it starts an
+/// operation or takes its next step (for errors; labels need the state).
+fn action_text(a: &Action) -> String {
+    match a {
+        Action::Start(x) => format!("{x}: start an operation"),
+        Action::Step(x) => format!("{x}: next step"),
+    }
 }

@@ -100,7 +100,7 @@ impl From<Vec<Bug>> for BugSet {
 
 /// One operation of a host process (a VMM thread touching the mmap of the file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
+#[serde(rename_all = "snake_case", tag = "op", deny_unknown_fields)]
 pub enum HostOp {
     Read {
         page: u8,
@@ -145,10 +145,14 @@ pub enum GupPath {
 /// A GUP user: takes one reference through `proc`'s mapping of `page`,
 /// touches the memory (DMA/O_DIRECT), and releases it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PinnerCfg {
     pub kind: PinKind,
     pub path: GupPath,
     pub page: u8,
+    /// The process (mm) whose mapping the GUP goes through: 0 or 1. It
+    /// needs no script of its own (the GUP faults the page in itself).
+    #[serde(default)]
     pub proc: u8,
     /// Never released (a long-term pin the VMM does not drop): not weakly fair.
     #[serde(default)]
@@ -159,6 +163,7 @@ pub struct PinnerCfg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConvOp {
     pub start: u8,
     pub pages: u8,
@@ -166,6 +171,7 @@ pub struct ConvOp {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GuestOp {
     pub page: u8,
     /// The fault type (the private bit of the GPA).
@@ -177,7 +183,7 @@ pub struct GuestOp {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
+#[serde(rename_all = "snake_case", tag = "op", deny_unknown_fields)]
 pub enum TruncOp {
     /// fallocate(PUNCH_HOLE | KEEP_SIZE).
     Punch { start: u8, pages: u8 },
@@ -190,6 +196,7 @@ pub enum TruncOp {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PopulateCfg {
     /// The private page being populated (kvm_gmem_populate destination).
     pub dst: u8,
@@ -198,6 +205,7 @@ pub struct PopulateCfg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SpeculativeCfg {
     /// The pfn (subpage) a PFN walker (compaction, memory-failure) try-gets.
     pub page: u8,
@@ -205,30 +213,49 @@ pub struct SpeculativeCfg {
     pub repeat: bool,
 }
 
-/// A model configuration. Build with [`Config::for_design`] / [`Config::for_bug`]
-/// and adjust, then [`Config::validate`].
+/// A model configuration: the `config` object of a file under `configs/`
+/// (docs/configuration.md), loaded with [`crate::gate::load_file`], then
+/// [`Config::validate`]d.
+///
+/// Serde form: `design` and `pages` are required; every other field has a
+/// default (`#[serde(default)]`), so a field added later keeps old files
+/// valid; unknown fields are errors (`deny_unknown_fields`), so a typo is
+/// never silently ignored.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     pub design: Design,
+    #[serde(default)]
     pub bugs: BugSet,
     pub pages: u8,
     /// GUEST_MEMFD_FLAG_INIT_SHARED: pages start shared.
+    #[serde(default = "yes")]
     pub init_shared: bool,
     /// One script per host process (1-2 processes).
+    #[serde(default)]
     pub procs: Vec<Vec<HostOp>>,
+    #[serde(default)]
     pub pinners: Vec<PinnerCfg>,
+    #[serde(default)]
     pub conversions: Vec<ConvOp>,
     /// The VMM retries a failed conversion until it succeeds.
+    #[serde(default)]
     pub retry_until_ok: bool,
+    #[serde(default)]
     pub guest: Vec<GuestOp>,
+    #[serde(default)]
     pub truncate: Option<TruncOp>,
+    #[serde(default)]
     pub populate: Option<PopulateCfg>,
+    #[serde(default)]
     pub speculative: Option<SpeculativeCfg>,
     /// Fresh small folios sit in a per-CPU lru_add batch holding a reference.
+    #[serde(default)]
     pub lru: bool,
     /// Design `wait`: block faults and unmap before waiting (true), or wait for
     /// GUP references to drain while the page stays mapped (false: the
     /// variant where new short-term pins keep arriving).
+    #[serde(default = "yes")]
     pub block_pins_while_waiting: bool,
     /// VMs bound to the file (1 or 2), each with its own stage-2 and
     /// `mmu_invalidate_seq`.
@@ -252,6 +279,10 @@ fn one() -> u8 {
     1
 }
 
+fn yes() -> bool {
+    true
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError(pub String);
 
@@ -270,7 +301,10 @@ pub const MAX_CONVERSIONS: usize = 4;
 pub const MAX_HOST_OPS: usize = 4;
 
 impl Config {
-    fn empty(design: Design, pages: u8) -> Config {
+    /// A configuration of a design with no actor at all: the caller adds
+    /// them (`crate::seq` drives one by hand; a configuration file with no
+    /// actor is rejected by [`Config::validate_work`]).
+    pub fn empty(design: Design, pages: u8) -> Config {
         Config {
             design,
             bugs: BugSet::default(),
@@ -291,272 +325,6 @@ impl Config {
             attrs_arg_page: None,
             memory_failure: None,
         }
-    }
-
-    /// The gate configuration of a design: two pages, every actor that the
-    /// design's safety argument depends on, small budgets.
-    pub fn for_design(design: Design) -> Config {
-        let mut c = Config::empty(design, 2);
-        let whole = |to| ConvOp {
-            start: 0,
-            pages: 2,
-            to,
-        };
-        let pin = |kind, path, page, proc| PinnerCfg {
-            kind,
-            path,
-            page,
-            proc,
-            hold_forever: false,
-            repeat: false,
-        };
-        match design {
-            Design::Inplace | Design::Wait | Design::Pfnmap | Design::HugeWhole => {
-                // A VMM process, a GUP-fast user and a slow long-term pinner
-                // (short-term under `wait`, which refuses long-term pins), a
-                // vCPU faulting both ways, a punch and LRU batching racing a
-                // to-private then a to-shared conversion of both pages.
-                c.procs = vec![vec![HostOp::Write { page: 0 }]];
-                let long = if design == Design::Wait {
-                    PinKind::Pin
-                } else {
-                    PinKind::Longterm
-                };
-                c.pinners = vec![
-                    pin(PinKind::Get, GupPath::Fast, 0, 0),
-                    pin(long, GupPath::Slow, 1, 0),
-                ];
-                c.conversions = vec![whole(Attr::Private), whole(Attr::Shared)];
-                c.guest = vec![
-                    GuestOp {
-                        page: 0,
-                        access: Attr::Private,
-                        vm: 0,
-                    },
-                    GuestOp {
-                        page: 1,
-                        access: Attr::Shared,
-                        vm: 0,
-                    },
-                ];
-                c.truncate = Some(TruncOp::Punch { start: 1, pages: 1 });
-                c.lru = matches!(design, Design::Inplace | Design::Wait);
-                // v13's maple-tree preallocation may fail (-ENOMEM).
-                c.enomem = design == Design::Inplace;
-            }
-            Design::Split => {
-                c.procs = vec![vec![HostOp::Write { page: 1 }]];
-                c.pinners = vec![
-                    pin(PinKind::Pin, GupPath::Fast, 0, 0),
-                    pin(PinKind::Longterm, GupPath::Slow, 1, 0),
-                ];
-                c.conversions = vec![whole(Attr::Private), whole(Attr::Shared)];
-                c.guest = vec![GuestOp {
-                    page: 0,
-                    access: Attr::Private,
-                    vm: 0,
-                }];
-                c.speculative = Some(SpeculativeCfg {
-                    page: 0,
-                    repeat: false,
-                });
-            }
-            Design::ExclusivePin => {
-                c.procs = vec![vec![HostOp::Write { page: 0 }]];
-                c.pinners = vec![
-                    pin(PinKind::Pin, GupPath::Fast, 0, 0),
-                    pin(PinKind::Get, GupPath::Slow, 0, 0),
-                ];
-                c.conversions = vec![
-                    ConvOp {
-                        start: 0,
-                        pages: 1,
-                        to: Attr::Private,
-                    },
-                    ConvOp {
-                        start: 0,
-                        pages: 1,
-                        to: Attr::Shared,
-                    },
-                ];
-            }
-        }
-        c
-    }
-
-    /// The gate configuration of a bug switch on its default design: the
-    /// actors that the removed guard protects against.
-    pub fn for_bug(bug: Bug) -> Config {
-        let design = bug.default_design();
-        let mut c = Config::empty(design, 2);
-        c.bugs.insert(bug);
-        let to_private = |start, pages| ConvOp {
-            start,
-            pages,
-            to: Attr::Private,
-        };
-        let pinner = |kind, path, page| PinnerCfg {
-            kind,
-            path,
-            page,
-            proc: 0,
-            hold_forever: false,
-            repeat: false,
-        };
-        let guest = |page, access, vm| GuestOp { page, access, vm };
-        match bug {
-            Bug::CheckBeforeUnmap | Bug::GupFastNoRecheck => {
-                c.pages = 1;
-                c.procs = vec![vec![HostOp::Read { page: 0 }]];
-                c.pinners = vec![pinner(PinKind::Pin, GupPath::Fast, 0)];
-                c.conversions = vec![to_private(0, 1)];
-            }
-            Bug::FaultNoRef => {
-                c.pages = 1;
-                c.procs = vec![vec![HostOp::Write { page: 0 }]];
-                c.conversions = vec![to_private(0, 1)];
-            }
-            Bug::GuestCheckBeforeSeq => {
-                c.pages = 1;
-                c.guest = vec![
-                    GuestOp {
-                        page: 0,
-                        access: Attr::Shared,
-                        vm: 0,
-                    },
-                    GuestOp {
-                        page: 0,
-                        access: Attr::Private,
-                        vm: 0,
-                    },
-                ];
-                c.conversions = vec![to_private(0, 1)];
-            }
-            Bug::RestructureNoFreeze => {
-                c.procs = vec![vec![HostOp::Read { page: 0 }]];
-                c.conversions = vec![to_private(0, 2)];
-                c.speculative = Some(SpeculativeCfg {
-                    page: 0,
-                    repeat: false,
-                });
-            }
-            Bug::PunchMergeNoCheck => {
-                c.pinners = vec![pinner(PinKind::Longterm, GupPath::Slow, 1)];
-                c.truncate = Some(TruncOp::Punch { start: 0, pages: 2 });
-            }
-            Bug::PartialFlip => {
-                c.pinners = vec![pinner(PinKind::Longterm, GupPath::Slow, 1)];
-                c.conversions = vec![to_private(0, 2)];
-            }
-            Bug::PopulateLockOrder => {
-                c.init_shared = false;
-                c.conversions = vec![ConvOp {
-                    start: 1,
-                    pages: 1,
-                    to: Attr::Shared,
-                }];
-                // The VMM reads the source once it is shared: in orders where
-                // populate runs first its source is unmapped and the GUP must
-                // fault, which is where the old lock order deadlocks.
-                c.procs = vec![vec![HostOp::Read { page: 1 }]];
-                c.populate = Some(PopulateCfg { dst: 0, src: 1 });
-            }
-            Bug::NoLruDrain => {
-                c.pages = 1;
-                c.lru = true;
-                c.procs = vec![vec![HostOp::Write { page: 0 }]];
-                c.conversions = vec![to_private(0, 1)];
-                c.retry_until_ok = true;
-            }
-            Bug::ExclusiveCasBias => {
-                c = Config::for_design(Design::ExclusivePin);
-                c.bugs.insert(bug);
-                c.pinners.truncate(1);
-            }
-            Bug::ZapWrongFilter => {
-                // The vCPU maps the shared page, then the VMM converts it.
-                c.pages = 1;
-                c.guest = vec![guest(0, Attr::Shared, 0), guest(0, Attr::Private, 0)];
-                c.conversions = vec![to_private(0, 1)];
-            }
-            Bug::InstallNoRetry | Bug::NoReclaimOnFree => {
-                // A private page faulted in by the vCPU races a punch.
-                c.pages = 1;
-                c.init_shared = false;
-                c.guest = vec![guest(0, Attr::Private, 0)];
-                c.truncate = Some(TruncOp::Punch { start: 0, pages: 1 });
-            }
-            Bug::NoMakeShared => {
-                // The vCPU makes the page hardware-private; the VMM converts
-                // it to shared and touches it.
-                c.pages = 1;
-                c.init_shared = false;
-                c.guest = vec![guest(0, Attr::Private, 0)];
-                c.conversions = vec![ConvOp {
-                    start: 0,
-                    pages: 1,
-                    to: Attr::Shared,
-                }];
-                c.procs = vec![vec![HostOp::Write { page: 0 }]];
-            }
-            Bug::InvalidateOneBinding => {
-                // The second VM maps the shared page; the VMM converts it.
-                c.pages = 1;
-                c.vms = 2;
-                c.guest = vec![guest(0, Attr::Shared, 1), guest(0, Attr::Private, 1)];
-                c.conversions = vec![to_private(0, 1)];
-            }
-            Bug::GupFastRecheckBeforeAdd => {
-                c.pages = 1;
-                c.procs = vec![vec![HostOp::Read { page: 0 }]];
-                c.pinners = vec![pinner(PinKind::Pin, GupPath::Fast, 0)];
-                c.conversions = vec![to_private(0, 1)];
-            }
-            Bug::CopyOutUnderLock => {
-                // The ioctl's argument lives in page 0 of the guest_memfd
-                // mapping, which the VMM may not have touched yet;
-                // converting page 1 fails, -EAGAIN while the VMM touches it
-                // or -ENOMEM.
-                c.procs = vec![vec![HostOp::Write { page: 0 }, HostOp::Write { page: 1 }]];
-                c.conversions = vec![to_private(1, 1)];
-                c.enomem = true;
-                c.attrs_arg_page = Some(0);
-            }
-        }
-        c
-    }
-
-    /// The configuration `check --design D --bug B...` runs: the first bug's
-    /// gate configuration moved to design D (or the bug's default design), or
-    /// D's own gate configuration without bugs. Errors name the bad flag.
-    pub fn from_flags(design: Option<Design>, bugs: &[Bug]) -> Result<Config, ConfigError> {
-        let mut c = match (design, bugs.first()) {
-            (None, None) => Config::for_design(Design::Inplace),
-            (Some(d), None) => Config::for_design(d),
-            (d, Some(&b)) => {
-                let d = d.unwrap_or(b.default_design());
-                if !b.applies_to(d) {
-                    return Err(ConfigError(format!(
-                        "bug switch '{b}' does not apply to design '{d}'"
-                    )));
-                }
-                let mut c = Config::for_bug(b);
-                if c.design != d {
-                    // The bug's scenario on another design that has the guard.
-                    let base = Config::for_design(d);
-                    c.design = d;
-                    if d == Design::ExclusivePin {
-                        c = base.with_bug(b);
-                    }
-                }
-                c
-            }
-        };
-        for &b in bugs {
-            c.bugs.insert(b);
-        }
-        c.validate()?;
-        Ok(c)
     }
 
     /// Resize to `n` pages: requests and punches that covered the whole file
@@ -592,17 +360,29 @@ impl Config {
         self.bugs.has(bug)
     }
 
-    /// Checks every field; the error names what is wrong.
+    /// Checks every field. The error starts with the field's path in the
+    /// file's `config` object (`pinners[1].page: ...`) and says what is
+    /// allowed. A configuration that leaves an actor or a switch with nothing
+    /// to do is an error too: it would check less than it seems to.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let err = |m: String| Err(ConfigError(m));
         let n = self.pages as usize;
         if n == 0 || n > MAX_PAGES {
-            return err(format!("pages must be 1..={MAX_PAGES}, got {n}"));
+            return err(format!("pages: must be 1..={MAX_PAGES}, got {n}"));
         }
-        for b in self.bugs.iter() {
+        let page_ok = |field: String, page: u8| -> Result<(), ConfigError> {
+            if page as usize >= n {
+                return err(format!(
+                    "{field}: page {page} is out of range: pages is {n}, so 0..={}",
+                    n - 1
+                ));
+            }
+            Ok(())
+        };
+        for (i, b) in self.bugs.iter().enumerate() {
             if !b.applies_to(self.design) {
                 return err(format!(
-                    "bug switch '{b}' does not apply to design '{}' (it applies to: {})",
+                    "bugs[{i}]: bug switch '{b}' does not apply to design '{}' (it applies to: {})",
                     self.design,
                     Design::ALL
                         .into_iter()
@@ -615,71 +395,71 @@ impl Config {
         }
         if self.procs.len() > MAX_PROCS {
             return err(format!(
-                "at most {MAX_PROCS} host processes, got {}",
+                "procs: at most {MAX_PROCS} host processes, got {}",
                 self.procs.len()
             ));
         }
         for (p, ops) in self.procs.iter().enumerate() {
             if ops.len() > MAX_HOST_OPS {
-                return err(format!("process {p}: at most {MAX_HOST_OPS} operations"));
+                return err(format!(
+                    "procs[{p}]: at most {MAX_HOST_OPS} operations, got {}",
+                    ops.len()
+                ));
             }
-            for op in ops {
-                if op.page() as usize >= n {
-                    return err(format!(
-                        "process {p}: page {} out of range 0..{n}",
-                        op.page()
-                    ));
-                }
+            for (j, op) in ops.iter().enumerate() {
+                page_ok(format!("procs[{p}][{j}].page"), op.page())?;
             }
         }
         if self.pinners.len() > MAX_PINNERS {
             return err(format!(
-                "at most {MAX_PINNERS} GUP pinners, got {}",
+                "pinners: at most {MAX_PINNERS} GUP users, got {}",
                 self.pinners.len()
             ));
         }
         for (i, pin) in self.pinners.iter().enumerate() {
-            if pin.page as usize >= n {
-                return err(format!("pinner {i}: page {} out of range 0..{n}", pin.page));
-            }
+            page_ok(format!("pinners[{i}].page"), pin.page)?;
             if pin.proc as usize >= MAX_PROCS {
-                return err(format!("pinner {i}: process {} out of range", pin.proc));
+                return err(format!(
+                    "pinners[{i}].proc: process {} out of range 0..={}",
+                    pin.proc,
+                    MAX_PROCS - 1
+                ));
             }
             if pin.hold_forever && pin.repeat {
                 return err(format!(
-                    "pinner {i}: hold_forever and repeat exclude each other"
+                    "pinners[{i}]: hold_forever and repeat exclude each other (a reference held forever is never taken again)"
                 ));
             }
         }
         if self.conversions.len() > MAX_CONVERSIONS {
-            return err(format!("at most {MAX_CONVERSIONS} conversions"));
+            return err(format!(
+                "conversions: at most {MAX_CONVERSIONS} conversions, got {}",
+                self.conversions.len()
+            ));
         }
         for (i, c) in self.conversions.iter().enumerate() {
             if c.pages == 0 || c.start as usize + c.pages as usize > n {
                 return err(format!(
-                    "conversion {i}: range {}..{} is empty or outside 0..{n}",
-                    c.start,
-                    c.start as usize + c.pages as usize
+                    "conversions[{i}]: range start {} + pages {} is empty or outside the file's 0..{n}",
+                    c.start, c.pages
                 ));
             }
         }
         if self.guest.len() > MAX_GUEST_OPS {
-            return err(format!("at most {MAX_GUEST_OPS} guest accesses"));
+            return err(format!(
+                "guest: at most {MAX_GUEST_OPS} vCPU accesses, got {}",
+                self.guest.len()
+            ));
         }
         if self.vms == 0 || self.vms as usize > invariants::MAX_VMS {
             return err(format!(
-                "vms must be 1..={}, got {}",
+                "vms: must be 1..={}, got {}",
                 invariants::MAX_VMS,
                 self.vms
             ));
         }
         for (k, g) in self.guest.iter().enumerate() {
-            if g.page as usize >= n {
-                return err(format!(
-                    "guest[{k}].page: {} out of range 0..{n}",
-                    g.page
-                ));
-            }
+            page_ok(format!("guest[{k}].page"), g.page)?;
             if g.vm >= self.vms {
                 return err(format!(
                     "guest[{k}].vm: VM {} is not bound (vms = {}, allowed 0..{})",
@@ -696,17 +476,13 @@ impl Config {
             }
         }
         if let Some(p) = self.attrs_arg_page {
-            if p as usize >= n {
-                return err(format!("attrs_arg_page: page {p} out of range 0..{n}"));
-            }
+            page_ok("attrs_arg_page".into(), p)?;
             if self.conversions.is_empty() {
                 return err("attrs_arg_page: no conversion copies anything out".into());
             }
         }
         if let Some(p) = self.memory_failure {
-            if p as usize >= n {
-                return err(format!("memory_failure: page {p} out of range 0..{n}"));
-            }
+            page_ok("memory_failure".into(), p)?;
         }
         if self.enomem && self.conversions.is_empty() {
             return err("enomem: no conversion preallocates anything".into());
@@ -724,40 +500,185 @@ impl Config {
         }
         if let Some(TruncOp::Punch { start, pages }) = self.truncate {
             if pages == 0 || start as usize + pages as usize > n {
-                return err(format!("punch range {start}+{pages} outside 0..{n}"));
+                return err(format!(
+                    "truncate: punch range start {start} + pages {pages} is empty or outside the file's 0..{n}"
+                ));
             }
             if self.design == Design::Split && (start != 0 || pages as usize != n) {
-                return err(
-                    "design split punches whole gigantic pages only (hugetlb alignment)".into(),
-                );
+                return err(format!(
+                    "truncate: design split punches whole gigantic pages only (hugetlb alignment): start 0, pages {n}"
+                ));
             }
         }
         if let Some(p) = self.populate {
-            if p.dst as usize >= n || p.src as usize >= n || p.dst == p.src {
-                return err("populate: dst and src must be distinct pages in range".into());
+            page_ok("populate.dst".into(), p.dst)?;
+            page_ok("populate.src".into(), p.src)?;
+            if p.dst == p.src {
+                return err("populate: dst and src must be distinct pages".into());
             }
             if !self.design.is_gmem() {
-                return err("populate exists only for guest_memfd designs".into());
+                return err(format!(
+                    "populate: kvm_gmem_populate() exists only for guest_memfd designs, not '{}'",
+                    self.design
+                ));
             }
         }
         if let Some(s) = self.speculative {
-            if s.page as usize >= n {
-                return err(format!("speculative: page {} out of range", s.page));
-            }
+            page_ok("speculative.page".into(), s.page)?;
         }
         if self.design == Design::ExclusivePin {
-            if self.truncate.is_some() || self.populate.is_some() || !self.guest.is_empty() {
-                return err("design exclusive_pin models anonymous memory: no punch, close, populate or guest faults".into());
+            if self.truncate.is_some() {
+                return err(
+                    "truncate: design exclusive_pin models anonymous memory: no punch or close"
+                        .into(),
+                );
             }
-            if self.conversions.iter().any(|c| c.pages != 1) {
-                return err("design exclusive_pin donates one page per conversion (one exclusive pin per folio)".into());
+            if self.populate.is_some() {
+                return err("populate: design exclusive_pin models anonymous memory: no kvm_gmem_populate()".into());
+            }
+            if !self.guest.is_empty() {
+                return err(
+                    "guest: design exclusive_pin models anonymous memory: no guest_memfd faults"
+                        .into(),
+                );
+            }
+            if let Some(i) = self.conversions.iter().position(|c| c.pages != 1) {
+                return err(format!("conversions[{i}].pages: design exclusive_pin donates one page per conversion (one exclusive pin per folio): must be 1"));
             }
         }
         if !self.block_pins_while_waiting && self.design != Design::Wait {
-            return err("block_pins_while_waiting=false is a variant of design wait only".into());
+            return err(format!(
+                "block_pins_while_waiting: false is a variant of design wait only, not '{}'",
+                self.design
+            ));
         }
-        // Every page can be reallocated at most once after a punch/close.
         Ok(())
+    }
+
+    /// Every actor and every switch of the configuration has something to
+    /// do: an empty process script, a bug switch whose guard no actor here
+    /// reaches, a populate that can only fail, or a flag with no effect on
+    /// this design is an error, not a silent no-op. Checked for every
+    /// configuration file ([`crate::gate::parse`]); [`Config::validate`]
+    /// checks only what the model needs (the sequential machine of
+    /// `crate::seq` scripts no actor, and is valid).
+    pub fn validate_work(&self) -> Result<(), ConfigError> {
+        self.validate()?;
+        let err = |m: String| Err(ConfigError(m));
+        if self.conversions.is_empty()
+            && self.procs.is_empty()
+            && self.pinners.is_empty()
+            && self.guest.is_empty()
+            && self.truncate.is_none()
+            && self.populate.is_none()
+            && self.speculative.is_none()
+            && self.memory_failure.is_none()
+        {
+            return err("no actor: add at least one of conversions, procs, pinners, guest, truncate, populate, speculative, memory_failure".into());
+        }
+        if self.vms > 1 && !self.guest.iter().any(|g| g.vm > 0) && self.truncate.is_none() {
+            return err(format!(
+                "vms: {} VMs are bound but only VM 0 has a vCPU and no release: the second binding changes nothing (give a guest access \"vm\": 1, or a truncate)",
+                self.vms
+            ));
+        }
+        for (i, b) in self.bugs.iter().enumerate() {
+            if let Some(why) = self.bug_without_effect(b) {
+                return err(format!(
+                    "bugs[{i}]: bug switch '{b}' changes nothing here: {why}"
+                ));
+            }
+        }
+        for (p, ops) in self.procs.iter().enumerate() {
+            if ops.is_empty() {
+                return err(format!(
+                    "procs[{p}]: empty script: a host process needs 1..={MAX_HOST_OPS} operations \
+                 (read, write, dontneed); a GUP user needs no script for its process"
+                ));
+            }
+        }
+        if self.retry_until_ok && self.conversions.is_empty() {
+            return err(
+                "retry_until_ok: true but there is no conversion to retry (add one to conversions)"
+                    .into(),
+            );
+        }
+        if let Some(p) = self.populate {
+            // The destination must be private when populate copies (else
+            // -EINVAL): with every page shared and nothing converting dst to
+            // private, populate can only fail.
+            let dst_private = !self.init_shared
+                || self.conversions.iter().any(|c| {
+                    c.to == Attr::Private && c.start <= p.dst && p.dst < c.start + c.pages
+                });
+            if !dst_private {
+                return err(format!(
+                    "populate.dst: page {} is never private (init_shared is true and no conversion makes it private), so populate can only fail with -EINVAL",
+                    p.dst
+                ));
+            }
+        }
+        if self.lru && self.design.is_huge() {
+            return err(format!(
+                "lru: design '{}' backs the file with hugetlb folios, which are never in an LRU batch (lru is for the designs with small folios: inplace, wait, pfnmap, exclusive_pin)",
+                self.design
+            ));
+        }
+        Ok(())
+    }
+
+    /// Why bug switch `b` cannot change any behaviour of this configuration:
+    /// the guard it removes is on a path no actor here takes.
+    fn bug_without_effect(&self, b: Bug) -> Option<&'static str> {
+        let no_conv = self.conversions.is_empty();
+        match b {
+            Bug::CheckBeforeUnmap
+            | Bug::PartialFlip
+            | Bug::RestructureNoFreeze
+            | Bug::ExclusiveCasBias
+                if no_conv =>
+            {
+                Some("it changes the conversion, and conversions is empty")
+            }
+            Bug::NoLruDrain if !self.lru => Some(
+                "it skips lru_add_drain_all(), and lru is false (no LRU batch holds a reference)",
+            ),
+            Bug::NoLruDrain if no_conv => {
+                Some("it changes the conversion, and conversions is empty")
+            }
+            Bug::GuestCheckBeforeSeq if self.guest.is_empty() => {
+                Some("it changes the vCPU's fault, and guest is empty")
+            }
+            Bug::PopulateLockOrder if self.populate.is_none() => {
+                Some("it changes kvm_gmem_populate(), and populate is absent")
+            }
+            Bug::PunchMergeNoCheck if !matches!(self.truncate, Some(TruncOp::Punch { .. })) => {
+                Some("it changes the punch, and truncate is not a punch")
+            }
+            Bug::GupFastNoRecheck | Bug::GupFastRecheckBeforeAdd
+                if !self.pinners.iter().any(|p| p.path == GupPath::Fast) =>
+            {
+                Some("it changes GUP-fast, and no pinner has path fast")
+            }
+            Bug::ZapWrongFilter | Bug::NoMakeShared if no_conv => {
+                Some("it changes the conversion, and conversions is empty")
+            }
+            Bug::InstallNoRetry if self.guest.is_empty() => {
+                Some("it changes the vCPU's fault, and guest is empty")
+            }
+            Bug::InvalidateOneBinding if self.vms < 2 => {
+                Some("it skips the second VM's invalidation, and vms is 1")
+            }
+            Bug::NoReclaimOnFree
+                if !matches!(self.truncate, Some(TruncOp::Punch { .. } | TruncOp::Close)) =>
+            {
+                Some("it changes the free of a folio, and no punch or close frees one")
+            }
+            Bug::CopyOutUnderLock if self.attrs_arg_page.is_none() => Some(
+                "it moves the copy-out of error_offset, and attrs_arg_page is absent (the argument is not in the guest_memfd mapping)",
+            ),
+            _ => None,
+        }
     }
 
     /// A short label: design or design+bug.

@@ -2,9 +2,145 @@
 //! for timelines, the explorer and ITF traces.
 
 use crate::actors::{converter, Action, Actor};
-use crate::config::{HostOp, TruncOp};
+use crate::config::{Bug, GupPath, HostOp, PinKind, TruncOp};
 use crate::model::GmemModel;
 use crate::state::*;
+use invariants::{Attr, ConvResult, Structure};
+
+fn attr(a: Attr) -> &'static str {
+    match a {
+        Attr::Private => "private",
+        Attr::Shared => "shared",
+    }
+}
+
+/// A conversion's return value in kernel notation (`-EAGAIN, error_offset 1`).
+pub fn result_text(r: ConvResult) -> String {
+    match r {
+        ConvResult::Ok => "0".into(),
+        ConvResult::Eagain { error_index } => format!("-EAGAIN, error_offset {error_index}"),
+        ConvResult::Einval => "-EINVAL".into(),
+        ConvResult::Timeout => "-ETIMEDOUT (gave up waiting)".into(),
+        ConvResult::Enomem { .. } | ConvResult::Efault | ConvResult::Enotty => r.kernel(),
+    }
+}
+
+/// The actor behind a lock-holder id ([`Actor::tid`]).
+pub fn actor_of_tid(t: u8) -> Option<Actor> {
+    Some(match t {
+        0 => Actor::Converter,
+        1 | 2 => Actor::Proc(t - 1),
+        3..=5 => Actor::Pinner(t - 3),
+        6 => Actor::Guest(0),
+        7 => Actor::Truncator,
+        8 => Actor::Populate,
+        9 => Actor::Speculative,
+        10 => Actor::PoolCallback,
+        11 => Actor::Guest(1),
+        12 => Actor::MemoryFailure,
+        13 => Actor::AllocFail,
+        _ => return None,
+    })
+}
+
+fn tid_name(t: u8) -> String {
+    actor_of_tid(t).map_or_else(|| format!("thread {t}"), |a| a.name())
+}
+
+/// `free`, `held for write by converter`, `held for read by gup0, proc1`.
+pub fn lock_text(l: RwSem) -> String {
+    match (l.writer, l.readers) {
+        (Some(w), _) => format!("held for write by {}", tid_name(w)),
+        (None, 0) => "free".into(),
+        (None, r) => format!(
+            "held for read by {}",
+            (0..16u8)
+                .filter(|t| r & (1 << t) != 0)
+                .map(tid_name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn folio_state_text(f: FolioState) -> &'static str {
+    match f {
+        FolioState::Unused => "never allocated",
+        FolioState::PageCache => "in the page cache",
+        FolioState::Orphaned => "removed from the page cache, still referenced",
+        FolioState::Gone => "gone (split up, or folded back by a merge)",
+        FolioState::Freed => "freed",
+    }
+}
+
+fn structure_text(s: Structure) -> &'static str {
+    match s {
+        Structure::Whole => "one gigantic folio",
+        Structure::Split => "split into 4K folios",
+        Structure::Splitting => "being split",
+        Structure::Merging => "being merged",
+    }
+}
+
+/// The state as the explorer shows it: pages, folios, the lock, and what
+/// each actor does next, in the words of the step labels (no program
+/// counter names).
+pub fn state_text(m: &GmemModel, st: &State) -> String {
+    use stateright::Model;
+    let mut out = String::new();
+    for i in 0..m.cfg.pages as usize {
+        out += &format!("page{i}: {}\n", page_summary(m, st, i));
+    }
+    for (k, f) in st.folios.iter().enumerate() {
+        if f.state != FolioState::Unused {
+            out += &format!(
+                "f{k}: {}, refcount {}{}{}\n",
+                folio_state_text(f.state),
+                f.refcount,
+                if f.frozen { ", frozen" } else { "" },
+                if f.lru { ", in an LRU batch" } else { "" }
+            );
+        }
+    }
+    if m.cfg.design.is_huge() {
+        let g = st.gigantic;
+        out += &format!(
+            "gigantic page: {}{}{}\n",
+            structure_text(g.structure),
+            if g.in_pool {
+                ", in the hugetlb pool"
+            } else {
+                ""
+            },
+            if g.released { ", released" } else { "" }
+        );
+    }
+    out += &format!("invalidate_lock: {}\n", lock_text(st.invalidate_lock));
+    if st.closed {
+        out += "file: closed\n";
+    }
+    if let Some(r) = st.conv.result {
+        out += &format!("last ioctl returned {}\n", result_text(r));
+    }
+    let mut acts = Vec::new();
+    m.actions(st, &mut acts);
+    for a in m.actors() {
+        let what = if acts.contains(&Action::Step(a)) {
+            let blocked = m.apply(st, Action::Step(a)).is_none();
+            format!(
+                "next step: {}{}",
+                step_label(m, st, Action::Step(a)),
+                if blocked { " (blocked)" } else { "" }
+            )
+        } else if acts.contains(&Action::Start(a)) {
+            format!("idle; may start: {}", step_label(m, st, Action::Start(a)))
+        } else {
+            "nothing left to do".into()
+        };
+        out += &format!("{a}: {what}\n");
+    }
+    out
+}
 
 /// What `action` does from `st`, as the kernel function it models.
 pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
@@ -19,10 +155,10 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 };
                 let o = c.conversions[idx.min(c.conversions.len() - 1)];
                 format!(
-                    "ioctl(SET_MEMORY_ATTRIBUTES2, {}..{} -> {:?})",
+                    "ioctl(SET_MEMORY_ATTRIBUTES2, {}..{} -> {})",
                     o.start,
                     o.start + o.pages,
-                    o.to
+                    attr(o.to)
                 )
             }
             Actor::Proc(p) => {
@@ -35,7 +171,21 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
             }
             Actor::Pinner(k) => {
                 let pc = c.pinners[k as usize];
-                format!("{:?} GUP of page {}", pc.kind, pc.page).to_lowercase()
+                let f = match pc.kind {
+                    PinKind::Get => "get_user_pages",
+                    _ => "pin_user_pages",
+                };
+                let fast = if pc.path == GupPath::Fast {
+                    "_fast"
+                } else {
+                    ""
+                };
+                let longterm = if pc.kind == PinKind::Longterm {
+                    ", FOLL_LONGTERM"
+                } else {
+                    ""
+                };
+                format!("{f}{fast}(page {}{longterm})", pc.page)
             }
             Actor::Guest(vm) => {
                 let op = c
@@ -45,7 +195,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                     .nth(st.guests[vm as usize].op as usize)
                     .copied()
                     .unwrap_or(c.guest[0]);
-                format!("guest {:?} access page {}", op.access, op.page).to_lowercase()
+                format!("guest {} access to page {}", attr(op.access), op.page)
             }
             Actor::Truncator => match c.truncate {
                 Some(TruncOp::Punch { start, pages }) => {
@@ -69,42 +219,60 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 ConvPc::Lock => "filemap_invalidate_lock()".into(),
                 ConvPc::Prealloc => "kvm_gmem_mas_preallocate()".into(),
                 ConvPc::MakeShared => "kvm_arch_gmem_make_shared()".into(),
-                ConvPc::CopyOut(f) => format!("copy_to_user(error_offset): {}", fault_label(f)),
+                ConvPc::CopyOut(f) => format!("copy_to_user(error_offset): {}", fault_label(c, f)),
                 ConvPc::WaitMapped(i) => format!("wait for GUP refs on page {i} (still mapped)"),
                 ConvPc::Unmap => "unmap_mapping_pages()".into(),
+                ConvPc::Check(i) if c.has(Bug::PartialFlip) => {
+                    format!("check refcount of page {i}, store its attribute if free")
+                }
                 ConvPc::Check(i) => format!("check refcount of page {i}"),
-                ConvPc::Drain(_) => "lru_add_drain_all()".into(),
+                ConvPc::Drain(_) => "lru_cache_drain_for_folio()".into(),
                 ConvPc::Wait(i) => format!("wait for refcount of page {i}"),
                 ConvPc::InvBegin => "kvm_gmem_invalidate_start()".into(),
+                // restructure_no_freeze reads the count instead of freezing it.
+                ConvPc::SplitFreeze if c.has(Bug::RestructureNoFreeze) => {
+                    "folio_ref_count(gigantic) == page cache's (no freeze)".into()
+                }
                 ConvPc::SplitFreeze => "folio_ref_freeze(gigantic)".into(),
                 ConvPc::SplitDo => "split gigantic folio".into(),
                 ConvPc::Flip => {
                     let o = converter::op(c, st);
                     format!(
-                        "store attributes {}..{} = {:?}",
+                        "store attributes {}..{} = {}",
                         o.start,
                         o.start + o.pages,
-                        o.to
+                        attr(o.to)
                     )
+                }
+                ConvPc::MergeFreeze(i) if c.has(Bug::RestructureNoFreeze) => {
+                    format!("folio_ref_count(subpage {i}) == 1 (no freeze)")
                 }
                 ConvPc::MergeFreeze(i) => format!("folio_ref_freeze(subpage {i})"),
                 ConvPc::MergeFold => "merge subfolios".into(),
                 ConvPc::InvEnd => "kvm_gmem_invalidate_end(), unlock".into(),
+                // exclusive_cas_bias stores the pin count without the bias.
+                ConvPc::ExclPin if c.has(Bug::ExclusiveCasBias) => {
+                    "pin_user_pages(FOLL_EXCLUSIVE), storing no exclusive bias".into()
+                }
                 ConvPc::ExclPin => "pin_user_pages(FOLL_EXCLUSIVE)".into(),
                 ConvPc::Unexc => "unexc_user_page(), unpin".into(),
                 ConvPc::Idle => "idle".into(),
             },
             Actor::Proc(p) => match st.procs[p as usize].pc {
-                ProcPc::Fault(f) => fault_label(f),
+                ProcPc::Fault(f) => fault_label(c, f),
                 ProcPc::Idle => "idle".into(),
             },
             Actor::Pinner(k) => match st.pinners[k as usize].pc {
                 PinPc::FastReadPte => "gup_fast: read PTE".into(),
                 PinPc::FastTryAdd(_) => "gup_fast: folio_try_add()".into(),
+                // gup_fast_no_recheck keeps the reference without the re-read.
+                PinPc::FastRecheck(_) if c.has(Bug::GupFastNoRecheck) => {
+                    "gup_fast: keep the reference (no PTE re-read)".into()
+                }
                 PinPc::FastRecheck(_) => "gup_fast: re-read PTE".into(),
                 PinPc::FastRecheckEarly(_) => "gup_fast: re-read PTE (before the increment)".into(),
                 PinPc::SlowFollow => "gup: follow_page_pte()".into(),
-                PinPc::SlowFault(f) => format!("gup: {}", fault_label(f)),
+                PinPc::SlowFault(f) => format!("gup: {}", fault_label(c, f)),
                 PinPc::ExclRecheck(_) => "gup: re-check exclusive".into(),
                 PinPc::Held(_) => "DMA access through the reference".into(),
                 PinPc::Accessed(_) => {
@@ -153,9 +321,13 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
     }
 }
 
-fn fault_label(f: FaultPc) -> String {
+fn fault_label(c: &crate::Config, f: FaultPc) -> String {
     match f {
         FaultPc::LockInv => "fault: filemap_invalidate_lock_shared()".into(),
+        // fault_no_ref drops the folio reference before the PTE is installed.
+        FaultPc::Lookup if c.has(Bug::FaultNoRef) => {
+            "fault: check attribute, get and put folio, unlock".into()
+        }
         FaultPc::Lookup => "fault: check attribute, get folio, unlock".into(),
         FaultPc::Install(_) => "fault: install PTE".into(),
         FaultPc::InstallLocked(_) => "fault: install PFNMAP PTE, unlock".into(),
@@ -224,7 +396,7 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
     for s in 0..MAX_FOLIOS {
         let (a, b) = (before.folios[s], after.folios[s]);
         if a.state != b.state {
-            v.push(format!("f{s}: {:?}", b.state));
+            v.push(format!("f{s}: {}", folio_state_text(b.state)));
         }
         if a.hw_private != b.hw_private && b.state == FolioState::Freed && b.hw_private != 0 {
             v.push(format!("f{s}: freed hardware-private {:b}", b.hw_private));
@@ -233,19 +405,17 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
     if before.gigantic != after.gigantic {
         let g = after.gigantic;
         v.push(format!(
-            "gigantic: {:?}{}{}",
-            g.structure,
+            "gigantic: {}{}{}",
+            structure_text(g.structure),
             if g.in_pool { " in pool" } else { "" },
             if g.released { " released" } else { "" }
         ));
     }
     if before.invalidate_lock != after.invalidate_lock {
-        let l = after.invalidate_lock;
-        v.push(match (l.writer, l.readers) {
-            (Some(w), _) => format!("invalidate_lock: W by t{w}"),
-            (None, 0) => "invalidate_lock: free".into(),
-            (None, r) => format!("invalidate_lock: R {r:b}"),
-        });
+        v.push(format!(
+            "invalidate_lock: {}",
+            lock_text(after.invalidate_lock)
+        ));
     }
     if let (ConvPc::CopyOut(_), false, Some(r)) = (
         after.conv.pc,
@@ -254,7 +424,7 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
     ) {
         v.push(format!(
             "{}: copy error_offset to the user's struct next{}",
-            r.kernel(),
+            result_text(r),
             if after.invalidate_lock.writer == Some(0) {
                 ", invalidate_lock still held"
             } else {
@@ -265,7 +435,7 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
     let returned = after.conv.pc == ConvPc::Done
         && (before.conv.pc != ConvPc::Done || before.conv.result != after.conv.result);
     if let (true, Some(r)) = (returned, after.conv.result) {
-        v.push(format!("ioctl returns {}", r.kernel()));
+        v.push(format!("ioctl returns {}", result_text(r)));
     }
     v
 }

@@ -1,11 +1,22 @@
-//! The configurations the CI gate checks: one safety configuration per design
-//! and per bug switch, and the liveness configurations (the thread's central
-//! questions). The expected verdicts live in `checker/expected.json`.
+//! Configurations are data: one JSON file per gate row under `configs/`
+//! (schema: docs/configuration.md). This module loads and validates them; it
+//! builds no gate configuration itself. The expected verdicts live in
+//! `checker/expected.json`.
+//!
+//! A file is `{"name", "pass", "description", "config"}`, where `config` is
+//! the serde form of [`Config`]. Unknown fields are errors; fields with a
+//! default may be left out (and a field added later gets a default, so old
+//! files stay valid). Every error names the file and the JSON path of the
+//! offending field.
 
 use crate::config::*;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 /// What a gate row checks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Pass {
     /// Safety (`always`) and sanity (`sometimes`) by exhaustive search.
     Safety,
@@ -13,313 +24,215 @@ pub enum Pass {
     Liveness,
 }
 
+impl fmt::Display for Pass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pass::Safety => "safety",
+            Pass::Liveness => "liveness",
+        })
+    }
+}
+
+/// The serde form of one configuration file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The row name: `design`, `design+bug`, or `design@question`; equal to
+    /// the file name without `.json`.
+    pub name: String,
+    pub pass: Pass,
+    /// What question the row asks, for people.
+    #[serde(default)]
+    pub description: String,
+    pub config: Config,
+}
+
+/// One loaded, validated configuration.
 #[derive(Clone, Debug)]
 pub struct GateConfig {
     /// Row name: `design`, `design+bug`, or `design@variant` for liveness rows.
     pub name: String,
     pub pass: Pass,
+    pub description: String,
     pub cfg: Config,
+    /// The file it came from.
+    pub file: PathBuf,
 }
 
-fn pinner(kind: PinKind, path: GupPath, page: u8) -> PinnerCfg {
-    PinnerCfg {
-        kind,
-        path,
-        page,
-        proc: 0,
-        hold_forever: false,
-        repeat: false,
+/// Configuration files larger than this are refused before parsing.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Longest error message quoted from the parser: a hostile file must not
+/// turn into megabytes of output.
+const MAX_MESSAGE: usize = 300;
+
+fn clip(s: &str) -> String {
+    if s.len() <= MAX_MESSAGE {
+        return s.to_string();
     }
-}
-
-/// The design's gate configuration without the actors a liveness or peer
-/// row does not need: no vCPU, no punch, no host process, and a maple-tree
-/// preallocation that succeeds. -ENOMEM is the environment's choice, not a
-/// fair one, and the VMM does not retry it: a liveness property under an
-/// allocator that may fail forever is false for a reason no kernel change
-/// can fix, so liveness holds under the premise that the allocation
-/// succeeds, and -ENOMEM is a safety question (`conversion_atomic`, the
-/// `inplace` row).
-fn base(design: Design) -> Config {
-    let mut c = Config::for_design(design);
-    c.guest.clear();
-    c.truncate = None;
-    c.procs.clear();
-    c.enomem = false;
-    c
-}
-
-/// The liveness configuration of a design: a retried to-private conversion
-/// racing a host fault and a GUP user that releases in its own time.
-///
-/// The premise of `conversion_eventually_succeeds` is v7's contract: the VMM
-/// quiesces its own access to the range and drops what it owns. So the
-/// configuration has one GUP user (in flight, releasing in its own time) and
-/// no process faulting the range again; [`faulting_gup_users_config`] shows
-/// what happens without the premise.
-pub fn liveness_config(design: Design) -> Config {
-    let mut c = base(design);
-    c.pinners.truncate(1);
-    c.retry_until_ok = true;
-    match design {
-        Design::Split => {
-            c.conversions = vec![ConvOp {
-                start: 0,
-                pages: 2,
-                to: Attr::Private,
-            }];
-        }
-        Design::ExclusivePin => {}
-        _ => {
-            c.conversions.truncate(1);
-        }
+    let mut end = MAX_MESSAGE;
+    while !s.is_char_boundary(end) {
+        end -= 1;
     }
-    c
+    format!("{}... ({} bytes cut)", &s[..end], s.len() - end)
 }
 
-/// Without v7's premise: two GUP users keep faulting the range in while the
-/// VMM retries. Each attempt can see one fault's transient reference (EAGAIN),
-/// and each GUP can lose its fresh PTE to the next attempt's unmap and fault
-/// again: a livelock under weak fairness (a finding, see docs).
-pub fn faulting_gup_users_config() -> Config {
-    let mut c = base(Design::Inplace);
-    c.lru = false;
-    c.conversions.truncate(1);
-    c.pinners = vec![
-        pinner(PinKind::Pin, GupPath::Slow, 0),
-        pinner(PinKind::Pin, GupPath::Slow, 1),
-    ];
-    c.retry_until_ok = true;
-    c
+fn name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_+@-.".contains(c))
+        && !name.starts_with('.')
 }
 
-/// The thread's question: a long-term pin on subpage 0, held forever, while
-/// the VMM keeps retrying to convert subpage 1 to private.
-pub fn independent_subpages_config(design: Design) -> Config {
-    let mut c = base(design);
-    c.speculative = None;
-    c.lru = false;
-    c.pinners = vec![PinnerCfg {
-        hold_forever: true,
-        ..pinner(PinKind::Longterm, GupPath::Slow, 0)
-    }];
-    c.conversions = vec![ConvOp {
-        start: 1,
-        pages: 1,
-        to: Attr::Private,
-    }];
-    c.retry_until_ok = true;
-    c
-}
-
-/// Close with a long-term pin on a shared subpage: the gigantic page must
-/// return to the pool once the pin drops.
-pub fn truncate_frees_config(design: Design) -> Config {
-    let mut c = base(design);
-    c.speculative = None;
-    c.conversions.clear();
-    c.pinners = vec![pinner(PinKind::Longterm, GupPath::Slow, 1)];
-    c.truncate = Some(TruncOp::Close);
-    c
-}
-
-/// Design wait converting its one page to private while `pin` uses it.
-fn wait_one_page(pin: PinnerCfg) -> Config {
-    let mut c = base(Design::Wait);
-    c.lru = false;
-    c.pages = 1;
-    c.pinners = vec![pin];
-    c.conversions = vec![ConvOp {
-        start: 0,
-        pages: 1,
-        to: Attr::Private,
-    }];
-    c
-}
-
-/// Design wait with a busy short-term pinner that pins again after every
-/// release: with `block` the converter blocks faults first (so new pins
-/// cannot arrive), without it new pins keep arriving while it waits.
-pub fn wait_busy_pinner_config(block: bool) -> Config {
-    let mut c = wait_one_page(PinnerCfg {
-        repeat: true,
-        ..pinner(PinKind::Pin, GupPath::Fast, 0)
-    });
-    c.block_pins_while_waiting = block;
-    c
-}
-
-/// Design wait refuses FOLL_LONGTERM, but a plain FOLL_GET reference can be
-/// held forever too (vmsplice into a pipe nobody reads: the selftest
-/// elevated_refcount in x86/guest_memfd_conversions_test.c does exactly that
-/// in v7/v8; docs/kernel.md#selftests, #gup-references): the waiting
-/// converter then sleeps forever with the invalidate lock held.
-pub fn wait_vmsplice_get_config() -> Config {
-    wait_one_page(PinnerCfg {
-        hold_forever: true,
-        ..pinner(PinKind::Get, GupPath::Fast, 0)
+/// Deserializes `text`; the error starts with the JSON path of the
+/// offending field (`pinners[1].page: invalid type ...`) and is clipped to a
+/// few hundred bytes.
+pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = clip(&err.into_inner().to_string());
+        if path == "." {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        }
     })
 }
 
-/// The LRU bug under a design that waits (the ioctl never returns) and
-/// under the v7 design (EAGAIN forever).
-pub fn no_lru_drain_config(design: Design) -> Config {
-    let mut c = Config::for_bug(Bug::NoLruDrain);
-    c.design = design;
-    c
-}
-
-/// Two VMs bound to one guest_memfd (v13: one `gmem_file` per VM, every
-/// invalidation walks all of them): both vCPUs fault page 1 shared, VM 0's
-/// then faults page 0 private and VM 1's page 0 shared, while the VMM
-/// converts both pages to private and back and VM 1's file is released.
-pub fn two_vms_config() -> Config {
-    let mut c = base(Design::Inplace);
-    c.vms = 2;
-    c.lru = false;
-    c.pinners.clear();
-    c.guest = vec![
-        GuestOp {
-            page: 1,
-            access: Attr::Shared,
-            vm: 0,
-        },
-        GuestOp {
-            page: 0,
-            access: Attr::Private,
-            vm: 0,
-        },
-        GuestOp {
-            page: 1,
-            access: Attr::Shared,
-            vm: 1,
-        },
-        GuestOp {
-            page: 0,
-            access: Attr::Shared,
-            vm: 1,
-        },
-    ];
-    c.truncate = Some(TruncOp::Release { vm: 1 });
-    c
-}
-
-/// Memory failure on a private page the vCPU faults in, racing the
-/// conversions and a host writer (`kvm_gmem_error_folio()` runs under the
-/// shared invalidate lock, concurrently with `kvm_gmem_get_pfn()`).
-pub fn memory_failure_config() -> Config {
-    let mut c = base(Design::Inplace);
-    c.lru = false;
-    c.pinners.clear();
-    c.procs = vec![vec![HostOp::Write { page: 1 }]];
-    c.guest = vec![
-        GuestOp {
-            page: 0,
-            access: Attr::Private,
-            vm: 0,
-        },
-        GuestOp {
-            page: 0,
-            access: Attr::Private,
-            vm: 0,
-        },
-    ];
-    c.memory_failure = Some(0);
-    c.truncate = Some(TruncOp::Punch { start: 1, pages: 1 });
-    c
-}
-
-/// Every gate row, in report order.
-pub fn gate_configs() -> Vec<GateConfig> {
-    let mut v = Vec::new();
-    let row = |name: String, pass: Pass, cfg: Config| GateConfig { name, pass, cfg };
-    for d in Design::ALL {
-        v.push(row(d.name().into(), Pass::Safety, Config::for_design(d)));
-    }
-    v.push(row("inplace@two_vms".into(), Pass::Safety, two_vms_config()));
-    v.push(row(
-        "inplace@memory_failure".into(),
-        Pass::Safety,
-        memory_failure_config(),
-    ));
-    for b in Bug::ALL {
-        let c = Config::for_bug(b);
-        let pass = if b == Bug::NoLruDrain {
-            Pass::Liveness
-        } else {
-            Pass::Safety
-        };
-        v.push(row(c.label(), pass, c));
-    }
-    v.push(row(
-        "wait+no_lru_drain".into(),
-        Pass::Liveness,
-        no_lru_drain_config(Design::Wait),
-    ));
-    for d in Design::ALL {
-        v.push(row(
-            format!("{d}@retry"),
-            Pass::Liveness,
-            liveness_config(d),
+/// Parses and validates one configuration file's text. `origin` names the
+/// file in error messages.
+pub fn parse(text: &str, origin: &str) -> Result<GateConfig, ConfigError> {
+    let e = |m: String| ConfigError(format!("{origin}: {m}"));
+    if text.trim().is_empty() {
+        return Err(e(
+            "empty file (expected a JSON configuration: docs/configuration.md)".into(),
         ));
     }
-    v.push(row(
-        "inplace@faulting_gup_users".into(),
-        Pass::Liveness,
-        faulting_gup_users_config(),
-    ));
-    for d in Design::ALL {
-        if d == Design::ExclusivePin {
+    if !text.trim_start().starts_with('{') {
+        return Err(e(
+            "not a configuration: expected a JSON object with name, pass, description and config (docs/configuration.md)".into(),
+        ));
+    }
+    let f: ConfigFile = from_json(text).map_err(e)?;
+    if !name_ok(&f.name) {
+        return Err(e(format!(
+            "name: '{}' is not a row name (1-100 characters of a-z, 0-9, _ + @ - .)",
+            clip(&f.name)
+        )));
+    }
+    f.config
+        .validate_work()
+        .map_err(|err| e(format!("config.{}", err.0)))?;
+    Ok(GateConfig {
+        name: f.name,
+        pass: f.pass,
+        description: f.description,
+        cfg: f.config,
+        file: PathBuf::from(origin),
+    })
+}
+
+/// Reads, parses and validates one configuration file; its `name` must be
+/// its file name without `.json`.
+pub fn load_file(path: &Path) -> Result<GateConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let e = |m: String| ConfigError(format!("{shown}: {m}"));
+    let meta = std::fs::metadata(path).map_err(|err| e(format!("cannot read: {err}")))?;
+    if meta.is_dir() {
+        return Err(e(
+            "is a directory, not a configuration file (a gate row's file is configs/NAME.json)"
+                .into(),
+        ));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(e(format!(
+            "{} bytes: larger than the {} byte limit of a configuration file",
+            meta.len(),
+            MAX_CONFIG_BYTES
+        )));
+    }
+    // `take` also bounds what a character device (or a file that grows) yields.
+    let mut bytes = Vec::new();
+    {
+        use std::io::Read;
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(|err| e(format!("cannot read: {err}")))?;
+    }
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(e(format!(
+            "larger than the {MAX_CONFIG_BYTES} byte limit of a configuration file"
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| e("not UTF-8 text".into()))?;
+    let g = parse(&text, &shown)?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    if path.extension().and_then(|x| x.to_str()) == Some("json") && stem != g.name {
+        return Err(e(format!(
+            "name: '{}' differs from the file name '{stem}.json' (a row is found by its file name)",
+            g.name
+        )));
+    }
+    Ok(GateConfig {
+        file: path.to_path_buf(),
+        ..g
+    })
+}
+
+/// Every `*.json` file of `dir`, in file-name order (byte order: a design's
+/// rows `D`, `D+bug`, `D@question` sort together). Any other file, except a
+/// `README.md`, is an error: a stray file is more likely a mistake than a
+/// note.
+pub fn load_dir(dir: &Path) -> Result<Vec<GateConfig>, ConfigError> {
+    let e = |m: String| ConfigError(format!("{}: {m}", dir.display()));
+    let entries = std::fs::read_dir(dir).map_err(|err| e(format!("cannot read: {err}")))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let p = entry
+            .map_err(|err| e(format!("cannot read: {err}")))?
+            .path();
+        let fname = p.file_name().and_then(|s| s.to_str()).unwrap_or("");
+        if fname == "README.md" {
             continue;
         }
-        v.push(row(
-            format!("{d}@pin_subpage_a"),
-            Pass::Liveness,
-            independent_subpages_config(d),
-        ));
+        if p.extension().and_then(|x| x.to_str()) != Some("json") || p.is_dir() {
+            return Err(e(format!(
+                "'{fname}' is not a configuration (only NAME.json files and README.md belong here)"
+            )));
+        }
+        paths.push(p);
     }
-    for d in [Design::Split, Design::HugeWhole] {
-        v.push(row(
-            format!("{d}@close_pinned"),
-            Pass::Liveness,
-            truncate_frees_config(d),
-        ));
+    paths.sort();
+    if paths.is_empty() {
+        return Err(e("no configuration files (*.json)".into()));
     }
-    v.push(row(
-        "wait@vmsplice_get".into(),
-        Pass::Liveness,
-        wait_vmsplice_get_config(),
-    ));
-    v.push(row(
-        "wait@busy_pinner_blocked".into(),
-        Pass::Liveness,
-        wait_busy_pinner_config(true),
-    ));
-    v.push(row(
-        "wait@busy_pinner_unblocked".into(),
-        Pass::Liveness,
-        wait_busy_pinner_config(false),
-    ));
-    v
-}
-
-/// Look a row up by name.
-pub fn gate_config(name: &str) -> Option<GateConfig> {
-    gate_configs().into_iter().find(|g| g.name == name)
+    paths.iter().map(|p| load_file(p)).collect()
 }
 
 /// The small fixed configuration encoded action for action in TLA+ and
 /// Promela (bench/peers/), so that TLC, SPIN and this checker can be compared
 /// on the same state graph: two pages, one VMM process writing page 0, one
 /// GUP-fast short-term pinner on page 0, one to-private conversion of both
-/// pages.
+/// pages. (A benchmark fixture, not a gate row.)
 pub fn peer_config(design: Design, bug: Option<Bug>) -> Config {
-    let mut c = base(design);
-    c.lru = false;
-    c.speculative = None;
+    let mut c = Config::empty(design, 2);
     c.procs = vec![vec![HostOp::Write { page: 0 }]];
-    c.pinners = vec![pinner(PinKind::Pin, GupPath::Fast, 0)];
-    c.conversions.truncate(1);
+    c.pinners = vec![PinnerCfg {
+        kind: PinKind::Pin,
+        path: GupPath::Fast,
+        page: 0,
+        proc: 0,
+        hold_forever: false,
+        repeat: false,
+    }];
+    c.conversions = vec![ConvOp {
+        start: 0,
+        pages: if design == Design::ExclusivePin { 1 } else { 2 },
+        to: Attr::Private,
+    }];
     if let Some(b) = bug {
         c.bugs.insert(b);
     }

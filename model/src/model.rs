@@ -7,6 +7,12 @@ use crate::config::{Config, ConfigError, MAX_PAGES};
 use crate::state::*;
 use stateright::{Model, Property};
 
+thread_local! {
+    /// The label `format_step` computed last, for `format_action` (see there).
+    static LAST_LABEL: std::cell::RefCell<Option<(Action, String)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// The guest_memfd conversion protocol under one configuration.
 #[derive(Clone, Debug)]
 pub struct GmemModel {
@@ -187,19 +193,35 @@ impl Model for GmemModel {
         self.apply(st, action)
     }
 
+    /// The kernel step (`converter: filemap_invalidate_lock()`), as the
+    /// explorer's Path of Actions and Next Action Choices show it. A label
+    /// depends on the state, which this method is not given: the explorer
+    /// (stateright 0.31 `checker/explorer.rs`) calls [`Model::format_step`]
+    /// with the state just before `format_action` for the same action, and
+    /// `format_step` leaves its label here. Any other caller gets the
+    /// state-free form (`converter: start an operation` / `next step`).
     fn format_action(&self, action: &Action) -> String {
-        match action {
-            Action::Start(a) => format!("{a}: start next operation"),
-            Action::Step(a) => format!("{a}: next step"),
+        let label = LAST_LABEL.with(|l| l.borrow_mut().take());
+        match (label, action) {
+            (Some((a, s)), _) if a == *action => s,
+            (_, Action::Start(a)) => format!("{a}: start an operation"),
+            (_, Action::Step(a)) => format!("{a}: next step"),
         }
     }
 
+    /// The kernel step and the state it leads to, in the same words as the
+    /// timelines (`describe::state_text`: no program-counter names).
     fn format_step(&self, last: &State, action: Action) -> Option<String> {
+        let label = format!(
+            "{}: {}",
+            action.actor(),
+            crate::describe::step_label(self, last, action)
+        );
+        LAST_LABEL.with(|l| *l.borrow_mut() = Some((action, label.clone())));
         let next = self.apply(last, action)?;
         Some(format!(
-            "{}\n\n{:?}",
-            crate::describe::step_label(self, last, action),
-            next
+            "{label}\n\n{}",
+            crate::describe::state_text(self, &next)
         ))
     }
 

@@ -125,7 +125,7 @@ impl SeqMachine {
     /// `init_shared` is GUEST_MEMFD_FLAG_INIT_SHARED. Both host processes
     /// map the file (the implementation side forks process 0 once).
     pub fn new(design: Design, pages: u8, init_shared: bool) -> Result<SeqMachine, SeqError> {
-        let mut cfg = Config::for_design(design);
+        let mut cfg = Config::empty(design, pages);
         cfg.pages = pages;
         cfg.init_shared = init_shared;
         cfg.procs = vec![vec![]; MAX_PROCS];

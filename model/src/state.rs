@@ -925,7 +925,7 @@ mod tests {
 
     fn base() -> State {
         // The initial state of a 2-page configuration.
-        let cfg = crate::Config::for_design(crate::Design::Inplace);
+        let cfg = crate::gate::peer_config(crate::Design::Inplace, None);
         crate::GmemModel::new(cfg).expect("valid").init_state()
     }
 

@@ -468,15 +468,47 @@ pub fn violated_safety(m: &GmemModel, st: &State) -> Vec<&'static str> {
         .collect()
 }
 
-/// The explorer's picture of `path`: no lasso, the violated safety
-/// properties of the last state (if any) marked.
+/// When `path` ends in a state it passed before (the explorer path of a
+/// lasso, as `check` prints it): the index of that state and the liveness
+/// properties pending on every state of the loop.
+pub fn lasso_of(
+    m: &GmemModel,
+    path: &[(State, Option<Action>)],
+) -> Option<(usize, Vec<&'static str>)> {
+    let (last, _) = path.last()?;
+    let l = path[..path.len() - 1].iter().position(|(s, _)| s == last)?;
+    let pending = crate::properties::liveness(&m.cfg)
+        .into_iter()
+        .filter(|&id| {
+            path[l..]
+                .iter()
+                .all(|(s, _)| crate::properties::eval(m, s, id))
+        })
+        .map(|id| id.name())
+        .collect();
+    Some((l, pending))
+}
+
+/// The explorer's picture of `path`: the violated safety properties of the
+/// last state (if any) marked; a path that returns to an earlier state is
+/// drawn as a lasso, with the liveness properties pending all along its loop.
 pub fn explorer(m: &GmemModel, path: &[(State, Option<Action>)]) -> String {
     let bad = path
         .last()
         .map(|(s, _)| violated_safety(m, s))
         .unwrap_or_default();
-    let marker = (!bad.is_empty()).then(|| format!("VIOLATES {}", bad.join(", ")));
+    let lasso = lasso_of(m, path);
+    let marker = match &lasso {
+        _ if !bad.is_empty() => Some(format!("VIOLATES {}", bad.join(", "))),
+        Some((l, pending)) if !pending.is_empty() => Some(format!(
+            "back to state {l}; pending on the whole loop: {} (`check` says whether the loop is fair)",
+            pending.join(", ")
+        )),
+        Some((l, _)) => Some(format!("back to state {l}")),
+        None => None,
+    };
     let opts = Options {
+        loop_start: lasso.map(|(l, _)| l),
         title: Some(format!(
             "{} ({} page{}): {} steps",
             m.cfg.label(),
@@ -493,7 +525,7 @@ pub fn explorer(m: &GmemModel, path: &[(State, Option<Action>)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Bug, Config};
+    use crate::GmemModel;
     use stateright::Model;
 
     #[test]
@@ -508,7 +540,15 @@ mod tests {
 
     #[test]
     fn renders_a_path_deterministically() {
-        let m = GmemModel::new(Config::for_bug(Bug::GupFastNoRecheck)).unwrap();
+        let m = GmemModel::new(
+            crate::gate::parse(
+                include_str!("../../configs/inplace+gup_fast_no_recheck.json"),
+                "configs/inplace+gup_fast_no_recheck.json",
+            )
+            .unwrap()
+            .cfg,
+        )
+        .unwrap();
         let mut path = vec![];
         let mut s = m.init_states().remove(0);
         for _ in 0..6 {

@@ -5,14 +5,33 @@
 //! change fails a test (as Stateright's own examples do).
 
 use invariants::{Kind, PropertyId};
+use model::config::BugScope;
 use model::gate::{self, Pass};
 use model::{properties, Bug, Config, Design, GmemModel};
 use stateright::{Checker, Model};
+use std::path::Path;
+
+/// The repository's `configs/` (tests run in the checkout).
+fn configs_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs")
+}
+
+/// The configuration of gate row `name` (`configs/<name>.json`).
+fn row(name: &str) -> Config {
+    gate::load_file(&configs_dir().join(format!("{name}.json")))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .cfg
+}
+
+/// The gate row of bug switch `b` on its default design.
+fn bug_row(b: Bug) -> Config {
+    row(&format!("{}+{b}", b.default_design()))
+}
 
 /// A smaller configuration than the gate's, so debug-mode tests stay fast:
 /// one host process, one GUP user, the guest, to-private then to-shared.
 fn small(d: Design) -> Config {
-    let mut c = Config::for_design(d);
+    let mut c = row(d.name());
     c.truncate = None;
     c.pinners.truncate(1);
     if d != Design::ExclusivePin {
@@ -89,7 +108,7 @@ fn every_safety_bug_switch_is_caught_by_its_named_property() {
         if b.expected_catch().kind() != Kind::Safety {
             continue;
         }
-        let o = run(Config::for_bug(b));
+        let o = run(bug_row(b));
         assert!(
             o.violated.contains(&b.expected_catch().name()),
             "{b}: expected {} violated, got {:?}",
@@ -102,7 +121,7 @@ fn every_safety_bug_switch_is_caught_by_its_named_property() {
 #[test]
 fn the_same_switches_do_nothing_when_off() {
     for b in Bug::ALL {
-        let mut c = Config::for_bug(b);
+        let mut c = bug_row(b);
         c.bugs = Default::default();
         let o = run(c.clone());
         let expected: &[&str] = if c.design == Design::ExclusivePin {
@@ -127,7 +146,7 @@ fn liveness_verdict(cfg: Config, id: PropertyId) -> &'static str {
 fn a_pin_on_subpage_a_blocks_subpage_b_only_under_huge_whole() {
     for d in [Design::Inplace, Design::Split, Design::HugeWhole] {
         let v = liveness_verdict(
-            gate::independent_subpages_config(d),
+            row(&format!("{d}@pin_subpage_a")),
             PropertyId::IndependentSubpages,
         );
         let want = if d == Design::HugeWhole {
@@ -138,7 +157,7 @@ fn a_pin_on_subpage_a_blocks_subpage_b_only_under_huge_whole() {
         assert_eq!(v, want, "{d}");
     }
     for d in [Design::Wait, Design::Pfnmap] {
-        let c = gate::independent_subpages_config(d);
+        let c = row(&format!("{d}@pin_subpage_a"));
         assert!(properties::not_applicable(&c, PropertyId::IndependentSubpages).is_some());
     }
 }
@@ -146,7 +165,7 @@ fn a_pin_on_subpage_a_blocks_subpage_b_only_under_huge_whole() {
 #[test]
 fn no_lru_drain_starves_the_conversion() {
     use PropertyId::*;
-    let wait = gate::no_lru_drain_config(Design::Wait);
+    let wait = row("wait+no_lru_drain");
     assert_eq!(
         liveness_verdict(wait.clone(), ConversionCompletes),
         "violated"
@@ -154,7 +173,7 @@ fn no_lru_drain_starves_the_conversion() {
     let mut fixed = wait;
     fixed.bugs = Default::default();
     assert_eq!(liveness_verdict(fixed, ConversionCompletes), "holds");
-    let inplace = Config::for_bug(Bug::NoLruDrain);
+    let inplace = bug_row(Bug::NoLruDrain);
     assert_eq!(
         liveness_verdict(inplace.clone(), ConversionCompletes),
         "holds"
@@ -169,11 +188,11 @@ fn no_lru_drain_starves_the_conversion() {
 fn wait_completes_only_when_new_pins_are_blocked() {
     let id = PropertyId::ConversionCompletes;
     assert_eq!(
-        liveness_verdict(gate::wait_busy_pinner_config(true), id),
+        liveness_verdict(row("wait@busy_pinner_blocked"), id),
         "holds"
     );
     assert_eq!(
-        liveness_verdict(gate::wait_busy_pinner_config(false), id),
+        liveness_verdict(row("wait@busy_pinner_unblocked"), id),
         "violated"
     );
 }
@@ -181,7 +200,7 @@ fn wait_completes_only_when_new_pins_are_blocked() {
 #[test]
 fn correct_designs_satisfy_every_applicable_liveness_property() {
     for d in [Design::Inplace, Design::Wait, Design::Split, Design::Pfnmap] {
-        let c = gate::liveness_config(d);
+        let c = row(&format!("{d}@retry"));
         for id in properties::liveness(&c) {
             assert_eq!(
                 liveness_verdict(c.clone(), id),
@@ -192,7 +211,7 @@ fn correct_designs_satisfy_every_applicable_liveness_property() {
         }
     }
     for d in [Design::Split, Design::HugeWhole] {
-        let c = gate::truncate_frees_config(d);
+        let c = row(&format!("{d}@close_pinned"));
         assert_eq!(
             liveness_verdict(c, PropertyId::TruncateFrees),
             "holds",
@@ -208,8 +227,8 @@ fn unique_state_counts_are_pinned() {
     let cases = [
         (small(Design::Pfnmap), 993),
         (small(Design::ExclusivePin), 129),
-        (Config::for_bug(Bug::GupFastNoRecheck), 411),
-        (Config::for_bug(Bug::RestructureNoFreeze), 110),
+        (bug_row(Bug::GupFastNoRecheck), 411),
+        (bug_row(Bug::RestructureNoFreeze), 110),
     ];
     let got: Vec<usize> = cases.iter().map(|(c, _)| run(c.clone()).unique).collect();
     let want: Vec<usize> = cases.iter().map(|(_, n)| *n).collect();
@@ -218,7 +237,7 @@ fn unique_state_counts_are_pinned() {
 
 #[test]
 fn invalid_configs_are_errors_not_panics() {
-    let base = Config::for_design(Design::Inplace);
+    let base = row("inplace");
     let bad = [
         Config {
             pages: 0,
@@ -246,7 +265,6 @@ fn invalid_configs_are_errors_not_panics() {
         let e = GmemModel::new(c).expect_err("must be rejected");
         assert!(!e.0.is_empty());
     }
-    assert!(Config::from_flags(Some(Design::Pfnmap), &[Bug::RestructureNoFreeze]).is_err());
     assert!("nonsense".parse::<Design>().is_err());
     assert!("nonsense".parse::<Bug>().is_err());
     assert!(base.with_pages(0).is_err());
@@ -254,7 +272,7 @@ fn invalid_configs_are_errors_not_panics() {
 
 #[test]
 fn gate_rows_are_valid_and_uniquely_named() {
-    let rows = gate::gate_configs();
+    let rows = gate::load_dir(&configs_dir()).expect("configs/ loads");
     let mut names: Vec<_> = rows.iter().map(|r| r.name.clone()).collect();
     names.sort();
     names.dedup();
@@ -271,7 +289,7 @@ fn gate_rows_are_valid_and_uniquely_named() {
 fn without_quiesced_userspace_two_faulting_gup_users_livelock_the_retry() {
     assert_eq!(
         liveness_verdict(
-            gate::faulting_gup_users_config(),
+            row("inplace@faulting_gup_users"),
             PropertyId::ConversionEventuallySucceeds
         ),
         "violated"
@@ -281,10 +299,7 @@ fn without_quiesced_userspace_two_faulting_gup_users_livelock_the_retry() {
 #[test]
 fn option_a_waits_forever_for_a_foll_get_held_forever() {
     assert_eq!(
-        liveness_verdict(
-            gate::wait_vmsplice_get_config(),
-            PropertyId::ConversionCompletes
-        ),
+        liveness_verdict(row("wait@vmsplice_get"), PropertyId::ConversionCompletes),
         "violated"
     );
 }

@@ -1,4 +1,4 @@
-//! `gate`: every row of `model::gate::gate_configs()`, compared with the
+//! `gate`: every configuration file under `configs/`, compared with the
 //! committed expectation (`checker/expected.json`), the committed
 //! counterexamples (`counterexamples/`: ITF traces and SVG diagrams) and the
 //! generated verdict page (`docs/verdicts.md`). Any difference fails the gate.
@@ -22,10 +22,11 @@ pub use rows::RowResult;
 pub fn cmd(a: &GateArgs) -> Result<Code> {
     let start = Instant::now();
     let progress = Progress::new("gate", !a.json);
-    let rows = rows::run_all(a.jobs as usize, &progress)?;
+    let configs = crate::select::gate_rows()?;
+    let rows = rows::run_all(&configs, a.jobs as usize, a.threads as usize, &progress)?;
     progress.finish();
 
-    let exp_path = paths::expected_json();
+    let exp_path = paths::expected_json()?;
     let old = expected::load(&exp_path)?;
     let current = expected::from_results(&rows);
     let mut blessed = Vec::new();
@@ -40,7 +41,7 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
     let mut diffs = expected::compare(&rows, &expectation);
     diffs.extend(expected::intrinsic_failures(&rows));
 
-    let dir = paths::counterexamples_dir();
+    let dir = paths::counterexamples_dir()?;
     let files = corpus::render(&rows);
     if a.write_counterexamples {
         corpus::write(&dir, &files)
@@ -48,7 +49,7 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
     } else {
         diffs.extend(corpus::compare(&dir, &files));
     }
-    let verdicts_path = paths::verdicts_md();
+    let verdicts_path = paths::verdicts_md()?;
     let verdicts = docs::render(&rows);
     if a.write_docs {
         if let Some(parent) = verdicts_path.parent() {

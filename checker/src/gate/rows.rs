@@ -4,9 +4,8 @@ use crate::check;
 use crate::engine::{Bounds, LiveStats, SafetyStats, Want};
 use crate::exit::Result;
 use crate::progress::Progress;
-use crate::select::Target;
 use crate::verdict::{PropResult, Verdict};
-use model::gate::{gate_configs, GateConfig, Pass};
+use model::gate::{GateConfig, Pass};
 use model::GmemModel;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -54,21 +53,18 @@ impl RowResult {
     }
 }
 
-fn run_row(g: &GateConfig) -> Result<RowResult> {
+fn run_row(g: &GateConfig, threads: usize) -> Result<RowResult> {
     let start = Instant::now();
-    let t = Target {
-        label: g.name.clone(),
-        cfg: g.cfg.clone(),
-        pass: Some(g.pass),
-        flags: format!("--row {}", g.name),
-        live: None,
-    };
-    let m = t.model()?;
+    let m = crate::select::model(g)?;
     let want = Want {
         violations: true,
         examples: false,
     };
-    let out = check::run(&t, &m, &Bounds::default(), want, true, false)?;
+    let b = Bounds {
+        threads,
+        ..Bounds::default()
+    };
+    let out = check::run(g, &m, &b, want, false)?;
     Ok(RowResult {
         name: g.name.clone(),
         pass: g.pass,
@@ -80,9 +76,14 @@ fn run_row(g: &GateConfig) -> Result<RowResult> {
     })
 }
 
-/// Every gate row, in gate order, `jobs` rows at a time.
-pub fn run_all(jobs: usize, progress: &Progress) -> Result<Vec<RowResult>> {
-    let configs = gate_configs();
+/// Every gate row, in gate order, `jobs` rows at a time, `threads` checker
+/// threads each.
+pub fn run_all(
+    configs: &[GateConfig],
+    jobs: usize,
+    threads: usize,
+    progress: &Progress,
+) -> Result<Vec<RowResult>> {
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<RowResult>>>> =
@@ -92,7 +93,7 @@ pub fn run_all(jobs: usize, progress: &Progress) -> Result<Vec<RowResult>> {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(g) = configs.get(i) else { break };
-                let r = run_row(g);
+                let r = run_row(g, threads);
                 let failed = r.is_err();
                 if let Ok(mut v) = results.lock() {
                     v[i] = Some(r);

@@ -11,6 +11,7 @@ mod parse;
 
 use crate::cli::ReplayArgs;
 use crate::exit::{Code, Fail, Result};
+use crate::input::{clip, read_text};
 pub use parse::TraceFile;
 
 /// What one backend concluded.
@@ -35,13 +36,16 @@ impl Outcome {
     }
 }
 
+/// Trace files larger than this are refused (the committed ones are a few
+/// hundred KiB at most).
+pub const MAX_TRACE_BYTES: u64 = 16 << 20;
+
 pub fn cmd(a: &ReplayArgs) -> Result<Code> {
     let name = a.file.display().to_string();
-    let text = std::fs::read_to_string(&a.file)
-        .map_err(|e| Fail::usage(format!("{name}: cannot read: {e}")))?;
-    let tf = parse::parse(&text).map_err(|e| Fail::usage(format!("{name}: {e}")))?;
-    let mut outcomes =
-        vec![on_model::replay(&tf).map_err(|e| Fail::usage(format!("{name}: {e}")))?];
+    let bad = |e: String| Fail::usage(format!("{name}: {}", clip(&e)));
+    let text = read_text(&a.file, MAX_TRACE_BYTES, "an ITF trace").map_err(bad)?;
+    let tf = parse::parse(&text).map_err(bad)?;
+    let mut outcomes = vec![on_model::replay(&tf).map_err(bad)?];
     outcomes.push(on_impl::replay(&tf));
     outcomes.extend(on_impl::replay_bug_off(&tf));
     let mut code = Code::Ok;

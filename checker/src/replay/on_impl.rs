@@ -920,7 +920,8 @@ mod tests {
     #[test]
     fn random_interleavings_agree_step_for_step() {
         let mut followed = 0;
-        for row in model::gate::gate_configs() {
+        let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        for row in model::gate::load_dir(&configs).expect("configs/ loads") {
             let Ok(m) = GmemModel::new(row.cfg.clone()) else {
                 continue;
             };

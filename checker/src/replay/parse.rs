@@ -23,11 +23,12 @@ fn structured<T: DeserializeOwned>(meta: &Map<String, Value>, key: &str) -> Resu
     let v = meta
         .get(key)
         .ok_or_else(|| format!("missing #meta.{key}"))?;
-    let parsed = match v {
-        Value::String(s) => serde_json::from_str(s),
-        other => serde_json::from_value(other.clone()),
+    let text = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     };
-    parsed.map_err(|e| format!("bad #meta.{key}: {e}"))
+    // The JSON path inside the entry names the offending field.
+    model::gate::from_json(&text).map_err(|e| format!("bad #meta.{key}: {e}"))
 }
 
 fn string<'a>(meta: &'a Map<String, Value>, key: &str) -> Result<&'a str, String> {
@@ -100,4 +101,77 @@ pub fn parse(text: &str) -> Result<TraceFile, String> {
         states,
         loop_index,
     })
+}
+
+/// The trace parser on arbitrary and mutated input: an error or a trace,
+/// never a panic; a trace that parses replays on the model to a verdict or
+/// an error, never a panic. Bounded (proptest's default case count), so it
+/// runs in CI as an ordinary test.
+#[cfg(test)]
+mod fuzz {
+    use super::parse;
+    use proptest::prelude::*;
+
+    const VALID: &str = include_str!(
+        "../../../counterexamples/inplace+gup_fast_no_recheck/no_private_pin.itf.json"
+    );
+    const LASSO: &str = include_str!(
+        "../../../counterexamples/huge_whole@pin_subpage_a/independent_subpages.itf.json"
+    );
+
+    fn check(text: &str) {
+        if let Ok(tf) = parse(text) {
+            let _ = super::super::on_model::replay(&tf);
+        }
+    }
+
+    #[test]
+    fn the_committed_traces_parse() {
+        assert!(parse(VALID).is_ok());
+        assert!(parse(LASSO).is_ok());
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            check(&String::from_utf8_lossy(&bytes));
+        }
+
+        #[test]
+        fn mutated_traces(
+            lasso in any::<bool>(),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
+        ) {
+            let mut b = if lasso { LASSO } else { VALID }.as_bytes().to_vec();
+            for (at, byte) in edits {
+                let i = at % b.len();
+                b[i] = byte;
+            }
+            check(&String::from_utf8_lossy(&b));
+        }
+
+        #[test]
+        fn truncated_traces(cut in 0usize..100_000) {
+            let end = cut % VALID.len();
+            let mut end2 = end;
+            while !VALID.is_char_boundary(end2) {
+                end2 -= 1;
+            }
+            check(&VALID[..end2]);
+        }
+
+        /// Numbers swapped for other numbers: the structure stays valid
+        /// JSON, so the errors come from the meaning (indices, counts).
+        #[test]
+        fn renumbered_traces(at in any::<usize>(), n in any::<i64>()) {
+            let digits: Vec<usize> = VALID
+                .char_indices()
+                .filter(|(_, c)| c.is_ascii_digit())
+                .map(|(i, _)| i)
+                .collect();
+            let i = digits[at % digits.len()];
+            let text = format!("{}{}{}", &VALID[..i], n, &VALID[i + 1..]);
+            check(&text);
+        }
+    }
 }

@@ -135,11 +135,13 @@ fn main() {
     println!("{line}");
 }
 
-/// Our liveness verdict on `model::gate::independent_subpages_config(design)`
+/// Our liveness verdict on the gate row `configs/<design>@pin_subpage_a.json`
 /// (the fairness-aware lasso search of model/src/live.rs).
 fn live(design: &str) {
     let d: Design = design.parse().unwrap();
-    let m = GmemModel::new(model::gate::independent_subpages_config(d)).unwrap();
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../../../configs/{d}@pin_subpage_a.json"));
+    let m = GmemModel::new(model::gate::load_file(&file).unwrap().cfg).unwrap();
     let t = Instant::now();
     let r = model::live::check(&m, PropertyId::IndependentSubpages, &Default::default());
     let v = match r.verdict {

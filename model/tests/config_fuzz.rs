@@ -1,0 +1,146 @@
+//! The configuration loader on arbitrary and mutated input: an error naming
+//! a field or a validated configuration, never a panic; a configuration
+//! that loads builds a model that steps without panicking. Bounded
+//! (proptest's default case count), so it runs in CI as an ordinary test.
+
+use model::gate::parse;
+use model::GmemModel;
+use proptest::prelude::*;
+use stateright::Model;
+
+const VALID: &str = include_str!("../../configs/inplace.json");
+const LIVE: &str = include_str!("../../configs/wait@busy_pinner_unblocked.json");
+
+/// A few steps of the model from the initial state, first action each time.
+fn exercise(text: &str) {
+    if let Ok(g) = parse(text, "fuzz.json") {
+        let m = GmemModel::new(g.cfg).expect("a loaded configuration is valid");
+        let mut s = m.init_state();
+        for _ in 0..40 {
+            let mut acts = vec![];
+            m.actions(&s, &mut acts);
+            let Some(next) = acts.iter().find_map(|&a| m.next_state(&s, a)) else {
+                break;
+            };
+            s = next;
+        }
+    }
+}
+
+#[test]
+fn errors_name_the_field_and_the_allowed_values() {
+    let cases = [
+        (
+            VALID.replace("\"pinners\"", "\"pinnerz\""),
+            "config.pinnerz: unknown field `pinnerz`, expected one of `design`, `bugs`, `pages`",
+        ),
+        (
+            VALID.replace("\"kind\": \"longterm\"", "\"kind\": \"forever\""),
+            "config.pinners[1].kind: unknown variant `forever`, expected one of `get`, `pin`, `longterm`",
+        ),
+        (
+            VALID.replace("\"page\": 1,\n        \"proc\"", "\"page\": 5,\n        \"proc\""),
+            "config.pinners[1].page: page 5 is out of range: pages is 2, so 0..=1",
+        ),
+        (
+            VALID.replace("\"design\": \"inplace\"", "\"design\": \"nosuch\""),
+            "config.design: unknown variant `nosuch`, expected one of",
+        ),
+        (
+            VALID.replace("\"pass\": \"safety\"", "\"pass\": \"both\""),
+            "pass: unknown variant `both`, expected `safety` or `liveness`",
+        ),
+        (
+            VALID.replace("[\n      [\n        {\n          \"op\": \"write\",\n          \"page\": 0\n        }\n      ]\n    ]", "[[]]"),
+            "config.procs[0]: empty script",
+        ),
+        (
+            VALID.replace("\"bugs\": []", "\"bugs\": [\"populate_lock_order\"]"),
+            "config.bugs[0]: bug switch 'populate_lock_order' changes nothing here",
+        ),
+        (String::new(), "empty file"),
+        ("[1, 2]".to_string(), "not a configuration: expected a JSON object"),
+    ];
+    for (text, want) in cases {
+        assert_ne!(text, VALID, "the edit for '{want}' did not apply");
+        let e = parse(&text, "x.json").expect_err(want);
+        assert!(e.0.starts_with("x.json: "), "{}", e.0);
+        assert!(e.0.contains(want), "want '{want}', got: {}", e.0);
+    }
+    // Defaults: only design and pages (and one actor) are needed.
+    let small = r#"{"name": "small", "pass": "safety",
+        "config": {"design": "inplace", "pages": 1,
+                   "conversions": [{"start": 0, "pages": 1, "to": "private"}]}}"#;
+    let g = parse(small, "small.json").expect("defaults fill the rest");
+    assert!(g.cfg.init_shared && g.cfg.block_pins_while_waiting && g.cfg.pinners.is_empty());
+    // A hostile value is not echoed by the megabyte.
+    let long = VALID.replace("\"inplace\"", &format!("\"{}\"", "x".repeat(1 << 20)));
+    let e = parse(&long, "x.json").expect_err("not a design");
+    assert!(e.0.len() < 1000, "{} bytes of error", e.0.len());
+}
+
+proptest! {
+    #[test]
+    fn arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+        exercise(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn mutated_files(
+        live in any::<bool>(),
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+    ) {
+        let mut b = if live { LIVE } else { VALID }.as_bytes().to_vec();
+        for (at, byte) in edits {
+            let i = at % b.len();
+            b[i] = byte;
+        }
+        exercise(&String::from_utf8_lossy(&b));
+    }
+
+    /// Every number replaced by another: valid JSON, so what fails is the
+    /// validation (pages, indices, ranges), which must say so, not panic.
+    #[test]
+    fn renumbered_files(at in any::<usize>(), n in 0u32..300) {
+        let digits: Vec<usize> = VALID
+            .char_indices()
+            .filter(|(_, c)| c.is_ascii_digit())
+            .map(|(i, _)| i)
+            .collect();
+        let i = digits[at % digits.len()];
+        let text = format!("{}{}{}", &VALID[..i], n, &VALID[i + 1..]);
+        if let Err(e) = parse(&text, "x.json") {
+            prop_assert!(e.0.starts_with("x.json: "));
+        }
+        exercise(&text);
+    }
+}
+
+#[test]
+fn the_documented_examples_load() {
+    let doc = include_str!("../../docs/configuration.md");
+    let mut n = 0;
+    for block in doc.split("```json").skip(1) {
+        let text = block.split("```").next().unwrap();
+        let g = parse(text, "docs/configuration.md").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        GmemModel::new(g.cfg).expect("valid");
+        n += 1;
+    }
+    assert!(n >= 9, "only {n} examples");
+    // Every field of the schema is documented (a field added to Config
+    // without a line in the table fails here).
+    let full = serde_json::to_value(parse(VALID, "x").unwrap().cfg).unwrap();
+    for field in full.as_object().unwrap().keys() {
+        assert!(
+            doc.contains(&format!("| `{field}` |")),
+            "{field} undocumented"
+        );
+    }
+    let pin = serde_json::to_value(parse(VALID, "x").unwrap().cfg.pinners[0]).unwrap();
+    for field in pin.as_object().unwrap().keys() {
+        assert!(
+            doc.contains(&format!("| `{field}` |")),
+            "pinners[].{field} undocumented"
+        );
+    }
+}
