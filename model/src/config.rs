@@ -27,19 +27,19 @@ impl BugScope for Bug {
         match self {
             // The refcount check exists where to-private checks references.
             Bug::CheckBeforeUnmap | Bug::PartialFlip => {
-                matches!(d, Inplace | Split | HugeWhole)
+                matches!(d, Inplace | Split | HugeWhole | NoDirectMap)
             }
             // The fault's folio reference matters where PTEs hold references.
-            Bug::FaultNoRef => matches!(d, Inplace | Wait | Split | HugeWhole),
+            Bug::FaultNoRef => matches!(d, Inplace | Wait | Split | HugeWhole | NoDirectMap),
             Bug::GupFastNoRecheck => matches!(d, Inplace | Wait | Split | HugeWhole),
             Bug::GuestCheckBeforeSeq => d.is_gmem(),
             Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => d == Split,
-            Bug::PopulateLockOrder => matches!(d, Inplace | Wait | Pfnmap),
+            Bug::PopulateLockOrder => matches!(d, Inplace | Wait | Pfnmap | NoDirectMap),
             // LRU batches hold references on small (non-hugetlb) folios.
-            Bug::NoLruDrain => matches!(d, Inplace | Wait),
+            Bug::NoLruDrain => matches!(d, Inplace | Wait | NoDirectMap),
             Bug::ExclusiveCasBias => d == ExclusivePin,
             // v13's typed filter exists in its invalidation only.
-            Bug::ZapWrongFilter => d == Inplace,
+            Bug::ZapWrongFilter => matches!(d, Inplace | NoDirectMap),
             // KVM's fault path, the arch hooks, the gmem_file list and the
             // ioctl's copy-out are the same under every guest_memfd design.
             Bug::InstallNoRetry
@@ -48,6 +48,9 @@ impl BugScope for Bug {
             | Bug::InvalidateOneBinding
             | Bug::CopyOutUnderLock => d.is_gmem(),
             Bug::GupFastRecheckBeforeAdd => matches!(d, Inplace | Wait | Split | HugeWhole),
+            // The secondary MMU's retry check is the driver's, the same
+            // under every guest_memfd design.
+            Bug::OdpNoRetry => d.is_gmem(),
         }
     }
 
@@ -156,6 +159,22 @@ pub struct PinnerCfg {
     /// Pins again after releasing, forever (a busy O_DIRECT user).
     #[serde(default)]
     pub repeat: bool,
+    /// VFIO type1 (`VFIO_IOMMU_MAP_DMA` -> `vaddr_get_pfns()`): a long-term
+    /// pin through `pin_user_pages_remote(FOLL_LONGTERM)`, and where that
+    /// fails on a `VM_PFNMAP` VMA, `follow_fault_pfn()` ->
+    /// `follow_pfnmap_start()`: the pfn is mapped into the IOMMU with no
+    /// reference and no notifier, if `is_invalid_reserved_pfn()` accepts it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vfio: bool,
+}
+
+/// A secondary MMU (the `hmm_range_fault()` pattern: RDMA ODP, a GPU's SVM,
+/// KVM's pfncache) mirroring one page of a process's mapping into a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SecondaryMmuCfg {
+    pub page: u8,
+    /// The process whose mm the interval notifier is registered on.
+    pub proc: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -246,6 +265,16 @@ pub struct Config {
     /// Memory failure hits this page once (`kvm_gmem_error_folio()`).
     #[serde(default)]
     pub memory_failure: Option<u8>,
+    /// A secondary MMU mirrors one page into a device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_mmu: Option<SecondaryMmuCfg>,
+    /// Design pfnmap only: the memory has no struct pages, or they are
+    /// `PageReserved` (a `mem=`/`memmap=` carve-out handed to guest_memfd),
+    /// so `is_invalid_reserved_pfn()` is true and VFIO type1 accepts the
+    /// pfns of a `VM_PFNMAP` mapping. With ordinary page-allocator folios
+    /// it is false and `vaddr_get_pfns()` returns -EFAULT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reserved_pfns: bool,
 }
 
 fn one() -> u8 {
@@ -290,6 +319,8 @@ impl Config {
             enomem: false,
             attrs_arg_page: None,
             memory_failure: None,
+            secondary_mmu: None,
+            reserved_pfns: false,
         }
     }
 
@@ -309,9 +340,14 @@ impl Config {
             proc,
             hold_forever: false,
             repeat: false,
+            vfio: false,
         };
         match design {
-            Design::Inplace | Design::Wait | Design::Pfnmap | Design::HugeWhole => {
+            Design::Inplace
+            | Design::Wait
+            | Design::Pfnmap
+            | Design::HugeWhole
+            | Design::NoDirectMap => {
                 // A VMM process, a GUP-fast user and a slow long-term pinner
                 // (short-term under `wait`, which refuses long-term pins), a
                 // vCPU faulting both ways, a punch and LRU batching racing a
@@ -340,9 +376,9 @@ impl Config {
                     },
                 ];
                 c.truncate = Some(TruncOp::Punch { start: 1, pages: 1 });
-                c.lru = matches!(design, Design::Inplace | Design::Wait);
+                c.lru = matches!(design, Design::Inplace | Design::Wait | Design::NoDirectMap);
                 // v13's maple-tree preallocation may fail (-ENOMEM).
-                c.enomem = design == Design::Inplace;
+                c.enomem = matches!(design, Design::Inplace | Design::NoDirectMap);
             }
             Design::Split => {
                 c.procs = vec![vec![HostOp::Write { page: 1 }]];
@@ -402,6 +438,7 @@ impl Config {
             proc: 0,
             hold_forever: false,
             repeat: false,
+            vfio: false,
         };
         let guest = |page, access, vm| GuestOp { page, access, vm };
         match bug {
@@ -521,6 +558,13 @@ impl Config {
                 c.conversions = vec![to_private(1, 1)];
                 c.enomem = true;
                 c.attrs_arg_page = Some(0);
+            }
+            Bug::OdpNoRetry => {
+                // The device mirrors the shared page (faulting it in through
+                // process 0's mapping) while the VMM converts it.
+                c.pages = 1;
+                c.secondary_mmu = Some(SecondaryMmuCfg { page: 0, proc: 0 });
+                c.conversions = vec![to_private(0, 1)];
             }
         }
         c
@@ -675,10 +719,7 @@ impl Config {
         }
         for (k, g) in self.guest.iter().enumerate() {
             if g.page as usize >= n {
-                return err(format!(
-                    "guest[{k}].page: {} out of range 0..{n}",
-                    g.page
-                ));
+                return err(format!("guest[{k}].page: {} out of range 0..{n}", g.page));
             }
             if g.vm >= self.vms {
                 return err(format!(
@@ -707,6 +748,28 @@ impl Config {
             if p as usize >= n {
                 return err(format!("memory_failure: page {p} out of range 0..{n}"));
             }
+        }
+        if let Some(d) = self.secondary_mmu {
+            if d.page as usize >= n {
+                return err(format!(
+                    "secondary_mmu.page: {} out of range 0..{n}",
+                    d.page
+                ));
+            }
+            if d.proc as usize >= MAX_PROCS {
+                return err(format!(
+                    "secondary_mmu.proc: process {} out of range",
+                    d.proc
+                ));
+            }
+            if !self.design.is_gmem() {
+                return err(
+                    "secondary_mmu: design exclusive_pin models anonymous memory, mirrored by nothing here".into(),
+                );
+            }
+        }
+        if self.reserved_pfns && self.design != Design::Pfnmap {
+            return err("reserved_pfns is a variant of design pfnmap only".into());
         }
         if self.enomem && self.conversions.is_empty() {
             return err("enomem: no conversion preallocates anything".into());

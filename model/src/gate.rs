@@ -29,6 +29,7 @@ fn pinner(kind: PinKind, path: GupPath, page: u8) -> PinnerCfg {
         proc: 0,
         hold_forever: false,
         repeat: false,
+        vfio: false,
     }
 }
 
@@ -229,6 +230,61 @@ pub fn memory_failure_config() -> Config {
     c
 }
 
+/// Host reach without GUP (docs/kernel.md#non-gup): one page, converted to
+/// private and back, faulted private by the vCPU, punched, while a host
+/// accessor reaches it. The accessor is added by the two rows below.
+fn host_reach_base(design: Design) -> Config {
+    let mut c = base(design);
+    c.pages = 1;
+    c.lru = false;
+    c.speculative = None;
+    c.pinners.clear();
+    c.conversions = vec![
+        ConvOp {
+            start: 0,
+            pages: 1,
+            to: Attr::Private,
+        },
+        ConvOp {
+            start: 0,
+            pages: 1,
+            to: Attr::Shared,
+        },
+    ];
+    c.guest = vec![GuestOp {
+        page: 0,
+        access: Attr::Private,
+        vm: 0,
+    }];
+    c.truncate = Some(TruncOp::Punch { start: 0, pages: 1 });
+    c
+}
+
+/// A device mirroring page 0 of process 0's mapping through a secondary
+/// MMU (`hmm_range_fault()` / ODP; KVM's pfncache on design pfnmap): no
+/// folio reference, only the mmu interval notifier.
+pub fn secondary_mmu_config(design: Design) -> Config {
+    let mut c = host_reach_base(design);
+    c.secondary_mmu = Some(SecondaryMmuCfg { page: 0, proc: 0 });
+    c
+}
+
+/// VFIO type1 mapping page 0 for DMA (`VFIO_IOMMU_MAP_DMA`), next to a VMM
+/// thread writing it: a long-term pin where GUP allows one; on design
+/// pfnmap `follow_pfnmap_start()`, whose pfn `vaddr_get_pfns()` accepts
+/// only if `is_invalid_reserved_pfn()` (`reserved_pfns`: memory without
+/// struct pages).
+pub fn vfio_config(design: Design, reserved_pfns: bool) -> Config {
+    let mut c = host_reach_base(design);
+    c.procs = vec![vec![HostOp::Write { page: 0 }]];
+    c.pinners = vec![PinnerCfg {
+        vfio: true,
+        ..pinner(PinKind::Longterm, GupPath::Slow, 0)
+    }];
+    c.reserved_pfns = reserved_pfns;
+    c
+}
+
 /// Every gate row, in report order.
 pub fn gate_configs() -> Vec<GateConfig> {
     let mut v = Vec::new();
@@ -236,11 +292,32 @@ pub fn gate_configs() -> Vec<GateConfig> {
     for d in Design::ALL {
         v.push(row(d.name().into(), Pass::Safety, Config::for_design(d)));
     }
-    v.push(row("inplace@two_vms".into(), Pass::Safety, two_vms_config()));
+    v.push(row(
+        "inplace@two_vms".into(),
+        Pass::Safety,
+        two_vms_config(),
+    ));
     v.push(row(
         "inplace@memory_failure".into(),
         Pass::Safety,
         memory_failure_config(),
+    ));
+    for d in Design::ALL.into_iter().filter(|d| d.is_gmem()) {
+        v.push(row(
+            format!("{d}@secondary_mmu"),
+            Pass::Safety,
+            secondary_mmu_config(d),
+        ));
+        v.push(row(
+            format!("{d}@vfio"),
+            Pass::Safety,
+            vfio_config(d, false),
+        ));
+    }
+    v.push(row(
+        "pfnmap@vfio_reserved_pfns".into(),
+        Pass::Safety,
+        vfio_config(Design::Pfnmap, true),
     ));
     for b in Bug::ALL {
         let c = Config::for_bug(b);
