@@ -30,10 +30,11 @@ pub enum Bug {
     InvalidateOneBinding,
     GupFastRecheckBeforeAdd,
     CopyOutUnderLock,
+    OdpNoRetry,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 17] = [
+    pub const ALL: [Bug; 18] = [
         Bug::CheckBeforeUnmap,
         Bug::FaultNoRef,
         Bug::GupFastNoRecheck,
@@ -51,6 +52,7 @@ impl Bug {
         Bug::InvalidateOneBinding,
         Bug::GupFastRecheckBeforeAdd,
         Bug::CopyOutUnderLock,
+        Bug::OdpNoRetry,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +74,7 @@ impl Bug {
             Bug::InvalidateOneBinding => "invalidate_one_binding",
             Bug::GupFastRecheckBeforeAdd => "gup_fast_recheck_before_add",
             Bug::CopyOutUnderLock => "copy_out_under_lock",
+            Bug::OdpNoRetry => "odp_no_retry",
         }
     }
 
@@ -110,6 +113,11 @@ impl Bug {
             // with the invalidate lock held: the copy faults and the fault
             // takes the same lock shared.
             Bug::CopyOutUnderLock => NoDeadlock,
+            // A secondary MMU programs the device with the pfn it read
+            // without mmu_interval_read_retry() under its own lock: an
+            // unmap between the PTE read and the device map goes unseen,
+            // and the device DMAs into a page converted to private.
+            Bug::OdpNoRetry => HostAccessOnlyShared,
         }
     }
 }

@@ -32,16 +32,26 @@ pub enum Design {
     /// The June 2024 exclusive-GUP-pin RFC
     /// (lore:20240618-exclusive-gup-v1-0-30472a19c5d1@quicinc.com).
     ExclusivePin,
+    /// `GUEST_MEMFD_FLAG_NO_DIRECT_MAP` (Patrick Roy, Nikita Kalyazin;
+    /// posted, not applied; docs/kernel.md#non-gup): an mmap-able
+    /// guest_memfd with v13's conversion semantics whose folios are removed
+    /// from the kernel direct map and whose mapping is `AS_NO_DIRECT_MAP`:
+    /// GUP-fast refuses it (`gup_fast_folio_allowed()`) and slow GUP returns
+    /// -EFAULT (`check_vma_flags()`), as for secretmem. Struct pages are kept:
+    /// the realistic upstream form of option (c). PFN users that never touch
+    /// the direct map (`hmm_range_fault()`, a device's DMA) still reach it.
+    NoDirectMap,
 }
 
 impl Design {
-    pub const ALL: [Design; 6] = [
+    pub const ALL: [Design; 7] = [
         Design::Inplace,
         Design::Wait,
         Design::Split,
         Design::Pfnmap,
         Design::HugeWhole,
         Design::ExclusivePin,
+        Design::NoDirectMap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,6 +62,7 @@ impl Design {
             Design::Pfnmap => "pfnmap",
             Design::HugeWhole => "huge_whole",
             Design::ExclusivePin => "exclusive_pin",
+            Design::NoDirectMap => "no_direct_map",
         }
     }
 
@@ -62,6 +73,12 @@ impl Design {
     /// Backed by a gigantic page (hugetlb pool semantics apply).
     pub fn is_huge(self) -> bool {
         matches!(self, Design::Split | Design::HugeWhole)
+    }
+
+    /// GUP (fast and slow, any FOLL_* flag) fails on the host mapping:
+    /// option (c)'s `VM_PFNMAP`, and `AS_NO_DIRECT_MAP`.
+    pub fn refuses_gup(self) -> bool {
+        matches!(self, Design::Pfnmap | Design::NoDirectMap)
     }
 
     /// Memory is guest_memfd (attribute checked on fault) rather than the

@@ -214,7 +214,7 @@ pub const ALL: &[PropertySpec] = &[
         id: HostAccessesPage,
         name: "the host touches a page",
         kind: Kind::Sanity,
-        sentence: "The host CPU or a GUP holder accesses a guest_memfd page.",
+        sentence: "The host CPU, a GUP holder or a device accesses a guest_memfd page.",
         partners: &[],
     },
     PropertySpec {

@@ -236,6 +236,10 @@ pub enum Accessor {
     GupHolder { holder: u32 },
     /// The guest through its stage-2 entry.
     Guest,
+    /// A device through a mapping that holds no folio reference: a
+    /// secondary MMU's (`hmm_range_fault()`/ODP, KVM pfncache) or an IOMMU
+    /// mapping VFIO type1 made from a `VM_PFNMAP` PTE (`follow_pfnmap_start()`).
+    Device { device: u32 },
 }
 
 /// One memory access performed by the step that produced the current state.

@@ -27,19 +27,19 @@ impl BugScope for Bug {
         match self {
             // The refcount check exists where to-private checks references.
             Bug::CheckBeforeUnmap | Bug::PartialFlip => {
-                matches!(d, Inplace | Split | HugeWhole)
+                matches!(d, Inplace | Split | HugeWhole | NoDirectMap)
             }
             // The fault's folio reference matters where PTEs hold references.
-            Bug::FaultNoRef => matches!(d, Inplace | Wait | Split | HugeWhole),
+            Bug::FaultNoRef => matches!(d, Inplace | Wait | Split | HugeWhole | NoDirectMap),
             Bug::GupFastNoRecheck => matches!(d, Inplace | Wait | Split | HugeWhole),
             Bug::GuestCheckBeforeSeq => d.is_gmem(),
             Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => d == Split,
-            Bug::PopulateLockOrder => matches!(d, Inplace | Wait | Pfnmap),
+            Bug::PopulateLockOrder => matches!(d, Inplace | Wait | Pfnmap | NoDirectMap),
             // LRU batches hold references on small (non-hugetlb) folios.
-            Bug::NoLruDrain => matches!(d, Inplace | Wait),
+            Bug::NoLruDrain => matches!(d, Inplace | Wait | NoDirectMap),
             Bug::ExclusiveCasBias => d == ExclusivePin,
             // v13's typed filter exists in its invalidation only.
-            Bug::ZapWrongFilter => d == Inplace,
+            Bug::ZapWrongFilter => matches!(d, Inplace | NoDirectMap),
             // KVM's fault path, the arch hooks, the gmem_file list and the
             // ioctl's copy-out are the same under every guest_memfd design.
             Bug::InstallNoRetry
@@ -48,6 +48,9 @@ impl BugScope for Bug {
             | Bug::InvalidateOneBinding
             | Bug::CopyOutUnderLock => d.is_gmem(),
             Bug::GupFastRecheckBeforeAdd => matches!(d, Inplace | Wait | Split | HugeWhole),
+            // The secondary MMU's retry check is the driver's, the same
+            // under every guest_memfd design.
+            Bug::OdpNoRetry => d.is_gmem(),
         }
     }
 
@@ -160,6 +163,22 @@ pub struct PinnerCfg {
     /// Pins again after releasing, forever (a busy O_DIRECT user).
     #[serde(default)]
     pub repeat: bool,
+    /// VFIO type1 (`VFIO_IOMMU_MAP_DMA` -> `vaddr_get_pfns()`): a long-term
+    /// pin through `pin_user_pages_remote(FOLL_LONGTERM)`, and where that
+    /// fails on a `VM_PFNMAP` VMA, `follow_fault_pfn()` ->
+    /// `follow_pfnmap_start()`: the pfn is mapped into the IOMMU with no
+    /// reference and no notifier, if `is_invalid_reserved_pfn()` accepts it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub vfio: bool,
+}
+
+/// A secondary MMU (the `hmm_range_fault()` pattern: RDMA ODP, a GPU's SVM,
+/// KVM's pfncache) mirroring one page of a process's mapping into a device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SecondaryMmuCfg {
+    pub page: u8,
+    /// The process whose mm the interval notifier is registered on.
+    pub proc: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -273,6 +292,16 @@ pub struct Config {
     /// Memory failure hits this page once (`kvm_gmem_error_folio()`).
     #[serde(default)]
     pub memory_failure: Option<u8>,
+    /// A secondary MMU mirrors one page into a device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary_mmu: Option<SecondaryMmuCfg>,
+    /// Design pfnmap only: the memory has no struct pages, or they are
+    /// `PageReserved` (a `mem=`/`memmap=` carve-out handed to guest_memfd),
+    /// so `is_invalid_reserved_pfn()` is true and VFIO type1 accepts the
+    /// pfns of a `VM_PFNMAP` mapping. With ordinary page-allocator folios
+    /// it is false and `vaddr_get_pfns()` returns -EFAULT.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reserved_pfns: bool,
 }
 
 fn one() -> u8 {
@@ -324,6 +353,8 @@ impl Config {
             enomem: false,
             attrs_arg_page: None,
             memory_failure: None,
+            secondary_mmu: None,
+            reserved_pfns: false,
         }
     }
 
@@ -484,6 +515,28 @@ impl Config {
         if let Some(p) = self.memory_failure {
             page_ok("memory_failure".into(), p)?;
         }
+        if let Some(d) = self.secondary_mmu {
+            if d.page as usize >= n {
+                return err(format!(
+                    "secondary_mmu.page: {} out of range 0..{n}",
+                    d.page
+                ));
+            }
+            if d.proc as usize >= MAX_PROCS {
+                return err(format!(
+                    "secondary_mmu.proc: process {} out of range",
+                    d.proc
+                ));
+            }
+            if !self.design.is_gmem() {
+                return err(
+                    "secondary_mmu: design exclusive_pin models anonymous memory, mirrored by nothing here".into(),
+                );
+            }
+        }
+        if self.reserved_pfns && self.design != Design::Pfnmap {
+            return err("reserved_pfns is a variant of design pfnmap only".into());
+        }
         if self.enomem && self.conversions.is_empty() {
             return err("enomem: no conversion preallocates anything".into());
         }
@@ -573,8 +626,9 @@ impl Config {
             && self.populate.is_none()
             && self.speculative.is_none()
             && self.memory_failure.is_none()
+            && self.secondary_mmu.is_none()
         {
-            return err("no actor: add at least one of conversions, procs, pinners, guest, truncate, populate, speculative, memory_failure".into());
+            return err("no actor: add at least one of conversions, procs, pinners, guest, truncate, populate, speculative, memory_failure, secondary_mmu".into());
         }
         if self.vms > 1 && !self.guest.iter().any(|g| g.vm > 0) && self.truncate.is_none() {
             return err(format!(
@@ -673,6 +727,9 @@ impl Config {
                 if !matches!(self.truncate, Some(TruncOp::Punch { .. } | TruncOp::Close)) =>
             {
                 Some("it changes the free of a folio, and no punch or close frees one")
+            }
+            Bug::OdpNoRetry if self.secondary_mmu.is_none() => {
+                Some("it changes the secondary MMU's mapping, and secondary_mmu is absent")
             }
             Bug::CopyOutUnderLock if self.attrs_arg_page.is_none() => Some(
                 "it moves the copy-out of error_offset, and attrs_arg_page is absent (the argument is not in the guest_memfd mapping)",

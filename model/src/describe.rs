@@ -171,7 +171,18 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
             }
             Actor::Pinner(k) => {
                 let pc = c.pinners[k as usize];
-                let f = match pc.kind {
+                if pc.vfio {
+                    format!(
+                        "VFIO_IOMMU_MAP_DMA of page {}: pin_user_pages_remote(FOLL_LONGTERM){}",
+                        pc.page,
+                        if c.design.refuses_gup() {
+                            " -EFAULT"
+                        } else {
+                            ""
+                        }
+                    )
+                } else {
+                    let f = match pc.kind {
                     PinKind::Get => "get_user_pages",
                     _ => "pin_user_pages",
                 };
@@ -186,6 +197,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                     ""
                 };
                 format!("{f}{fast}(page {}{longterm})", pc.page)
+                }
             }
             Actor::Guest(vm) => {
                 let op = c
@@ -201,7 +213,9 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 Some(TruncOp::Punch { start, pages }) => {
                     format!("fallocate(PUNCH_HOLE, {start}..{})", start + pages)
                 }
-                Some(TruncOp::Release { vm }) => format!("close(vm{vm}'s gmem fd): kvm_gmem_release()"),
+                Some(TruncOp::Release { vm }) => {
+                    format!("close(vm{vm}'s gmem fd): kvm_gmem_release()")
+                }
                 _ => "close(gmem fd)".into(),
             },
             Actor::Populate => "kvm_gmem_populate()".into(),
@@ -212,6 +226,10 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 c.memory_failure.unwrap_or(0)
             ),
             Actor::AllocFail => "kvm_gmem_mas_preallocate() fails: -ENOMEM".into(),
+            Actor::SecondaryMmu => {
+                let p = c.secondary_mmu.map_or(0, |d| d.page);
+                format!("device fault on page {p}: mmu_interval_read_begin()")
+            }
         },
         Action::Step(a) => match a {
             Actor::Converter => match st.conv.pc {
@@ -275,6 +293,20 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 PinPc::SlowFault(f) => format!("gup: {}", fault_label(c, f)),
                 PinPc::ExclRecheck(_) => "gup: re-check exclusive".into(),
                 PinPc::Held(_) => "DMA access through the reference".into(),
+                PinPc::PfnFollow => {
+                    let i = c.pinners[k as usize].page as usize;
+                    let pbit = 1u8 << c.pinners[k as usize].proc;
+                    match (st.pages[i].ptes & pbit != 0, c.reserved_pfns) {
+                        (false, _) => "follow_fault_pfn(): no PTE, fixup_user_fault()".into(),
+                        (true, true) => "follow_fault_pfn(): follow_pfnmap_start(), is_invalid_reserved_pfn(): map pfn into the IOMMU".into(),
+                        (true, false) => "follow_fault_pfn(): follow_pfnmap_start(), pfn has a struct page: -EFAULT".into(),
+                    }
+                }
+                PinPc::PfnMapped(_) => "DMA through the IOMMU mapping (no reference)".into(),
+                PinPc::PfnAccessed(_) => "VFIO_IOMMU_UNMAP_DMA".into(),
+                PinPc::Accessed(_) if c.pinners[k as usize].vfio => {
+                    "VFIO_IOMMU_UNMAP_DMA: unpin_user_page()".into()
+                }
                 PinPc::Accessed(_) => {
                     if c.pinners[k as usize].kind == crate::config::PinKind::Get {
                         "put_page()".into()
@@ -317,6 +349,24 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
             Actor::PoolCallback => "merge and return gigantic page to pool".into(),
             Actor::MemoryFailure => "kvm_gmem_error_folio(): zap stage-2 (shared lock)".into(),
             Actor::AllocFail => "idle".into(),
+            Actor::SecondaryMmu => match st.dev.pc {
+                DevPc::ReadPte => "hmm_range_fault(): read PTE (no reference)".into(),
+                DevPc::Fault(f) => {
+                    format!("hmm_range_fault(): handle_mm_fault(): {}", fault_label(c, f))
+                }
+                DevPc::Map(_) if c.has(crate::config::Bug::OdpNoRetry) => {
+                    "program device page table (no mmu_interval_read_retry())".into()
+                }
+                DevPc::Map(_) if st.dev.seq_stale => {
+                    "mmu_interval_read_retry(): sequence moved, start over".into()
+                }
+                DevPc::Map(_) => {
+                    "mmu_interval_read_retry() under the driver lock, program device page table"
+                        .into()
+                }
+                DevPc::Mapped(_) => "device DMA through its page table, driver unmaps".into(),
+                DevPc::Idle | DevPc::Finished => "idle".into(),
+            },
         },
     }
 }
@@ -381,6 +431,20 @@ pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
             s.push_str(&format!(" {what}x{n}"));
         }
     }
+    // Device mappings that hold no reference (what host_access_only_shared
+    // is about when they are used).
+    if let (Some(d), DevPc::Mapped(f)) = (m.cfg.secondary_mmu, st.dev.pc) {
+        if d.page as usize == i {
+            s.push_str(&format!(" DEVMAP(f{f})"));
+        }
+    }
+    for (k, pin) in st.pinners.iter().enumerate().take(m.cfg.pinners.len()) {
+        if let (PinPc::PfnMapped(f) | PinPc::PfnAccessed(f), true) =
+            (pin.pc, m.cfg.pinners[k].page as usize == i)
+        {
+            s.push_str(&format!(" IOMMU(f{f})"));
+        }
+    }
     s
 }
 
@@ -410,6 +474,9 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
             if g.in_pool { " in pool" } else { "" },
             if g.released { " released" } else { "" }
         ));
+    }
+    if !before.dev.seq_stale && after.dev.seq_stale {
+        v.push("mmu notifier: interval sequence moved".into());
     }
     if before.invalidate_lock != after.invalidate_lock {
         v.push(format!(

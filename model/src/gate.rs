@@ -227,6 +227,7 @@ pub fn peer_config(design: Design, bug: Option<Bug>) -> Config {
         proc: 0,
         hold_forever: false,
         repeat: false,
+        vfio: false,
     }];
     c.conversions = vec![ConvOp {
         start: 0,

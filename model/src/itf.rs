@@ -193,6 +193,15 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
             debug_variant(&format!("{:?}", st.spec)),
         );
     }
+    if c.secondary_mmu.is_some() {
+        rec.insert(
+            "secondary_mmu".into(),
+            json!({
+                "pc": debug_variant(&format!("{:?}", st.dev.pc)),
+                "seq_stale": st.dev.seq_stale,
+            }),
+        );
+    }
     let (label, actor) = match action {
         None => ("init".to_string(), "init".to_string()),
         Some((prev, a)) => (step_label(m, prev, a), a.actor().name()),

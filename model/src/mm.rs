@@ -73,12 +73,15 @@ fn free(cfg: &Config, st: &mut State, s: Slot) {
 /// sits at `FaultPc::Install(s)`, so it is derived, not stored.
 pub fn folio_locked(st: &State, s: Slot) -> bool {
     let at = |pc: FaultPc| pc == FaultPc::Install(s);
-    st.procs.iter().any(|p| matches!(p.pc, ProcPc::Fault(f) if at(f)))
+    st.procs
+        .iter()
+        .any(|p| matches!(p.pc, ProcPc::Fault(f) if at(f)))
         || st
             .pinners
             .iter()
             .any(|p| matches!(p.pc, PinPc::SlowFault(f) if at(f)))
         || matches!(st.conv.pc, ConvPc::CopyOut(f) if at(f))
+        || matches!(st.dev.pc, DevPc::Fault(f) if at(f))
 }
 
 /// `kvm_gmem_invalidate_end()` in the VMs of `vms`: `mmu_invalidate_seq++`,
@@ -222,9 +225,38 @@ pub fn lru_add_drain_all(cfg: &Config, st: &mut State) {
     }
 }
 
+/// `mmu_notifier_invalidate_range_start()` on the mms of `procs` over pages
+/// `lo..hi`, as `zap_page_range_single()` fires it for every VMA it walks,
+/// whether or not a PTE is present (`unmap_mapping_pages()`, truncation,
+/// MADV_DONTNEED). An interval notifier overlapping it runs its
+/// `invalidate()` callback under the driver's lock: `mmu_interval_set_seq()`
+/// (a reader between `mmu_interval_read_begin()` and its retry check will
+/// retry) and the device page table is zapped (a device that still maps
+/// the page faults on its next access and mirrors it again). VFIO type1's
+/// PFNMAP mappings register no notifier and are not here.
+pub fn mmu_notifier_invalidate(cfg: &Config, st: &mut State, procs: u8, lo: usize, hi: usize) {
+    let Some(d) = cfg.secondary_mmu else { return };
+    let i = d.page as usize;
+    if procs & (1 << d.proc) == 0 || i < lo || i >= hi {
+        return;
+    }
+    match st.dev.pc {
+        DevPc::Idle | DevPc::Finished => {}
+        // The device's page table entry goes; its next access faults and the
+        // driver starts over with mmu_interval_read_begin().
+        DevPc::Mapped(_) => {
+            st.dev.pc = DevPc::ReadPte;
+            st.dev.seq_stale = false;
+        }
+        _ => st.dev.seq_stale = true,
+    }
+}
+
 /// unmap_mapping_pages(): zap every process's PTE on pages `lo..hi` (with TLB
-/// flush); each PTE's folio reference is dropped.
+/// flush); each PTE's folio reference is dropped. Every process maps the
+/// file, so every mm's notifiers fire.
 pub fn unmap_mapping_pages(cfg: &Config, st: &mut State, lo: usize, hi: usize) {
+    mmu_notifier_invalidate(cfg, st, u8::MAX, lo, hi);
     for i in lo..hi {
         let ptes = st.pages[i].ptes;
         if ptes == 0 {

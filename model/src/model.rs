@@ -1,7 +1,7 @@
 //! The Stateright `Model`: initial state, enabled actions, one atomic step.
 
 use crate::actors::{
-    converter, guest, gup, host, memory_failure, populate, truncate, Action, Actor,
+    converter, guest, gup, host, memory_failure, populate, secondary_mmu, truncate, Action, Actor,
 };
 use crate::config::{Config, ConfigError, MAX_PAGES};
 use crate::state::*;
@@ -47,6 +47,7 @@ impl GmemModel {
             populate: Populate::default(),
             spec: SpecPc::Idle,
             mf: MfPc::Idle,
+            dev: Device::default(),
             last_access: None,
         }
     }
@@ -83,6 +84,9 @@ impl GmemModel {
         if c.enomem {
             v.push(Actor::AllocFail);
         }
+        if c.secondary_mmu.is_some() {
+            v.push(Actor::SecondaryMmu);
+        }
         v
     }
 
@@ -99,6 +103,7 @@ impl GmemModel {
             Actor::PoolCallback => false,
             Actor::MemoryFailure => memory_failure::can_start(c, st),
             Actor::AllocFail => converter::prealloc_can_fail(c, st),
+            Actor::SecondaryMmu => secondary_mmu::can_start(c, st),
         }
     }
 
@@ -115,6 +120,7 @@ impl GmemModel {
             Actor::PoolCallback => truncate::pool_callback_enabled(c, st),
             Actor::MemoryFailure => memory_failure::in_flight(st),
             Actor::AllocFail => false,
+            Actor::SecondaryMmu => secondary_mmu::in_flight(st),
         }
     }
 
@@ -142,6 +148,7 @@ impl GmemModel {
                     Actor::PoolCallback => return None,
                     Actor::MemoryFailure => memory_failure::start(c, &mut next),
                     Actor::AllocFail => converter::prealloc_fail(c, &mut next),
+                    Actor::SecondaryMmu => secondary_mmu::start(&mut next),
                 }
                 true
             }
@@ -163,6 +170,7 @@ impl GmemModel {
                     }
                     Actor::MemoryFailure => memory_failure::step(c, &mut next),
                     Actor::AllocFail => false,
+                    Actor::SecondaryMmu => secondary_mmu::step(c, &mut next),
                 }
             }
         };

@@ -16,9 +16,11 @@ use stateright::Property;
 /// Why a property does not apply to this configuration, or `None` if it does.
 pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
     use PropertyId::*;
-    let maps = !cfg.procs.is_empty() || !cfg.pinners.is_empty();
+    // A host reach into the file: a process, a GUP user (or VFIO), a device
+    // mirroring it through a secondary MMU.
+    let maps = !cfg.procs.is_empty() || !cfg.pinners.is_empty() || cfg.secondary_mmu.is_some();
     let pins_possible = !cfg.pinners.is_empty()
-        && cfg.design != Design::Pfnmap
+        && !cfg.design.refuses_gup()
         && cfg
             .pinners
             .iter()
@@ -29,7 +31,11 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
         .any(|c| c.to == invariants::Attr::Private);
     let retried_private = cfg.retry_until_ok && converts_to_private;
     let gmem = cfg.design.is_gmem();
-    let private_guest_access = gmem && cfg.guest.iter().any(|g| g.access == invariants::Attr::Private);
+    let private_guest_access = gmem
+        && cfg
+            .guest
+            .iter()
+            .any(|g| g.access == invariants::Attr::Private);
     // A host access: a process, a GUP holder, or the converter's copy-out.
     let host_touches = maps || cfg.attrs_arg_page.is_some();
     // Only a punch or a close takes folios out of the page cache (a release
@@ -45,8 +51,10 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
     // Who can hold a folio reference besides the page cache. Since v13 the
     // vCPU is not among them: kvm_gmem_get_pfn() drops its reference.
     let pfnmap = cfg.design == Design::Pfnmap;
+    // (A secondary MMU's own fault-in installs a PTE, which holds one.)
     let takes_refs = (!cfg.procs.is_empty() && !pfnmap)
-        || (!cfg.pinners.is_empty() && !pfnmap)
+        || (!cfg.pinners.is_empty() && !cfg.design.refuses_gup())
+        || (cfg.secondary_mmu.is_some() && !pfnmap)
         || cfg.speculative.is_some()
         || cfg.populate.is_some()
         || cfg.lru
@@ -59,6 +67,7 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
             && cfg.pinners.is_empty()
             && cfg.speculative.is_none()
             && cfg.populate.is_none()
+            && cfg.secondary_mmu.is_none()
             && !cfg.lru);
     let two_vcpus = cfg.vms > 1 && (0..cfg.vms).all(|v| cfg.guest.iter().any(|g| g.vm == v));
     let lock_users = [
@@ -74,6 +83,8 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
         // acquisition of the invalidate lock by the converter's thread.
         cfg.attrs_arg_page.is_some(),
         cfg.memory_failure.is_some(),
+        // hmm_range_fault()'s handle_mm_fault() is the host fault path.
+        cfg.secondary_mmu.is_some(),
     ]
     .iter()
     .filter(|x| **x)
@@ -83,10 +94,22 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
             "the RFC keeps the VMM's PTE and protects donated memory with the hypervisor's host stage-2: user accesses fault recoverably (lore:CA+EHjTxWWEHfjZ9LJqZy+VCk43qd3SMKiPF7uvAwmDdPeVhrvQ@mail.gmail.com); the fatal path, host kernel access through GUP, is what no_private_pin and host_access_only_shared check",
         ),
         NoPrivateHostMapping | HostAccessOnlyShared | HostMapsPage | HostAccessesPage if !maps => {
-            Some("no host process or GUP user in this configuration")
+            Some("no host process, GUP user or secondary MMU in this configuration")
+        }
+        NoPrivateHostMapping | HostMapsPage
+            if cfg.procs.is_empty()
+                && cfg.secondary_mmu.is_none()
+                && !cfg.pinners.is_empty()
+                && cfg.design.refuses_gup()
+                && !cfg.pinners.iter().any(|p| p.vfio && cfg.design == Design::Pfnmap) =>
+        {
+            Some("GUP is refused before it faults anything in, and nothing else maps the file")
         }
         NoPrivatePin | HostPinsPage if !pins_possible => Some(match cfg.design {
             Design::Pfnmap => "design pfnmap: GUP on a PFNMAP mapping fails (EFAULT)",
+            Design::NoDirectMap => {
+                "design no_direct_map: GUP-fast and slow GUP refuse AS_NO_DIRECT_MAP (EFAULT)"
+            }
             Design::Wait => {
                 "design wait refuses FOLL_LONGTERM and this configuration has no short-term pinner"
             }
@@ -138,7 +161,9 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
         PageLongtermPinned if !cfg.pinners.iter().any(|p| p.kind == PinKind::Longterm) => {
             Some("no long-term pinner in this configuration")
         }
-        PageLongtermPinned if matches!(cfg.design, Design::Wait | Design::Pfnmap) => {
+        PageLongtermPinned
+            if matches!(cfg.design, Design::Wait | Design::Pfnmap | Design::NoDirectMap) =>
+        {
             Some("this design refuses long-term pins")
         }
         GiganticPoolSafe | GiganticSplit | GiganticMerged if !cfg.design.is_huge() => {
@@ -162,7 +187,9 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
         ExclusivePinExclusive | ExclusivePinHeld if cfg.design != Design::ExclusivePin => {
             Some("only the exclusive-pin RFC has exclusive pins")
         }
-        IndependentSubpages if matches!(cfg.design, Design::Wait | Design::Pfnmap) => {
+        IndependentSubpages
+            if matches!(cfg.design, Design::Wait | Design::Pfnmap | Design::NoDirectMap) =>
+        {
             Some("this design refuses long-term pins (a FOLL_GET held forever is row wait@vmsplice_get)")
         }
         ConversionEventuallySucceeds if !retried_private => {

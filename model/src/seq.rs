@@ -143,7 +143,11 @@ impl SeqMachine {
         // in the lru_add batch (guest_memfd `Design::uses_lru`).
         cfg.lru = matches!(
             design,
-            Design::Inplace | Design::Wait | Design::Pfnmap | Design::ExclusivePin
+            Design::Inplace
+                | Design::Wait
+                | Design::Pfnmap
+                | Design::ExclusivePin
+                | Design::NoDirectMap
         );
         cfg.block_pins_while_waiting = true;
         cfg.validate()
@@ -292,6 +296,7 @@ impl SeqMachine {
             proc,
             hold_forever: false,
             repeat: false,
+            vfio: false,
         };
         let cfg = &mut self.model.cfg;
         if k < cfg.pinners.len() {
@@ -438,7 +443,11 @@ impl SeqMachine {
             ));
         }
         let closed = self.st.closed;
-        self.model.cfg.guest.push(GuestOp { page, access, vm: 0 });
+        self.model.cfg.guest.push(GuestOp {
+            page,
+            access,
+            vm: 0,
+        });
         let Some(who) = self.run(Actor::Guest(0), |st| st.guests[0].pc == GuestPc::Idle) else {
             return Ok(Outcome::Blocked);
         };

@@ -241,6 +241,15 @@ pub enum PinPc {
     Accessed(Slot),
     /// Finished its budget.
     Finished,
+    /// VFIO type1 on a `VM_PFNMAP` VMA, after `pin_user_pages_remote()`
+    /// failed: `follow_fault_pfn()` -> `follow_pfnmap_start()` reads the PTE
+    /// (faulting it in with `fixup_user_fault()` if absent), then
+    /// `is_invalid_reserved_pfn()` decides.
+    PfnFollow,
+    /// The pfn is in the IOMMU page table: no reference, no notifier.
+    PfnMapped(Slot),
+    /// The device has DMAed through it; `VFIO_IOMMU_UNMAP_DMA` next.
+    PfnAccessed(Slot),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -349,6 +358,34 @@ pub enum MfPc {
     Finished,
 }
 
+// ---- Secondary MMU (hmm_range_fault() / ODP / KVM pfncache) ----
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum DevPc {
+    #[default]
+    Idle,
+    /// After `mmu_interval_read_begin()`: `hmm_range_fault()` walks the
+    /// process's page table for the page.
+    ReadPte,
+    /// `HMM_PFN_REQ_FAULT`: `handle_mm_fault()` on the absent PTE (the host
+    /// fault path), then the walk restarts.
+    Fault(FaultPc),
+    /// Holding the pfn (no reference): under the driver's lock,
+    /// `mmu_interval_read_retry()`, then program the device page table.
+    Map(Slot),
+    /// The device page table maps the folio; the device DMAs next.
+    Mapped(Slot),
+    Finished,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Device {
+    pub pc: DevPc,
+    /// The interval notifier's sequence moved since `mmu_interval_read_begin()`
+    /// (only the comparison matters, as for the vCPU's `seq_stale`).
+    pub seq_stale: bool,
+}
+
 /// The last memory access (a history variable: set by the step that accessed,
 /// cleared by every other step).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -382,6 +419,7 @@ pub struct State {
     pub populate: Populate,
     pub spec: SpecPc,
     pub mf: MfPc,
+    pub dev: Device,
     pub last_access: Option<LastAccess>,
 }
 
@@ -520,6 +558,18 @@ impl std::fmt::Debug for State {
         if self.spec != SpecPc::Idle {
             writeln!(f, "pfn_walker: {:?}", self.spec)?;
         }
+        if self.dev.pc != DevPc::Idle {
+            writeln!(
+                f,
+                "secondary_mmu: {:?}{}",
+                self.dev.pc,
+                if self.dev.seq_stale {
+                    " (notifier sequence moved)"
+                } else {
+                    ""
+                }
+            )?;
+        }
         if let Some(a) = self.last_access {
             writeln!(
                 f,
@@ -558,10 +608,10 @@ mod pack {
     use super::*;
 
     /// Bytes of the fixed part; then 8 per page and 11 per used folio.
-    pub const FIXED: usize = 75;
+    pub const FIXED: usize = 78;
     const PAGE: usize = 8;
     const FOLIO: usize = 11;
-    /// The largest packed state: 75 + 8 x 8 + 17 x 11 = 326.
+    /// The largest packed state: 78 + 8 x 8 + 17 x 11 = 329.
     pub const MAX: usize = FIXED + MAX_PAGES * PAGE + MAX_FOLIOS * FOLIO;
 
     #[inline(always)]
@@ -641,7 +691,10 @@ mod pack {
         let r = refcount.to_le_bytes();
         let p = pincount.to_le_bytes();
         [
-            st | (large as u8) << 3 | (frozen as u8) << 4 | (lru as u8) << 5 | (poisoned as u8) << 6,
+            st | (large as u8) << 3
+                | (frozen as u8) << 4
+                | (lru as u8) << 5
+                | (poisoned as u8) << 6,
             hw_private,
             index,
             r[0],
@@ -735,6 +788,9 @@ mod pack {
             PinPc::Accessed(s) => (11, s),
             PinPc::Finished => (12, 0),
             PinPc::FastRecheckEarly(s) => (13, s),
+            PinPc::PfnFollow => (14, 0),
+            PinPc::PfnMapped(s) => (15, s),
+            PinPc::PfnAccessed(s) => (16, s),
         };
         [tag, arg]
     }
@@ -755,6 +811,7 @@ mod pack {
             invariants::Accessor::HostCpu { process } => (0, process),
             invariants::Accessor::GupHolder { holder } => (1, holder),
             invariants::Accessor::Guest => (2, 0),
+            invariants::Accessor::Device { device } => (3, device),
         };
         let id = id.to_le_bytes();
         let gt = match guest_type {
@@ -795,6 +852,7 @@ mod pack {
             populate,
             spec,
             mf,
+            dev,
             last_access,
         } = st;
         let used = folios
@@ -890,7 +948,20 @@ mod pack {
             MfPc::Finished => (2, 0),
         };
         o[62..65].copy_from_slice(&[*bound, mt, ma]);
-        o[65..FIXED].copy_from_slice(&last(*last_access));
+        let Device { pc, seq_stale } = *dev;
+        let (dt, da) = match pc {
+            DevPc::Idle => (0, 0),
+            DevPc::ReadPte => (1, 0),
+            DevPc::Fault(fp) => {
+                let (t, a) = fault(fp);
+                (2 + t, a)
+            }
+            DevPc::Map(s) => (6, s),
+            DevPc::Mapped(s) => (7, s),
+            DevPc::Finished => (8, 0),
+        };
+        o[65..68].copy_from_slice(&[dt, da, seq_stale as u8]);
+        o[68..FIXED].copy_from_slice(&last(*last_access));
 
         let mut n = FIXED;
         for (dst, p) in o[n..].chunks_exact_mut(PAGE).zip(&pages[..nr]) {
@@ -948,7 +1019,7 @@ mod tests {
             guest_type: Some(Attr::Private),
         });
         assert_eq!(packed(&st).len(), pack::MAX);
-        assert_eq!(pack::MAX, 326);
+        assert_eq!(pack::MAX, 329);
     }
 
     /// Single-field changes all pack differently (spot check of injectivity,
@@ -1018,6 +1089,19 @@ mod tests {
             |s| s.populate.holds_lock = true,
             |s| s.populate.src = Some(0),
             |s| s.spec = SpecPc::Held(0),
+            |s| s.dev.pc = DevPc::Mapped(0),
+            |s| s.dev.pc = DevPc::Fault(FaultPc::Install(0)),
+            |s| s.dev.seq_stale = true,
+            |s| s.pinners[0].pc = PinPc::PfnMapped(0),
+            |s| {
+                s.last_access = Some(LastAccess {
+                    who: invariants::Accessor::Device { device: 0 },
+                    folio: 0,
+                    index: 0,
+                    write: true,
+                    guest_type: None,
+                })
+            },
             |s| {
                 s.last_access = Some(LastAccess {
                     who: invariants::Accessor::Guest,

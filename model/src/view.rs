@@ -69,6 +69,11 @@ impl<'a> View<'a> {
         if st.conv.pc == ConvPc::CopyOut(FaultPc::Install(s)) && fault_ref {
             p.transient += 1;
         }
+        // The secondary MMU's handle_mm_fault(); its device mapping holds
+        // nothing.
+        if st.dev.pc == DevPc::Fault(FaultPc::Install(s)) && fault_ref {
+            p.transient += 1;
+        }
         // A vCPU between kvm_gmem_get_pfn() and the install holds nothing:
         // v13's get_pfn drops its reference before returning.
         if st.spec == SpecPc::Held(s) {
@@ -264,7 +269,7 @@ impl GmemView for View<'_> {
     fn for_each_thread_locks(&self, f: &mut dyn FnMut(&ThreadLocks<'_>)) {
         let (cfg, st) = (self.cfg, self.st);
         let inv = st.invalidate_lock;
-        for tid in 0..14u8 {
+        for tid in 0..15u8 {
             let mut holds: [(LockId, LockMode); 2] = [(LockId::MmuLock, LockMode::Shared); 2];
             let mut n = 0;
             if inv.writer == Some(tid) {
@@ -301,7 +306,9 @@ fn waits_for(cfg: &Config, st: &State, tid: u8) -> Option<(LockId, LockMode)> {
         0 if st.conv.pc == ConvPc::Lock => write,
         // The copy-out's fault takes the lock shared (BUG copy_out_under_lock:
         // while the converter itself still holds it for write).
-        0 if st.conv.pc == ConvPc::CopyOut(FaultPc::LockInv) && st.pages[i_arg(cfg)].ptes & 1 == 0 => {
+        0 if st.conv.pc == ConvPc::CopyOut(FaultPc::LockInv)
+            && st.pages[i_arg(cfg)].ptes & 1 == 0 =>
+        {
             read
         }
         1 | 2 if st.procs[tid as usize - 1].pc == ProcPc::Fault(FaultPc::LockInv) => read,
@@ -309,6 +316,7 @@ fn waits_for(cfg: &Config, st: &State, tid: u8) -> Option<(LockId, LockMode)> {
         6 if st.guests[0].pc == GuestPc::GetPfn => read,
         11 if st.guests[1].pc == GuestPc::GetPfn => read,
         12 if matches!(st.mf, MfPc::ErrorFolio(_)) => read,
+        14 if st.dev.pc == DevPc::Fault(FaultPc::LockInv) => read,
         7 if st.trunc.pc == TruncPc::Lock => write,
         8 if st.populate.pc == PopPc::SrcLockInv => read,
         8 if st.populate.pc == PopPc::Lock => write,

@@ -80,6 +80,7 @@ fn correct_designs_hold_every_safety_property_and_find_every_example() {
         Design::Split,
         Design::Pfnmap,
         Design::HugeWhole,
+        Design::NoDirectMap,
     ] {
         let o = run(small(d));
         assert!(o.violated.is_empty(), "{d}: violated {:?}", o.violated);
@@ -156,7 +157,7 @@ fn a_pin_on_subpage_a_blocks_subpage_b_only_under_huge_whole() {
         };
         assert_eq!(v, want, "{d}");
     }
-    for d in [Design::Wait, Design::Pfnmap] {
+    for d in [Design::Wait, Design::Pfnmap, Design::NoDirectMap] {
         let c = row(&format!("{d}@pin_subpage_a"));
         assert!(properties::not_applicable(&c, PropertyId::IndependentSubpages).is_some());
     }

@@ -122,6 +122,16 @@ fn actor_script(c: &Config, a: Actor) -> String {
                 GupPath::Slow => "slow GUP",
             };
             let mut s = format!("{kind} via {path} on page {} (proc{})", p.page, p.proc);
+            if p.vfio {
+                s = format!(
+                    "VFIO type1 VFIO_IOMMU_MAP_DMA of page {} (proc{}): {kind} via {path}, \
+                     follow_pfnmap_start() on a VM_PFNMAP VMA",
+                    p.page, p.proc
+                );
+                if c.reserved_pfns {
+                    s += " (pfns without struct pages: is_invalid_reserved_pfn() accepts them)";
+                }
+            }
             if p.hold_forever {
                 s += ", held forever";
             }
@@ -168,6 +178,15 @@ fn actor_script(c: &Config, a: Actor) -> String {
             c.memory_failure.unwrap_or(0)
         ),
         Actor::AllocFail => "fails the conversion's maple-tree preallocation (-ENOMEM)".into(),
+        Actor::SecondaryMmu => match c.secondary_mmu {
+            Some(d) => format!(
+                "mirrors page {} of proc{}'s mapping into a device: mmu_interval_read_begin(), \
+                 hmm_range_fault() (faults it in), mmu_interval_read_retry() under the driver \
+                 lock, one DMA; no folio reference",
+                d.page, d.proc
+            ),
+            None => String::new(),
+        },
     };
     format!("`{a}` {what}")
 }

@@ -38,10 +38,40 @@ const TAIL_STEPS: usize = 2_000;
 /// Why a trace cannot be replayed on the implementation (it has no
 /// counterpart of a model design or actor step there).
 fn unsupported(tf: &TraceFile) -> Option<String> {
+    if let Some(r) = unsupported_config(&tf.model.cfg) {
+        return Some(r);
+    }
     if tf.actions.iter().any(|a| a.actor() == Actor::PoolCallback) {
         return Some(
             "the implementation returns a released gigantic page to the pool at the last \
              folio put, not in a separate callback step"
+                .into(),
+        );
+    }
+    None
+}
+
+/// Why no path of this configuration can be followed on the implementation:
+/// the host accessors and the design of issue 14 exist in the model only.
+fn unsupported_config(cfg: &model::Config) -> Option<String> {
+    if cfg.design == Design::NoDirectMap {
+        return Some(
+            "design no_direct_map: the implementation has no AS_NO_DIRECT_MAP mapping \
+             (GUP refusal, direct-map removal) yet"
+                .into(),
+        );
+    }
+    if cfg.secondary_mmu.is_some() {
+        return Some(
+            "secondary MMU: the implementation has no mmu interval notifier registry that \
+             unmap_mapping_pages() calls, and no ref-less PTE walk (hmm_range_fault()) yet"
+                .into(),
+        );
+    }
+    if cfg.pinners.iter().any(|p| p.vfio) && cfg.design == Design::Pfnmap {
+        return Some(
+            "VFIO type1 on a VM_PFNMAP mapping: the implementation has no \
+             follow_pfnmap_start()-style PFN lookup without a reference yet"
                 .into(),
         );
     }
@@ -63,7 +93,8 @@ fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, S
     // The model's exclusive_pin memory is an anonymous THP over the file.
     c.thp = cfg.design == Design::ExclusivePin;
     c.nr_vms = cfg.vms as usize;
-    c.enomem = cfg.enomem;
+    // -ENOMEM is injected per preallocation (`inject_prealloc_failure`, see
+    // `follow`); the implementation has no configuration switch for it.
     if bugs {
         c.bugs = cfg.bugs.iter().collect();
     }
@@ -141,6 +172,10 @@ fn model_point(
             PinPc::ExclRecheck(_) => ("gup.excl_recheck", None),
             PinPc::Held(_) => ("gup.held", None),
             PinPc::Accessed(_) => ("gup.accessed", None),
+            // `unsupported` refuses traces with VFIO on PFNMAP.
+            PinPc::PfnFollow => ("gup.pfn_follow", None),
+            PinPc::PfnMapped(_) => ("gup.pfn_mapped", None),
+            PinPc::PfnAccessed(_) => ("gup.pfn_accessed", None),
         },
         Actor::Guest(v) => match st.guests[v as usize].pc {
             GuestPc::Idle => (START, None),
@@ -180,6 +215,8 @@ fn model_point(
         // Not a thread: the environment's choice, taken by the converter
         // at `conv.prealloc` (see `follow`).
         Actor::AllocFail => (START, None),
+        // `unsupported` refuses traces with a secondary MMU.
+        Actor::SecondaryMmu => (START, None),
     }
 }
 
@@ -447,7 +484,8 @@ impl World {
                 // The environment's -ENOMEM is injected into the converter
                 // (see `follow`); the pool callback is folded into the last
                 // folio put (`unsupported` refuses traces in which it acts).
-                Actor::PoolCallback | Actor::AllocFail => continue,
+                // `unsupported` refuses traces with a secondary MMU.
+                Actor::PoolCallback | Actor::AllocFail | Actor::SecondaryMmu => continue,
             };
             ids.insert(a, id);
             let (gm2, vmm2, s2) = (gm.clone(), vmm.clone(), sched.clone());
@@ -925,6 +963,9 @@ mod tests {
             let Ok(m) = GmemModel::new(row.cfg.clone()) else {
                 continue;
             };
+            if unsupported_config(&row.cfg).is_some() {
+                continue;
+            }
             // REPLAY_WALKS (default 200) sets the walks per configuration.
             let walks: u64 = std::env::var("REPLAY_WALKS")
                 .ok()

@@ -136,7 +136,9 @@ fn returned(cfg: &Config, st: &mut State, r: ConvResult) {
 /// One step of the copy-out of `error_offset` (a user write to the page
 /// `attrs_arg_page` through process 0's mapping of the guest_memfd).
 fn copy_out(cfg: &Config, st: &mut State, fpc: FaultPc) -> bool {
-    let i = cfg.attrs_arg_page.expect("copy-out only with attrs_arg_page") as usize;
+    let i = cfg
+        .attrs_arg_page
+        .expect("copy-out only with attrs_arg_page") as usize;
     let r = st.conv.result.expect("copy-out carries the error");
     if fpc == FaultPc::LockInv && st.pages[i].ptes & 1 != 0 {
         if let Some(s) = st.pages[i].folio {
@@ -183,7 +185,7 @@ pub fn prealloc_fail(cfg: &Config, st: &mut State) {
 /// to-private zaps shared entries only, to-shared private entries only.
 /// Other designs (older series) zap every type.
 fn zap_filter(cfg: &Config, to: Attr) -> Option<Attr> {
-    if cfg.design != Design::Inplace {
+    if !matches!(cfg.design, Design::Inplace | Design::NoDirectMap) {
         return None;
     }
     let filter = match to {
@@ -394,7 +396,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // v13 kvm_gmem_has_outstanding_references(): a pinned or mapped
             // folio is busy at once, whatever its refcount, without the LRU
             // drain.
-            let busy_at_once = cfg.design == Design::Inplace
+            let busy_at_once = matches!(cfg.design, Design::Inplace | Design::NoDirectMap)
                 && !cfg.has(Bug::CheckBeforeUnmap)
                 && st.pages[i]
                     .folio
@@ -471,7 +473,8 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             let vms = invalidated_vms(cfg, st);
             mm::zap_stage2(st, vms, ilo, ihi, zap_filter(cfg, to));
             // BUG no_make_shared: the to-shared path skips the arch hook.
-            st.conv.pc = if to == Attr::Shared && arch_converts(cfg) && !cfg.has(Bug::NoMakeShared) {
+            st.conv.pc = if to == Attr::Shared && arch_converts(cfg) && !cfg.has(Bug::NoMakeShared)
+            {
                 ConvPc::MakeShared
             } else {
                 after_make_shared(cfg, st)

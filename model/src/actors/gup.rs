@@ -56,8 +56,8 @@ pub fn can_start(cfg: &Config, st: &State, k: usize) -> bool {
 pub fn in_flight(cfg: &Config, st: &State, k: usize) -> bool {
     match st.pinners[k].pc {
         PinPc::Idle | PinPc::Finished => false,
-        // A pin held forever is never released: no step left.
-        PinPc::Accessed(_) => !cfg_of(cfg, k).hold_forever,
+        // A pin (or IOMMU mapping) held forever is never released: no step left.
+        PinPc::Accessed(_) | PinPc::PfnAccessed(_) => !cfg_of(cfg, k).hold_forever,
         _ => true,
     }
 }
@@ -78,9 +78,19 @@ pub fn start(cfg: &Config, st: &mut State, k: usize) {
         // like other mappings GUP refuses outright.
         || (cfg.design == Design::Wait && pc.kind == PinKind::Longterm)
         // Option (c): GUP-fast bails on the special PTE, slow GUP on VM_PFNMAP.
-        || cfg.design == Design::Pfnmap;
+        // no_direct_map: gup_fast_folio_allowed() bails on AS_NO_DIRECT_MAP,
+        // check_vma_flags() returns -EFAULT (as for secretmem).
+        || cfg.design.refuses_gup();
     if refused {
-        st.pinners[k].pc = PinPc::Finished;
+        // VFIO type1's vaddr_get_pfns(): pin_user_pages_remote() failed; on
+        // a VM_PFNMAP VMA it falls back to follow_fault_pfn()
+        // (drivers/vfio/vfio_iommu_type1.c). A no_direct_map VMA is not
+        // VM_PFNMAP: -EFAULT.
+        st.pinners[k].pc = if pc.vfio && !st.closed && cfg.design == Design::Pfnmap {
+            PinPc::PfnFollow
+        } else {
+            PinPc::Finished
+        };
         return;
     }
     if cfg.design == Design::ExclusivePin {
@@ -138,7 +148,9 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 // BUG gup_fast_recheck_before_add: the re-read moves before
                 // the increment, so nothing orders the increment after the
                 // converter's unmap.
-                Some(s) if st.pages[i].ptes & pbit != 0 && cfg.has(Bug::GupFastRecheckBeforeAdd) => {
+                Some(s)
+                    if st.pages[i].ptes & pbit != 0 && cfg.has(Bug::GupFastRecheckBeforeAdd) =>
+                {
                     PinPc::FastRecheckEarly(s)
                 }
                 Some(s) if st.pages[i].ptes & pbit != 0 => PinPc::FastTryAdd(s),
@@ -190,7 +202,9 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
         PinPc::SlowFault(fpc) => match fault_step(cfg, st, 3 + k as u8, pc.proc, i, fpc) {
             Fault::Blocked => return false,
             Fault::Next(fpc) => st.pinners[k].pc = PinPc::SlowFault(fpc),
-            // The fault installed the PTE; GUP retries follow_page_pte().
+            // The fault installed the PTE; GUP retries follow_page_pte(),
+            // VFIO's follow_fault_pfn() its follow_pfnmap_start().
+            Fault::Installed(_) if cfg.design.refuses_gup() => st.pinners[k].pc = PinPc::PfnFollow,
             Fault::Installed(_) => st.pinners[k].pc = PinPc::SlowFollow,
             // The page is private: GUP fails with EFAULT.
             Fault::Sigbus => finish(cfg, st, k),
@@ -219,6 +233,49 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 return false;
             }
             release(cfg, st, s, pc.kind);
+            finish(cfg, st, k);
+        }
+        PinPc::PfnFollow => {
+            // follow_fault_pfn() under mmap_read_lock(): follow_pfnmap_start()
+            // reads the PFNMAP PTE (no reference; the pfn only); if absent,
+            // fixup_user_fault() faults it in and the lookup repeats.
+            if st.closed {
+                finish(cfg, st, k);
+            } else if let Some(s) = st.pages[i].folio.filter(|_| st.pages[i].ptes & pbit != 0) {
+                // vaddr_get_pfns(): `if (is_invalid_reserved_pfn(*pfn))` map
+                // it, else -EFAULT (drivers/vfio/vfio_iommu_type1.c, kept
+                // by lore:20250205231728.2527186-6-alex.williamson@redhat.com).
+                // guest_memfd's folios come from the page allocator: valid,
+                // not PageReserved, refused. Only memory without struct pages
+                // (or reserved ones) gets through, with no reference and no
+                // notifier: the IOMMU mapping outlives any unmap.
+                if cfg.reserved_pfns {
+                    st.pinners[k].pc = PinPc::PfnMapped(s);
+                } else {
+                    finish(cfg, st, k);
+                }
+            } else {
+                st.pinners[k].pc = PinPc::SlowFault(FaultPc::LockInv);
+            }
+        }
+        PinPc::PfnMapped(s) => {
+            // The device DMAs through the IOMMU mapping of the pfn.
+            st.last_access = Some(LastAccess {
+                who: Accessor::Device {
+                    device: 1 + k as u32,
+                },
+                folio: s,
+                index: i as u8,
+                write: true,
+                guest_type: None,
+            });
+            st.pinners[k].pc = PinPc::PfnAccessed(s);
+        }
+        PinPc::PfnAccessed(_) => {
+            // VFIO_IOMMU_UNMAP_DMA: nothing to put (no reference was taken).
+            if pc.hold_forever {
+                return false;
+            }
             finish(cfg, st, k);
         }
     }

@@ -141,6 +141,8 @@ pub fn start(cfg: &Config, st: &mut State, p: usize) {
     }
     match op {
         HostOp::Dontneed { .. } => {
+            // zap_page_range_single() fires this mm's notifiers.
+            mm::mmu_notifier_invalidate(cfg, st, pbit, i, i + 1);
             if st.pages[i].ptes & pbit != 0 {
                 st.pages[i].ptes &= !pbit;
                 if let (Some(s), true) = (st.pages[i].folio, mm::pte_holds_ref(cfg)) {

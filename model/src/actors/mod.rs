@@ -8,6 +8,7 @@ pub mod gup;
 pub mod host;
 pub mod memory_failure;
 pub mod populate;
+pub mod secondary_mmu;
 pub mod truncate;
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,9 @@ pub enum Actor {
     /// The environment's allocation failure: the maple-tree preallocation of
     /// a conversion fails with -ENOMEM (not fair: it may never happen).
     AllocFail,
+    /// A secondary MMU (`hmm_range_fault()` / ODP / KVM pfncache) mirroring
+    /// a page into a device under an mmu interval notifier.
+    SecondaryMmu,
 }
 
 impl Actor {
@@ -55,6 +59,7 @@ impl Actor {
             Actor::PoolCallback => 10,
             Actor::MemoryFailure => 12,
             Actor::AllocFail => 13,
+            Actor::SecondaryMmu => secondary_mmu::TID,
         }
     }
     pub fn name(self) -> String {
@@ -69,6 +74,7 @@ impl Actor {
             Actor::PoolCallback => "hugetlb_cb".into(),
             Actor::MemoryFailure => "memory_failure".into(),
             Actor::AllocFail => "alloc_fail".into(),
+            Actor::SecondaryMmu => "secondary_mmu".into(),
         }
     }
 }
