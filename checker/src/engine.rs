@@ -204,6 +204,8 @@ pub fn liveness_pass(
     let mut stats = Vec::new();
     let opts = liveness::Options {
         max_states: Some(b.liveness_max_states()),
+        timeout: b.timeout,
+        exact: false,
     };
     for id in PropertyId::liveness() {
         if let Some(r) = properties::not_applicable(&m.cfg, id) {
