@@ -84,6 +84,7 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         threads: a.threads as usize,
         max_states: a.max_states,
         timeout: a.timeout.map(Duration::from_secs),
+        fingerprints: a.fingerprints(),
     };
     if a.max_states == Some(0) {
         return Err(Fail::usage("--max-states must be at least 1"));
@@ -191,6 +192,9 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
     println!();
     print!("{}", table::stats(out.safety.as_ref(), &out.live, wall));
     println!("{}", summary(&t.label, &out.results, code));
+    if let Some(s) = &out.safety {
+        println!("{}", engine::risk_line(&[s]));
+    }
     Ok(code)
 }
 
@@ -267,6 +271,8 @@ fn print_json(
             "max_depth": s.max_depth,
             "seconds": s.elapsed.as_secs_f64(),
             "stopped": s.stopped,
+            "fingerprint_bits": s.fingerprints.mode.bits(),
+            "collision_probability": s.fingerprints.probability(),
         })),
         "liveness": out.live.iter().map(|l| json!({
             "property": l.id.name(),
@@ -274,6 +280,7 @@ fn print_json(
             "edges": l.edges,
             "seconds": l.elapsed.as_secs_f64(),
             "approx_bytes": l.approx_bytes,
+            "collision_probability": l.collision_probability,
         })).collect::<Vec<_>>(),
         "properties": props,
         "wall_seconds": wall.as_secs_f64(),

@@ -19,6 +19,9 @@ pub struct Bounds {
     pub threads: usize,
     pub max_states: Option<usize>,
     pub timeout: Option<Duration>,
+    /// How the safety pass tells states apart (`--exact`, `--fingerprint-bits`);
+    /// `Exact` also makes the liveness pass keep full states.
+    pub fingerprints: search::Fingerprints,
 }
 
 impl Default for Bounds {
@@ -27,6 +30,7 @@ impl Default for Bounds {
             threads: 2,
             max_states: None,
             timeout: None,
+            fingerprints: search::Fingerprints::Bits64,
         }
     }
 }
@@ -52,6 +56,8 @@ pub struct SafetyStats {
     pub elapsed: Duration,
     /// `Some(reason)` when a bound stopped the search.
     pub stopped: Option<String>,
+    /// The run's fingerprint collision risk.
+    pub fingerprints: search::FingerprintRisk,
 }
 
 #[derive(Clone, Debug)]
@@ -61,6 +67,8 @@ pub struct LiveStats {
     pub edges: usize,
     pub elapsed: Duration,
     pub approx_bytes: usize,
+    /// Bound on the probability that a fingerprint collision merged two states.
+    pub collision_probability: f64,
 }
 
 /// The safety and sanity properties shown for a configuration, in report order:
@@ -113,6 +121,7 @@ pub fn safety_pass(
         threads: b.threads,
         max_states: b.max_states,
         timeout: b.timeout,
+        fingerprints: b.fingerprints,
     };
     let progress = Progress::new("safety", show_progress);
     let outcome = search::run_with_progress(m, &opts, Duration::from_millis(100), |p| {
@@ -138,6 +147,7 @@ pub fn safety_pass(
         max_depth: outcome.max_depth,
         elapsed: outcome.elapsed,
         stopped: stopped.clone(),
+        fingerprints: outcome.fingerprints,
     };
     let discoveries = &outcome.discoveries;
 
@@ -205,7 +215,7 @@ pub fn liveness_pass(
     let opts = liveness::Options {
         max_states: Some(b.liveness_max_states()),
         timeout: b.timeout,
-        exact: false,
+        exact: b.fingerprints == search::Fingerprints::Exact,
     };
     for id in PropertyId::liveness() {
         if let Some(r) = properties::not_applicable(&m.cfg, id) {
@@ -222,7 +232,11 @@ pub fn liveness_pass(
         let verdict = match &report.verdict {
             liveness::Verdict::Holds => Verdict::Holds,
             liveness::Verdict::Violated(l) => Verdict::Violated(Some(Trace::from_lasso(m, l))),
-            liveness::Verdict::Incomplete { .. } => Verdict::Incomplete(match b.max_states {
+            liveness::Verdict::Incomplete { reason } => Verdict::Incomplete(match b.max_states {
+                _ if reason.contains("timeout") => format!(
+                    "stopped by --timeout {}",
+                    b.timeout.map_or(0, |t| t.as_secs())
+                ),
                 Some(n) => format!("stopped by --max-states {n}"),
                 None => format!(
                     "stopped at the liveness graph limit of {} states; raise it with --max-states",
@@ -236,8 +250,26 @@ pub fn liveness_pass(
             edges: report.edges,
             elapsed: report.elapsed,
             approx_bytes: report.approx_bytes,
+            collision_probability: report.collision_probability,
         });
         results.push(PropResult { id, verdict });
     }
     (results, stats)
+}
+
+/// One line on the fingerprint collision risk of a set of safety runs (a
+/// `check`, or every row of the gate): the union bound over the runs, i.e.
+/// the sum of each run's n*m/2^b, and the largest run's own line.
+pub fn risk_line(stats: &[&SafetyStats]) -> String {
+    let total: f64 = stats.iter().map(|s| s.fingerprints.probability()).sum();
+    match stats.iter().max_by_key(|s| s.unique) {
+        None => "fingerprints: no safety search ran".into(),
+        Some(s) if stats.len() == 1 => s.fingerprints.describe(),
+        Some(s) => format!(
+            "fingerprints: P(a collision hid a state in any of {} runs) <= {:.1e}; largest run: {}",
+            stats.len(),
+            total.min(1.0),
+            s.fingerprints.describe()
+        ),
+    }
 }

@@ -98,6 +98,8 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
                 rows.len(),
                 secs(wall)
             );
+            let stats: Vec<_> = rows.iter().filter_map(|r| r.safety.as_ref()).collect();
+            println!("{}", crate::engine::risk_line(&stats));
         } else {
             println!("\ngate: FAIL: {} differences:", diffs.len());
             for d in &diffs {
