@@ -144,7 +144,7 @@ pub struct GateArgs {
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Rewrite checker/expected.json from the current results.
+    /// Rewrite checker/expected.json and checker/sanity.json from the current results.
     #[arg(long)]
     pub bless: bool,
     /// Rewrite counterexamples/ (one ITF file and one SVG diagram per
