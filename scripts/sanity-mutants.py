@@ -1,10 +1,11 @@
-import subprocess, sys
 """Hand mutation check of the sanity arms of PropertyId::eval (invariants/src/props.rs).
 
 Applies each mutant in turn, runs `cargo test --release -p model` with the given test
 selection (default: --test sanity_predicates), reports killed/SURVIVED, and restores the
 file. Run from the workspace root: python3 scripts/sanity-mutants.py [cargo test args]
 """
+import subprocess, sys
+
 P='invariants/src/props.rs'
 orig=open(P).read()
 M=[
