@@ -11,8 +11,10 @@ use invariants::{Kind, PropertyId};
 use model::{properties, GmemModel};
 use std::time::Duration;
 
-/// Without `--max-states`, the liveness graph (full states, held in memory) stops here.
-pub const DEFAULT_LIVENESS_MAX_STATES: usize = 4_000_000;
+/// Without `--max-states`, the liveness graph stops here. It keeps about 110 B
+/// per state (fingerprints and 8-byte edges; with `--exact`, full states at
+/// about 1.3 KB each), so the default bound is about 3.3 GB.
+pub const DEFAULT_LIVENESS_MAX_STATES: usize = 30_000_000;
 
 #[derive(Clone, Debug)]
 pub struct Bounds {

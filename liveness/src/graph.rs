@@ -282,7 +282,8 @@ where
         if pending(&s) {
             g.flags[id] |= PENDING;
         }
-        let timed_out = deadline.is_some_and(|d| id.is_multiple_of(CLOCK_EVERY) && Instant::now() >= d);
+        let timed_out =
+            deadline.is_some_and(|d| id.is_multiple_of(CLOCK_EVERY) && Instant::now() >= d);
         if timed_out {
             // This state and every one still queued stay unexpanded.
             g.cut_by_timeout = queue.len() + 1;
