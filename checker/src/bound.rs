@@ -69,7 +69,9 @@ pub fn describe(c: &Config) -> String {
         ));
     }
     if !c.guest.is_empty() {
-        let vcpus = (0..c.vms).filter(|&v| c.guest.iter().any(|g| g.vm == v)).count();
+        let vcpus = (0..c.vms)
+            .filter(|&v| c.guest.iter().any(|g| g.vm == v))
+            .count();
         parts.push(format!(
             "{} ({})",
             plural(vcpus, "vCPU", "vCPUs"),

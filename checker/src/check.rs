@@ -82,6 +82,7 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         threads: a.threads as usize,
         max_states: a.max_states,
         timeout: a.timeout.map(Duration::from_secs),
+        fingerprints: a.fingerprints(),
     };
     let start = Instant::now();
     let dir = a
@@ -253,6 +254,9 @@ fn print_row(c: &Checked, from_file: bool) {
     println!();
     print!("{}", table::results(&c.out.results));
     print!("{}", table::stats(c.out.safety.as_ref(), &c.out.live, None));
+    if let Some(s) = &c.out.safety {
+        println!("{}", engine::risk_line(&[s]));
+    }
 }
 
 fn names(rs: &[&PropResult]) -> String {
@@ -401,6 +405,8 @@ fn print_json(t: &Target, checked: &[Checked], lines: &[String], wall: Duration,
                     "max_depth": s.max_depth,
                     "seconds": s.elapsed.as_secs_f64(),
                     "stopped": s.stopped,
+                    "fingerprint_bits": s.fingerprints.mode.bits(),
+                    "collision_probability": s.fingerprints.probability(),
                 })),
                 "liveness": c.out.live.iter().map(|l| json!({
                     "property": l.id.name(),
@@ -408,6 +414,7 @@ fn print_json(t: &Target, checked: &[Checked], lines: &[String], wall: Duration,
                     "edges": l.edges,
                     "seconds": l.elapsed.as_secs_f64(),
                     "approx_bytes": l.approx_bytes,
+                    "collision_probability": l.collision_probability,
                 })).collect::<Vec<_>>(),
                 "properties": props,
             })

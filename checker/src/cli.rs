@@ -1,5 +1,6 @@
 //! Command-line definitions (clap derive). Parsing only: no work here.
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -97,7 +98,8 @@ pub struct CheckArgs {
     /// liveness graph (the run is then incomplete).
     #[arg(long, value_name = "N")]
     pub max_states: Option<usize>,
-    /// Stop each pass (safety, then liveness) after S seconds (the run is then incomplete).
+    /// Stop the safety pass, and each liveness search, after S seconds (the
+    /// run is then incomplete).
     #[arg(long, value_name = "S")]
     pub timeout: Option<u64>,
     /// Print the result as JSON on stdout.
@@ -114,6 +116,26 @@ pub struct CheckArgs {
     /// Do not write counterexample files.
     #[arg(long)]
     pub no_write: bool,
+    /// Store full states instead of fingerprints (safety and liveness): no
+    /// collision can hide a state; slower, and much more memory.
+    #[arg(long, conflicts_with = "fingerprint_bits")]
+    pub exact: bool,
+    /// Width of the safety pass's state fingerprints (64 or 128).
+    #[arg(long, value_name = "BITS", default_value_t = 64,
+          value_parser = clap::builder::PossibleValuesParser::new(["64", "128"])
+              .map(|s| s.parse::<u16>().unwrap_or(64)))]
+    pub fingerprint_bits: u16,
+}
+
+impl CheckArgs {
+    /// The fingerprint mode the flags select.
+    pub fn fingerprints(&self) -> search::Fingerprints {
+        match (self.exact, self.fingerprint_bits) {
+            (true, _) => search::Fingerprints::Exact,
+            (false, 128) => search::Fingerprints::Bits128,
+            _ => search::Fingerprints::Bits64,
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]
@@ -133,7 +155,7 @@ pub struct GateArgs {
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Rewrite checker/expected.json from the current results.
+    /// Rewrite checker/expected.json and checker/sanity.json from the current results.
     #[arg(long)]
     pub bless: bool,
     /// Rewrite counterexamples/ (one ITF file and one SVG diagram per

@@ -15,14 +15,19 @@ use stateright::Model;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// Without `--max-states`, the liveness graph (full states, held in memory) stops here.
-pub const DEFAULT_LIVENESS_MAX_STATES: usize = 4_000_000;
+/// Without `--max-states`, the liveness graph stops here. It keeps about 110 B
+/// per state (fingerprints and 8-byte edges; with `--exact`, full states at
+/// about 1.3 KB each), so the default bound is about 3.3 GB.
+pub const DEFAULT_LIVENESS_MAX_STATES: usize = 30_000_000;
 
 #[derive(Clone, Debug)]
 pub struct Bounds {
     pub threads: usize,
     pub max_states: Option<usize>,
     pub timeout: Option<Duration>,
+    /// How the safety pass tells states apart (`--exact`, `--fingerprint-bits`);
+    /// `Exact` also makes the liveness pass keep full states.
+    pub fingerprints: search::Fingerprints,
 }
 
 impl Default for Bounds {
@@ -31,6 +36,7 @@ impl Default for Bounds {
             threads: 2,
             max_states: None,
             timeout: None,
+            fingerprints: search::Fingerprints::Bits64,
         }
     }
 }
@@ -56,6 +62,8 @@ pub struct SafetyStats {
     pub elapsed: Duration,
     /// `Some(reason)` when a bound stopped the search.
     pub stopped: Option<String>,
+    /// The run's fingerprint collision risk.
+    pub fingerprints: search::FingerprintRisk,
 }
 
 #[derive(Clone, Debug)]
@@ -65,6 +73,8 @@ pub struct LiveStats {
     pub edges: usize,
     pub elapsed: Duration,
     pub approx_bytes: usize,
+    /// Bound on the probability that a fingerprint collision merged two states.
+    pub collision_probability: f64,
 }
 
 /// The safety and sanity properties shown for a configuration, in report order:
@@ -117,6 +127,7 @@ pub fn safety_pass(
         threads: b.threads,
         max_states: b.max_states,
         timeout: b.timeout,
+        fingerprints: b.fingerprints,
     };
     let progress = Progress::new("safety", show_progress);
     let outcome = search::run_with_progress(m, &opts, Duration::from_millis(100), |p| {
@@ -142,6 +153,7 @@ pub fn safety_pass(
         max_depth: outcome.max_depth,
         elapsed: outcome.elapsed,
         stopped: stopped.clone(),
+        fingerprints: outcome.fingerprints,
     };
     let discoveries = &outcome.discoveries;
 
@@ -276,6 +288,8 @@ pub fn liveness_pass(
     let mut stats = Vec::new();
     let opts = liveness::Options {
         max_states: Some(b.liveness_max_states()),
+        timeout: b.timeout,
+        exact: b.fingerprints == search::Fingerprints::Exact,
     };
     let deadline = b.timeout.map(|t| Instant::now() + t);
     for id in PropertyId::liveness() {
@@ -306,7 +320,11 @@ pub fn liveness_pass(
                 b.timeout.map(|t| t.as_secs()).unwrap_or(0)
             )),
             liveness::Verdict::Holds => Verdict::Holds,
-            liveness::Verdict::Incomplete { .. } => Verdict::Incomplete(match b.max_states {
+            liveness::Verdict::Incomplete { reason } => Verdict::Incomplete(match b.max_states {
+                _ if reason.contains("timeout") => format!(
+                    "stopped by --timeout {}",
+                    b.timeout.map_or(0, |t| t.as_secs())
+                ),
                 Some(n) => format!("stopped by --max-states {n}"),
                 None => format!(
                     "stopped at the liveness graph limit of {} states; raise it with --max-states",
@@ -320,8 +338,26 @@ pub fn liveness_pass(
             edges: report.edges,
             elapsed: report.elapsed,
             approx_bytes: report.approx_bytes,
+            collision_probability: report.collision_probability,
         });
         results.push(PropResult { id, verdict });
     }
     (results, stats)
+}
+
+/// One line on the fingerprint collision risk of a set of safety runs (a
+/// `check`, or every row of the gate): the union bound over the runs, i.e.
+/// the sum of each run's n*m/2^b, and the largest run's own line.
+pub fn risk_line(stats: &[&SafetyStats]) -> String {
+    let total: f64 = stats.iter().map(|s| s.fingerprints.probability()).sum();
+    match stats.iter().max_by_key(|s| s.unique) {
+        None => "fingerprints: no safety search ran".into(),
+        Some(s) if stats.len() == 1 => s.fingerprints.describe(),
+        Some(s) => format!(
+            "fingerprints: P(a collision hid a state in any of {} runs) <= {:.1e}; largest run: {}",
+            stats.len(),
+            total.min(1.0),
+            s.fingerprints.describe()
+        ),
+    }
 }

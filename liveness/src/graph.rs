@@ -1,88 +1,185 @@
-//! Explicit state graph, enumerated breadth-first from a Stateright model.
+//! The reachable graph, enumerated breadth-first, kept without its states.
 //!
-//! Unlike Stateright's checkers, which keep only fingerprints, this keeps every state,
-//! every non-stuttering edge and its fairness class, and which classes are enabled in
-//! each state: that is what the fair-cycle search needs.
+//! A state is known by its 64-bit fingerprint (the `search` crate's, so both engines see
+//! the same collisions) and numbered in BFS order. Per state the graph keeps its BFS parent
+//! (8 B), the start of its out-edges (8 B), the fairness classes enabled there (8 B per 64
+//! classes), two flag bits (pending, truncated) and one slot of the fingerprint index
+//! (12 B per slot at a load of 3/8 to 3/4: 16-32 B); per non-stuttering transition 8 B
+//! (`dst`, action index, class). States themselves are held only while they wait in the
+//! BFS queue; a lasso's states are recomputed by replaying its actions from the initial
+//! state (see `lasso::rebuild`).
+//!
+//! The numbering, the parents and the edge order are exactly those of the reference graph
+//! (`reference::graph`), which is what makes the two searches report the same lasso.
 
 use crate::fairness::{self, Classes, FairModel, NO_CLASS};
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::hash::Hash;
 use std::mem::size_of;
+use std::time::{Duration, Instant};
 
 /// Marks an init state in [`Parent::src`].
 pub(crate) const ROOT: u32 = u32::MAX;
 
-/// A transition `src -> dst` with `dst != src`. Self-loops are stuttering steps and are not
-/// stored: they neither witness that a class was taken nor make it enabled.
-#[derive(Clone, Copy)]
+/// A transition `src -> dst` with `dst != src` (self-loops are stuttering steps: they
+/// neither witness a class nor enable it, so they are not stored).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Edge {
     pub dst: u32,
-    /// Index of the action in `model.actions(src)`, ignored actions included, exactly as
-    /// Stateright's `Path::encode` counts it.
-    pub action_index: u32,
+    /// Index of the action in `model.actions(src)`, ignored actions included.
+    pub action_index: u16,
     /// Dense fairness class, or [`NO_CLASS`].
     pub class: u16,
 }
 
 /// How BFS first reached a state: from `src` by action `index`, or, if `src == ROOT`, as
-/// `init_states()[index]`. Following parents gives a shortest stem.
+/// `init_states()[index]`.
 #[derive(Clone, Copy)]
 pub(crate) struct Parent {
     pub src: u32,
     pub index: u32,
 }
 
-pub(crate) struct StateGraph<S> {
-    pub states: Vec<S>,
-    index: HashMap<S, u32>,
+const PENDING: u8 = 1;
+const TRUNCATED: u8 = 2;
+
+/// Fingerprint -> state number: open addressing with linear probing over two parallel
+/// arrays (`fps[i] == 0` marks an empty slot; the fingerprint 0 is stored as 1).
+struct Index {
+    fps: Vec<u64>,
+    ids: Vec<u32>,
+    len: usize,
+}
+
+impl Index {
+    const MIN: usize = 1 << 12;
+
+    fn new() -> Index {
+        Index {
+            fps: vec![0; Self::MIN],
+            ids: vec![0; Self::MIN],
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn get(&self, fp: u64) -> Option<u32> {
+        let fp = fp.max(1);
+        let mask = self.fps.len() - 1;
+        let mut i = fp as usize & mask;
+        loop {
+            match self.fps[i] {
+                0 => return None,
+                f if f == fp => return Some(self.ids[i]),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Inserts a fingerprint that is not there yet.
+    fn insert(&mut self, fp: u64, id: u32) {
+        if 4 * (self.len + 1) >= 3 * self.fps.len() {
+            self.grow();
+        }
+        self.place(fp.max(1), id);
+        self.len += 1;
+    }
+
+    fn place(&mut self, fp: u64, id: u32) {
+        let mask = self.fps.len() - 1;
+        let mut i = fp as usize & mask;
+        while self.fps[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.fps[i] = fp;
+        self.ids[i] = id;
+    }
+
+    #[cold]
+    fn grow(&mut self) {
+        let n = 2 * self.fps.len();
+        let fps = std::mem::replace(&mut self.fps, vec![0; n]);
+        let ids = std::mem::replace(&mut self.ids, vec![0; n]);
+        for (fp, id) in fps.into_iter().zip(ids).filter(|&(f, _)| f != 0) {
+            self.place(fp, id);
+        }
+    }
+
+    fn bytes(&self) -> usize {
+        self.fps.capacity() * size_of::<u64>() + self.ids.capacity() * size_of::<u32>()
+    }
+}
+
+pub(crate) struct Graph {
+    index: Index,
     pub parents: Vec<Parent>,
     /// Out-edges of state `i` are `edges[offsets[i]..offsets[i + 1]]`, in action order.
-    offsets: Vec<usize>,
+    offsets: Vec<u64>,
     edges: Vec<Edge>,
-    /// Per state, a bitset (`words` words) of the classes enabled there (`ENABLED <<A>>_v`).
+    /// Per state, a bitset (`words` words) of the classes enabled there.
     enabled: Vec<u64>,
     words: usize,
-    /// Successors unknown or incomplete: outside the boundary, or cut by `max_states`.
-    pub truncated: Vec<bool>,
+    flags: Vec<u8>,
     pub out_of_boundary: usize,
     /// Successors (or init states) that were not stored because of `max_states`.
     pub cut_by_max_states: usize,
+    /// States left unexpanded in the queue when the timeout struck.
+    pub cut_by_timeout: usize,
+    /// Look-ups made in the fingerprint index: initial states and non-stuttering successors.
+    pub lookups: usize,
+    /// Largest number of full states held at once (the BFS queue).
+    pub peak_queue: usize,
 }
 
-impl<S> StateGraph<S> {
+impl Graph {
     pub(crate) fn len(&self) -> usize {
-        self.states.len()
+        self.parents.len()
     }
 
     pub(crate) fn edge_count(&self) -> usize {
         self.edges.len()
     }
 
+    #[inline]
     pub(crate) fn out(&self, s: u32) -> &[Edge] {
         let s = s as usize;
-        &self.edges[self.offsets[s]..self.offsets[s + 1]]
+        &self.edges[self.offsets[s] as usize..self.offsets[s + 1] as usize]
     }
 
+    #[inline]
     pub(crate) fn enabled(&self, s: u32) -> &[u64] {
         let s = s as usize;
         &self.enabled[s * self.words..(s + 1) * self.words]
     }
 
+    #[inline]
     pub(crate) fn is_enabled(&self, s: u32, class: u16) -> bool {
         fairness::has(self.enabled(s), class)
     }
 
-    /// Shallow estimate of the memory held: counts `size_of::<S>()` per stored copy of a
-    /// state (one in the vector, one as a map key) but not heap data owned by states.
-    pub(crate) fn approx_bytes(&self) -> usize {
-        let map_slot = size_of::<(S, u32)>() + 1; // hashbrown: one control byte per slot
-        self.states.capacity() * size_of::<S>()
-            + self.index.capacity() * map_slot
+    #[inline]
+    pub(crate) fn pending(&self, s: u32) -> bool {
+        self.flags[s as usize] & PENDING != 0
+    }
+
+    #[inline]
+    pub(crate) fn truncated(&self, s: u32) -> bool {
+        self.flags[s as usize] & TRUNCATED != 0
+    }
+
+    pub(crate) fn count(&self, flag_pending: bool) -> usize {
+        let f = if flag_pending { PENDING } else { TRUNCATED };
+        self.flags.iter().filter(|&&x| x & f != 0).count()
+    }
+
+    /// Bytes held by the graph (capacities, not lengths). States are not part of it.
+    pub(crate) fn bytes(&self) -> usize {
+        self.index.bytes()
             + self.parents.capacity() * size_of::<Parent>()
-            + self.offsets.capacity() * size_of::<usize>()
+            + self.offsets.capacity() * size_of::<u64>()
             + self.edges.capacity() * size_of::<Edge>()
             + self.enabled.capacity() * size_of::<u64>()
-            + self.truncated.capacity()
+            + self.flags.capacity()
     }
 
     /// Why the graph is not the whole reachable state space, if it is not.
@@ -103,6 +200,12 @@ impl<S> StateGraph<S> {
                 self.cut_by_max_states
             ));
         }
+        if self.cut_by_timeout > 0 {
+            reasons.push(format!(
+                "the timeout struck ({} state(s) not expanded)",
+                self.cut_by_timeout
+            ));
+        }
         (!reasons.is_empty()).then(|| {
             format!(
                 "{}; no fair pending cycle was found among the fully expanded states",
@@ -110,76 +213,124 @@ impl<S> StateGraph<S> {
             )
         })
     }
+
+    fn push_state(&mut self, fp: u64, src: u32, index: u32) -> u32 {
+        let id = self.parents.len() as u32;
+        self.index.insert(fp, id);
+        self.parents.push(Parent { src, index });
+        self.enabled.extend(std::iter::repeat_n(0, self.words));
+        self.flags.push(0);
+        id
+    }
 }
 
-/// Enumerates the graph breadth-first, in the model's own order, so that state indices,
-/// parents and edge order are the same on every run.
+/// Clock reads: once per this many expansions.
+const CLOCK_EVERY: usize = 1024;
+
+/// Enumerates the graph breadth-first, in the model's own order (as the reference does),
+/// evaluating `pending` on every stored state. Stops expanding at `deadline`: what is left
+/// in the queue is truncated.
 pub(crate) fn explore<M>(
     model: &M,
     classes: &Classes,
+    pending: impl Fn(&M::State) -> bool,
     max_states: Option<usize>,
-) -> StateGraph<M::State>
+    timeout: Option<Duration>,
+) -> Graph
 where
     M: FairModel,
-    M::State: Clone + Eq + Hash,
+    M::State: Hash + PartialEq,
 {
+    let deadline = timeout.map(|t| Instant::now() + t);
     let cap = max_states.unwrap_or(usize::MAX).min(ROOT as usize);
     let words = classes.words();
-    let mut g = StateGraph {
-        states: Vec::new(),
-        index: HashMap::new(),
+    let mut g = Graph {
+        index: Index::new(),
         parents: Vec::new(),
         offsets: vec![0],
         edges: Vec::new(),
         enabled: Vec::new(),
         words,
-        truncated: Vec::new(),
+        flags: Vec::new(),
         out_of_boundary: 0,
         cut_by_max_states: 0,
+        cut_by_timeout: 0,
+        lookups: 0,
+        peak_queue: 0,
     };
+    // States wait here, in id order, until expanded: the queue's front is state `id`.
+    let mut queue: VecDeque<M::State> = VecDeque::new();
     for (i, s) in model.init_states().into_iter().enumerate() {
-        if g.index.contains_key(&s) {
+        let fp = search::fingerprint(&s);
+        g.lookups += 1;
+        if g.index.get(fp).is_some() {
             continue;
         }
         if g.len() >= cap {
             g.cut_by_max_states += 1;
             continue;
         }
-        g.insert(s, ROOT, i as u32);
+        g.push_state(fp, ROOT, i as u32);
+        queue.push_back(s);
     }
 
     let mut actions = Vec::new();
-    let mut successors = Vec::new();
-    // BFS: states are expanded in index order, so a queue is just a cursor.
-    let mut id = 0;
-    while id < g.len() {
-        let s = &g.states[id];
-        if !model.within_boundary(s) {
-            g.truncated[id] = true;
+    let mut successors: Vec<(u16, u16, u64, M::State)> = Vec::new();
+    let mut id = 0usize;
+    while let Some(s) = queue.pop_front() {
+        g.peak_queue = g.peak_queue.max(queue.len() + 1);
+        if pending(&s) {
+            g.flags[id] |= PENDING;
+        }
+        let timed_out =
+            deadline.is_some_and(|d| id.is_multiple_of(CLOCK_EVERY) && Instant::now() >= d);
+        if timed_out {
+            // This state and every one still queued stay unexpanded.
+            g.cut_by_timeout = queue.len() + 1;
+            g.flags[id] |= TRUNCATED;
+            g.offsets.push(g.edges.len() as u64);
+            for (k, rest) in queue.drain(..).enumerate() {
+                let j = id + 1 + k;
+                if pending(&rest) {
+                    g.flags[j] |= PENDING;
+                }
+                g.flags[j] |= TRUNCATED;
+                g.offsets.push(g.edges.len() as u64);
+            }
+            break;
+        }
+        if !model.within_boundary(&s) {
+            g.flags[id] |= TRUNCATED;
             g.out_of_boundary += 1;
-            g.offsets.push(g.edges.len());
+            g.offsets.push(g.edges.len() as u64);
             id += 1;
             continue;
         }
-        model.actions(s, &mut actions);
+        model.actions(&s, &mut actions);
         for (ai, a) in actions.drain(..).enumerate() {
             let class = classes.dense(model.fairness_class(&a));
-            match model.next_state(s, a) {
-                Some(t) if t != *s => {
+            match model.next_state(&s, a) {
+                Some(t) if t != s => {
                     if class != NO_CLASS {
                         fairness::set(&mut g.enabled[id * words..(id + 1) * words], class);
                     }
-                    successors.push((ai as u32, class, t));
+                    let ai = u16::try_from(ai).expect("more than 65535 actions in one state");
+                    let fp = search::fingerprint(&t);
+                    successors.push((ai, class, fp, t));
                 }
                 _ => {} // ignored action or stuttering step
             }
         }
-        for (action_index, class, t) in successors.drain(..) {
-            let dst = match g.index.get(&t) {
-                Some(&dst) => dst,
-                None if g.len() < cap => g.insert(t, id as u32, action_index),
+        for (action_index, class, fp, t) in successors.drain(..) {
+            g.lookups += 1;
+            let dst = match g.index.get(fp) {
+                Some(dst) => dst,
+                None if g.len() < cap => {
+                    queue.push_back(t);
+                    g.push_state(fp, id as u32, action_index as u32)
+                }
                 None => {
-                    g.truncated[id] = true;
+                    g.flags[id] |= TRUNCATED;
                     g.cut_by_max_states += 1;
                     continue;
                 }
@@ -190,20 +341,9 @@ where
                 class,
             });
         }
-        g.offsets.push(g.edges.len());
+        g.offsets.push(g.edges.len() as u64);
         id += 1;
     }
+    debug_assert_eq!(g.offsets.len(), g.len() + 1);
     g
-}
-
-impl<S: Clone + Eq + Hash> StateGraph<S> {
-    fn insert(&mut self, s: S, src: u32, index: u32) -> u32 {
-        let id = self.states.len() as u32;
-        self.index.insert(s.clone(), id);
-        self.states.push(s);
-        self.parents.push(Parent { src, index });
-        self.enabled.extend(std::iter::repeat_n(0, self.words));
-        self.truncated.push(false);
-        id
-    }
 }

@@ -21,6 +21,15 @@
 //! }
 //! ```
 //!
+//! **Memory.** States are not stored: each is known by its 64-bit fingerprint (the `search`
+//! crate's) and numbered in BFS order; the graph keeps per state its BFS parent, its
+//! enabled fairness classes and flags, and per transition 8 bytes (see `graph.rs`): about
+//! 40-60 bytes per state plus 8 per edge, against 1.2-1.8 KB per state of the gmem model
+//! when states were kept in full. The lasso's states are recomputed by replaying its
+//! actions. Two distinct states with the same fingerprint would be merged; the report says
+//! how likely that is ([`Report::collision_probability`]), and [`Options::exact`] runs the
+//! [`reference`] implementation, which keeps full states.
+//!
 //! Symmetry reduction is not applied: it is unsound for liveness in general.
 //!
 //! In gmem-verify this crate knows nothing of guest_memfd: the `model` crate
@@ -28,25 +37,30 @@
 //! `checker` runs [`check`] for each liveness property of `invariants`,
 //! turning a [`Lasso`] into a trace, a timeline and an SVG diagram.
 
+mod build;
 mod fairness;
 mod graph;
 mod lasso;
+pub mod reference;
 mod report;
 mod search;
 
 pub use fairness::{FairClass, FairModel, Fairness, FairnessDecl};
 pub use lasso::{Lasso, Step, Witness, WitnessKind};
-pub use report::{Options, Report, Verdict};
+pub use report::{collision_bound, Options, Report, Verdict};
 
 use std::hash::Hash;
 use std::time::Instant;
 
 /// Checks that no fair behaviour of `model` stays `pending` forever.
 ///
-/// Deterministic: the same model gives the same report (except `elapsed`). The reported
-/// lasso has a shortest stem (BFS) to the violating loop whose entry is discovered first.
+/// States are kept by their 64-bit fingerprint (see "Memory" in the crate docs); with [`Options::exact`] the [`reference`] implementation runs instead, which keeps
+/// full states. Deterministic: the same model gives the same report (except `elapsed`). The
+/// reported lasso has a shortest stem (BFS) to the violating loop whose entry is discovered
+/// first.
 ///
-/// Panics if `fairness_class` returns an undeclared class or a class is declared twice.
+/// Panics if `fairness_class` returns an undeclared class or a class is declared twice, or
+/// if the lasso found does not replay (see [`Report::collision_probability`]).
 pub fn check<M>(
     model: &M,
     pending: impl Fn(&M::State) -> bool,
@@ -56,14 +70,16 @@ where
     M: FairModel,
     M::State: Clone + Eq + Hash,
 {
+    if opts.exact {
+        return reference::check(model, pending, opts);
+    }
     let start = Instant::now();
     let classes = fairness::Classes::new(model.fairness_decls());
-    let g = graph::explore(model, &classes, opts.max_states);
-    let pending: Vec<bool> = g.states.iter().map(pending).collect();
-    let search = search::find(&g, &classes, &pending);
+    let g = graph::explore(model, &classes, pending, opts.max_states, opts.timeout);
+    let search = search::find(&g, &classes);
 
     let verdict = match &search.found {
-        Some(found) => Verdict::Violated(lasso::build(model, &g, &classes, found)),
+        Some(found) => Verdict::Violated(build::build(model, &g, &classes, found)),
         None => match g.truncation_reason(opts.max_states) {
             Some(reason) => Verdict::Incomplete { reason },
             None => Verdict::Holds,
@@ -73,10 +89,11 @@ where
         verdict,
         states: g.len(),
         edges: g.edge_count(),
-        pending_states: pending.iter().filter(|&&p| p).count(),
-        truncated_states: g.truncated.iter().filter(|&&t| t).count(),
+        pending_states: g.count(true),
+        truncated_states: g.count(false),
         sccs_examined: search.sccs_examined,
         elapsed: start.elapsed(),
-        approx_bytes: g.approx_bytes() + pending.capacity(),
+        approx_bytes: g.bytes(),
+        collision_probability: report::collision_bound(g.len(), g.lookups, 64),
     }
 }

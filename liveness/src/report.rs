@@ -11,6 +11,12 @@ pub struct Options {
     /// stored count as truncated: the verdict is then `Violated` or `Incomplete`, never
     /// `Holds`.
     pub max_states: Option<usize>,
+    /// Stop expanding after this long: the states not expanded yet count as truncated, so
+    /// the verdict is then `Violated` or `Incomplete`, never `Holds`.
+    pub timeout: Option<Duration>,
+    /// Keep full states (the [`reference`](crate::reference) implementation): no
+    /// fingerprint collision is possible, at 1-2 KB per state. `timeout` is then ignored.
+    pub exact: bool,
 }
 
 /// Outcome of [`check`](crate::check).
@@ -42,9 +48,22 @@ pub struct Report<S, A> {
     /// Non-trivial SCCs whose fairness was judged, strong-fairness refinements included.
     pub sccs_examined: usize,
     pub elapsed: Duration,
-    /// Shallow estimate of the graph's memory: `size_of::<State>()` per stored copy, not
-    /// heap data owned by states.
+    /// The graph's memory: the compact graph's arrays (capacities), or, with
+    /// [`Options::exact`], a shallow estimate (`size_of::<State>()` per stored copy, not heap
+    /// data owned by states). The BFS queue of full states is not counted.
     pub approx_bytes: usize,
+    /// Upper bound on the probability that two distinct states shared a 64-bit fingerprint
+    /// and were merged (0 with [`Options::exact`]); see [`collision_bound`].
+    pub collision_probability: f64,
+}
+
+/// Union bound on the probability that a fingerprint collision merged two states: `m`
+/// look-ups (initial states plus every non-stuttering successor) each compared against at
+/// most `n` stored fingerprints, each match false with probability `2^-bits` for a uniform
+/// hash: `n * m / 2^bits`. (TLC prints the smaller "optimistic" `n^2 / 2^(bits+1)`; this is
+/// the bound, not an estimate.)
+pub fn collision_bound(n: usize, m: usize, bits: u32) -> f64 {
+    (n as f64 * m as f64 / 2f64.powi(bits as i32)).min(1.0)
 }
 
 impl<S, A> Report<S, A> {
@@ -68,13 +87,15 @@ impl<S, A> Report<S, A> {
             Verdict::Incomplete { reason } => format!("incomplete: {reason}"),
         };
         format!(
-            "{verdict}; {} states, {} edges, {} pending, {} SCCs examined, {:.1?}, ~{} KiB",
+            "{verdict}; {} states, {} edges, {} pending, {} SCCs examined, {:.1?}, ~{} KiB, \
+             P(fingerprint collision) <= {:.1e}",
             self.states,
             self.edges,
             self.pending_states,
             self.sccs_examined,
             self.elapsed,
-            self.approx_bytes / 1024
+            self.approx_bytes / 1024,
+            self.collision_probability
         )
     }
 }

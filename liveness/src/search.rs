@@ -1,6 +1,6 @@
 //! Search for a fair behaviour that stays pending forever, among fully expanded states.
 //!
-//! Two shapes exist (stateright-notes §6.2, step 5):
+//! Two shapes exist:
 //! - *stuttering*: a pending state where every fair class is disabled, so staying there
 //!   forever is fair (deadlocks included);
 //! - *a fair SCC* of the subgraph induced by pending states: a walk covering the SCC is a
@@ -12,14 +12,17 @@
 //!
 //! Truncated states are left out entirely: their successors, hence their enabled classes,
 //! are unknown, so they may not take part in a proof of a violation.
+//!
+//! The judgement is the reference's (`reference::search`); the SCCs come from an iterative
+//! Tarjan over the compact graph's edge arrays (about 13 B per state of scratch) instead of
+//! a petgraph copy of the subgraph (20 B or more per edge).
 
 use crate::fairness::{self, Classes, Fairness, NO_CLASS};
-use crate::graph::StateGraph;
-use petgraph::algo::kosaraju_scc;
-use petgraph::graph::{DiGraph, NodeIndex};
+use crate::graph::Graph;
 
 /// What the search found. The entry (smallest BFS index, hence a shortest stem) decides
-/// which candidate is reported, so results do not depend on SCC enumeration order.
+/// which candidate is reported, so results do not depend on SCC enumeration order: fair
+/// candidates are disjoint (a fair SCC is never refined), so their entries differ.
 pub(crate) enum Found {
     Stutter(u32),
     /// Members of a fair SCC, sorted; `members[0]` is the entry.
@@ -50,10 +53,12 @@ enum Judgement {
     Refine(Vec<u16>),
 }
 
-pub(crate) fn find<S>(g: &StateGraph<S>, classes: &Classes, pending: &[bool]) -> Search {
+const NONE: u32 = u32::MAX;
+
+pub(crate) fn find(g: &Graph, classes: &Classes) -> Search {
     let n = g.len();
     let eligible: Vec<u32> = (0..n as u32)
-        .filter(|&i| pending[i as usize] && !g.truncated[i as usize])
+        .filter(|&i| g.pending(i) && !g.truncated(i))
         .collect();
 
     // A state with no fair class enabled; ties with a cycle go to stuttering (shorter).
@@ -63,23 +68,17 @@ pub(crate) fn find<S>(g: &StateGraph<S>, classes: &Classes, pending: &[bool]) ->
         .find(|&i| g.enabled(i).iter().all(|&w| w == 0))
         .map(Found::Stutter);
 
-    let mut scratch = vec![u32::MAX; n];
-    let mut mark = vec![u32::MAX; n];
-    let mut stamp = 0;
+    let mut tarjan = Tarjan::new(n);
     let mut sccs_examined = 0;
     let mut work = vec![eligible];
     while let Some(nodes) = work.pop() {
-        for scc in sccs(g, &nodes, &mut scratch) {
-            // No self-loops are stored, so a single state is never a cycle.
-            if scc.len() < 2 || best.as_ref().is_some_and(|b| b.entry() <= scc[0]) {
+        for scc in tarjan.sccs(g, &nodes) {
+            if best.as_ref().is_some_and(|b| b.entry() <= scc[0]) {
                 continue; // sub-SCCs cannot have a smaller entry either
             }
             sccs_examined += 1;
-            stamp += 1;
-            for &u in &scc {
-                mark[u as usize] = stamp;
-            }
-            match judge(g, classes, &scc, |u| mark[u as usize] == stamp) {
+            let inside = |u: u32| scc.binary_search(&u).is_ok();
+            match judge(g, classes, &scc, inside) {
                 Judgement::Fair => best = Some(Found::Cycle(scc)),
                 Judgement::Unfair => {}
                 Judgement::Refine(bad) => {
@@ -100,42 +99,95 @@ pub(crate) fn find<S>(g: &StateGraph<S>, classes: &Classes, pending: &[bool]) ->
     }
 }
 
-/// SCCs of the subgraph induced by `nodes`, each sorted by state index. Uses petgraph's
-/// iterative Kosaraju: `tarjan_scc` is recursive and overflows the stack on deep graphs.
-/// `scratch` maps state index to local node index; it is all `u32::MAX` on entry and exit.
-fn sccs<S>(g: &StateGraph<S>, nodes: &[u32], scratch: &mut [u32]) -> Vec<Vec<u32>> {
-    let mut sub = DiGraph::<(), ()>::with_capacity(nodes.len(), 0);
-    for (local, &u) in nodes.iter().enumerate() {
-        scratch[u as usize] = local as u32;
-        sub.add_node(());
-    }
-    for (local, &u) in nodes.iter().enumerate() {
-        for e in g.out(u) {
-            let dst = scratch[e.dst as usize];
-            if dst != u32::MAX {
-                sub.add_edge(NodeIndex::new(local), NodeIndex::new(dst as usize), ());
-            }
-        }
-    }
-    for &u in nodes {
-        scratch[u as usize] = u32::MAX;
-    }
-    kosaraju_scc(&sub)
-        .into_iter()
-        .map(|scc| {
-            let mut members: Vec<u32> = scc.into_iter().map(|x| nodes[x.index()]).collect();
-            members.sort_unstable();
-            members
-        })
-        .collect()
+/// Iterative Tarjan over induced subgraphs. `local` maps a state to its position in the
+/// current node list (or [`NONE`]); it is all `NONE` between calls, so a call costs time in
+/// the size of its subgraph, not of the whole graph.
+struct Tarjan {
+    local: Vec<u32>,
 }
 
-fn judge<S>(
-    g: &StateGraph<S>,
-    classes: &Classes,
-    scc: &[u32],
-    inside: impl Fn(u32) -> bool,
-) -> Judgement {
+impl Tarjan {
+    fn new(n: usize) -> Tarjan {
+        Tarjan {
+            local: vec![NONE; n],
+        }
+    }
+
+    /// SCCs of at least two states of the subgraph induced by `nodes`, each sorted. (No
+    /// self-loops are stored, so a single state is never a cycle.)
+    fn sccs(&mut self, g: &Graph, nodes: &[u32]) -> Vec<Vec<u32>> {
+        for (k, &u) in nodes.iter().enumerate() {
+            self.local[u as usize] = k as u32;
+        }
+        let m = nodes.len();
+        let mut index = vec![NONE; m];
+        let mut low = vec![0u32; m];
+        let mut on_stack = vec![false; m];
+        let mut stack: Vec<u32> = Vec::new();
+        let mut call: Vec<(u32, u32)> = Vec::new();
+        let mut next = 0u32;
+        let mut out = Vec::new();
+        for root in 0..m as u32 {
+            if index[root as usize] != NONE {
+                continue;
+            }
+            index[root as usize] = next;
+            low[root as usize] = next;
+            next += 1;
+            stack.push(root);
+            on_stack[root as usize] = true;
+            call.push((root, 0));
+            while let Some(&mut (v, ref mut pos)) = call.last_mut() {
+                let edges = g.out(nodes[v as usize]);
+                if let Some(e) = edges.get(*pos as usize) {
+                    *pos += 1;
+                    let w = self.local[e.dst as usize];
+                    if w == NONE {
+                        continue;
+                    }
+                    let wi = w as usize;
+                    if index[wi] == NONE {
+                        index[wi] = next;
+                        low[wi] = next;
+                        next += 1;
+                        stack.push(w);
+                        on_stack[wi] = true;
+                        call.push((w, 0));
+                    } else if on_stack[wi] {
+                        low[v as usize] = low[v as usize].min(index[wi]);
+                    }
+                    continue;
+                }
+                call.pop();
+                let vi = v as usize;
+                if let Some(&(u, _)) = call.last() {
+                    low[u as usize] = low[u as usize].min(low[vi]);
+                }
+                if low[vi] == index[vi] {
+                    let mut members = Vec::new();
+                    loop {
+                        let w = stack.pop().expect("Tarjan stack underflow");
+                        on_stack[w as usize] = false;
+                        members.push(nodes[w as usize]);
+                        if w == v {
+                            break;
+                        }
+                    }
+                    if members.len() >= 2 {
+                        members.sort_unstable();
+                        out.push(members);
+                    }
+                }
+            }
+        }
+        for &u in nodes {
+            self.local[u as usize] = NONE;
+        }
+        out
+    }
+}
+
+fn judge(g: &Graph, classes: &Classes, scc: &[u32], inside: impl Fn(u32) -> bool) -> Judgement {
     let words = classes.words();
     let mut taken = vec![0u64; words];
     let mut enabled_somewhere = vec![0u64; words];

@@ -200,6 +200,7 @@ fn truncation_before_the_violation_is_incomplete_never_holds() {
         pending,
         &Options {
             max_states: Some(3),
+            ..Default::default()
         },
     );
     match &capped.verdict {
@@ -228,6 +229,7 @@ fn stuttering_at_a_truncated_state_is_not_a_violation() {
         pending,
         &Options {
             max_states: Some(4),
+            ..Default::default()
         },
     );
     assert!(
@@ -257,6 +259,7 @@ fn violation_found_before_the_bound_is_reported() {
         pending,
         &Options {
             max_states: Some(3),
+            ..Default::default()
         },
     );
     assert!(report.truncated_states > 0);

@@ -84,6 +84,7 @@ fn undeclared_class_is_a_model_bug() {
         |_| true,
         &Options {
             max_states: Some(3),
+            ..Default::default()
         },
     );
 }

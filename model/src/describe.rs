@@ -183,20 +183,20 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                     )
                 } else {
                     let f = match pc.kind {
-                    PinKind::Get => "get_user_pages",
-                    _ => "pin_user_pages",
-                };
-                let fast = if pc.path == GupPath::Fast {
-                    "_fast"
-                } else {
-                    ""
-                };
-                let longterm = if pc.kind == PinKind::Longterm {
-                    ", FOLL_LONGTERM"
-                } else {
-                    ""
-                };
-                format!("{f}{fast}(page {}{longterm})", pc.page)
+                        PinKind::Get => "get_user_pages",
+                        _ => "pin_user_pages",
+                    };
+                    let fast = if pc.path == GupPath::Fast {
+                        "_fast"
+                    } else {
+                        ""
+                    };
+                    let longterm = if pc.kind == PinKind::Longterm {
+                        ", FOLL_LONGTERM"
+                    } else {
+                        ""
+                    };
+                    format!("{f}{fast}(page {}{longterm})", pc.page)
                 }
             }
             Actor::Guest(vm) => {
@@ -352,7 +352,10 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
             Actor::SecondaryMmu => match st.dev.pc {
                 DevPc::ReadPte => "hmm_range_fault(): read PTE (no reference)".into(),
                 DevPc::Fault(f) => {
-                    format!("hmm_range_fault(): handle_mm_fault(): {}", fault_label(c, f))
+                    format!(
+                        "hmm_range_fault(): handle_mm_fault(): {}",
+                        fault_label(c, f)
+                    )
                 }
                 DevPc::Map(_) if c.has(crate::config::Bug::OdpNoRetry) => {
                     "program device page table (no mmu_interval_read_retry())".into()

@@ -21,8 +21,10 @@
 //!   writes are buffered, large ones go straight through; see
 //!   [`Fingerprinter`]) instead of one mixing round per field; `model::State`
 //!   packs itself into one write;
-//! - the lookup of a successor is made after the next successor has been
-//!   computed, with its table slot already loaded (one thread);
+//! - the successors of a state are generated first, each one's table slot
+//!   prefetched (`_mm_prefetch` on x86_64, nothing elsewhere), and looked up
+//!   after the last is generated, so the slots load while the model works
+//!   (one thread and several);
 //! - a pending state carries its depth and the index of the action that
 //!   produced it, not a copy of its whole path: the path of the state being
 //!   expanded is kept once per worker (see [`Worker`]);
@@ -30,11 +32,13 @@
 //!   more it is the same table in atomics, inserted into by compare-exchange
 //!   under a read lock that each worker holds across many inserts.
 //!
-//! **Fingerprints are 64 bits**, as in Stateright. Two distinct states with
-//! the same fingerprint would make the second look visited and hide its
-//! successors; for n states and a uniform 64-bit hash the probability that
-//! any two collide is below n²/2⁶⁵: under 10⁻⁸ for the 357k-state peer
-//! instance, under 2.2·10⁻⁷ for the largest gate row (2.9 M states).
+//! **Fingerprints are 64 bits** by default, as in Stateright. Two distinct
+//! states with the same fingerprint would make the second look visited and
+//! hide its successors. Every [`Outcome`] says how likely that was
+//! ([`FingerprintRisk`]: the bound n·m/2^b over n distinct and m generated
+//! states, and TLC's optimistic n²/2^(b+1)); [`Options::fingerprints`]
+//! selects 128-bit fingerprints or exact storage of full states when the
+//! risk is not negligible.
 //!
 //! A search ends when the graph is exhausted, when every property has a
 //! discovery (as Stateright's default `finish_when(HasDiscoveries::All)`;
@@ -46,7 +50,8 @@
 //! Not supported: `eventually` properties (an error), symmetry reduction,
 //! visitors, a depth bound.
 
-#![forbid(unsafe_code)]
+// One `unsafe` block, the cache prefetch hint (see `prefetch`).
+#![deny(unsafe_code)]
 
 use stateright::{Expectation, Model, Property};
 use std::collections::HashMap;
@@ -167,25 +172,51 @@ fn fingerprint_with<T: Hash + ?Sized>(seed: &ahash::RandomState, value: &T) -> u
     h.finish()
 }
 
-/// A set of 64-bit fingerprints: open addressing with linear probing in one
-/// flat array of `u64` (0 marks an empty slot, so the fingerprint 0 is stored
+/// A key of an [`FpTable`]: a fingerprint, with 0 reserved for empty slots.
+trait Key: Copy + Eq + Ord + Send + 'static {
+    const EMPTY: Self;
+    const ONE: Self;
+    /// The bits that choose the slot.
+    fn low(self) -> usize;
+}
+
+impl Key for u64 {
+    const EMPTY: u64 = 0;
+    const ONE: u64 = 1;
+    #[inline]
+    fn low(self) -> usize {
+        self as usize
+    }
+}
+
+impl Key for u128 {
+    const EMPTY: u128 = 0;
+    const ONE: u128 = 1;
+    #[inline]
+    fn low(self) -> usize {
+        self as u64 as usize
+    }
+}
+
+/// A set of fingerprints: open addressing with linear probing in one
+/// flat array (0 marks an empty slot, so the fingerprint 0 is stored
 /// as 1: one more pair of values that count as equal, which leaves the
 /// collision bound as it was). One insert is one probe sequence that
 /// almost always stays in one cache line, where a general hash set
 /// (hashbrown) reads a control byte group and then the bucket, two lines.
 /// The table doubles when it is 3/4 full, so it holds 10.7 to 21.3 bytes per
-/// fingerprint.
-struct FpTable {
-    slots: Vec<u64>,
+/// 64-bit fingerprint (twice that for 128 bits).
+struct FpTable<K: Key = u64> {
+    slots: Vec<K>,
     len: usize,
 }
 
-impl FpTable {
+impl<K: Key> FpTable<K> {
     const MIN: usize = 1 << 12;
 
-    fn new() -> FpTable {
+    fn new() -> FpTable<K> {
         FpTable {
-            slots: vec![0; Self::MIN],
+            slots: vec![K::EMPTY; Self::MIN],
             len: 0,
         }
     }
@@ -195,19 +226,19 @@ impl FpTable {
     }
 
     #[inline]
-    fn insert(&mut self, fp: u64) -> bool {
-        let fp = fp.max(1);
+    fn insert(&mut self, fp: K) -> bool {
+        let fp = fp.max(K::ONE);
         if full(self.len + 1, self.slots.len()) {
             self.grow();
         }
         let mask = self.slots.len() - 1;
-        let mut i = fp as usize & mask;
+        let mut i = fp.low() & mask;
         loop {
             let s = self.slots[i];
             if s == fp {
                 return false;
             }
-            if s == 0 {
+            if s == K::EMPTY {
                 self.slots[i] = fp;
                 self.len += 1;
                 return true;
@@ -216,14 +247,20 @@ impl FpTable {
         }
     }
 
+    #[inline]
+    fn prefetch(&self, low: u64) {
+        let i = low.max(1) as usize & (self.slots.len() - 1);
+        prefetch(&self.slots[i]);
+    }
+
     #[cold]
     fn grow(&mut self) {
         let n = 2 * self.slots.len().max(Self::MIN);
-        let old = std::mem::replace(&mut self.slots, vec![0; n]);
+        let old = std::mem::replace(&mut self.slots, vec![K::EMPTY; n]);
         let mask = self.slots.len() - 1;
-        for fp in old.into_iter().filter(|&f| f != 0) {
-            let mut i = fp as usize & mask;
-            while self.slots[i] != 0 {
+        for fp in old.into_iter().filter(|&f| f != K::EMPTY) {
+            let mut i = fp.low() & mask;
+            while self.slots[i] != K::EMPTY {
                 i = (i + 1) & mask;
             }
             self.slots[i] = fp;
@@ -231,9 +268,30 @@ impl FpTable {
     }
 }
 
-trait Visited {
-    /// Inserts a fingerprint; true when it was not there yet.
-    fn insert(&mut self, fp: u64) -> bool;
+/// Asks the CPU to start loading the cache line of `slot`, so that a probe
+/// made a little later finds it in cache. A hint only: it reads nothing the
+/// program sees and cannot fault.
+#[inline(always)]
+fn prefetch<T>(slot: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` is unsafe only for its `target_feature(enable
+    // = "sse")`, which every x86_64 target has; the pointer comes from a
+    // reference, and a prefetch never dereferences it architecturally.
+    #[allow(unsafe_code)]
+    unsafe {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>((slot as *const T).cast::<i8>());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = slot;
+}
+
+/// The visited set as a worker sees it. `insert` gets the state's 64-bit
+/// fingerprint and the state itself (the 128-bit and exact sets need more
+/// than the fingerprint).
+trait Visited<S> {
+    /// Inserts a state; true when it was not there yet.
+    fn insert(&mut self, fp: u64, state: &S) -> bool;
     /// The worker is about to wait for work: let go of shared locks.
     fn pause(&mut self) {}
     /// Starts loading the slot where `fp` would go (a later `insert` finds
@@ -241,15 +299,186 @@ trait Visited {
     fn touch(&mut self, _fp: u64) {}
 }
 
-impl Visited for FpTable {
+impl<S> Visited<S> for FpTable<u64> {
     #[inline]
-    fn insert(&mut self, fp: u64) -> bool {
+    fn insert(&mut self, fp: u64, _: &S) -> bool {
         FpTable::insert(self, fp)
     }
     #[inline]
     fn touch(&mut self, fp: u64) {
-        let i = fp.max(1) as usize & (self.slots.len() - 1);
-        std::hint::black_box(self.slots[i]);
+        self.prefetch(fp);
+    }
+}
+
+/// The second 64 bits of a 128-bit fingerprint: ahash under other keys.
+const KEYS_HI: [u64; 4] = [
+    0xbe54_66cf_34e9_0c6c,
+    0xc0ac_29b7_c97c_50dd,
+    0x3f84_d5b5_b547_0917,
+    0x9216_d5d9_8979_fb1b,
+];
+
+fn seed_hi() -> ahash::RandomState {
+    ahash::RandomState::with_seeds(KEYS_HI[0], KEYS_HI[1], KEYS_HI[2], KEYS_HI[3])
+}
+
+/// 128-bit fingerprints: the 64-bit one (which picks the slot) and a second,
+/// independent one computed only when the state is looked up.
+struct Table128 {
+    table: FpTable<u128>,
+    hi: ahash::RandomState,
+}
+
+impl Table128 {
+    fn new() -> Table128 {
+        Table128 {
+            table: FpTable::new(),
+            hi: seed_hi(),
+        }
+    }
+}
+
+impl<S: Hash> Visited<S> for Table128 {
+    #[inline]
+    fn insert(&mut self, fp: u64, state: &S) -> bool {
+        let hi = fingerprint_with(&self.hi, state);
+        self.table.insert((hi as u128) << 64 | fp as u128)
+    }
+    #[inline]
+    fn touch(&mut self, fp: u64) {
+        self.table.prefetch(fp);
+    }
+}
+
+/// A state kept in full, hashed by its fingerprint, equal by `==`.
+struct Exact<S> {
+    fp: u64,
+    state: S,
+}
+
+impl<S> Hash for Exact<S> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.fp);
+    }
+}
+
+impl<S: PartialEq> PartialEq for Exact<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.fp == other.fp && self.state == other.state
+    }
+}
+
+// States compared by the model's own equality, which is an equivalence for
+// every state type a model checker can explore (a state unequal to itself
+// would never be found visited).
+impl<S: PartialEq> Eq for Exact<S> {}
+
+/// A hasher that passes the fingerprint through (it is already a good hash).
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.0 = i;
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The exact visited set: every state in full. No collision can hide a
+/// state; it costs the state's size (plus its heap data) per state.
+struct ExactSet<S> {
+    set: std::collections::HashSet<Exact<S>, std::hash::BuildHasherDefault<PassThrough>>,
+}
+
+impl<S> ExactSet<S> {
+    fn new() -> ExactSet<S> {
+        ExactSet {
+            set: Default::default(),
+        }
+    }
+}
+
+impl<S: Clone + PartialEq> Visited<S> for ExactSet<S> {
+    fn insert(&mut self, fp: u64, state: &S) -> bool {
+        self.set.insert(Exact {
+            fp,
+            state: state.clone(),
+        })
+    }
+}
+
+/// A set behind 64 mutexes, chosen by the fingerprint's top bits: the
+/// several-worker form of the 128-bit and exact sets (their inserts cost
+/// more than a lock).
+struct Sharded<V> {
+    shards: Vec<Mutex<V>>,
+}
+
+impl<V> Sharded<V> {
+    fn new(make: impl Fn() -> V) -> Sharded<V> {
+        Sharded {
+            shards: (0..64).map(|_| Mutex::new(make())).collect(),
+        }
+    }
+}
+
+impl<S, V: Visited<S>> Visited<S> for &Sharded<V> {
+    fn insert(&mut self, fp: u64, state: &S) -> bool {
+        lock(&self.shards[(fp >> 58) as usize]).insert(fp, state)
+    }
+}
+
+/// A worker's exclusive hold on a single-worker set.
+impl<S, V: Visited<S>> Visited<S> for MutexGuard<'_, V> {
+    #[inline]
+    fn insert(&mut self, fp: u64, state: &S) -> bool {
+        (**self).insert(fp, state)
+    }
+    #[inline]
+    fn touch(&mut self, fp: u64) {
+        (**self).touch(fp)
+    }
+}
+
+/// How many states a set holds.
+trait Count {
+    fn count(&self) -> usize;
+}
+
+impl Count for FpTable<u64> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Count for Table128 {
+    fn count(&self) -> usize {
+        self.table.len()
+    }
+}
+
+impl<S> Count for ExactSet<S> {
+    fn count(&self) -> usize {
+        self.set.len()
+    }
+}
+
+impl<V: Count> Count for Sharded<V> {
+    fn count(&self) -> usize {
+        self.shards.iter().map(|m| lock(m).count()).sum()
+    }
+}
+
+impl<V: Count> Count for Mutex<V> {
+    fn count(&self) -> usize {
+        lock(self).count()
     }
 }
 
@@ -394,9 +623,9 @@ impl<'c> SharedSet<'c> {
     }
 }
 
-impl Visited for SharedSet<'_> {
+impl<S> Visited<S> for SharedSet<'_> {
     #[inline]
-    fn insert(&mut self, fp: u64) -> bool {
+    fn insert(&mut self, fp: u64, _: &S) -> bool {
         let set = self.set;
         if set.growers.load(Ordering::Relaxed) > 0 {
             self.guard = None;
@@ -423,6 +652,27 @@ impl Visited for SharedSet<'_> {
     fn pause(&mut self) {
         self.publish();
         self.guard = None;
+    }
+
+    /// Prefetches the slot, under the read lock the next insert uses anyway
+    /// (nothing while a worker waits to grow the table).
+    #[inline]
+    fn touch(&mut self, fp: u64) {
+        let set = self.set;
+        if set.growers.load(Ordering::Relaxed) > 0 {
+            return;
+        }
+        let table = self
+            .guard
+            .get_or_insert_with(|| set.table.read().unwrap_or_else(|e| e.into_inner()));
+        let i = fp.max(1) as usize & (table.slots.len() - 1);
+        prefetch(&table.slots[i]);
+    }
+}
+
+impl Count for Concurrent {
+    fn count(&self) -> usize {
+        self.len()
     }
 }
 
@@ -453,6 +703,8 @@ pub struct Options {
     pub max_states: Option<usize>,
     /// Stop after this long.
     pub timeout: Option<Duration>,
+    /// How visited states are told apart.
+    pub fingerprints: Fingerprints,
 }
 
 impl Default for Options {
@@ -461,6 +713,95 @@ impl Default for Options {
             threads: 1,
             max_states: None,
             timeout: None,
+            fingerprints: Fingerprints::Bits64,
+        }
+    }
+}
+
+/// How the visited set tells states apart.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Fingerprints {
+    /// 64-bit fingerprints, 8 bytes per state in the table (the default).
+    #[default]
+    Bits64,
+    /// 128-bit fingerprints: a second, independent 64-bit hash of every
+    /// generated state; twice the table, slower.
+    Bits128,
+    /// Every state stored in full and compared with `==`: no collision is
+    /// possible, at the state's size (and its heap data) per state.
+    Exact,
+}
+
+impl Fingerprints {
+    /// Bits of the fingerprint, or `None` for exact.
+    pub fn bits(self) -> Option<u32> {
+        match self {
+            Fingerprints::Bits64 => Some(64),
+            Fingerprints::Bits128 => Some(128),
+            Fingerprints::Exact => None,
+        }
+    }
+}
+
+/// How likely it is that a fingerprint collision hid a state in one search.
+///
+/// A state is hidden when a generated state's fingerprint equals that of a
+/// *different* state already visited: the search takes it as visited and
+/// never expands it. Each of the `generated` (m) look-ups compares against at
+/// most `unique` (n) stored fingerprints, and for a uniform b-bit hash each
+/// comparison is a false match with probability 2^-b, so by the union bound
+/// the probability that any state was hidden is at most **n·m / 2^b**. This
+/// is the bound reported by [`probability`](Self::probability). TLC prints
+/// the smaller "optimistic" estimate n²/2^(b+1) (the chance that any two of
+/// the n visited states share a fingerprint), reported here by
+/// [`optimistic`](Self::optimistic). Both are 0 in exact mode. (Storing the
+/// fingerprint 0 as 1 makes one more pair of values equal, which changes
+/// neither figure at the precision printed.)
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FingerprintRisk {
+    pub mode: Fingerprints,
+    /// Distinct states stored (n).
+    pub unique: usize,
+    /// Look-ups made (m): every generated state.
+    pub generated: usize,
+}
+
+impl FingerprintRisk {
+    /// The bound n·m / 2^b (capped at 1; 0 when exact).
+    pub fn probability(&self) -> f64 {
+        match self.mode.bits() {
+            None => 0.0,
+            Some(b) => (self.unique as f64 * self.generated as f64 / 2f64.powi(b as i32)).min(1.0),
+        }
+    }
+
+    /// TLC's optimistic estimate n² / 2^(b+1) (0 when exact).
+    pub fn optimistic(&self) -> f64 {
+        match self.mode.bits() {
+            None => 0.0,
+            Some(b) => (self.unique as f64 * self.unique as f64 / 2f64.powi(b as i32 + 1)).min(1.0),
+        }
+    }
+
+    /// One line for a report, e.g. `64-bit fingerprints: P(a collision hid a
+    /// state) <= 3.2e-6 (n*m/2^64, n = 2850000, m = 11400000)`.
+    pub fn describe(&self) -> String {
+        match self.mode.bits() {
+            None => format!(
+                "exact state storage: no fingerprint collision possible ({} states)",
+                self.unique
+            ),
+            Some(b) => format!(
+                "{b}-bit fingerprints: P(a collision hid a state) <= {:.1e} (n*m/2^{b}, n = {}, m = {}{})",
+                self.probability(),
+                self.unique,
+                self.generated,
+                if b == 64 {
+                    "; --fingerprint-bits 128 or --exact lower it"
+                } else {
+                    ""
+                }
+            ),
         }
     }
 }
@@ -501,6 +842,8 @@ pub struct Outcome<M: Model> {
     pub elapsed: Duration,
     /// By property name.
     pub discoveries: HashMap<&'static str, Discovery<M>>,
+    /// The collision risk of this run (see [`FingerprintRisk`]).
+    pub fingerprints: FingerprintRisk,
 }
 
 impl<M: Model> Outcome<M> {
@@ -511,6 +854,11 @@ impl<M: Model> Outcome<M> {
     /// property has a discovery (no bound stopped the search first).
     pub fn is_complete(&self) -> bool {
         matches!(self.end, End::Exhausted | End::AllDiscovered)
+    }
+    /// The bound on the probability that a fingerprint collision hid a
+    /// state (see [`FingerprintRisk::probability`]).
+    pub fn collision_probability(&self) -> f64 {
+        self.fingerprints.probability()
     }
 }
 
@@ -556,7 +904,7 @@ pub struct Progress {
 pub fn run<M>(model: &M, opts: &Options) -> Result<Outcome<M>, Error>
 where
     M: Model + Sync,
-    M::State: Hash + Send,
+    M::State: Hash + Send + Clone + PartialEq,
     M::Action: Clone,
 {
     run_with_progress(model, opts, Duration::from_millis(100), |_| {})
@@ -571,7 +919,7 @@ pub fn run_with_progress<M, F>(
 ) -> Result<Outcome<M>, Error>
 where
     M: Model + Sync,
-    M::State: Hash + Send,
+    M::State: Hash + Send + Clone + PartialEq,
     M::Action: Clone,
     F: FnMut(Progress),
 {
@@ -593,17 +941,6 @@ where
         .into_iter()
         .filter(|s| model.within_boundary(s))
         .collect();
-    let mut single = FpTable::new();
-    let sharded = (threads > 1).then(Concurrent::new);
-    let mut unique0 = 0;
-    for s in &inits {
-        let fp = fingerprint_with(&seed, s);
-        let new = match &sharded {
-            Some(sh) => SharedSet::new(sh).insert(fp),
-            None => single.insert(fp),
-        };
-        unique0 += usize::from(new);
-    }
     let entries: Vec<Entry<M::State>> = inits
         .into_iter()
         .enumerate()
@@ -629,7 +966,7 @@ where
         found_count: AtomicUsize::new(0),
         paths: Mutex::new(vec![None; all]),
         generated: AtomicUsize::new(generated0),
-        unique: AtomicUsize::new(unique0),
+        unique: AtomicUsize::new(0),
         max_depth: AtomicU64::new(0),
         pool: Mutex::new(Pool {
             chunks: vec![Chunk {
@@ -649,23 +986,97 @@ where
         shared.halt(End::AllDiscovered);
     }
 
+    // One visited set per mode; each worker gets its own handle on it.
+    let (mut left, failed, unique) = {
+        use Fingerprints::*;
+        let p = &mut progress;
+        match (threads > 1, opts.fingerprints) {
+            (false, Bits64) => drive(&shared, &Mutex::new(FpTable::<u64>::new()), lock, every, p),
+            (false, Bits128) => drive(&shared, &Mutex::new(Table128::new()), lock, every, p),
+            (false, Exact) => drive(&shared, &Mutex::new(ExactSet::new()), lock, every, p),
+            (true, Bits64) => drive(&shared, &Concurrent::new(), SharedSet::new, every, p),
+            (true, Bits128) => drive(&shared, &Sharded::new(Table128::new), |s| s, every, p),
+            (true, Exact) => drive(&shared, &Sharded::new(ExactSet::new), |s| s, every, p),
+        }
+    };
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    left |= lock(&shared.pool)
+        .chunks
+        .iter()
+        .any(|c| !c.entries.is_empty());
+    let why = *lock(&shared.why);
+    let end = match why {
+        Some(End::AllDiscovered) => End::AllDiscovered,
+        Some(bound) if left => bound,
+        _ => End::Exhausted,
+    };
+    let paths = std::mem::take(&mut *lock(&shared.paths));
+    let mut discoveries = HashMap::new();
+    for (p, path) in props.iter().zip(paths) {
+        if let Some(path) = path {
+            let d = replay(model, &path).ok_or(Error::Replay(p.name))?;
+            discoveries.insert(p.name, d);
+        }
+    }
+    let generated = shared.generated.load(Ordering::Relaxed);
+    Ok(Outcome {
+        end,
+        generated,
+        unique,
+        max_depth: shared.max_depth.load(Ordering::Relaxed) as usize,
+        elapsed: start.elapsed(),
+        discoveries,
+        fingerprints: FingerprintRisk {
+            mode: opts.fingerprints,
+            unique,
+            generated,
+        },
+    })
+}
+
+/// Inserts the initial states into `set`, runs the workers, each with the
+/// handle `handle(set)`, and reports progress until they end. Returns
+/// whether states were left unexplored, the first error, and the number of
+/// distinct states in the set.
+fn drive<'s, M, T, V, H, F>(
+    shared: &Shared<'_, M>,
+    set: &'s T,
+    handle: H,
+    every: Duration,
+    progress: &mut F,
+) -> (bool, Option<Error>, usize)
+where
+    M: Model + Sync,
+    M::State: Hash + Send,
+    T: Count + Sync,
+    V: Visited<M::State>,
+    H: Fn(&'s T) -> V + Sync,
+    F: FnMut(Progress),
+{
+    {
+        let mut h = handle(set);
+        let pool = lock(&shared.pool);
+        let unique0 = pool.chunks[0]
+            .entries
+            .iter()
+            .filter(|e| h.insert(fingerprint_with(&shared.seed, &e.state), &e.state))
+            .count();
+        shared.unique.store(unique0, Ordering::Relaxed);
+    }
     let mut left = false;
     let mut failed: Option<Error> = None;
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
         let main = std::thread::current();
-        let mut single = Some(&mut single);
-        for t in 0..threads {
-            let shared = &shared;
+        for t in 0..shared.threads {
             let main = main.clone();
-            let sharded = sharded.as_ref();
-            let single = single.take();
+            let handle = &handle;
             let spawned = std::thread::Builder::new()
                 .name(format!("search-{t}"))
-                .spawn_scoped(scope, move || match (sharded, single) {
-                    (Some(sh), _) => Worker::new(shared, main).run(&mut SharedSet::new(sh)),
-                    (None, Some(set)) => Worker::new(shared, main).run(set),
-                    (None, None) => false,
+                .spawn_scoped(scope, move || {
+                    Worker::new(shared, main).run(&mut handle(set))
                 });
             match spawned {
                 Ok(h) => handles.push(h),
@@ -698,39 +1109,7 @@ where
             }
         }
     });
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    left |= lock(&shared.pool)
-        .chunks
-        .iter()
-        .any(|c| !c.entries.is_empty());
-    let unique = match &sharded {
-        Some(sh) => sh.len(),
-        None => single.len(),
-    };
-    let why = *lock(&shared.why);
-    let end = match why {
-        Some(End::AllDiscovered) => End::AllDiscovered,
-        Some(bound) if left => bound,
-        _ => End::Exhausted,
-    };
-    let paths = std::mem::take(&mut *lock(&shared.paths));
-    let mut discoveries = HashMap::new();
-    for (p, path) in props.iter().zip(paths) {
-        if let Some(path) = path {
-            let d = replay(model, &path).ok_or(Error::Replay(p.name))?;
-            discoveries.insert(p.name, d);
-        }
-    }
-    Ok(Outcome {
-        end,
-        generated: shared.generated.load(Ordering::Relaxed),
-        unique,
-        max_depth: shared.max_depth.load(Ordering::Relaxed) as usize,
-        elapsed: start.elapsed(),
-        discoveries,
-    })
+    (left, failed, set.count())
 }
 
 /// The states and actions of a path given as [init index, action indices...].
@@ -889,6 +1268,8 @@ struct Worker<'s, 'a, M: Model> {
     stack: Vec<Entry<M::State>>,
     path: Vec<u32>,
     actions: Vec<M::Action>,
+    /// Fingerprints of the successors being looked up.
+    fps: Vec<u64>,
     /// Generated and unique counts not yet added to the shared ones.
     gen: usize,
     uniq: usize,
@@ -910,6 +1291,7 @@ where
             stack: Vec::new(),
             path: Vec::new(),
             actions: Vec::new(),
+            fps: Vec::new(),
             gen: 0,
             uniq: 0,
             seen: sh.generated.load(Ordering::Relaxed),
@@ -928,7 +1310,7 @@ where
     }
 
     /// Explores until the search is over; true if it left states unexplored.
-    fn run<V: Visited>(mut self, visited: &mut V) -> bool {
+    fn run<V: Visited<M::State>>(mut self, visited: &mut V) -> bool {
         // A panicking worker stops the others (the join reports the panic;
         // the `End` given here is never used); an ending one wakes the
         // waiting thread.
@@ -993,12 +1375,13 @@ where
             }
 
             // Successors: each one counted, fingerprinted, looked up once.
-            // The lookup of one successor waits until the next successor is
-            // computed (it sits on the stack meanwhile, and leaves it if it
-            // was visited): its table slot, likely a cache miss, is loaded
-            // while the model works.
+            // They are generated first, each pushed on the stack with its
+            // table slot prefetched; then looked up in order, the visited
+            // ones leaving the stack (the others keep their order). The
+            // slots, likely cache misses, load while the model works.
             model.actions(&state, &mut self.actions);
-            let mut pending: Option<u64> = None;
+            let base = self.stack.len();
+            self.fps.clear();
             for (i, a) in self.actions.drain(..).enumerate() {
                 let Some(next) = model.next_state(&state, a) else {
                     continue;
@@ -1009,27 +1392,22 @@ where
                 self.gen += 1;
                 let fp = fingerprint_with(&sh.seed, &next);
                 visited.touch(fp);
-                if let Some(p) = pending.take() {
-                    if visited.insert(p) {
-                        self.uniq += 1;
-                    } else {
-                        self.stack.pop();
-                    }
-                }
+                self.fps.push(fp);
                 self.stack.push(Entry {
                     state: next,
                     depth: e.depth + 1,
                     step: i as u32,
                 });
-                pending = Some(fp);
             }
-            if let Some(p) = pending {
-                if visited.insert(p) {
+            let mut kept = base;
+            for (k, &fp) in self.fps.iter().enumerate() {
+                if visited.insert(fp, &self.stack[base + k].state) {
                     self.uniq += 1;
-                } else {
-                    self.stack.pop();
+                    self.stack.swap(kept, base + k);
+                    kept += 1;
                 }
             }
+            self.stack.truncate(kept);
 
             if let Some(max) = sh.max_states {
                 if self.seen + self.gen >= max {
@@ -1220,6 +1598,7 @@ mod tests {
                     threads,
                     max_states: Some(10),
                     timeout: None,
+                    fingerprints: Fingerprints::Bits64,
                 },
             )
             .unwrap();
@@ -1233,6 +1612,7 @@ mod tests {
                     threads,
                     max_states: None,
                     timeout: Some(Duration::ZERO),
+                    fingerprints: Fingerprints::Bits64,
                 },
             )
             .unwrap();
@@ -1247,6 +1627,7 @@ mod tests {
                 threads: 1,
                 max_states: Some(full.generated + 1),
                 timeout: Some(Duration::from_secs(3600)),
+                fingerprints: Fingerprints::Bits64,
             },
         )
         .unwrap();
@@ -1325,5 +1706,141 @@ mod tests {
         let big = vec![5u8; 3 * BUF];
         assert_eq!(fingerprint(&big), fingerprint(&big.clone()));
         assert_ne!(fingerprint(&big), fingerprint(&vec![5u8; 3 * BUF - 1]));
+    }
+
+    /// A state whose `Hash` sees only `x`: every state with the same `x`
+    /// has the same fingerprint (of either width), so a fingerprinting
+    /// search hides all but one of them, and only the exact one sees all.
+    #[derive(Clone, Debug, PartialEq)]
+    struct Blind {
+        x: u8,
+        y: u8,
+    }
+    impl Hash for Blind {
+        fn hash<H: Hasher>(&self, h: &mut H) {
+            self.x.hash(h);
+        }
+    }
+    struct Colliding;
+    impl Model for Colliding {
+        type State = Blind;
+        type Action = u8;
+        fn init_states(&self) -> Vec<Blind> {
+            vec![Blind { x: 0, y: 0 }]
+        }
+        fn actions(&self, _: &Blind, a: &mut Vec<u8>) {
+            a.extend([0, 1]);
+        }
+        fn next_state(&self, s: &Blind, a: u8) -> Option<Blind> {
+            match a {
+                0 if s.x < 3 => Some(Blind { x: s.x + 1, y: s.y }),
+                1 if s.y < 3 => Some(Blind { x: s.x, y: s.y + 1 }),
+                _ => None,
+            }
+        }
+        fn properties(&self) -> Vec<Property<Self>> {
+            // Never discovered, so the search covers the whole graph.
+            vec![Property::always("true", |_, _: &Blind| true)]
+        }
+    }
+
+    #[test]
+    fn every_mode_counts_the_same_graph_and_reports_its_risk() {
+        let m = grid();
+        for threads in [1, 2] {
+            let mut counts = Vec::new();
+            for mode in [
+                Fingerprints::Bits64,
+                Fingerprints::Bits128,
+                Fingerprints::Exact,
+            ] {
+                let o = run(
+                    &m,
+                    &Options {
+                        threads,
+                        fingerprints: mode,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+                assert_eq!(o.fingerprints.mode, mode);
+                assert_eq!(
+                    (o.fingerprints.unique, o.fingerprints.generated),
+                    (o.unique, o.generated)
+                );
+                counts.push((o.unique, o.generated, o.discovery("diagonal").is_some()));
+                let (n, g) = (o.unique as f64, o.generated as f64);
+                let want = match mode {
+                    Fingerprints::Bits64 => n * g / 2f64.powi(64),
+                    Fingerprints::Bits128 => n * g / 2f64.powi(128),
+                    Fingerprints::Exact => 0.0,
+                };
+                assert_eq!(o.collision_probability(), want, "{mode:?}");
+                assert!(o.fingerprints.optimistic() <= o.collision_probability());
+            }
+            assert!(counts.windows(2).all(|w| w[0] == w[1]), "{counts:?}");
+        }
+        let w = run(
+            &Wide,
+            &Options {
+                threads: 2,
+                fingerprints: Fingerprints::Bits128,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(w.unique, 1 << 17);
+    }
+
+    #[test]
+    fn exact_mode_sees_states_that_fingerprints_merge() {
+        for threads in [1, 2] {
+            let o = |mode| {
+                run(
+                    &Colliding,
+                    &Options {
+                        threads,
+                        fingerprints: mode,
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+            };
+            let exact = o(Fingerprints::Exact);
+            assert_eq!(exact.unique, 16);
+            assert_eq!(exact.collision_probability(), 0.0);
+            for mode in [Fingerprints::Bits64, Fingerprints::Bits128] {
+                let fp = o(mode);
+                assert_eq!(fp.unique, 4, "{mode:?}: one state per x");
+                assert!(fp.collision_probability() > 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn the_risk_line_names_the_bound_and_the_counts() {
+        let r = FingerprintRisk {
+            mode: Fingerprints::Bits64,
+            unique: 2_000_000,
+            generated: 8_000_000,
+        };
+        // 2e6 * 8e6 / 2^64 = 8.67e-7; optimistic 4e12 / 2^65 = 1.08e-7.
+        assert!((r.probability() - 8.674e-7).abs() < 1e-10);
+        assert!((r.optimistic() - 1.084e-7).abs() < 1e-10);
+        let line = r.describe();
+        assert!(line.contains("64-bit") && line.contains("8.7e-7"), "{line}");
+        let exact = FingerprintRisk {
+            mode: Fingerprints::Exact,
+            ..r
+        };
+        assert!(exact
+            .describe()
+            .contains("no fingerprint collision possible"));
+        let huge = FingerprintRisk {
+            unique: 1 << 40,
+            generated: 1 << 42,
+            ..r
+        };
+        assert_eq!(huge.probability(), 1.0);
     }
 }

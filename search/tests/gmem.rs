@@ -81,6 +81,7 @@ fn small_gate_rows() {
                 threads: 1,
                 max_states: Some(200_000),
                 timeout: None,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -1,13 +1,15 @@
 //! `gate`: every configuration file under `configs/`, compared with the
 //! committed expectation (`checker/expected.json`), the committed
 //! counterexamples (`counterexamples/`: ITF traces and SVG diagrams) and the
-//! generated verdict page (`docs/verdicts.md`). Any difference fails the gate.
+//! generated verdict page (`docs/verdicts.md`), and the pinned sanity examples
+//! (`checker/sanity.json`). Any difference fails the gate.
 
 mod corpus;
 mod docs;
 mod expected;
 mod matrix;
 mod rows;
+mod sanity;
 
 use crate::cli::GateArgs;
 use crate::exit::{Code, Fail, Result};
@@ -40,6 +42,13 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
     };
     let mut diffs = expected::compare(&rows, &expectation);
     diffs.extend(expected::intrinsic_failures(&rows));
+    // Pinned sanity examples (checker/sanity.json): length and final state.
+    let pins = sanity::examples(&rows, a.jobs as usize);
+    if a.bless {
+        sanity::save(&sanity::path()?, &pins)?;
+    } else {
+        diffs.extend(sanity::compare(&pins, &sanity::load(&sanity::path()?)?));
+    }
 
     let dir = paths::counterexamples_dir()?;
     let files = corpus::render(&rows);
@@ -99,6 +108,8 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
                 rows.len(),
                 secs(wall)
             );
+            let stats: Vec<_> = rows.iter().filter_map(|r| r.safety.as_ref()).collect();
+            println!("{}", crate::engine::risk_line(&stats));
         } else {
             println!("\ngate: FAIL: {} differences:", diffs.len());
             for d in &diffs {
