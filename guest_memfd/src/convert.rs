@@ -68,7 +68,7 @@ pub struct KvmMemoryAttributes2 {
 /// WARNs and spins forever; only transient references can be in the way).
 const FREEZE_SPIN: Duration = Duration::from_secs(2);
 
-/// The v7 validation (all -EINVAL): flags/reserved, unsupported attribute,
+/// The validation (all -EINVAL, before any lock; unchanged from v7 to v13): flags/reserved, unsupported attribute,
 /// size 0, overflow, unaligned, offset >= file size, end beyond the file.
 /// Returns the page range.
 pub fn validate_attributes(a: &KvmMemoryAttributes2, file_pages: usize) -> Result<(usize, usize)> {
