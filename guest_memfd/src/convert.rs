@@ -131,6 +131,10 @@ impl GuestMemFd {
         a: &mut KvmMemoryAttributes2,
         buf: Option<(MmId, usize)>,
     ) -> Result<()> {
+        if let Some((mm, _)) = buf {
+            // Misuse (a process that does not exist) changes nothing.
+            self.mm(mm)?;
+        }
         self.begin_op();
         let mut out = CopyOut { buf, done: None };
         let mut r = self.set_attributes_inner(a, &mut out);
