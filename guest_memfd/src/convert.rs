@@ -467,8 +467,9 @@ impl GuestMemFd {
     }
 
     /// `__kvm_gmem_has_outstanding_references()` for one folio, under the
-    /// walk's own lookup reference: a folio at its baseline is idle; a busy
-    /// one that is DMA-pinned or mapped fails at once, without the drain.
+    /// walk's own lookup reference: a DMA-pinned or mapped folio fails at
+    /// once, without the drain, whatever its refcount; otherwise one at its
+    /// baseline is idle.
     /// With bug switch `check_before_unmap` the PTEs are still there and
     /// their references are tolerated, so there is no fast-fail.
     fn outstanding(&self, f: &Arc<Folio>) -> Busy {
@@ -478,10 +479,12 @@ impl GuestMemFd {
         // Only v13 (design inplace) has the pinned-or-mapped fast-fail.
         let fast_fail = self.cfg.design == crate::design::Design::Inplace
             && !self.cfg.has(Bug::CheckBeforeUnmap);
-        let busy = if self.at_baseline_with_lookup(f) {
-            Busy::Idle
-        } else if fast_fail && (f.maybe_dma_pinned() || self.ptes_mapping(f) > 0) {
+        let busy = if fast_fail && (f.maybe_dma_pinned() || self.ptes_mapping(f) > 0) {
+            // Whatever the refcount says (a PTE without its reference, bug
+            // fault_no_ref, is still a mapping).
             Busy::PinnedOrMapped
+        } else if self.at_baseline_with_lookup(f) {
+            Busy::Idle
         } else {
             Busy::Refcount
         };
