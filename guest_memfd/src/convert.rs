@@ -68,7 +68,7 @@ pub struct KvmMemoryAttributes2 {
 /// WARNs and spins forever; only transient references can be in the way).
 const FREEZE_SPIN: Duration = Duration::from_secs(2);
 
-/// The v7 validation (all -EINVAL): flags/reserved, unsupported attribute,
+/// The validation (all -EINVAL, before any lock; unchanged from v7 to v13): flags/reserved, unsupported attribute,
 /// size 0, overflow, unaligned, offset >= file size, end beyond the file.
 /// Returns the page range.
 pub fn validate_attributes(a: &KvmMemoryAttributes2, file_pages: usize) -> Result<(usize, usize)> {
@@ -131,6 +131,10 @@ impl GuestMemFd {
         a: &mut KvmMemoryAttributes2,
         buf: Option<(MmId, usize)>,
     ) -> Result<()> {
+        if let Some((mm, _)) = buf {
+            // Misuse (a process that does not exist) changes nothing.
+            self.mm(mm)?;
+        }
         self.begin_op();
         let mut out = CopyOut { buf, done: None };
         let mut r = self.set_attributes_inner(a, &mut out);
@@ -463,8 +467,9 @@ impl GuestMemFd {
     }
 
     /// `__kvm_gmem_has_outstanding_references()` for one folio, under the
-    /// walk's own lookup reference: a folio at its baseline is idle; a busy
-    /// one that is DMA-pinned or mapped fails at once, without the drain.
+    /// walk's own lookup reference: a DMA-pinned or mapped folio fails at
+    /// once, without the drain, whatever its refcount; otherwise one at its
+    /// baseline is idle.
     /// With bug switch `check_before_unmap` the PTEs are still there and
     /// their references are tolerated, so there is no fast-fail.
     fn outstanding(&self, f: &Arc<Folio>) -> Busy {
@@ -474,10 +479,12 @@ impl GuestMemFd {
         // Only v13 (design inplace) has the pinned-or-mapped fast-fail.
         let fast_fail = self.cfg.design == crate::design::Design::Inplace
             && !self.cfg.has(Bug::CheckBeforeUnmap);
-        let busy = if self.at_baseline_with_lookup(f) {
-            Busy::Idle
-        } else if fast_fail && (f.maybe_dma_pinned() || self.ptes_mapping(f) > 0) {
+        let busy = if fast_fail && (f.maybe_dma_pinned() || self.ptes_mapping(f) > 0) {
+            // Whatever the refcount says (a PTE without its reference, bug
+            // fault_no_ref, is still a mapping).
             Busy::PinnedOrMapped
+        } else if self.at_baseline_with_lookup(f) {
+            Busy::Idle
         } else {
             Busy::Refcount
         };

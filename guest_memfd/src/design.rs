@@ -12,7 +12,7 @@ pub use invariants::Design;
 /// How a design reacts to a busy folio during to-private.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BusyPolicy {
-    /// Return -EAGAIN with error_offset (v7).
+    /// Return -EAGAIN with error_offset (v7 to v13).
     Fail,
     /// Keep faults blocked and wait for references to drain (option (a)).
     Wait,
@@ -25,7 +25,7 @@ pub enum BusyPolicy {
 /// How folios are laid out over the backing memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FolioLayout {
-    /// Order-0 folios allocated per index (mainline/v7, shmem).
+    /// Order-0 folios allocated per index (mainline, v7 to v13, shmem).
     Small,
     /// Gigantic pages, kept as one large folio while all-private and split
     /// into 4K folios while any subpage is shared (1G RFC v2).

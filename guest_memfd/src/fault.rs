@@ -162,17 +162,18 @@ impl GuestMemFd {
             None => self.invalidate_lock.read_step("fault.lock_inv"),
         };
         sched::step_point("fault.lookup", None);
+        // The RFC design uses ordinary shmem, whose fault path knows nothing
+        // about donation. The attribute comes first: a private index
+        // SIGBUSes before kvm_gmem_get_folio() is called.
+        if !self.cfg.design.exclusive_donation() && self.attr_at(index) == Attr::Private {
+            return Err(FaultError::Sigbus);
+        }
         // kvm_gmem_get_folio() locks the folio: it sleeps (still holding the
         // invalidate lock) while another fault holds the folio lock.
         sched::wait_until("fault.lookup", None, || {
             self.filemap_find(index)
                 .is_none_or(|f| !f.folio_test_locked())
         });
-        // The RFC design uses ordinary shmem, whose fault path knows nothing
-        // about donation.
-        if !self.cfg.design.exclusive_donation() && self.attr_at(index) == Attr::Private {
-            return Err(FaultError::Sigbus);
-        }
         let folio = match self.get_folio_ref(index, true) {
             Ok(Some(f)) => f,
             _ => return Err(FaultError::Sigbus),

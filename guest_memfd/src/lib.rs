@@ -11,15 +11,20 @@
 //! - [`design`]: the design policies, configuration, GUP kinds;
 //! - [`errno`]: errno values, access outcomes, API misuse;
 //! - [`range_map`]: the maple-tree-like attribute range map;
-//! - [`folio`]: struct folio, refcount encoding, freeze, exclusive pins;
+//! - [`folio`]: struct folio, refcount encoding, freeze, exclusive pins,
+//!   the folio lock, PG_hwpoison, hardware ownership of its memory;
 //! - [`mm`]: host processes, page tables with split PTE locks;
-//! - [`kvm`]: stage-2 map and the mmu invalidation protocol;
+//! - [`kvm`]: the VMs bound to the file, each with its stage-2 map and
+//!   mmu invalidation protocol (typed filters);
 //! - [`hugetlb`]: the gigantic-page pool and per-gigantic state;
 //! - `gmem`: [`GuestMemFd`] and shared helpers (page cache, LRU batch, puts);
-//! - `fault`: host and guest accesses and their fault paths;
+//! - `fault`: host and guest accesses and their fault paths (the folio
+//!   lock, `kvm_gmem_get_pfn()` with lazy `make_private` and no reference
+//!   kept, -EHWPOISON);
 //! - `gup`: GUP-fast, GUP-slow, unpin, accesses through pins;
 //! - [`convert`]: KVM_SET_MEMORY_ATTRIBUTES2, split/merge, RFC donation;
-//! - `truncate`: fallocate, punch hole, close;
+//! - `truncate`: fallocate, punch hole, close, release of one VM's file,
+//!   memory failure;
 //! - `populate`: kvm_gmem_populate and a PFN walker's speculative reference;
 //! - `view`: the [`invariants::GmemView`] implementation, invariant check,
 //!   metadata accounting;

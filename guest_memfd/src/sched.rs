@@ -68,7 +68,14 @@ struct Inner {
     actors: Vec<Status>,
     /// The actor allowed to run; `None` while the driver decides.
     turn: Option<usize>,
+    /// The driver is done with its actors: parked ones unwind and exit.
+    cancelled: bool,
 }
+
+/// The unwinding payload of a parked thread whose scheduler was cancelled
+/// ([`Sched::cancel`]); raised with `resume_unwind`, so no panic message.
+#[derive(Debug)]
+pub struct Cancelled;
 
 /// The deterministic scheduler: the driver grants one actor one step at a time.
 #[derive(Debug)]
@@ -115,6 +122,7 @@ impl Sched {
             inner: Mutex::new(Inner {
                 actors: vec![Status::Spawning; actors],
                 turn: None,
+                cancelled: false,
             }),
             cv: Condvar::new(),
         })
@@ -156,9 +164,21 @@ impl Sched {
         }
         self.cv.notify_all();
         while g.turn != Some(id) {
+            if g.cancelled {
+                drop(g);
+                std::panic::resume_unwind(Box::new(Cancelled));
+            }
             g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner());
         }
         g.actors[id] = Status::Running;
+    }
+
+    /// The driver is done: every thread parked now or later unwinds out of
+    /// its step point (payload [`Cancelled`], caught by whoever spawned it)
+    /// instead of waiting forever for a grant, so no thread is leaked.
+    pub fn cancel(&self) {
+        lock(&self.inner).cancelled = true;
+        self.cv.notify_all();
     }
 
     pub fn status(&self, id: usize) -> Status {
@@ -364,6 +384,26 @@ mod tests {
         drop(held);
         s.settle(Duration::from_secs(5)).unwrap();
         assert_eq!(s.status(0), Status::Finished);
+    }
+
+    #[test]
+    fn cancel_unwinds_parked_threads() {
+        let s = Sched::new(1);
+        let s2 = s.clone();
+        s.launch(0);
+        let h = std::thread::spawn(move || {
+            s2.enter(0);
+            let r = std::panic::catch_unwind(|| loop {
+                step_point_blocked("forever", None, true);
+            });
+            s2.exit(0, r.is_err());
+            r.err().is_some_and(|e| e.is::<Cancelled>())
+        });
+        s.settle(Duration::from_secs(5)).unwrap();
+        assert!(matches!(s.status(0), Status::Parked(p) if p.name == "forever"));
+        s.cancel();
+        assert!(h.join().unwrap(), "unwound with the Cancelled payload");
+        assert_eq!(s.status(0), Status::Panicked);
     }
 
     #[test]

@@ -23,6 +23,7 @@ fn cfg(design: Design, init_shared: bool) -> Config {
     );
     c.pages_per_gigantic = 4;
     c.wait_timeout = Duration::from_millis(3);
+    c.nr_vms = 2;
     c
 }
 
@@ -42,6 +43,14 @@ enum Op {
     Fork(u32),
     LruDrain,
     Close,
+    /// v13: a vCPU of VM `vm` (2 is no VM), one VM's file released, memory
+    /// failure, an injected -ENOMEM, a conversion whose argument lives in
+    /// the mapping of the file.
+    GuestVm(usize, usize, Option<Attr>),
+    ReleaseVm(usize),
+    MemoryFailure(usize),
+    FailPrealloc,
+    ConvertArg(usize, usize, Attr, usize),
 }
 
 fn attr() -> impl Strategy<Value = Attr> {
@@ -74,6 +83,11 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u32..1).prop_map(Op::Fork),
         1 => Just(Op::LruDrain),
         1 => Just(Op::Close),
+        2 => (0usize..3, page.clone(), proptest::option::of(attr())).prop_map(|(v, p, a)| Op::GuestVm(v, p, a)),
+        1 => (0usize..3).prop_map(Op::ReleaseVm),
+        1 => (0..PAGES + 1).prop_map(Op::MemoryFailure),
+        1 => Just(Op::FailPrealloc),
+        2 => (page.clone(), 1usize..5, attr(), 0..PAGES + 1).prop_map(|(s, n, a, p)| Op::ConvertArg(s, n, a, p)),
     ]
 }
 
@@ -114,6 +128,23 @@ fn apply(g: &GuestMemFd, pins: &mut Vec<u64>, procs: &mut u32, op: &Op) {
         }
         Op::LruDrain => g.lru_add_drain_all(),
         Op::Close => drop(g.close()),
+        Op::GuestVm(v, p, a) => drop(g.guest_access_vm(*v, *p, *a, Some(1))),
+        Op::ReleaseVm(v) => drop(g.release_vm(*v)),
+        Op::MemoryFailure(p) => drop(g.memory_failure(*p)),
+        Op::FailPrealloc => g.inject_prealloc_failure(1),
+        Op::ConvertArg(s, n, a, p) => {
+            let mut x = guest_memfd::KvmMemoryAttributes2 {
+                offset: *s as u64 * 4096,
+                size: *n as u64 * 4096,
+                attributes: if *a == Attr::Private {
+                    guest_memfd::KVM_MEMORY_ATTRIBUTE_PRIVATE
+                } else {
+                    0
+                },
+                ..Default::default()
+            };
+            drop(g.set_memory_attributes2_at(&mut x, Some((0, *p))))
+        }
     }
 }
 
@@ -151,7 +182,7 @@ proptest! {
 
     /// API misuse returns a typed error and changes nothing.
     #[test]
-    fn misuse_changes_nothing(d in design(), shared in any::<bool>(), ops in proptest::collection::vec(op(), 0..20), which in 0usize..10, big in (PAGES as u64)..u64::MAX / 8192) {
+    fn misuse_changes_nothing(d in design(), shared in any::<bool>(), ops in proptest::collection::vec(op(), 0..20), which in 0usize..14, big in (PAGES as u64)..u64::MAX / 8192) {
         let g = GuestMemFd::new(cfg(d, shared)).expect("create");
         let mut pins = Vec::new();
         let mut procs = 0;
@@ -183,6 +214,13 @@ proptest! {
             6 => g.convert(big_page, 1, Attr::Private),
             7 => g.convert(PAGES - 1, 2, Attr::Shared),
             8 => g.host_write(63, 0, 1).map(|_| ()),
+            9 => g.guest_access_vm(7, 0, None, None).map(|_| ()),
+            10 => g.release_vm(9),
+            11 => g.memory_failure(big_page),
+            12 => {
+                let mut a = guest_memfd::KvmMemoryAttributes2 { offset: 0, size: 4096, attributes: guest_memfd::KVM_MEMORY_ATTRIBUTE_PRIVATE, ..Default::default() };
+                g.set_memory_attributes2_at(&mut a, Some((40, 0)))
+            }
             _ => {
                 let mut a = guest_memfd::KvmMemoryAttributes2 { offset: 1, size: 4096, attributes: guest_memfd::KVM_MEMORY_ATTRIBUTE_PRIVATE, ..Default::default() };
                 g.set_memory_attributes2(&mut a)
@@ -190,7 +228,7 @@ proptest! {
         };
         let typed = match &r {
             Err(Error::Misuse(_)) => true,
-            Err(Error::Sys { errno: Errno::EINVAL, .. }) => which >= 5,
+            Err(Error::Sys { errno: Errno::EINVAL, .. }) => (5..=8).contains(&which) || which == 13,
             Err(Error::Sys { errno: Errno::EBADF, .. }) => g.is_closed(),
             _ => false,
         };

@@ -78,6 +78,12 @@ fn guest_fault_vs_convert() {
     model(|| races::guest_fault_vs_convert(&[]));
 }
 
+/// v13: a vCPU's private fault (get_pfn drops its reference) vs a punch.
+#[test]
+fn guest_fault_vs_punch() {
+    model(|| races::guest_fault_vs_punch(&[]));
+}
+
 /// The racy bug switches (shuttle_races.rs covers every switch): loom
 /// finds the interleaving that exposes each.
 #[test]
@@ -93,5 +99,13 @@ fn racy_bug_switches_are_caught() {
     assert!(
         caught(|| races::guest_fault_vs_convert(&[Bug::GuestCheckBeforeSeq])),
         "guest_check_before_seq"
+    );
+    assert!(
+        caught(|| races::guest_fault_vs_punch(&[Bug::InstallNoRetry])),
+        "install_no_retry"
+    );
+    assert!(
+        caught(|| races::gup_fast_vs_convert_bugs(PinKind::Pin, &[Bug::GupFastRecheckBeforeAdd])),
+        "gup_fast_recheck_before_add"
     );
 }

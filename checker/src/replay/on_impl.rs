@@ -547,10 +547,17 @@ impl World {
 }
 
 impl Drop for World {
-    /// Threads still parked (a hold-forever pinner, a deadlock) are left
-    /// parked: they are detached, and die with the process.
+    /// Threads still parked (a hold-forever pinner, a deadlock, an actor
+    /// in mid-operation at the end of a walk) unwind out of their step
+    /// point and exit (`Sched::cancel`); thousands of walks would otherwise
+    /// leak thousands of threads.
     fn drop(&mut self) {
+        self.sched.cancel();
         for h in std::mem::take(&mut self.threads) {
+            let t0 = std::time::Instant::now();
+            while !h.is_finished() && t0.elapsed() < STEP_TIMEOUT {
+                std::thread::sleep(Duration::from_millis(1));
+            }
             if h.is_finished() {
                 let _ = h.join();
             }
