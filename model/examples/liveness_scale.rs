@@ -13,30 +13,42 @@ use model::{properties, Config, Design, GmemModel};
 use std::time::Duration;
 
 fn main() {
+    if let Err(e) = run() {
+        eprintln!("liveness_scale: {e}");
+        std::process::exit(2);
+    }
+}
+
+fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |f: &str| args.iter().any(|a| a == f);
-    let value = |f: &str| {
-        args.iter()
-            .position(|a| a == f)
-            .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse::<u64>().expect("a number"))
+    let value = |f: &str| -> Result<Option<u64>, String> {
+        match args.iter().position(|a| a == f) {
+            None => Ok(None),
+            Some(i) => args
+                .get(i + 1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(Some)
+                .ok_or_else(|| format!("{f} takes a whole number")),
+        }
     };
-    let design = args
-        .first()
-        .filter(|a| !a.starts_with("--"))
-        .map(|d| {
-            Design::ALL
-                .into_iter()
-                .find(|x| x.name() == d)
-                .expect("a design name")
-        })
-        .unwrap_or(Design::Inplace);
-    let mut cfg = Config::for_design(design);
+    let design = match args.first().filter(|a| !a.starts_with("--")) {
+        None => Design::Inplace,
+        Some(d) => Design::ALL
+            .into_iter()
+            .find(|x| x.name() == d)
+            .ok_or_else(|| format!("unknown design '{d}'"))?,
+    };
+    // The design's safety gate row (configs/DESIGN.json), retried.
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../configs")
+        .join(format!("{design}.json"));
+    let mut cfg: Config = model::gate::load_file(&file).map_err(|e| e.to_string())?.cfg;
     cfg.retry_until_ok = !flag("--no-retry");
-    let m = GmemModel::new(cfg).expect("valid configuration");
+    let m = GmemModel::new(cfg).map_err(|e| e.to_string())?;
     let opts = Options {
-        max_states: value("--max-states").map(|n| n as usize),
-        timeout: value("--timeout").map(Duration::from_secs),
+        max_states: value("--max-states")?.map(|n| n as usize),
+        timeout: value("--timeout")?.map(Duration::from_secs),
         exact: flag("--exact"),
     };
     for id in properties::liveness(&m.cfg) {
@@ -52,4 +64,5 @@ fn main() {
             8.0
         );
     }
+    Ok(())
 }

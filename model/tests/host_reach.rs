@@ -6,7 +6,28 @@
 
 use invariants::{Accessor, Kind, PropertyId};
 use model::config::{HostOp, SecondaryMmuCfg};
-use model::gate::{self, secondary_mmu_config, vfio_config};
+use model::gate;
+
+/// A gate row's configuration, from `configs/NAME.json`.
+fn row(name: &str) -> Config {
+    gate::load_file(&row_file(name)).unwrap_or_else(|e| panic!("{e}")).cfg
+}
+
+fn row_file(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/{name}.json"))
+}
+
+fn secondary_mmu_config(d: Design) -> Config {
+    row(&format!("{d}@secondary_mmu"))
+}
+
+fn vfio_config(d: Design, reserved_pfns: bool) -> Config {
+    if reserved_pfns {
+        row(&format!("{d}@vfio_reserved_pfns"))
+    } else {
+        row(&format!("{d}@vfio"))
+    }
+}
 use model::state::{DevPc, PinPc, State};
 use model::{Bug, Config, Design, GmemModel};
 use stateright::{Checker, Model};
@@ -92,7 +113,7 @@ fn the_notifier_makes_the_retry_fail_and_zaps_the_device_mapping() {
 
 #[test]
 fn madv_dontneed_fires_the_notifier_too() {
-    let mut c = Config::for_bug(Bug::OdpNoRetry);
+    let mut c = row("inplace+odp_no_retry");
     c.bugs = Default::default();
     c.conversions.clear();
     c.procs = vec![vec![HostOp::Dontneed { page: 0 }]];
@@ -115,7 +136,7 @@ fn odp_no_retry_is_caught_by_host_access_only_shared_on_every_design() {
             "{d}+odp_no_retry: {violated:?}"
         );
     }
-    let (violated, missing) = run(Config::for_bug(Bug::OdpNoRetry));
+    let (violated, missing) = run(row("inplace+odp_no_retry"));
     assert_eq!(violated, vec!["host_access_only_shared"]);
     assert!(missing.is_empty(), "{missing:?}");
 }
@@ -159,7 +180,7 @@ fn vfio_reaches_follow_pfnmap_start_on_pfnmap_only_and_maps_only_reserved_pfns()
 
 #[test]
 fn no_direct_map_refuses_gup_and_otherwise_behaves_like_inplace() {
-    let c = Config::for_design(Design::NoDirectMap);
+    let c = row("no_direct_map");
     let grabbed = |s: &State| {
         s.pinners.iter().any(|p| {
             matches!(
@@ -179,7 +200,7 @@ fn no_direct_map_refuses_gup_and_otherwise_behaves_like_inplace() {
         s.conv.result,
         Some(ConvResult::Eagain { .. })
     )));
-    let row = gate::gate_config("no_direct_map").expect("gate row");
+    let row = gate::load_file(&row_file("no_direct_map")).expect("gate row");
     let (violated, missing) = run(row.cfg);
     assert!(violated.is_empty(), "{violated:?}");
     assert!(missing.is_empty(), "{missing:?}");
@@ -193,7 +214,7 @@ fn host_reach_configs_are_validated() {
     let mut c = vfio_config(Design::Inplace, false);
     c.reserved_pfns = true;
     assert!(GmemModel::new(c).is_err());
-    let mut c = Config::for_design(Design::ExclusivePin);
+    let mut c = row("exclusive_pin");
     c.secondary_mmu = Some(SecondaryMmuCfg { page: 0, proc: 0 });
     assert!(GmemModel::new(c).is_err());
 }

@@ -6,7 +6,13 @@
 //! counts must be equal.
 
 use liveness::{reference, Options, Verdict};
-use model::gate::{gate_configs, Pass};
+use model::gate::{GateConfig, Pass};
+
+/// Every gate row, from `configs/`.
+fn gate_configs() -> Vec<GateConfig> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    model::gate::load_dir(&dir).expect("configs/ loads")
+}
 use model::{properties, GmemModel};
 
 #[test]

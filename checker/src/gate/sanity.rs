@@ -196,7 +196,8 @@ mod tests {
 
     #[test]
     fn the_shortest_example_of_a_conversion_is_pinned_by_length_and_final_state() {
-        let g = model::gate::gate_config("inplace").expect("row");
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/inplace.json");
+        let g = model::gate::load_file(&file).expect("row");
         let m = GmemModel::new(g.cfg).expect("valid");
         let ex = row_examples(&m, &[PropertyId::ConversionSucceeds]);
         let e = &ex["a conversion to private succeeds"];
