@@ -93,8 +93,7 @@ fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, S
     // The model's exclusive_pin memory is an anonymous THP over the file.
     c.thp = cfg.design == Design::ExclusivePin;
     c.nr_vms = cfg.vms as usize;
-    // -ENOMEM is injected per preallocation (`inject_prealloc_failure`, see
-    // `follow`); the implementation has no configuration switch for it.
+    c.enomem = cfg.enomem;
     if bugs {
         c.bugs = cfg.bugs.iter().collect();
     }
