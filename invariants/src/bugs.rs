@@ -30,10 +30,12 @@ pub enum Bug {
     InvalidateOneBinding,
     GupFastRecheckBeforeAdd,
     CopyOutUnderLock,
+    StoreAfterInvEnd,
+    HugeMapMixed,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 17] = [
+    pub const ALL: [Bug; 19] = [
         Bug::CheckBeforeUnmap,
         Bug::FaultNoRef,
         Bug::GupFastNoRecheck,
@@ -51,6 +53,8 @@ impl Bug {
         Bug::InvalidateOneBinding,
         Bug::GupFastRecheckBeforeAdd,
         Bug::CopyOutUnderLock,
+        Bug::StoreAfterInvEnd,
+        Bug::HugeMapMixed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,6 +76,8 @@ impl Bug {
             Bug::InvalidateOneBinding => "invalidate_one_binding",
             Bug::GupFastRecheckBeforeAdd => "gup_fast_recheck_before_add",
             Bug::CopyOutUnderLock => "copy_out_under_lock",
+            Bug::StoreAfterInvEnd => "store_after_inv_end",
+            Bug::HugeMapMixed => "huge_map_mixed",
         }
     }
 
@@ -110,6 +116,16 @@ impl Bug {
             // with the invalidate lock held: the copy faults and the fault
             // takes the same lock shared.
             Bug::CopyOutUnderLock => NoDeadlock,
+            // The 2026 hugetlb branch's order: mas_store_prealloc() after
+            // kvm_gmem_invalidate_end(). A vCPU that snapshots the seq after
+            // the end reads the old attribute, waits in kvm_gmem_get_pfn()
+            // for the lock, and installs with the old type.
+            Bug::StoreAfterInvEnd => Stage2Coherent,
+            // The stage-2 level from kvm_gmem_mapping_order() alone, whose
+            // attribute check starts at the faulting index instead of the
+            // huge page's first index (`index_floor` is computed, unused):
+            // a huge leaf over a range with a shared subpage.
+            Bug::HugeMapMixed => Stage2Coherent,
         }
     }
 }

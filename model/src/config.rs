@@ -29,11 +29,13 @@ impl BugScope for Bug {
             Bug::CheckBeforeUnmap | Bug::PartialFlip => {
                 matches!(d, Inplace | Split | HugeWhole)
             }
+            // The 2026 hugetlb branch's own guards.
+            Bug::StoreAfterInvEnd | Bug::HugeMapMixed => d == Hugetlb,
             // The fault's folio reference matters where PTEs hold references.
             Bug::FaultNoRef => matches!(d, Inplace | Wait | Split | HugeWhole),
             Bug::GupFastNoRecheck => matches!(d, Inplace | Wait | Split | HugeWhole),
             Bug::GuestCheckBeforeSeq => d.is_gmem(),
-            Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => d == Split,
+            Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => matches!(d, Split | Hugetlb),
             Bug::PopulateLockOrder => matches!(d, Inplace | Wait | Pfnmap),
             // LRU batches hold references on small (non-hugetlb) folios.
             Bug::NoLruDrain => matches!(d, Inplace | Wait),
@@ -54,6 +56,7 @@ impl BugScope for Bug {
     fn default_design(self) -> Design {
         match self {
             Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => Design::Split,
+            Bug::StoreAfterInvEnd | Bug::HugeMapMixed => Design::Hugetlb,
             Bug::ExclusiveCasBias => Design::ExclusivePin,
             _ => Design::Inplace,
         }
@@ -361,6 +364,7 @@ impl Config {
                     repeat: false,
                 });
             }
+            Design::Hugetlb => c = Config::hugetlb_gate(),
             Design::ExclusivePin => {
                 c.procs = vec![vec![HostOp::Write { page: 0 }]];
                 c.pinners = vec![
@@ -512,6 +516,23 @@ impl Config {
                 c.pinners = vec![pinner(PinKind::Pin, GupPath::Fast, 0)];
                 c.conversions = vec![to_private(0, 1)];
             }
+            Bug::StoreAfterInvEnd => {
+                // One huge page, private (HUGETLB excludes INIT_SHARED): the
+                // VMM converts subpage 1 to shared while the vCPU faults it
+                // private.
+                c = Config::hugetlb_empty(2);
+                c.bugs.insert(bug);
+                c.conversions = vec![ConvOp {
+                    start: 1,
+                    pages: 1,
+                    to: Attr::Shared,
+                }];
+                c.guest = vec![guest(1, Attr::Private, 0)];
+            }
+            Bug::HugeMapMixed => {
+                c = Config::hugetlb_mixed_race();
+                c.bugs.insert(bug);
+            }
             Bug::CopyOutUnderLock => {
                 // The ioctl's argument lives in page 0 of the guest_memfd
                 // mapping, which the VMM may not have touched yet;
@@ -523,6 +544,78 @@ impl Config {
                 c.attrs_arg_page = Some(0);
             }
         }
+        c
+    }
+
+    /// Design hugetlb without actors: `pages` file pages (2 or 4, one or
+    /// two gigantic pages), private at creation (the branch refuses
+    /// GUEST_MEMFD_FLAG_HUGETLB | INIT_SHARED with -EINVAL).
+    pub fn hugetlb_empty(pages: u8) -> Config {
+        let mut c = Config::empty(Design::Hugetlb, pages);
+        c.init_shared = false;
+        c
+    }
+
+    /// Design hugetlb's gate configuration (questions 1 and 2 of issue 13):
+    /// four pages in two gigantic pages; the VMM converts subpages 1 and 2
+    /// (one in each huge page) to shared, then the whole file to private
+    /// (two batches); a slow long-term pinner on subpage 2; the vCPU
+    /// faults subpage 1 shared and subpage 0 private.
+    pub fn hugetlb_gate() -> Config {
+        let mut c = Config::hugetlb_empty(4);
+        c.conversions = vec![
+            ConvOp {
+                start: 1,
+                pages: 2,
+                to: Attr::Shared,
+            },
+            ConvOp {
+                start: 0,
+                pages: 4,
+                to: Attr::Private,
+            },
+        ];
+        c.pinners = vec![PinnerCfg {
+            kind: PinKind::Longterm,
+            path: GupPath::Slow,
+            page: 2,
+            proc: 0,
+            hold_forever: false,
+            repeat: false,
+        }];
+        c.guest = vec![
+            GuestOp {
+                page: 1,
+                access: Attr::Shared,
+                vm: 0,
+            },
+            GuestOp {
+                page: 0,
+                access: Attr::Private,
+                vm: 0,
+            },
+        ];
+        c
+    }
+
+    /// Design hugetlb, the fresh-folio split race (question 3): subpage 0
+    /// is converted to shared while gigantic page 0 is still in the pool,
+    /// so its first fault allocates a huge folio over a mixed range and
+    /// splits it in the fault path under the shared lock; a VMM thread
+    /// faults subpage 0 and the vCPU faults subpage 1 private meanwhile.
+    pub fn hugetlb_mixed_race() -> Config {
+        let mut c = Config::hugetlb_empty(4);
+        c.conversions = vec![ConvOp {
+            start: 0,
+            pages: 1,
+            to: Attr::Shared,
+        }];
+        c.procs = vec![vec![HostOp::Write { page: 0 }]];
+        c.guest = vec![GuestOp {
+            page: 1,
+            access: Attr::Private,
+            vm: 0,
+        }];
         c
     }
 
@@ -675,10 +768,7 @@ impl Config {
         }
         for (k, g) in self.guest.iter().enumerate() {
             if g.page as usize >= n {
-                return err(format!(
-                    "guest[{k}].page: {} out of range 0..{n}",
-                    g.page
-                ));
+                return err(format!("guest[{k}].page: {} out of range 0..{n}", g.page));
             }
             if g.vm >= self.vms {
                 return err(format!(
@@ -722,9 +812,34 @@ impl Config {
                 self.design
             ));
         }
+        if self.design == Design::Hugetlb {
+            if n != 2 && n != 4 {
+                return err(format!(
+                    "design hugetlb has one or two gigantic pages of two subpages: pages must be 2 or 4, got {n}"
+                ));
+            }
+            if self.init_shared {
+                return err(
+                    "design hugetlb: GUEST_MEMFD_FLAG_HUGETLB | INIT_SHARED is -EINVAL (init_shared must be false)"
+                        .into(),
+                );
+            }
+            if self.populate.is_some() || self.memory_failure.is_some() || self.vms > 1 || self.lru
+            {
+                return err(
+                    "design hugetlb models no populate, memory failure, second VM or LRU batch"
+                        .into(),
+                );
+            }
+        }
         if let Some(TruncOp::Punch { start, pages }) = self.truncate {
             if pages == 0 || start as usize + pages as usize > n {
                 return err(format!("punch range {start}+{pages} outside 0..{n}"));
+            }
+            if self.design == Design::Hugetlb && (start % 2 != 0 || pages % 2 != 0 || pages > 2) {
+                return err(
+                    "design hugetlb punches one whole huge page (fallocate() -EINVAL when unaligned)".into(),
+                );
             }
             if self.design == Design::Split && (start != 0 || pages as usize != n) {
                 return err(

@@ -51,7 +51,9 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 Some(TruncOp::Punch { start, pages }) => {
                     format!("fallocate(PUNCH_HOLE, {start}..{})", start + pages)
                 }
-                Some(TruncOp::Release { vm }) => format!("close(vm{vm}'s gmem fd): kvm_gmem_release()"),
+                Some(TruncOp::Release { vm }) => {
+                    format!("close(vm{vm}'s gmem fd): kvm_gmem_release()")
+                }
                 _ => "close(gmem fd)".into(),
             },
             Actor::Populate => "kvm_gmem_populate()".into(),
@@ -61,10 +63,19 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 "memory_failure(page {}): SetPageHWPoison()",
                 c.memory_failure.unwrap_or(0)
             ),
-            Actor::AllocFail => "kvm_gmem_mas_preallocate() fails: -ENOMEM".into(),
+            Actor::AllocFail => match st.conv.pc {
+                ConvPc::S2Split => "kvm_gmem_split_private() fails: -ENOMEM".into(),
+                ConvPc::SplitDo => "hugetlb_vmemmap_restore_folio() fails: -ENOMEM".into(),
+                _ => "kvm_gmem_mas_preallocate() fails: -ENOMEM".into(),
+            },
         },
         Action::Step(a) => match a {
             Actor::Converter => match st.conv.pc {
+                ConvPc::Done
+                    if matches!(st.conv.result, Some(invariants::ConvResult::Enomem { .. })) =>
+                {
+                    "retry after ENOMEM".into()
+                }
                 ConvPc::Done => "retry after EAGAIN".into(),
                 ConvPc::Lock => "filemap_invalidate_lock()".into(),
                 ConvPc::Prealloc => "kvm_gmem_mas_preallocate()".into(),
@@ -77,7 +88,15 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 ConvPc::Wait(i) => format!("wait for refcount of page {i}"),
                 ConvPc::InvBegin => "kvm_gmem_invalidate_start()".into(),
                 ConvPc::SplitFreeze => "folio_ref_freeze(gigantic)".into(),
+                ConvPc::SplitDo if c.design == crate::config::Design::Hugetlb => format!(
+                    "hugetlb_vmemmap_restore_folio(), split huge page {} to 4K, unfreeze",
+                    st.conv.batch
+                ),
                 ConvPc::SplitDo => "split gigantic folio".into(),
+                ConvPc::S2Split => format!(
+                    "kvm_gmem_split_private(): split huge stage-2 leaves of huge page {}",
+                    st.conv.batch
+                ),
                 ConvPc::Flip => {
                     let o = converter::op(c, st);
                     format!(
@@ -120,6 +139,9 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 GuestPc::Snapshot => "snapshot mmu_invalidate_seq".into(),
                 GuestPc::CheckAttr => "kvm_gmem_is_private_gfn(): check attribute".into(),
                 GuestPc::GetPfn => "kvm_gmem_get_pfn()".into(),
+                GuestPc::FreshSplit(g) => {
+                    format!("kvm_gmem_get_pfn(): __maybe_split_fresh_folio() of huge page {g}: freeze, split")
+                }
                 GuestPc::Install(_) if c.has(crate::config::Bug::InstallNoRetry) => {
                     "install stage-2 (no retry check)".into()
                 }
@@ -159,6 +181,9 @@ fn fault_label(f: FaultPc) -> String {
         FaultPc::Lookup => "fault: check attribute, get folio, unlock".into(),
         FaultPc::Install(_) => "fault: install PTE".into(),
         FaultPc::InstallLocked(_) => "fault: install PFNMAP PTE, unlock".into(),
+        FaultPc::FreshSplit(g) => format!(
+            "fault: __maybe_split_fresh_folio() of huge page {g}: folio_ref_freeze(), split, unlock"
+        ),
     }
 }
 
@@ -230,14 +255,17 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
             v.push(format!("f{s}: freed hardware-private {:b}", b.hw_private));
         }
     }
-    if before.gigantic != after.gigantic {
-        let g = after.gigantic;
-        v.push(format!(
-            "gigantic: {:?}{}{}",
-            g.structure,
-            if g.in_pool { " in pool" } else { "" },
-            if g.released { " released" } else { "" }
-        ));
+    for k in 0..after.gigantic.len() {
+        if before.gigantic[k] != after.gigantic[k] {
+            let g = after.gigantic[k];
+            v.push(format!(
+                "gigantic{}: {:?}{}{}",
+                if k == 0 { String::new() } else { k.to_string() },
+                g.structure,
+                if g.in_pool { " in pool" } else { "" },
+                if g.released { " released" } else { "" }
+            ));
+        }
     }
     if before.invalidate_lock != after.invalidate_lock {
         let l = after.invalidate_lock;

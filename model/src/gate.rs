@@ -69,6 +69,11 @@ pub fn liveness_config(design: Design) -> Config {
                 to: Attr::Private,
             }];
         }
+        Design::Hugetlb => {
+            // Subpages 1 and 2 to shared, then the whole file back to
+            // private, retried while the pinner of subpage 2 lets go.
+            c.retry_until_ok = true;
+        }
         Design::ExclusivePin => {}
         _ => {
             c.conversions.truncate(1);
@@ -97,6 +102,29 @@ pub fn faulting_gup_users_config() -> Config {
 /// the VMM keeps retrying to convert subpage 1 to private.
 pub fn independent_subpages_config(design: Design) -> Config {
     let mut c = base(design);
+    if design == Design::Hugetlb {
+        // Pages start private: subpage 0 (the pinned one) and subpage 1 go
+        // shared first, in one gigantic page, which is then split.
+        c.pages = 2;
+        c.pinners = vec![PinnerCfg {
+            hold_forever: true,
+            ..pinner(PinKind::Longterm, GupPath::Slow, 0)
+        }];
+        c.conversions = vec![
+            ConvOp {
+                start: 0,
+                pages: 2,
+                to: Attr::Shared,
+            },
+            ConvOp {
+                start: 1,
+                pages: 1,
+                to: Attr::Private,
+            },
+        ];
+        c.retry_until_ok = true;
+        return c;
+    }
     c.speculative = None;
     c.lru = false;
     c.pinners = vec![PinnerCfg {
@@ -118,6 +146,15 @@ pub fn truncate_frees_config(design: Design) -> Config {
     let mut c = base(design);
     c.speculative = None;
     c.conversions.clear();
+    if design == Design::Hugetlb {
+        // One gigantic page whose subpage 1 is shared (pages start private).
+        c.pages = 2;
+        c.conversions = vec![ConvOp {
+            start: 1,
+            pages: 1,
+            to: Attr::Shared,
+        }];
+    }
     c.pinners = vec![pinner(PinKind::Longterm, GupPath::Slow, 1)];
     c.truncate = Some(TruncOp::Close);
     c
@@ -229,6 +266,90 @@ pub fn memory_failure_config() -> Config {
     c
 }
 
+/// Design hugetlb, question 3: two VMM threads fault subpage 0 of a fresh
+/// huge folio whose range is mixed (one splits it in the fault path, the
+/// other may find the huge folio first) while the vCPU faults subpage 1
+/// private. With `live`, the VMM then converts subpage 0 back to private:
+/// the conversion needs the invalidate lock the splitting fault holds.
+pub fn hugetlb_fresh_split_config(live: bool) -> Config {
+    let mut c = Config::hugetlb_mixed_race();
+    c.procs = vec![
+        vec![HostOp::Write { page: 0 }],
+        vec![HostOp::Write { page: 0 }],
+    ];
+    if live {
+        c.guest.clear();
+        c.conversions.push(ConvOp {
+            start: 0,
+            pages: 1,
+            to: Attr::Private,
+        });
+    }
+    c
+}
+
+/// Design hugetlb, question 4: the vCPU maps subpage 0 through a huge
+/// leaf; the VMM converts subpage 1 to shared, which must split that
+/// leaf (kvm_gmem_split_private()) and the folio
+/// (hugetlb_vmemmap_restore_folio()); either allocation may fail -ENOMEM
+/// once, and the VMM retries.
+pub fn hugetlb_enomem_config() -> Config {
+    let mut c = Config::hugetlb_empty(2);
+    c.guest = vec![GuestOp {
+        page: 0,
+        access: Attr::Private,
+        vm: 0,
+    }];
+    c.conversions = vec![ConvOp {
+        start: 1,
+        pages: 1,
+        to: Attr::Shared,
+    }];
+    c.enomem = true;
+    c.retry_until_ok = true;
+    c
+}
+
+/// A design-split bug switch moved to design hugetlb: the same guard in
+/// `mm/hugetlb_restructuring.c` and `kvm_gmem_punch_hole()`.
+pub fn hugetlb_bug_config(bug: Bug) -> Config {
+    let mut c = Config::hugetlb_empty(2);
+    c.bugs.insert(bug);
+    match bug {
+        Bug::RestructureNoFreeze => {
+            // The vCPU faults subpage 0 private (a whole huge folio); the
+            // VMM converts subpage 1 to shared, splitting it, while a PFN
+            // walker try-gets the folio.
+            c.guest = vec![GuestOp {
+                page: 0,
+                access: Attr::Private,
+                vm: 0,
+            }];
+            c.conversions = vec![ConvOp {
+                start: 1,
+                pages: 1,
+                to: Attr::Shared,
+            }];
+            c.speculative = Some(SpeculativeCfg {
+                page: 0,
+                repeat: false,
+            });
+        }
+        _ => {
+            // Subpage 1 shared and long-term pinned, then the huge page
+            // is punched (the branch's truncate_shared_while_pinned).
+            c.conversions = vec![ConvOp {
+                start: 1,
+                pages: 1,
+                to: Attr::Shared,
+            }];
+            c.pinners = vec![pinner(PinKind::Longterm, GupPath::Slow, 1)];
+            c.truncate = Some(TruncOp::Punch { start: 0, pages: 2 });
+        }
+    }
+    c
+}
+
 /// Every gate row, in report order.
 pub fn gate_configs() -> Vec<GateConfig> {
     let mut v = Vec::new();
@@ -236,12 +357,30 @@ pub fn gate_configs() -> Vec<GateConfig> {
     for d in Design::ALL {
         v.push(row(d.name().into(), Pass::Safety, Config::for_design(d)));
     }
-    v.push(row("inplace@two_vms".into(), Pass::Safety, two_vms_config()));
+    v.push(row(
+        "inplace@two_vms".into(),
+        Pass::Safety,
+        two_vms_config(),
+    ));
     v.push(row(
         "inplace@memory_failure".into(),
         Pass::Safety,
         memory_failure_config(),
     ));
+    v.push(row(
+        "hugetlb@fresh_split_race".into(),
+        Pass::Safety,
+        hugetlb_fresh_split_config(false),
+    ));
+    v.push(row(
+        "hugetlb@enomem".into(),
+        Pass::Safety,
+        hugetlb_enomem_config(),
+    ));
+    for b in [Bug::RestructureNoFreeze, Bug::PunchMergeNoCheck] {
+        let c = hugetlb_bug_config(b);
+        v.push(row(c.label(), Pass::Safety, c));
+    }
     for b in Bug::ALL {
         let c = Config::for_bug(b);
         let pass = if b == Bug::NoLruDrain {
@@ -278,13 +417,23 @@ pub fn gate_configs() -> Vec<GateConfig> {
             independent_subpages_config(d),
         ));
     }
-    for d in [Design::Split, Design::HugeWhole] {
+    for d in [Design::Split, Design::HugeWhole, Design::Hugetlb] {
         v.push(row(
             format!("{d}@close_pinned"),
             Pass::Liveness,
             truncate_frees_config(d),
         ));
     }
+    v.push(row(
+        "hugetlb@fresh_split_race_live".into(),
+        Pass::Liveness,
+        hugetlb_fresh_split_config(true),
+    ));
+    v.push(row(
+        "hugetlb@enomem_retry".into(),
+        Pass::Liveness,
+        hugetlb_enomem_config(),
+    ));
     v.push(row(
         "wait@vmsplice_get".into(),
         Pass::Liveness,

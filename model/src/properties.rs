@@ -29,7 +29,11 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
         .any(|c| c.to == invariants::Attr::Private);
     let retried_private = cfg.retry_until_ok && converts_to_private;
     let gmem = cfg.design.is_gmem();
-    let private_guest_access = gmem && cfg.guest.iter().any(|g| g.access == invariants::Attr::Private);
+    let private_guest_access = gmem
+        && cfg
+            .guest
+            .iter()
+            .any(|g| g.access == invariants::Attr::Private);
     // A host access: a process, a GUP holder, or the converter's copy-out.
     let host_touches = maps || cfg.attrs_arg_page.is_some();
     // Only a punch or a close takes folios out of the page cache (a release
@@ -108,7 +112,7 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
             Some("no punch or close: no folio of the file is freed")
         }
         NoStage2ToFreed if cfg.guest.is_empty() => Some("no guest vCPU in this configuration"),
-        NoStage2ToFreed if !frees && cfg.design != Design::Split => {
+        NoStage2ToFreed if !frees && !matches!(cfg.design, Design::Split | Design::Hugetlb) => {
             Some("no punch or close and no merge: no folio is freed, orphaned or merged away")
         }
         FolioReferenced if !takes_refs => Some(
@@ -144,8 +148,18 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
         GiganticPoolSafe | GiganticSplit | GiganticMerged if !cfg.design.is_huge() => {
             Some("not a design backed by a gigantic page")
         }
-        GiganticSplit | GiganticMerged if cfg.design != Design::Split => {
+        GiganticSplit | GiganticMerged if !matches!(cfg.design, Design::Split | Design::Hugetlb) => {
             Some("only design split restructures the gigantic page")
+        }
+        GiganticMerged
+            if cfg.design == Design::Hugetlb
+                && cfg.truncate.is_none()
+                && !cfg
+                    .conversions
+                    .iter()
+                    .any(|c| c.to == invariants::Attr::Private) =>
+        {
+            Some("no to-private conversion or punch: nothing merges a huge page")
         }
         GiganticSplit
             if !cfg

@@ -438,7 +438,11 @@ impl SeqMachine {
             ));
         }
         let closed = self.st.closed;
-        self.model.cfg.guest.push(GuestOp { page, access, vm: 0 });
+        self.model.cfg.guest.push(GuestOp {
+            page,
+            access,
+            vm: 0,
+        });
         let Some(who) = self.run(Actor::Guest(0), |st| st.guests[0].pc == GuestPc::Idle) else {
             return Ok(Outcome::Blocked);
         };

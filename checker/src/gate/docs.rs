@@ -93,9 +93,7 @@ fn actor_script(c: &Config, a: Actor) -> String {
                 s += ", waits for GUP references while still mapped";
             }
             if let Some(p) = c.attrs_arg_page {
-                s += &format!(
-                    ", its ioctl argument in page {p} of the guest_memfd mapping"
-                );
+                s += &format!(", its ioctl argument in page {p} of the guest_memfd mapping");
             }
             s
         }

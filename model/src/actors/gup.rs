@@ -138,7 +138,9 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 // BUG gup_fast_recheck_before_add: the re-read moves before
                 // the increment, so nothing orders the increment after the
                 // converter's unmap.
-                Some(s) if st.pages[i].ptes & pbit != 0 && cfg.has(Bug::GupFastRecheckBeforeAdd) => {
+                Some(s)
+                    if st.pages[i].ptes & pbit != 0 && cfg.has(Bug::GupFastRecheckBeforeAdd) =>
+                {
                     PinPc::FastRecheckEarly(s)
                 }
                 Some(s) if st.pages[i].ptes & pbit != 0 => PinPc::FastTryAdd(s),
