@@ -86,6 +86,13 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 ConvPc::Check(i) => format!("check refcount of page {i}"),
                 ConvPc::Drain(_) => "lru_add_drain_all()".into(),
                 ConvPc::Wait(i) => format!("wait for refcount of page {i}"),
+                ConvPc::InvBegin if c.design == crate::config::Design::Hugetlb => {
+                    let (lo, hi) = converter::invalidation_range(c, st);
+                    format!(
+                        "kvm_gmem_invalidate_begin({lo}..{hi}), kvm_gmem_zap() (batch: huge page {})",
+                        st.conv.batch
+                    )
+                }
                 ConvPc::InvBegin => "kvm_gmem_invalidate_start()".into(),
                 ConvPc::SplitFreeze => "folio_ref_freeze(gigantic)".into(),
                 ConvPc::SplitDo if c.design == crate::config::Design::Hugetlb => format!(
@@ -97,6 +104,15 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                     "kvm_gmem_split_private(): split huge stage-2 leaves of huge page {}",
                     st.conv.batch
                 ),
+                ConvPc::Flip if c.design == crate::config::Design::Hugetlb => {
+                    let o = converter::op(c, st);
+                    let (glo, ghi) = crate::mm::gig_range(c, st.conv.batch as usize);
+                    let (lo, hi) = (
+                        glo.max(o.start as usize),
+                        ghi.min((o.start + o.pages) as usize),
+                    );
+                    format!("mas_store_prealloc(): attributes {lo}..{hi} = {:?}", o.to)
+                }
                 ConvPc::Flip => {
                     let o = converter::op(c, st);
                     format!(
@@ -107,13 +123,25 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                     )
                 }
                 ConvPc::MergeFreeze(i) => format!("folio_ref_freeze(subpage {i})"),
+                ConvPc::MergeFold if c.design == crate::config::Design::Hugetlb => format!(
+                    "merge huge page {}, hugetlb_vmemmap_optimize_folio(), unfreeze",
+                    st.conv.batch
+                ),
                 ConvPc::MergeFold => "merge subfolios".into(),
+                ConvPc::InvEnd if c.design == crate::config::Design::Hugetlb => {
+                    format!("kvm_gmem_invalidate_end() (huge page {})", st.conv.batch)
+                }
                 ConvPc::InvEnd => "kvm_gmem_invalidate_end(), unlock".into(),
                 ConvPc::ExclPin => "pin_user_pages(FOLL_EXCLUSIVE)".into(),
                 ConvPc::Unexc => "unexc_user_page(), unpin".into(),
                 ConvPc::Idle => "idle".into(),
             },
             Actor::Proc(p) => match st.procs[p as usize].pc {
+                ProcPc::Fault(FaultPc::Install(s))
+                    if c.design == crate::config::Design::Hugetlb && st.folio(s).large =>
+                {
+                    "fault: WARN_ON_ONCE(folio_test_large()): VM_FAULT_SIGBUS, folio_put()".into()
+                }
                 ProcPc::Fault(f) => fault_label(f),
                 ProcPc::Idle => "idle".into(),
             },

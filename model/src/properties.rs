@@ -49,12 +49,11 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
     // Who can hold a folio reference besides the page cache. Since v13 the
     // vCPU is not among them: kvm_gmem_get_pfn() drops its reference.
     let pfnmap = cfg.design == Design::Pfnmap;
-    let takes_refs = (!cfg.procs.is_empty() && !pfnmap)
-        || (!cfg.pinners.is_empty() && !pfnmap)
+    let takes_refs = (!pfnmap
+        && (!cfg.procs.is_empty() || !cfg.pinners.is_empty() || cfg.attrs_arg_page.is_some()))
         || cfg.speculative.is_some()
         || cfg.populate.is_some()
-        || cfg.lru
-        || (cfg.attrs_arg_page.is_some() && !pfnmap);
+        || cfg.lru;
     // The copy-out's fault comes after the conversion failed: it cannot be
     // what makes it fail.
     let holds_refs_at_check = takes_refs
