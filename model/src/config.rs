@@ -560,7 +560,8 @@ impl Config {
     /// four pages in two gigantic pages; the VMM converts subpages 1 and 2
     /// (one in each huge page) to shared, then the whole file to private
     /// (two batches); a slow long-term pinner on subpage 2; the vCPU
-    /// faults subpage 1 shared and subpage 0 private.
+    /// faults subpage 1 shared and subpage 0 private; a VMM thread writes
+    /// subpage 1; huge page 1 is punched.
     pub fn hugetlb_gate() -> Config {
         let mut c = Config::hugetlb_empty(4);
         c.conversions = vec![
@@ -595,6 +596,10 @@ impl Config {
                 vm: 0,
             },
         ];
+        // A VMM thread writes subpage 1; huge page 1 is punched (-EAGAIN
+        // while subpage 2 is pinned).
+        c.procs = vec![vec![HostOp::Write { page: 1 }]];
+        c.truncate = Some(TruncOp::Punch { start: 2, pages: 2 });
         c
     }
 

@@ -142,6 +142,9 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 {
                     "fault: WARN_ON_ONCE(folio_test_large()): VM_FAULT_SIGBUS, folio_put()".into()
                 }
+                ProcPc::Fault(FaultPc::Lookup) if c.design == crate::config::Design::Hugetlb => {
+                    "fault: check attribute, kvm_gmem_get_folio(), unlock (unless a fresh huge folio must be split first)".into()
+                }
                 ProcPc::Fault(f) => fault_label(f),
                 ProcPc::Idle => "idle".into(),
             },

@@ -230,7 +230,7 @@ fn hugetlb_configs_are_checked() {
 #[test]
 fn hugetlb_state_counts_are_pinned() {
     let cases = [
-        (Config::for_design(Design::Hugetlb), 7113),
+        (Config::for_design(Design::Hugetlb), 193_839),
         (Config::for_bug(Bug::StoreAfterInvEnd), 88),
         (gate::hugetlb_fresh_split_config(false), 1549),
         (gate::hugetlb_enomem_config(), 176),
