@@ -206,6 +206,15 @@ fn committed_counterexamples_replay() {
             let out = stdout(&o);
             assert_eq!(code(&o), 0, "{}: {out}{}", f.path().display(), stderr(&o));
             let row = row.file_name().to_string_lossy().to_string();
+            if row.starts_with("hugetlb") {
+                // Design hugetlb is modelled only (issue 13): its traces
+                // replay on the model and are skipped on the implementation.
+                assert!(
+                    out.contains("skipped: not replayed: design hugetlb has no implementation yet"),
+                    "{row}: {out}"
+                );
+                continue;
+            }
             // Every committed trace replays on the implementation, step for
             // step; with the bug switches off, the violation does not occur.
             assert!(

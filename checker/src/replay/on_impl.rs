@@ -503,7 +503,22 @@ impl World {
     /// One step of actor `sid`; the accesses the view shows are this step's.
     fn grant(&self, sid: usize) -> Result<Status, sched::StepError> {
         self.gm.forget_accesses();
-        self.sched.grant(sid, STEP_TIMEOUT)
+        let mut st = self.sched.grant(sid, STEP_TIMEOUT)?;
+        // The implementation always has its maple-tree preallocation step
+        // and, on failure, its copy-out of error_offset; the model has them
+        // only where they matter (`enomem`, `attrs_arg_page`). Where they do
+        // not, the implementation passes those points within the model's
+        // step.
+        if self.ids.get(&Actor::Converter) == Some(&sid) {
+            let unmodelled = |name: &str| {
+                (name == "conv.prealloc" && !self.cfg.enomem)
+                    || (name == "conv.copy_out" && self.cfg.attrs_arg_page.is_none())
+            };
+            while matches!(&st, Status::Parked(p) if unmodelled(p.name)) {
+                st = self.sched.grant(sid, STEP_TIMEOUT)?;
+            }
+        }
+        Ok(st)
     }
 
     fn parked(&self, a: Actor) -> Option<Point> {
@@ -963,6 +978,10 @@ mod tests {
     fn random_interleavings_agree_step_for_step() {
         let mut followed = 0;
         for row in model::gate::gate_configs() {
+            if row.cfg.design == Design::Hugetlb {
+                // Design hugetlb has no implementation yet (`unsupported()`).
+                continue;
+            }
             let Ok(m) = GmemModel::new(row.cfg.clone()) else {
                 continue;
             };
