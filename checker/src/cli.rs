@@ -68,7 +68,7 @@ pub struct BenchRowArgs {
 /// Which configuration to check.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Select {
-    /// Design: inplace, wait, split, pfnmap, huge_whole, exclusive_pin
+    /// Design: inplace, wait, split, pfnmap, huge_whole, exclusive_pin, hugetlb
     /// (default: the first bug's default design, or inplace).
     #[arg(long, value_name = "DESIGN")]
     pub design: Option<String>,

@@ -31,10 +31,12 @@ pub enum Bug {
     GupFastRecheckBeforeAdd,
     CopyOutUnderLock,
     OdpNoRetry,
+    StoreAfterInvEnd,
+    HugeMapMixed,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 18] = [
+    pub const ALL: [Bug; 20] = [
         Bug::CheckBeforeUnmap,
         Bug::FaultNoRef,
         Bug::GupFastNoRecheck,
@@ -53,6 +55,8 @@ impl Bug {
         Bug::GupFastRecheckBeforeAdd,
         Bug::CopyOutUnderLock,
         Bug::OdpNoRetry,
+        Bug::StoreAfterInvEnd,
+        Bug::HugeMapMixed,
     ];
 
     pub fn name(self) -> &'static str {
@@ -75,6 +79,8 @@ impl Bug {
             Bug::GupFastRecheckBeforeAdd => "gup_fast_recheck_before_add",
             Bug::CopyOutUnderLock => "copy_out_under_lock",
             Bug::OdpNoRetry => "odp_no_retry",
+            Bug::StoreAfterInvEnd => "store_after_inv_end",
+            Bug::HugeMapMixed => "huge_map_mixed",
         }
     }
 
@@ -118,6 +124,16 @@ impl Bug {
             // unmap between the PTE read and the device map goes unseen,
             // and the device DMAs into a page converted to private.
             Bug::OdpNoRetry => HostAccessOnlyShared,
+            // The 2026 hugetlb branch's order: mas_store_prealloc() after
+            // kvm_gmem_invalidate_end(). A vCPU that snapshots the seq after
+            // the end reads the old attribute, waits in kvm_gmem_get_pfn()
+            // for the lock, and installs with the old type.
+            Bug::StoreAfterInvEnd => Stage2Coherent,
+            // The stage-2 level from kvm_gmem_mapping_order() alone, whose
+            // attribute check starts at the faulting index instead of the
+            // huge page's first index (`index_floor` is computed, unused):
+            // a huge leaf over a range with a shared subpage.
+            Bug::HugeMapMixed => Stage2Coherent,
         }
     }
 }

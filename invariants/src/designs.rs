@@ -41,10 +41,25 @@ pub enum Design {
     /// the realistic upstream form of option (c). PFN users that never touch
     /// the direct map (`hmm_range_fault()`, a device's DMA) still reach it.
     NoDirectMap,
+    /// The guest_memfd HugeTLB branch of 2026 on top of in-place conversion
+    /// (docs/kernel.md#hugetlb-2026; `virt/kvm/guest_memfd.c`,
+    /// `mm/hugetlb_restructuring.c`): two gigantic pages of two subpages
+    /// each from a per-inode pool; a fresh huge folio is split to 4K in the
+    /// fault / `kvm_gmem_get_pfn()` path under the shared invalidate lock
+    /// unless its whole range is private; `kvm_gmem_convert()` runs one huge
+    /// page per batch (unmap and `kvm_gmem_has_safe_refcount()` for
+    /// to-private, `kvm_gmem_invalidate_begin()` rounded to the huge page,
+    /// `kvm_gmem_split_private()` of huge stage-2 leaves for to-shared, zap,
+    /// then split or merge and the attribute store); stage-2 maps a huge
+    /// page only when its whole range is private. The branch's order (store
+    /// after `kvm_gmem_invalidate_end()`) is bug switch
+    /// `store_after_inv_end`; the design without it keeps the store inside
+    /// the window, as v13 does.
+    Hugetlb,
 }
 
 impl Design {
-    pub const ALL: [Design; 7] = [
+    pub const ALL: [Design; 8] = [
         Design::Inplace,
         Design::Wait,
         Design::Split,
@@ -52,6 +67,7 @@ impl Design {
         Design::HugeWhole,
         Design::ExclusivePin,
         Design::NoDirectMap,
+        Design::Hugetlb,
     ];
 
     pub fn name(self) -> &'static str {
@@ -63,6 +79,7 @@ impl Design {
             Design::HugeWhole => "huge_whole",
             Design::ExclusivePin => "exclusive_pin",
             Design::NoDirectMap => "no_direct_map",
+            Design::Hugetlb => "hugetlb",
         }
     }
 
@@ -72,7 +89,7 @@ impl Design {
 
     /// Backed by a gigantic page (hugetlb pool semantics apply).
     pub fn is_huge(self) -> bool {
-        matches!(self, Design::Split | Design::HugeWhole)
+        matches!(self, Design::Split | Design::HugeWhole | Design::Hugetlb)
     }
 
     /// GUP (fast and slow, any FOLL_* flag) fails on the host mapping:

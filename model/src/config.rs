@@ -29,11 +29,13 @@ impl BugScope for Bug {
             Bug::CheckBeforeUnmap | Bug::PartialFlip => {
                 matches!(d, Inplace | Split | HugeWhole | NoDirectMap)
             }
+            // The 2026 hugetlb branch's own guards.
+            Bug::StoreAfterInvEnd | Bug::HugeMapMixed => d == Hugetlb,
             // The fault's folio reference matters where PTEs hold references.
             Bug::FaultNoRef => matches!(d, Inplace | Wait | Split | HugeWhole | NoDirectMap),
             Bug::GupFastNoRecheck => matches!(d, Inplace | Wait | Split | HugeWhole),
             Bug::GuestCheckBeforeSeq => d.is_gmem(),
-            Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => d == Split,
+            Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => matches!(d, Split | Hugetlb),
             Bug::PopulateLockOrder => matches!(d, Inplace | Wait | Pfnmap | NoDirectMap),
             // LRU batches hold references on small (non-hugetlb) folios.
             Bug::NoLruDrain => matches!(d, Inplace | Wait | NoDirectMap),
@@ -57,6 +59,7 @@ impl BugScope for Bug {
     fn default_design(self) -> Design {
         match self {
             Bug::RestructureNoFreeze | Bug::PunchMergeNoCheck => Design::Split,
+            Bug::StoreAfterInvEnd | Bug::HugeMapMixed => Design::Hugetlb,
             Bug::ExclusiveCasBias => Design::ExclusivePin,
             _ => Design::Inplace,
         }
@@ -551,11 +554,36 @@ impl Config {
                 self.design
             ));
         }
+        if self.design == Design::Hugetlb {
+            if n != 2 && n != 4 {
+                return err(format!(
+                    "design hugetlb has one or two gigantic pages of two subpages: pages must be 2 or 4, got {n}"
+                ));
+            }
+            if self.init_shared {
+                return err(
+                    "design hugetlb: GUEST_MEMFD_FLAG_HUGETLB | INIT_SHARED is -EINVAL (init_shared must be false)"
+                        .into(),
+                );
+            }
+            if self.populate.is_some() || self.memory_failure.is_some() || self.vms > 1 || self.lru
+            {
+                return err(
+                    "design hugetlb models no populate, memory failure, second VM or LRU batch"
+                        .into(),
+                );
+            }
+        }
         if let Some(TruncOp::Punch { start, pages }) = self.truncate {
             if pages == 0 || start as usize + pages as usize > n {
                 return err(format!(
                     "truncate: punch range start {start} + pages {pages} is empty or outside the file's 0..{n}"
                 ));
+            }
+            if self.design == Design::Hugetlb && (start % 2 != 0 || pages % 2 != 0 || pages > 2) {
+                return err(
+                    "design hugetlb punches one whole huge page (fallocate() -EINVAL when unaligned)".into(),
+                );
             }
             if self.design == Design::Split && (start != 0 || pages as usize != n) {
                 return err(format!(

@@ -103,17 +103,20 @@ pub fn state_text(m: &GmemModel, st: &State) -> String {
         }
     }
     if m.cfg.design.is_huge() {
-        let g = st.gigantic;
-        out += &format!(
-            "gigantic page: {}{}{}\n",
-            structure_text(g.structure),
-            if g.in_pool {
-                ", in the hugetlb pool"
-            } else {
-                ""
-            },
-            if g.released { ", released" } else { "" }
-        );
+        let n = crate::mm::nr_gigantic(&m.cfg);
+        for (k, g) in st.gigantic.iter().enumerate().take(n) {
+            out += &format!(
+                "gigantic page{}: {}{}{}\n",
+                if n > 1 { format!(" {k}") } else { String::new() },
+                structure_text(g.structure),
+                if g.in_pool {
+                    ", in the hugetlb pool"
+                } else {
+                    ""
+                },
+                if g.released { ", released" } else { "" }
+            );
+        }
     }
     out += &format!("invalidate_lock: {}\n", lock_text(st.invalidate_lock));
     if st.closed {
@@ -225,7 +228,11 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 "memory_failure(page {}): SetPageHWPoison()",
                 c.memory_failure.unwrap_or(0)
             ),
-            Actor::AllocFail => "kvm_gmem_mas_preallocate() fails: -ENOMEM".into(),
+            Actor::AllocFail => match st.conv.pc {
+                ConvPc::S2Split => "kvm_gmem_split_private() fails: -ENOMEM".into(),
+                ConvPc::SplitDo => "hugetlb_vmemmap_restore_folio() fails: -ENOMEM".into(),
+                _ => "kvm_gmem_mas_preallocate() fails: -ENOMEM".into(),
+            },
             Actor::SecondaryMmu => {
                 let p = c.secondary_mmu.map_or(0, |d| d.page);
                 format!("device fault on page {p}: mmu_interval_read_begin()")
@@ -233,6 +240,11 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
         },
         Action::Step(a) => match a {
             Actor::Converter => match st.conv.pc {
+                ConvPc::Done
+                    if matches!(st.conv.result, Some(invariants::ConvResult::Enomem { .. })) =>
+                {
+                    "retry after ENOMEM".into()
+                }
                 ConvPc::Done => "retry after EAGAIN".into(),
                 ConvPc::Lock => "filemap_invalidate_lock()".into(),
                 ConvPc::Prealloc => "kvm_gmem_mas_preallocate()".into(),
@@ -246,13 +258,37 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 ConvPc::Check(i) => format!("check refcount of page {i}"),
                 ConvPc::Drain(_) => "lru_cache_drain_for_folio()".into(),
                 ConvPc::Wait(i) => format!("wait for refcount of page {i}"),
+                ConvPc::InvBegin if c.design == crate::config::Design::Hugetlb => {
+                    let (lo, hi) = converter::invalidation_range(c, st);
+                    format!(
+                        "kvm_gmem_invalidate_begin({lo}..{hi}), kvm_gmem_zap() (batch: huge page {})",
+                        st.conv.batch
+                    )
+                }
                 ConvPc::InvBegin => "kvm_gmem_invalidate_start()".into(),
                 // restructure_no_freeze reads the count instead of freezing it.
                 ConvPc::SplitFreeze if c.has(Bug::RestructureNoFreeze) => {
                     "folio_ref_count(gigantic) == page cache's (no freeze)".into()
                 }
                 ConvPc::SplitFreeze => "folio_ref_freeze(gigantic)".into(),
+                ConvPc::SplitDo if c.design == crate::config::Design::Hugetlb => format!(
+                    "hugetlb_vmemmap_restore_folio(), split huge page {} to 4K, unfreeze",
+                    st.conv.batch
+                ),
                 ConvPc::SplitDo => "split gigantic folio".into(),
+                ConvPc::S2Split => format!(
+                    "kvm_gmem_split_private(): split huge stage-2 leaves of huge page {}",
+                    st.conv.batch
+                ),
+                ConvPc::Flip if c.design == crate::config::Design::Hugetlb => {
+                    let o = converter::op(c, st);
+                    let (glo, ghi) = crate::mm::gig_range(c, st.conv.batch as usize);
+                    let (lo, hi) = (
+                        glo.max(o.start as usize),
+                        ghi.min((o.start + o.pages) as usize),
+                    );
+                    format!("mas_store_prealloc(): attributes {lo}..{hi} = {:?}", o.to)
+                }
                 ConvPc::Flip => {
                     let o = converter::op(c, st);
                     format!(
@@ -266,7 +302,14 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                     format!("folio_ref_count(subpage {i}) == 1 (no freeze)")
                 }
                 ConvPc::MergeFreeze(i) => format!("folio_ref_freeze(subpage {i})"),
+                ConvPc::MergeFold if c.design == crate::config::Design::Hugetlb => format!(
+                    "merge huge page {}, hugetlb_vmemmap_optimize_folio(), unfreeze",
+                    st.conv.batch
+                ),
                 ConvPc::MergeFold => "merge subfolios".into(),
+                ConvPc::InvEnd if c.design == crate::config::Design::Hugetlb => {
+                    format!("kvm_gmem_invalidate_end() (huge page {})", st.conv.batch)
+                }
                 ConvPc::InvEnd => "kvm_gmem_invalidate_end(), unlock".into(),
                 // exclusive_cas_bias stores the pin count without the bias.
                 ConvPc::ExclPin if c.has(Bug::ExclusiveCasBias) => {
@@ -277,6 +320,14 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 ConvPc::Idle => "idle".into(),
             },
             Actor::Proc(p) => match st.procs[p as usize].pc {
+                ProcPc::Fault(FaultPc::Install(s))
+                    if c.design == crate::config::Design::Hugetlb && st.folio(s).large =>
+                {
+                    "fault: WARN_ON_ONCE(folio_test_large()): VM_FAULT_SIGBUS, folio_put()".into()
+                }
+                ProcPc::Fault(FaultPc::Lookup) if c.design == crate::config::Design::Hugetlb => {
+                    "fault: check attribute, kvm_gmem_get_folio(), unlock (unless a fresh huge folio must be split first)".into()
+                }
                 ProcPc::Fault(f) => fault_label(c, f),
                 ProcPc::Idle => "idle".into(),
             },
@@ -320,6 +371,9 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 GuestPc::Snapshot => "snapshot mmu_invalidate_seq".into(),
                 GuestPc::CheckAttr => "kvm_gmem_is_private_gfn(): check attribute".into(),
                 GuestPc::GetPfn => "kvm_gmem_get_pfn()".into(),
+                GuestPc::FreshSplit(g) => {
+                    format!("kvm_gmem_get_pfn(): __maybe_split_fresh_folio() of huge page {g}: freeze, split")
+                }
                 GuestPc::Install(_) if c.has(crate::config::Bug::InstallNoRetry) => {
                     "install stage-2 (no retry check)".into()
                 }
@@ -384,6 +438,9 @@ fn fault_label(c: &crate::Config, f: FaultPc) -> String {
         FaultPc::Lookup => "fault: check attribute, get folio, unlock".into(),
         FaultPc::Install(_) => "fault: install PTE".into(),
         FaultPc::InstallLocked(_) => "fault: install PFNMAP PTE, unlock".into(),
+        FaultPc::FreshSplit(g) => format!(
+            "fault: __maybe_split_fresh_folio() of huge page {g}: folio_ref_freeze(), split, unlock"
+        ),
     }
 }
 
@@ -469,14 +526,17 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
             v.push(format!("f{s}: freed hardware-private {:b}", b.hw_private));
         }
     }
-    if before.gigantic != after.gigantic {
-        let g = after.gigantic;
-        v.push(format!(
-            "gigantic: {}{}{}",
-            structure_text(g.structure),
-            if g.in_pool { " in pool" } else { "" },
-            if g.released { " released" } else { "" }
-        ));
+    for k in 0..after.gigantic.len() {
+        if before.gigantic[k] != after.gigantic[k] {
+            let g = after.gigantic[k];
+            v.push(format!(
+                "gigantic{}: {}{}{}",
+                if k == 0 { String::new() } else { k.to_string() },
+                structure_text(g.structure),
+                if g.in_pool { " in pool" } else { "" },
+                if g.released { " released" } else { "" }
+            ));
+        }
     }
     if !before.dev.seq_stale && after.dev.seq_stale {
         v.push("mmu notifier: interval sequence moved".into());

@@ -101,10 +101,15 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
         })
         .collect();
     rec.insert("folios".into(), json!({ "#map": folios }));
-    if c.design.is_huge() {
-        let g = st.gigantic;
+    for k in 0..crate::mm::nr_gigantic(c) {
+        let g = st.gigantic[k];
+        let name = if k == 0 {
+            "gigantic".to_string()
+        } else {
+            format!("gigantic{k}")
+        };
         rec.insert(
-            "gigantic".into(),
+            name,
             json!({
                 "in_pool": g.in_pool,
                 "structure": debug_variant(&format!("{:?}", g.structure)),

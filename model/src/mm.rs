@@ -14,11 +14,62 @@ pub fn sub_slot(i: usize) -> Slot {
     1 + i as Slot
 }
 
+/// Pages per gigantic page: two in design hugetlb (two gigantic pages of
+/// two subpages), the whole file in split/huge_whole.
+pub fn ppg(cfg: &Config) -> usize {
+    if cfg.design == Design::Hugetlb {
+        2
+    } else {
+        cfg.pages as usize
+    }
+}
+
+/// Gigantic pages backing the file.
+pub fn nr_gigantic(cfg: &Config) -> usize {
+    if !cfg.design.is_huge() {
+        0
+    } else {
+        (cfg.pages as usize).div_ceil(ppg(cfg))
+    }
+}
+
+/// The gigantic page that holds file page `i`.
+pub fn gig_of(cfg: &Config, i: usize) -> usize {
+    i / ppg(cfg)
+}
+
+/// File pages of gigantic page `g`.
+pub fn gig_range(cfg: &Config, g: usize) -> (usize, usize) {
+    let n = ppg(cfg);
+    (g * n, (g + 1) * n)
+}
+
+/// The slot of gigantic page `g`'s whole folio: `WHOLE` for the first (so
+/// split/huge_whole keep their layout), after the subfolio slots
+/// (`sub_slot(i)` = 1 + i for every page) for the second.
+pub fn whole_slot(cfg: &Config, g: usize) -> Slot {
+    if g == 0 {
+        WHOLE
+    } else {
+        (cfg.pages as usize + g) as Slot
+    }
+}
+
+/// Every folio slot of gigantic page `g`: its whole folio and its subfolios.
+pub fn gig_slots(cfg: &Config, g: usize) -> impl Iterator<Item = Slot> {
+    let (lo, hi) = gig_range(cfg, g);
+    std::iter::once(whole_slot(cfg, g)).chain((lo..hi).map(sub_slot))
+}
+
 /// References the page cache holds on a folio: one per page
 /// (`folio_nr_pages()`), i.e. the baseline a quiescent folio sits at.
 pub fn baseline(cfg: &Config, f: &Folio) -> i32 {
     if f.large {
-        cfg.pages as i32
+        if cfg.design == Design::Hugetlb {
+            ppg(cfg) as i32
+        } else {
+            cfg.pages as i32
+        }
     } else {
         1
     }
@@ -44,9 +95,10 @@ pub fn put(cfg: &Config, st: &mut State, s: Slot, n: i32) {
     f.refcount -= n;
     if f.refcount == 0 && !f.frozen && matches!(f.state, FolioState::Orphaned) {
         let large = f.large;
+        let g = gig_of(cfg, f.index as usize);
         free(cfg, st, s);
         if large && cfg.design.is_huge() {
-            return_gigantic_to_pool(st);
+            return_gigantic_to_pool(st, g);
         }
     }
 }
@@ -127,11 +179,12 @@ pub fn unfreeze(st: &mut State, s: Slot, count: i32) {
 /// page cache.
 pub fn folio_of_pfn(cfg: &Config, st: &State, i: usize) -> Option<Slot> {
     if cfg.design.is_huge() {
-        if st.gigantic.in_pool {
+        let g = gig_of(cfg, i);
+        if st.gigantic[g].in_pool {
             return None;
         }
-        match st.gigantic.structure {
-            Structure::Whole | Structure::Splitting => Some(WHOLE),
+        match st.gigantic[g].structure {
+            Structure::Whole | Structure::Splitting => Some(whole_slot(cfg, g)),
             Structure::Split | Structure::Merging => Some(sub_slot(i)),
         }
     } else {
@@ -151,17 +204,21 @@ pub fn alloc(cfg: &Config, st: &mut State, i: usize) -> Option<Slot> {
     }
     let n = cfg.pages as usize;
     if cfg.design.is_huge() {
-        // One gigantic page backs the whole file; it leaves the pool when the
-        // first subpage is allocated.
-        if !st.gigantic.in_pool {
+        // A gigantic page backs the file (design hugetlb: each half); it
+        // leaves the pool when its first subpage is allocated.
+        let g = gig_of(cfg, i);
+        let (glo, ghi) = gig_range(cfg, g);
+        let w = whole_slot(cfg, g);
+        if !st.gigantic[g].in_pool {
             return None;
         }
-        st.gigantic.in_pool = false;
-        let any_shared = (0..n).any(|j| !st.pages[j].private);
+        st.gigantic[g].in_pool = false;
+        st.gigantic[g].released = false;
+        let any_shared = (glo..ghi).any(|j| !st.pages[j].private);
         if cfg.design == Design::Split && any_shared {
             // RFC v2 1G: pages are split to 4K before being handed out while
             // any subpage is shared ("Split iff some subpage is shared").
-            st.gigantic.structure = Structure::Split;
+            st.gigantic[g].structure = Structure::Split;
             for j in 0..n {
                 *st.folio_mut(sub_slot(j)) = Folio {
                     state: FolioState::PageCache,
@@ -172,16 +229,24 @@ pub fn alloc(cfg: &Config, st: &mut State, i: usize) -> Option<Slot> {
                 st.pages[j].folio = Some(sub_slot(j));
             }
         } else {
-            st.gigantic.structure = Structure::Whole;
-            *st.folio_mut(WHOLE) = Folio {
+            // Design hugetlb: kvm_gmem_get_folio() adds the whole huge folio
+            // to the page cache; if its range is not all private, the
+            // caller splits it next (`__maybe_split_fresh_folio()`, the
+            // faults' `FreshSplit` step) and meanwhile it is `Splitting`.
+            st.gigantic[g].structure = if cfg.design == Design::Hugetlb && any_shared {
+                Structure::Splitting
+            } else {
+                Structure::Whole
+            };
+            *st.folio_mut(w) = Folio {
                 state: FolioState::PageCache,
                 large: true,
-                index: 0,
-                refcount: n as i32,
+                index: glo as u8,
+                refcount: (ghi - glo) as i32,
                 ..Folio::default()
             };
-            for j in 0..n {
-                st.pages[j].folio = Some(WHOLE);
+            for j in glo..ghi {
+                st.pages[j].folio = Some(w);
             }
         }
         return st.pages[i].folio;
@@ -273,7 +338,9 @@ pub fn unmap_mapping_pages(cfg: &Config, st: &mut State, lo: usize, hi: usize) {
 /// entries of pages `lo..hi` in the VMs of the bitmask `vms`, optionally only
 /// those of one type (v13's `KVM_FILTER_SHARED` / `KVM_FILTER_PRIVATE`).
 pub fn zap_stage2(st: &mut State, vms: u8, lo: usize, hi: usize, only: Option<invariants::Attr>) {
-    for p in &mut st.pages[lo..hi] {
+    for i in lo..hi {
+        let p = &mut st.pages[i];
+        let mut leaf = 0u8;
         for (v, e) in p.s2.iter_mut().enumerate() {
             if vms & (1 << v) == 0 {
                 continue;
@@ -286,9 +353,95 @@ pub fn zap_stage2(st: &mut State, vms: u8, lo: usize, hi: usize, only: Option<in
             };
             if zap {
                 *e = S2::None;
+                leaf |= p.s2_huge & (1 << v);
             }
         }
+        if leaf != 0 {
+            // Design hugetlb: a huge leaf goes as a whole (its two
+            // subpages are the aligned pair i, i ^ 1).
+            st.pages[i].s2_huge &= !leaf;
+            let q = &mut st.pages[i ^ 1];
+            for v in 0..MAX_VMS_U8 {
+                if leaf & (1 << v) != 0 {
+                    q.s2[v as usize] = S2::None;
+                }
+            }
+            q.s2_huge &= !leaf;
+        }
     }
+}
+
+const MAX_VMS_U8: u8 = invariants::MAX_VMS as u8;
+
+/// Design hugetlb, `kvm_gmem_split_private()` /
+/// `kvm_split_cross_boundary_leafs()`: the huge private leaves over pages
+/// `lo..hi` in the VMs of `vms` become 4K leaves to the same pfns.
+pub fn split_stage2(st: &mut State, vms: u8, lo: usize, hi: usize) {
+    for p in &mut st.pages[lo..hi] {
+        p.s2_huge &= !vms;
+    }
+}
+
+/// Are there huge stage-2 leaves over pages `lo..hi` in the VMs of `vms`?
+pub fn has_huge_leaf(st: &State, vms: u8, lo: usize, hi: usize) -> bool {
+    st.pages[lo..hi].iter().any(|p| p.s2_huge & vms != 0)
+}
+
+/// Design hugetlb: stage-2 maps pfns, so when gigantic page `g` is split
+/// or merged its entries follow their pfn to the new folio (the model
+/// names a pfn by the folio that backs it).
+pub fn restage2(cfg: &Config, st: &mut State, g: usize) {
+    if cfg.design != Design::Hugetlb {
+        return;
+    }
+    let (lo, hi) = gig_range(cfg, g);
+    for i in lo..hi {
+        let Some(s) = folio_of_pfn(cfg, st, i) else {
+            continue;
+        };
+        for e in st.pages[i].s2.iter_mut() {
+            *e = match *e {
+                S2::None => S2::None,
+                S2::Shared(_) => S2::Shared(s),
+                S2::Private(_) => S2::Private(s),
+            };
+        }
+    }
+}
+
+/// Design hugetlb: split gigantic page `g`'s (frozen) whole folio into
+/// 4K subfolios at the page cache's count and unfreeze each
+/// (`gmem_hugetlb_restructure_folio()` to order 0, after
+/// `hugetlb_vmemmap_restore_folio()`, `mm/hugetlb_restructuring.c`).
+/// Shared with design split's converter.
+pub fn split_gigantic(cfg: &Config, st: &mut State, g: usize) {
+    let (lo, hi) = gig_range(cfg, g);
+    let w = st.folio_mut(whole_slot(cfg, g));
+    if w.frozen {
+        w.frozen = false;
+    } else {
+        // Unfrozen (bug): the page cache's references move to the 4K
+        // folios, anything else stays behind on the folio that is gone.
+        w.refcount -= (hi - lo) as i32;
+    }
+    w.state = FolioState::Gone;
+    w.large = false;
+    // Each 4K subfolio keeps its page's hardware state and poison.
+    let (hw, poisoned) = (w.hw_private, w.poisoned);
+    w.hw_private = 0;
+    for j in lo..hi {
+        *st.folio_mut(sub_slot(j)) = Folio {
+            state: FolioState::PageCache,
+            index: j as u8,
+            refcount: 1,
+            hw_private: (hw >> (j - lo)) & 1,
+            poisoned,
+            ..Folio::default()
+        };
+        st.pages[j].folio = Some(sub_slot(j));
+    }
+    st.gigantic[g].structure = Structure::Split;
+    restage2(cfg, st, g);
 }
 
 /// Remove page `i`'s folio from the page cache (truncate/release): the page
@@ -316,20 +469,45 @@ pub fn remove_from_page_cache(cfg: &Config, st: &mut State, i: usize) {
 /// reference still held on one of them is what `gigantic_pool_safe` flags.
 /// `released` stays set only after a close (a punch hands the page back
 /// while the file still owns the range).
-pub fn return_gigantic_to_pool(st: &mut State) {
-    st.gigantic.in_pool = true;
-    st.gigantic.structure = Structure::Whole;
-    st.gigantic.released = st.closed;
+pub fn return_gigantic_to_pool(st: &mut State, g: usize) {
+    st.gigantic[g].in_pool = true;
+    st.gigantic[g].structure = Structure::Whole;
+    st.gigantic[g].released = st.closed;
 }
 
 /// The gigantic page's memory holds no reference and no folio of it is in
 /// the page cache: guest_memfd's allocator may merge it and pool it.
-pub fn gigantic_unreferenced(cfg: &Config, st: &State) -> bool {
-    let n = cfg.pages as usize;
-    std::iter::once(WHOLE).chain((0..n).map(sub_slot)).all(|s| {
+pub fn gigantic_unreferenced(cfg: &Config, st: &State, g: usize) -> bool {
+    gig_slots(cfg, g).all(|s| {
         matches!(
             st.folio(s).state,
             FolioState::Unused | FolioState::Freed | FolioState::Gone
         ) && st.folio(s).refcount == 0
     })
+}
+
+/// Design hugetlb: is page `i`'s gigantic page still in the pool, so that
+/// allocating page `i` takes a fresh huge folio? Returns that gigantic page.
+pub fn fresh_gigantic(cfg: &Config, st: &State, i: usize) -> Option<usize> {
+    let g = gig_of(cfg, i);
+    (cfg.design == Design::Hugetlb && st.pages[i].folio.is_none() && st.gigantic[g].in_pool)
+        .then_some(g)
+}
+
+/// Design hugetlb: the fresh folio of gigantic page `g` must be split
+/// (its range is not all private: `kvm_gmem_range_has_attributes()` in
+/// `__maybe_split_fresh_folio()`).
+pub fn needs_fresh_split(st: &State, g: usize) -> bool {
+    st.gigantic[g].structure == Structure::Splitting
+}
+
+/// Design hugetlb, the fault path's split of a fresh folio: freeze the
+/// whole folio at the page cache's count (false: someone else holds a
+/// reference, spin), then split it to 4K.
+pub fn fresh_split(cfg: &Config, st: &mut State, g: usize) -> bool {
+    if !freeze(st, whole_slot(cfg, g), ppg(cfg) as i32) {
+        return false;
+    }
+    split_gigantic(cfg, st, g);
+    true
 }

@@ -35,7 +35,7 @@ impl GmemModel {
             nr_pages: self.cfg.pages,
             pages,
             folios: [Folio::default(); MAX_FOLIOS],
-            gigantic: Gigantic::default(),
+            gigantic: [Gigantic::default(); 2],
             invalidate_lock: RwSem::default(),
             closed: false,
             conv: Converter::default(),
@@ -165,7 +165,7 @@ impl GmemModel {
                     Actor::Populate => populate::step(c, &mut next),
                     Actor::Speculative => populate::spec_step(c, &mut next),
                     Actor::PoolCallback => {
-                        truncate::pool_callback(&mut next);
+                        truncate::pool_callback(&self.cfg, &mut next);
                         true
                     }
                     Actor::MemoryFailure => memory_failure::step(c, &mut next),

@@ -55,10 +55,10 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
     let takes_refs = (!cfg.procs.is_empty() && !pfnmap)
         || (!cfg.pinners.is_empty() && !cfg.design.refuses_gup())
         || (cfg.secondary_mmu.is_some() && !pfnmap)
+        || (cfg.attrs_arg_page.is_some() && !pfnmap)
         || cfg.speculative.is_some()
         || cfg.populate.is_some()
-        || cfg.lru
-        || (cfg.attrs_arg_page.is_some() && !pfnmap);
+        || cfg.lru;
     // The copy-out's fault comes after the conversion failed: it cannot be
     // what makes it fail.
     let holds_refs_at_check = takes_refs
@@ -131,7 +131,7 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
             Some("no punch or close: no folio of the file is freed")
         }
         NoStage2ToFreed if cfg.guest.is_empty() => Some("no guest vCPU in this configuration"),
-        NoStage2ToFreed if !frees && cfg.design != Design::Split => {
+        NoStage2ToFreed if !frees && !matches!(cfg.design, Design::Split | Design::Hugetlb) => {
             Some("no punch or close and no merge: no folio is freed, orphaned or merged away")
         }
         FolioReferenced if !takes_refs => Some(
@@ -169,8 +169,18 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
         GiganticPoolSafe | GiganticSplit | GiganticMerged if !cfg.design.is_huge() => {
             Some("not a design backed by a gigantic page")
         }
-        GiganticSplit | GiganticMerged if cfg.design != Design::Split => {
+        GiganticSplit | GiganticMerged if !matches!(cfg.design, Design::Split | Design::Hugetlb) => {
             Some("only design split restructures the gigantic page")
+        }
+        GiganticMerged
+            if cfg.design == Design::Hugetlb
+                && cfg.truncate.is_none()
+                && !cfg
+                    .conversions
+                    .iter()
+                    .any(|c| c.to == invariants::Attr::Private) =>
+        {
+            Some("no to-private conversion or punch: nothing merges a huge page")
         }
         GiganticSplit
             if !cfg

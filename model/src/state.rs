@@ -71,6 +71,9 @@ pub struct Page {
     pub ptes: u8,
     /// The KVM stage-2 entry of this index's gfn, per VM.
     pub s2: [S2; MAX_VMS],
+    /// Design hugetlb: bit v set when VM v maps this gfn through a huge
+    /// (gigantic-page-sized) private stage-2 leaf rather than a 4K one.
+    pub s2_huge: u8,
 }
 
 impl Page {
@@ -83,7 +86,8 @@ impl Page {
     }
 }
 
-/// The gigantic (hugetlb) page backing the file in designs split/huge_whole.
+/// A gigantic (hugetlb) page: the one backing the file in designs
+/// split/huge_whole, or one of the two of design hugetlb (`mm::gig_of`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Gigantic {
     pub in_pool: bool,
@@ -152,6 +156,10 @@ pub enum ConvPc {
     SplitDo,
     /// Store the new attribute for the range (maple tree store).
     Flip,
+    /// Design hugetlb, to-shared: kvm_gmem_split_private() splits the huge
+    /// private stage-2 leaves of the batch's huge page (may fail -ENOMEM,
+    /// an environment choice).
+    S2Split,
     /// Split design: freeze subfolio n at its baseline before merging.
     MergeFreeze(u8),
     /// Split design: fold the frozen subfolios into one folio, unfreeze it.
@@ -185,6 +193,15 @@ pub struct Converter {
     pub drained: bool,
     /// Holds the exclusive pin on this page's folio (exclusive-pin RFC).
     pub excl: Option<Slot>,
+    /// Design hugetlb: the gigantic page of the current batch
+    /// (`__kvm_gmem_set_attributes()` converts one huge page per batch).
+    pub batch: u8,
+    /// Design hugetlb: between kvm_gmem_invalidate_begin() and _end() of
+    /// the current batch (the restructure and the store may follow the end).
+    pub inv_open: bool,
+    /// Design hugetlb: an allocation of this request already failed
+    /// -ENOMEM (the environment fails at most once per request).
+    pub enomem_seen: bool,
 }
 
 // ---- Host process (a VMM thread touching the mmap) ----
@@ -200,6 +217,12 @@ pub enum FaultPc {
     Install(Slot),
     /// PFNMAP/anon: the PTE is installed with the lock still held (no reference).
     InstallLocked(Slot),
+    /// Design hugetlb, still under the shared lock: this fault allocated
+    /// gigantic page g's fresh folio over a range that is not all private;
+    /// `__maybe_split_fresh_folio()` unlocked it, dropped its own reference
+    /// and spins in folio_ref_freeze() at the page cache's count before
+    /// splitting it to 4K.
+    FreshSplit(u8),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -273,6 +296,9 @@ pub enum GuestPc {
     /// Under mmu_lock: mmu_invalidate_retry_gfn(), then install the stage-2
     /// entry for the pfn get_pfn returned (no reference held).
     Install(Slot),
+    /// Design hugetlb: inside kvm_gmem_get_pfn() under the shared lock,
+    /// splitting gigantic page g's fresh folio (as `FaultPc::FreshSplit`).
+    FreshSplit(u8),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -404,7 +430,9 @@ pub struct State {
     pub nr_pages: u8,
     pub pages: [Page; MAX_PAGES],
     pub folios: [Folio; MAX_FOLIOS],
-    pub gigantic: Gigantic,
+    /// Gigantic pages: index 0 in designs split/huge_whole, 0 and 1 in
+    /// design hugetlb (the second stays at its default otherwise).
+    pub gigantic: [Gigantic; 2],
     pub invalidate_lock: RwSem,
     /// The file was closed: no fd, no host mapping.
     pub closed: bool,
@@ -485,19 +513,20 @@ impl std::fmt::Debug for State {
             }
             writeln!(f)?;
         }
-        let g = self.gigantic;
-        if !(g.in_pool && g.structure == Structure::Whole && !g.released) {
-            writeln!(
-                f,
-                "gigantic page: {:?}{}{}",
-                g.structure,
-                if g.in_pool { ", in hugetlb pool" } else { "" },
-                if g.released {
-                    ", released by close"
-                } else {
-                    ""
-                }
-            )?;
+        for (k, g) in self.gigantic.iter().enumerate() {
+            if !(g.in_pool && g.structure == Structure::Whole && !g.released) {
+                writeln!(
+                    f,
+                    "gigantic page {k}: {:?}{}{}",
+                    g.structure,
+                    if g.in_pool { ", in hugetlb pool" } else { "" },
+                    if g.released {
+                        ", released by close"
+                    } else {
+                        ""
+                    }
+                )?;
+            }
         }
         let l = self.invalidate_lock;
         match (l.writer, l.readers) {
@@ -610,9 +639,13 @@ mod pack {
     /// Bytes of the fixed part; then 8 per page and 11 per used folio.
     pub const FIXED: usize = 78;
     const PAGE: usize = 8;
+    /// Design hugetlb's fields, appended only when one is set (so every
+    /// other design packs, and hashes, exactly as before): the second
+    /// gigantic page, the converter's batch state, one `s2_huge` byte per page.
+    const EXTRA: usize = 2 + MAX_PAGES;
     const FOLIO: usize = 11;
-    /// The largest packed state: 78 + 8 x 8 + 17 x 11 = 329.
-    pub const MAX: usize = FIXED + MAX_PAGES * PAGE + MAX_FOLIOS * FOLIO;
+    /// The largest packed state: 78 + 8 x 8 + 17 x 11 + 10 = 339.
+    pub const MAX: usize = FIXED + MAX_PAGES * PAGE + MAX_FOLIOS * FOLIO + EXTRA;
 
     #[inline(always)]
     fn slot(s: Option<Slot>) -> [u8; 2] {
@@ -645,6 +678,7 @@ mod pack {
             FaultPc::Lookup => (1, 0),
             FaultPc::Install(s) => (2, s),
             FaultPc::InstallLocked(s) => (3, s),
+            FaultPc::FreshSplit(g) => (4, g),
         }
     }
 
@@ -655,6 +689,7 @@ mod pack {
             folio,
             ptes,
             s2,
+            s2_huge: _,
         } = *p;
         let f = slot(folio);
         let e = |x: S2| match x {
@@ -719,6 +754,9 @@ mod pack {
             succeeded,
             drained,
             excl,
+            batch: _,
+            inv_open: _,
+            enomem_seen: _,
         } = *c;
         let (tag, arg) = match pc {
             ConvPc::Idle => (0, 0),
@@ -744,6 +782,7 @@ mod pack {
                 let (t, a) = fault(fp);
                 (19 + t, a)
             }
+            ConvPc::S2Split => (24, 0),
         };
         o[..3].copy_from_slice(&[op, tag, arg]);
         o[3..12].copy_from_slice(&result(res));
@@ -781,7 +820,7 @@ mod pack {
             PinPc::SlowFollow => (4, 0),
             PinPc::SlowFault(fp) => {
                 let (t, a) = fault(fp);
-                (5 + t, a)
+                (if t < 4 { 5 + t } else { 10 + t }, a)
             }
             PinPc::ExclRecheck(s) => (9, s),
             PinPc::Held(s) => (10, s),
@@ -861,16 +900,19 @@ mod pack {
             .map_or(0, |i| i + 1);
         let nr = (*nr_pages as usize).min(MAX_PAGES);
 
-        let Gigantic {
-            in_pool,
-            structure,
-            released,
-        } = *gigantic;
-        let structure = match structure {
-            Structure::Whole => 0u8,
-            Structure::Split => 1,
-            Structure::Splitting => 2,
-            Structure::Merging => 3,
+        let gig = |g: &Gigantic| {
+            let Gigantic {
+                in_pool,
+                structure,
+                released,
+            } = *g;
+            let structure = match structure {
+                Structure::Whole => 0u8,
+                Structure::Split => 1,
+                Structure::Splitting => 2,
+                Structure::Merging => 3,
+            };
+            (in_pool as u8) | (released as u8) << 1 | structure << 2
         };
         let RwSem { writer, readers } = *invalidate_lock;
         let w = slot(writer);
@@ -878,7 +920,7 @@ mod pack {
         o[..8].copy_from_slice(&[
             *nr_pages,
             used as u8,
-            (in_pool as u8) | (released as u8) << 1 | structure << 2,
+            gig(&gigantic[0]),
             w[0],
             w[1],
             r[0],
@@ -903,6 +945,7 @@ mod pack {
                 GuestPc::CheckAttr => (2, 0),
                 GuestPc::GetPfn => (3, 0),
                 GuestPc::Install(s) => (4, s),
+                GuestPc::FreshSplit(g) => (5, g),
             };
             o[37 + 4 * v..41 + 4 * v].copy_from_slice(&[op, tag, arg, seq_stale as u8]);
         }
@@ -971,7 +1014,23 @@ mod pack {
         for (dst, f) in o[n..].chunks_exact_mut(FOLIO).zip(&folios[..used]) {
             dst.copy_from_slice(&folio(f));
         }
-        n + used * FOLIO
+        n += used * FOLIO;
+        // The fixed part's first two bytes give the length so far, so the
+        // optional tail keeps the encoding injective.
+        let extra = [
+            gig(&gigantic[1]),
+            cv.batch | (cv.inv_open as u8) << 4 | (cv.enomem_seen as u8) << 5,
+        ];
+        let huge = pages[..nr].iter().map(|p| p.s2_huge);
+        if extra != [gig(&Gigantic::default()), 0] || pages[..nr].iter().any(|p| p.s2_huge != 0) {
+            o[n..n + 2].copy_from_slice(&extra);
+            n += 2;
+            for (dst, h) in o[n..n + nr].iter_mut().zip(huge) {
+                *dst = h;
+            }
+            n += nr;
+        }
+        n
     }
 }
 
@@ -1018,8 +1077,9 @@ mod tests {
             write: true,
             guest_type: Some(Attr::Private),
         });
+        st.conv.batch = 1;
         assert_eq!(packed(&st).len(), pack::MAX);
-        assert_eq!(pack::MAX, 329);
+        assert_eq!(pack::MAX, 339);
     }
 
     /// Single-field changes all pack differently (spot check of injectivity,
@@ -1068,9 +1128,18 @@ mod tests {
                 s.folios[0].state = FolioState::PageCache;
                 s.folios[0].pincount = 1
             },
-            |s| s.gigantic.in_pool = false,
-            |s| s.gigantic.released = true,
-            |s| s.gigantic.structure = Structure::Split,
+            |s| s.gigantic[0].in_pool = false,
+            |s| s.gigantic[0].released = true,
+            |s| s.gigantic[0].structure = Structure::Split,
+            |s| s.gigantic[1].in_pool = false,
+            |s| s.pages[0].s2_huge = 1,
+            |s| s.conv.batch = 1,
+            |s| s.conv.inv_open = true,
+            |s| s.conv.enomem_seen = true,
+            |s| s.conv.pc = ConvPc::S2Split,
+            |s| s.procs[0].pc = ProcPc::Fault(FaultPc::FreshSplit(1)),
+            |s| s.pinners[0].pc = PinPc::SlowFault(FaultPc::FreshSplit(0)),
+            |s| s.guests[0].pc = GuestPc::FreshSplit(0),
             |s| s.invalidate_lock.writer = Some(0),
             |s| s.invalidate_lock.readers = 1,
             |s| s.closed = true,

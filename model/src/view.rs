@@ -4,7 +4,7 @@
 
 use crate::actors::{converter, guest};
 use crate::config::{Bug, Config, Design, PinKind};
-use crate::mm::{self, sub_slot, WHOLE};
+use crate::mm;
 use crate::model::GmemModel;
 use crate::state::*;
 use invariants::*;
@@ -106,8 +106,8 @@ impl<'a> View<'a> {
         }
     }
 
-    fn gigantic_slots(&self) -> impl Iterator<Item = Slot> + '_ {
-        std::iter::once(WHOLE).chain((0..self.cfg.pages as usize).map(sub_slot))
+    fn gigantic_slots(&self, g: usize) -> impl Iterator<Item = Slot> + '_ {
+        mm::gig_slots(self.cfg, g)
     }
 
     fn held(&self, s: Slot) -> i32 {
@@ -189,36 +189,38 @@ impl GmemView for View<'_> {
             return;
         }
         let st = self.st;
-        let mut dead = 0;
-        let mut pooled = 0;
-        let mut hw_pooled = false;
-        for s in self.gigantic_slots() {
-            let fo = st.folio(s);
-            hw_pooled |= st.gigantic.in_pool && fo.hw_private != 0;
-            let refs = fo.refcount.abs() + self.held(s);
-            if fo.state == FolioState::Gone {
-                dead += refs;
+        for g in 0..mm::nr_gigantic(self.cfg) {
+            let gig = st.gigantic[g];
+            let (glo, ghi) = mm::gig_range(self.cfg, g);
+            let mut dead = 0;
+            let mut pooled = 0;
+            let mut hw_pooled = false;
+            for s in self.gigantic_slots(g) {
+                let fo = st.folio(s);
+                hw_pooled |= gig.in_pool && fo.hw_private != 0;
+                let refs = fo.refcount.abs() + self.held(s);
+                if fo.state == FolioState::Gone {
+                    dead += refs;
+                }
+                if gig.in_pool {
+                    pooled += refs;
+                }
             }
-            if st.gigantic.in_pool {
-                pooled += refs;
+            if gig.in_pool {
+                pooled += (glo..ghi).filter(|&i| st.pages[i].folio.is_some()).count() as i32;
             }
+            f(&GiganticView {
+                id: g as u32,
+                first_index: glo,
+                nr_pages: ghi - glo,
+                structure: gig.structure,
+                in_pool: gig.in_pool,
+                released: gig.released,
+                refs_on_dead_subfolios: dead,
+                refs_while_pooled: pooled,
+                hw_private_while_pooled: hw_pooled,
+            });
         }
-        if st.gigantic.in_pool {
-            pooled += (0..self.cfg.pages as usize)
-                .filter(|&i| st.pages[i].folio.is_some())
-                .count() as i32;
-        }
-        f(&GiganticView {
-            id: 0,
-            first_index: 0,
-            nr_pages: self.cfg.pages as usize,
-            structure: st.gigantic.structure,
-            in_pool: st.gigantic.in_pool,
-            released: st.gigantic.released,
-            refs_on_dead_subfolios: dead,
-            refs_while_pooled: pooled,
-            hw_private_while_pooled: hw_pooled,
-        })
     }
 
     fn for_each_access(&self, f: &mut dyn FnMut(&Access)) {

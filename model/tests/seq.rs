@@ -77,10 +77,10 @@ fn punch_close_and_the_pool() {
     assert_eq!(m.punch(0, 2).unwrap(), Outcome::Eagain { error_index: 1 });
     assert!(matches!(m.punch(0, 1), Err(SeqError::Unsupported(_))));
     assert_eq!(m.close().unwrap(), Outcome::Ok);
-    assert!(!m.state().gigantic.in_pool);
+    assert!(!m.state().gigantic[0].in_pool);
     assert_eq!(m.unpin(h.unwrap()).unwrap(), Outcome::Ok);
     assert!(
-        m.state().gigantic.in_pool,
+        m.state().gigantic[0].in_pool,
         "pool callback ran after the last put"
     );
     assert_eq!(m.convert(0, 1, Attr::Private).unwrap(), Outcome::Ebadf);

@@ -6,7 +6,7 @@
 
 use super::host::{fault_step, Fault};
 use crate::config::{Bug, Config, ConvOp, Design};
-use crate::mm::{self, sub_slot, WHOLE};
+use crate::mm::{self, sub_slot};
 use crate::state::*;
 use invariants::Accessor;
 use invariants::{Attr, ConvResult, Structure, GUP_PIN_COUNTING_BIAS, GUP_PIN_EXCLUSIVE_BIAS};
@@ -26,6 +26,11 @@ fn range(cfg: &Config, st: &State) -> (usize, usize) {
 /// Pages the KVM invalidation covers: the request's range, rounded out to the
 /// gigantic page where restructuring may happen (RFC v2 1G).
 pub fn invalidation_range(cfg: &Config, st: &State) -> (usize, usize) {
+    if cfg.design == Design::Hugetlb {
+        // kvm_gmem_compute_invalidate_start()/_end(): the batch's range
+        // rounded out to its huge page.
+        return mm::gig_range(cfg, st.conv.batch as usize);
+    }
     // A gigantic page is mapped in stage-2 as one huge entry, so any
     // invalidation in it covers all of it (RFC v2 rounds the range out,
     // RFC v2 patch 38, docs/kernel.md#hugetlb-rfc-v2; [infer] for huge_whole,
@@ -38,7 +43,10 @@ pub fn invalidation_range(cfg: &Config, st: &State) -> (usize, usize) {
 }
 
 /// Between kvm_gmem_invalidate_begin() and _end(): mmu_invalidate_in_progress raised.
-pub fn in_invalidation(st: &State) -> bool {
+pub fn in_invalidation(cfg: &Config, st: &State) -> bool {
+    if cfg.design == Design::Hugetlb {
+        return st.conv.inv_open;
+    }
     matches!(
         st.conv.pc,
         ConvPc::MakeShared
@@ -49,6 +57,18 @@ pub fn in_invalidation(st: &State) -> bool {
             | ConvPc::MergeFold
             | ConvPc::InvEnd
     )
+}
+
+/// The pages the current step works on: the request's range, or in design
+/// hugetlb the current batch's part of it (one huge page per batch).
+fn work_range(cfg: &Config, st: &State) -> (usize, usize) {
+    let (lo, hi) = range(cfg, st);
+    if cfg.design == Design::Hugetlb {
+        let (glo, ghi) = mm::gig_range(cfg, st.conv.batch as usize);
+        (lo.max(glo), hi.min(ghi))
+    } else {
+        (lo, hi)
+    }
 }
 
 fn private_bits(cfg: &Config, st: &State) -> u8 {
@@ -64,9 +84,15 @@ pub fn can_start(cfg: &Config, st: &State) -> bool {
     }
 }
 
-/// The VMM retries a failed request (after dropping what it owns).
+/// The VMM retries a failed request (after dropping what it owns); under
+/// design hugetlb also one that failed -ENOMEM (question 4 of issue 13).
 fn retrying(cfg: &Config, st: &State) -> bool {
-    cfg.retry_until_ok && matches!(st.conv.result, Some(ConvResult::Eagain { .. }))
+    cfg.retry_until_ok
+        && match st.conv.result {
+            Some(ConvResult::Eagain { .. }) => true,
+            Some(ConvResult::Enomem { .. }) => cfg.design == Design::Hugetlb,
+            _ => false,
+        }
 }
 
 pub fn in_flight(cfg: &Config, st: &State) -> bool {
@@ -84,6 +110,7 @@ pub fn start(cfg: &Config, st: &mut State) {
     }
     begin_attempt(cfg, st);
     st.conv.succeeded = false;
+    st.conv.enomem_seen = false;
 }
 
 fn begin_attempt(cfg: &Config, st: &mut State) {
@@ -91,6 +118,12 @@ fn begin_attempt(cfg: &Config, st: &mut State) {
     st.conv.after = 0;
     st.conv.result = None;
     st.conv.drained = false;
+    st.conv.inv_open = false;
+    st.conv.batch = if cfg.design == Design::Hugetlb {
+        mm::gig_of(cfg, range(cfg, st).0) as u8
+    } else {
+        0
+    };
     let o = op(cfg, st);
     st.conv.pc = match (cfg.design, o.to) {
         (Design::ExclusivePin, Attr::Private) => ConvPc::ExclPin,
@@ -173,19 +206,116 @@ fn write_arg(st: &mut State, s: Slot, i: usize) {
 /// The environment's choice at `ConvPc::Prealloc`: the maple-tree node
 /// allocation fails. -ENOMEM, `error_offset = start`, nothing changed.
 pub fn prealloc_can_fail(cfg: &Config, st: &State) -> bool {
-    cfg.enomem && st.conv.pc == ConvPc::Prealloc
+    if !cfg.enomem {
+        return false;
+    }
+    if cfg.design == Design::Hugetlb {
+        // Design hugetlb: kvm_gmem_split_private() (when there is a huge
+        // leaf to split) and hugetlb_vmemmap_restore_folio() in the split
+        // may fail -ENOMEM; the environment fails at most once per request.
+        return !st.conv.enomem_seen && matches!(st.conv.pc, ConvPc::S2Split | ConvPc::SplitDo);
+    }
+    st.conv.pc == ConvPc::Prealloc
 }
 
 pub fn prealloc_fail(cfg: &Config, st: &mut State) {
+    if cfg.design == Design::Hugetlb {
+        // *err_index = start of the batch; the batch's attributes are not
+        // stored; earlier batches stay converted.
+        let err = ConvResult::Enomem {
+            error_index: work_range(cfg, st).0,
+        };
+        st.conv.enomem_seen = true;
+        if st.conv.pc == ConvPc::SplitDo {
+            // The folio is unfrozen at the page cache's count, still whole.
+            let g = st.conv.batch as usize;
+            let w = mm::whole_slot(cfg, g);
+            let n = mm::ppg(cfg) as i32;
+            if st.folio(w).frozen {
+                mm::unfreeze(st, w, n);
+            }
+            st.gigantic[g].structure = Structure::Whole;
+        }
+        if st.conv.inv_open {
+            // kvm_gmem_invalidate_end() before returning.
+            st.conv.result = Some(err);
+            st.conv.pc = ConvPc::InvEnd;
+        } else {
+            finish(cfg, st, err);
+        }
+        return;
+    }
     let start = op(cfg, st).start as usize;
     finish(cfg, st, ConvResult::Enomem { error_index: start });
+}
+
+/// Design hugetlb: the first step of the current batch.
+fn batch_first(to: Attr) -> ConvPc {
+    match to {
+        Attr::Private => ConvPc::Unmap,
+        Attr::Shared => ConvPc::InvBegin,
+    }
+}
+
+/// Design hugetlb: the branch's order (BUG store_after_inv_end) ends the
+/// invalidation before the restructure and the store; the fixed order
+/// keeps both inside the window, as v13 keeps its store.
+fn store_after_end(cfg: &Config) -> bool {
+    cfg.has(Bug::StoreAfterInvEnd)
+}
+
+/// Design hugetlb, `kvm_gmem_restructure()`: split the batch's huge page
+/// (to-shared, when it is whole) or merge it (to-private, when every other
+/// subpage of it is private); `None` when there is nothing to do.
+fn restructure(cfg: &Config, st: &mut State, to: Attr) -> Option<ConvPc> {
+    let g = st.conv.batch as usize;
+    if st.gigantic[g].in_pool {
+        return None;
+    }
+    match to {
+        Attr::Shared if st.gigantic[g].structure == Structure::Whole => {
+            st.gigantic[g].structure = Structure::Splitting;
+            Some(ConvPc::SplitFreeze)
+        }
+        Attr::Private if st.gigantic[g].structure == Structure::Split => {
+            let (glo, ghi) = mm::gig_range(cfg, g);
+            let (lo, hi) = work_range(cfg, st);
+            let rest_private = (glo..ghi).all(|j| (lo..hi).contains(&j) || st.pages[j].private);
+            rest_private.then(|| {
+                st.gigantic[g].structure = Structure::Merging;
+                ConvPc::MergeFreeze(glo as u8)
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Design hugetlb: after the zap (and make_shared) of a batch.
+fn after_zap(cfg: &Config, st: &mut State, to: Attr) -> ConvPc {
+    if store_after_end(cfg) {
+        ConvPc::InvEnd
+    } else {
+        restructure(cfg, st, to).unwrap_or(ConvPc::Flip)
+    }
+}
+
+/// Design hugetlb: the batch is stored; the next batch, or return.
+fn next_batch(cfg: &Config, st: &mut State, to: Attr) {
+    let (_, hi) = range(cfg, st);
+    let next = st.conv.batch as usize + 1;
+    if mm::gig_range(cfg, next).0 < hi {
+        st.conv.batch = next as u8;
+        st.conv.pc = batch_first(to);
+    } else {
+        finish(cfg, st, ConvResult::Ok);
+    }
 }
 
 /// The v13 stage-2 filter of a conversion (`kvm_gmem_invalidate_start()`):
 /// to-private zaps shared entries only, to-shared private entries only.
 /// Other designs (older series) zap every type.
 fn zap_filter(cfg: &Config, to: Attr) -> Option<Attr> {
-    if !matches!(cfg.design, Design::Inplace | Design::NoDirectMap) {
+    if !matches!(cfg.design, Design::Inplace | Design::NoDirectMap | Design::Hugetlb) {
         return None;
     }
     let filter = match to {
@@ -229,7 +359,7 @@ fn maybe_dma_pinned(st: &State, s: Slot) -> bool {
 /// checked: present folios only (absent ones cannot be referenced), and one
 /// check per folio (a large folio covers every page).
 fn next_check(cfg: &Config, st: &State, from: usize) -> Option<u8> {
-    let (lo, hi) = range(cfg, st);
+    let (lo, hi) = work_range(cfg, st);
     if cfg.has(Bug::PartialFlip) {
         // The buggy loop visits every page in order, flipping as it goes.
         return (from.max(lo) < hi).then_some(from.max(lo) as u8);
@@ -309,8 +439,8 @@ fn after_checks(cfg: &Config) -> ConvPc {
 fn split_needed(cfg: &Config, st: &State) -> bool {
     cfg.design == Design::Split
         && op(cfg, st).to == Attr::Shared
-        && !st.gigantic.in_pool
-        && st.gigantic.structure == Structure::Whole
+        && !st.gigantic[0].in_pool
+        && st.gigantic[0].structure == Structure::Whole
 }
 
 /// Is the exclusive bias set on this folio? (small: in `_refcount`; large: in `_pincount`)
@@ -324,8 +454,10 @@ pub fn exclusive_set(st: &State, s: Slot) -> bool {
 }
 
 pub fn step(cfg: &Config, st: &mut State) -> bool {
-    let (lo, hi) = range(cfg, st);
+    let (rlo, rhi) = range(cfg, st);
+    let (lo, hi) = work_range(cfg, st);
     let to = op(cfg, st).to;
+    let hugetlb = cfg.design == Design::Hugetlb;
     match st.conv.pc {
         ConvPc::Idle => return false,
         ConvPc::Done => {
@@ -356,11 +488,11 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             }
             st.invalidate_lock.writer = Some(ME);
             // Early exit: the whole range already has the attribute.
-            if (lo..hi).all(|i| st.pages[i].attr() == to) {
+            if (rlo..rhi).all(|i| st.pages[i].attr() == to) {
                 finish(cfg, st, ConvResult::Ok);
                 return true;
             }
-            st.conv.pc = if cfg.enomem {
+            st.conv.pc = if cfg.enomem && !hugetlb {
                 ConvPc::Prealloc
             } else {
                 after_prealloc(cfg, st, to)
@@ -425,9 +557,10 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 // folios; mm/swap.c). BUG no_lru_drain removes this.
                 st.conv.pc = ConvPc::Drain(i as u8);
             } else {
-                // -EAGAIN, error_offset = max(start, folio->index).
+                // -EAGAIN, error_offset = max(start, folio->index) (design
+                // hugetlb: kvm_gmem_has_safe_refcount() sets folio->index).
                 let index = st.pages[i].folio.map_or(i, |s| st.folio(s).index as usize);
-                let err = index.max(lo);
+                let err = if hugetlb { index } else { index.max(lo) };
                 finish(cfg, st, ConvResult::Eagain { error_index: err });
             }
         }
@@ -471,6 +604,23 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // raise each VM's mmu_invalidate_in_progress.
             let (ilo, ihi) = invalidation_range(cfg, st);
             let vms = invalidated_vms(cfg, st);
+            if hugetlb {
+                // kvm_gmem_invalidate_begin() over the huge page; to-shared
+                // first splits huge private leaves (kvm_gmem_split_private(),
+                // which may fail), then kvm_gmem_zap() of the batch's range.
+                st.conv.inv_open = true;
+                if to == Attr::Shared && mm::has_huge_leaf(st, vms, ilo, ihi) {
+                    st.conv.pc = ConvPc::S2Split;
+                    return true;
+                }
+                mm::zap_stage2(st, vms, lo, hi, zap_filter(cfg, to));
+                st.conv.pc = if to == Attr::Shared && !cfg.has(Bug::NoMakeShared) {
+                    ConvPc::MakeShared
+                } else {
+                    after_zap(cfg, st, to)
+                };
+                return true;
+            }
             mm::zap_stage2(st, vms, ilo, ihi, zap_filter(cfg, to));
             // BUG no_make_shared: the to-shared path skips the arch hook.
             st.conv.pc = if to == Attr::Shared && arch_converts(cfg) && !cfg.has(Bug::NoMakeShared)
@@ -478,6 +628,19 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 ConvPc::MakeShared
             } else {
                 after_make_shared(cfg, st)
+            };
+        }
+        ConvPc::S2Split => {
+            // kvm_split_cross_boundary_leafs() succeeded: 4K leaves to the
+            // same pfns; then kvm_gmem_zap() of the batch's private entries.
+            let (ilo, ihi) = invalidation_range(cfg, st);
+            let vms = invalidated_vms(cfg, st);
+            mm::split_stage2(st, vms, ilo, ihi);
+            mm::zap_stage2(st, vms, lo, hi, zap_filter(cfg, to));
+            st.conv.pc = if !cfg.has(Bug::NoMakeShared) {
+                ConvPc::MakeShared
+            } else {
+                after_zap(cfg, st, to)
             };
         }
         ConvPc::MakeShared => {
@@ -490,50 +653,35 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     st.folio_mut(s).hw_private &= !(1u8 << (i - first));
                 }
             }
-            st.conv.pc = after_make_shared(cfg, st);
+            st.conv.pc = if hugetlb {
+                after_zap(cfg, st, to)
+            } else {
+                after_make_shared(cfg, st)
+            };
         }
         ConvPc::SplitFreeze => {
             // folio_ref_freeze() at the page cache's count, spinning while
             // speculative references are held (RFC v2 patch 38).
-            let n = cfg.pages as i32;
+            let w = mm::whole_slot(cfg, st.conv.batch as usize);
+            let n = mm::ppg(cfg) as i32;
             if cfg.has(Bug::RestructureNoFreeze) {
                 // BUG restructure_no_freeze: a plain read of the count instead
                 // of folio_ref_freeze(), so a speculative folio_try_get() can
                 // still land on the folio being split (docs/kernel.md#freeze).
-                if st.folio(WHOLE).refcount != n {
+                if st.folio(w).refcount != n {
                     return false;
                 }
-            } else if !mm::freeze(st, WHOLE, n) {
+            } else if !mm::freeze(st, w, n) {
                 return false;
             }
             st.conv.pc = ConvPc::SplitDo;
         }
         ConvPc::SplitDo => {
-            let n = cfg.pages as usize;
-            // The page cache's references move to the 4K folios.
-            let w = st.folio_mut(WHOLE);
-            if w.frozen {
-                w.frozen = false;
-            } else {
-                w.refcount -= n as i32;
-            }
-            w.state = FolioState::Gone;
-            w.large = false;
-            // Each 4K subfolio keeps its page's hardware state and poison.
-            let (hw, poisoned) = (w.hw_private, w.poisoned);
-            w.hw_private = 0;
-            for j in 0..n {
-                *st.folio_mut(sub_slot(j)) = Folio {
-                    state: FolioState::PageCache,
-                    index: j as u8,
-                    refcount: 1,
-                    hw_private: (hw >> j) & 1,
-                    poisoned,
-                    ..Folio::default()
-                };
-                st.pages[j].folio = Some(sub_slot(j));
-            }
-            st.gigantic.structure = Structure::Split;
+            // The page cache's references move to the 4K folios. (Design
+            // hugetlb: hugetlb_vmemmap_restore_folio() succeeded; its
+            // -ENOMEM is the environment's `prealloc_fail` at this pc.)
+            let g = st.conv.batch as usize;
+            mm::split_gigantic(cfg, st, g);
             st.conv.pc = ConvPc::Flip;
         }
         ConvPc::Flip => {
@@ -545,8 +693,16 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 finish(cfg, st, ConvResult::Ok);
                 return true;
             }
+            if hugetlb {
+                if store_after_end(cfg) {
+                    next_batch(cfg, st, to);
+                } else {
+                    st.conv.pc = ConvPc::InvEnd;
+                }
+                return true;
+            }
             st.conv.pc = if merge_after_flip(cfg, st) {
-                st.gigantic.structure = Structure::Merging;
+                st.gigantic[0].structure = Structure::Merging;
                 ConvPc::MergeFreeze(0)
             } else {
                 ConvPc::InvEnd
@@ -564,21 +720,40 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             } else if !mm::freeze(st, s, 1) {
                 return false;
             }
-            st.conv.pc = if (i as usize + 1) < cfg.pages as usize {
+            let end = mm::gig_range(cfg, st.conv.batch as usize).1;
+            st.conv.pc = if (i as usize + 1) < end {
                 ConvPc::MergeFreeze(i + 1)
             } else {
                 ConvPc::MergeFold
             };
         }
         ConvPc::MergeFold => {
-            fold_subfolios(cfg, st);
-            st.conv.pc = ConvPc::InvEnd;
+            fold_subfolios(cfg, st, st.conv.batch as usize);
+            st.conv.pc = if hugetlb {
+                ConvPc::Flip
+            } else {
+                ConvPc::InvEnd
+            };
         }
         ConvPc::InvEnd => {
             // kvm_gmem_invalidate_end(): mmu_invalidate_seq++ and
             // in_progress-- in every VM the start reached.
             let vms = invalidated_vms(cfg, st);
             mm::bump_seq(st, vms);
+            if hugetlb {
+                st.conv.inv_open = false;
+                if let Some(r) = st.conv.result {
+                    // A failed batch (-ENOMEM) returns after the end.
+                    finish(cfg, st, r);
+                } else if store_after_end(cfg) {
+                    // The branch: kvm_gmem_restructure(), then
+                    // mas_store_prealloc(), after the window closed.
+                    st.conv.pc = restructure(cfg, st, to).unwrap_or(ConvPc::Flip);
+                } else {
+                    next_batch(cfg, st, to);
+                }
+                return true;
+            }
             finish(cfg, st, ConvResult::Ok);
         }
         ConvPc::ExclPin => return excl_pin(cfg, st),
@@ -619,7 +794,7 @@ pub fn arch_converts(cfg: &Config) -> bool {
 
 fn after_make_shared(cfg: &Config, st: &mut State) -> ConvPc {
     if split_needed(cfg, st) {
-        st.gigantic.structure = Structure::Splitting;
+        st.gigantic[0].structure = Structure::Splitting;
         ConvPc::SplitFreeze
     } else {
         ConvPc::Flip
@@ -628,19 +803,22 @@ fn after_make_shared(cfg: &Config, st: &mut State) -> ConvPc {
 
 fn merge_after_flip(cfg: &Config, st: &State) -> bool {
     cfg.design == Design::Split
-        && !st.gigantic.in_pool
-        && st.gigantic.structure == Structure::Split
+        && !st.gigantic[0].in_pool
+        && st.gigantic[0].structure == Structure::Split
         && (0..cfg.pages as usize).all(|i| st.pages[i].private)
 }
 
-/// Fold the (frozen) 4K subfolios back into one folio and unfreeze it.
-pub fn fold_subfolios(cfg: &Config, st: &mut State) {
-    let n = cfg.pages as usize;
+/// Fold the (frozen) 4K subfolios of gigantic page `g` back into one folio
+/// and unfreeze it (design hugetlb: `gmem_hugetlb_restructure_folio()` to
+/// the huge order, `hugetlb_vmemmap_optimize_folio()`).
+pub fn fold_subfolios(cfg: &Config, st: &mut State, g: usize) {
+    let (lo, hi) = mm::gig_range(cfg, g);
+    let w = mm::whole_slot(cfg, g);
     let mut hw = 0u8;
     let mut poisoned = false;
-    for j in 0..n {
+    for j in lo..hi {
         let f = st.folio_mut(sub_slot(j));
-        hw |= (f.hw_private & 1) << j;
+        hw |= (f.hw_private & 1) << (j - lo);
         poisoned |= f.poisoned;
         f.hw_private = 0;
         if f.frozen {
@@ -651,19 +829,20 @@ pub fn fold_subfolios(cfg: &Config, st: &mut State) {
             f.refcount -= 1;
         }
         f.state = FolioState::Gone;
-        st.pages[j].folio = Some(WHOLE);
+        st.pages[j].folio = Some(w);
     }
-    let leftover = st.folio(WHOLE).refcount;
-    *st.folio_mut(WHOLE) = Folio {
+    let leftover = st.folio(w).refcount;
+    *st.folio_mut(w) = Folio {
         state: FolioState::PageCache,
         large: true,
-        index: 0,
-        refcount: n as i32 + leftover,
+        index: lo as u8,
+        refcount: (hi - lo) as i32 + leftover,
         hw_private: hw,
         poisoned,
         ..Folio::default()
     };
-    st.gigantic.structure = Structure::Whole;
+    st.gigantic[g].structure = Structure::Whole;
+    mm::restage2(cfg, st, g);
 }
 
 /// Exclusive-pin RFC (lore:20240618-exclusive-gup-v1-2-30472a19c5d1@quicinc.com;

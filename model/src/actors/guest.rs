@@ -15,7 +15,7 @@
 //! between.
 
 use crate::actors::{converter, truncate};
-use crate::config::{Bug, Config, GuestOp};
+use crate::config::{Bug, Config, Design, GuestOp};
 use crate::mm;
 use crate::state::*;
 use invariants::{Accessor, Attr};
@@ -87,8 +87,9 @@ pub fn start(cfg: &Config, st: &mut State, vm: usize) {
 /// Is an invalidation covering page `i` in progress in VM `vm`
 /// (`mmu_invalidate_in_progress` with a range that contains the gfn)?
 pub fn invalidation_covers(cfg: &Config, st: &State, vm: usize, i: usize) -> bool {
-    let conv =
-        converter::in_invalidation(st) && converter::invalidated_vms(cfg, st) & (1 << vm) != 0 && {
+    let conv = converter::in_invalidation(cfg, st)
+        && converter::invalidated_vms(cfg, st) & (1 << vm) != 0
+        && {
             let (lo, hi) = converter::invalidation_range(cfg, st);
             (lo..hi).contains(&i)
         };
@@ -136,10 +137,22 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
                 done(st, vm);
                 return true;
             }
-            if st.pages[i].folio.is_some_and(|s| mm::folio_locked(st, s)) {
+            if st.pages[i]
+                .folio
+                .is_some_and(|s| mm::folio_locked(st, s) || st.folio(s).frozen)
+            {
                 return false;
             }
-            match mm::alloc(cfg, st, i) {
+            let fresh = mm::fresh_gigantic(cfg, st, i);
+            let got = mm::alloc(cfg, st, i);
+            if let Some(g) = fresh.filter(|&g| got.is_some() && mm::needs_fresh_split(st, g)) {
+                // Design hugetlb: __maybe_split_fresh_folio() under the
+                // shared lock (held across the split: `tid`'s reader bit).
+                st.invalidate_lock.readers |= 1 << tid(vm);
+                st.guests[vm].pc = GuestPc::FreshSplit(g as u8);
+                return true;
+            }
+            match got {
                 Some(s) if st.folio(s).poisoned => {
                     // -EHWPOISON: KVM reports the poisoned pfn to userspace.
                     done(st, vm);
@@ -156,6 +169,18 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
                 None => done(st, vm),
             }
         }
+        GuestPc::FreshSplit(g) => {
+            // Freeze at the page cache's count (spinning), split, unfreeze.
+            if !mm::fresh_split(cfg, st, g as usize) {
+                return false;
+            }
+            st.invalidate_lock.readers &= !(1 << tid(vm));
+            let s = mm::sub_slot(i);
+            if st.pages[i].private && converter::arch_converts(cfg) {
+                st.folio_mut(s).hw_private |= 1;
+            }
+            st.guests[vm].pc = GuestPc::Install(s);
+        }
         GuestPc::Install(s) => {
             // Under mmu_lock: retry if an invalidation is in progress for the
             // gfn or mmu_invalidate_seq moved since the snapshot. BUG
@@ -163,6 +188,12 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
             let stale = st.guests[vm].seq_stale || invalidation_covers(cfg, st, vm, i);
             if stale && !cfg.has(Bug::InstallNoRetry) {
                 st.guests[vm].pc = first(cfg);
+                return true;
+            }
+            if cfg.design == Design::Hugetlb {
+                install_hugetlb(cfg, st, vm, i, s, op.access);
+                access(st, mm::folio_of_pfn(cfg, st, i).unwrap_or(s), i, op.access);
+                done(st, vm);
                 return true;
             }
             st.pages[i].s2[vm] = match op.access {
@@ -174,4 +205,56 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
         }
     }
     true
+}
+
+/// The thread id of VM `vm`'s vCPU (as `Actor::Guest(vm).tid()`).
+fn tid(vm: usize) -> u8 {
+    crate::actors::Actor::Guest(vm as u8).tid()
+}
+
+/// Design hugetlb: the install of page `i` for a pfn whose folio was `s`
+/// when `kvm_gmem_get_pfn()` returned. Stage-2 maps pfns: the entry names
+/// the folio that backs the pfn now (a split or merge in between keeps the
+/// pfn; a freed gigantic page leaves `s` as it was). The level is huge when
+/// get_pfn's `max_order` (the folio's order) and `kvm_gmem_mapping_order()`
+/// (the huge page's whole range private, read without the lock) both allow
+/// it; the leaf then maps every subpage of the huge page.
+fn install_hugetlb(cfg: &Config, st: &mut State, vm: usize, i: usize, s: Slot, t: Attr) {
+    let g = mm::gig_of(cfg, i);
+    let pfn = |st: &State, j: usize| {
+        if st.gigantic[g].in_pool {
+            if j == i {
+                s
+            } else {
+                mm::sub_slot(j)
+            }
+        } else {
+            mm::folio_of_pfn(cfg, st, j).unwrap_or(s)
+        }
+    };
+    let (glo, ghi) = mm::gig_range(cfg, g);
+    // kvm_gmem_mapping_order(): kvm_gmem_range_has_attributes() from
+    // `index_floor`; BUG huge_map_mixed checks from the faulting `index`,
+    // as the branch's code does (it computes `index_floor` and leaves it
+    // unused), which crosses into the next huge page.
+    let (mlo, mhi) = if cfg.has(Bug::HugeMapMixed) {
+        (i, (i + mm::ppg(cfg)).min(cfg.pages as usize))
+    } else {
+        (glo, ghi)
+    };
+    let order_ok = (mlo..mhi).all(|j| st.pages[j].private);
+    let huge = t == Attr::Private && st.folio(s).large && order_ok;
+    if huge {
+        for j in glo..ghi {
+            let e = pfn(st, j);
+            st.pages[j].s2[vm] = S2::Private(e);
+            st.pages[j].s2_huge |= 1 << vm;
+        }
+    } else {
+        let e = pfn(st, i);
+        st.pages[i].s2[vm] = match t {
+            Attr::Shared => S2::Shared(e),
+            Attr::Private => S2::Private(e),
+        };
+    }
 }

@@ -40,9 +40,15 @@ pub fn fault_step(cfg: &Config, st: &mut State, tid: u8, proc: u8, i: usize, pc:
             // The attribute first: a private index SIGBUSes without
             // touching the folio (kvm_gmem_fault_user_mapping() returns
             // before kvm_gmem_get_folio()).
+            let fresh = mm::fresh_gigantic(cfg, st, i);
             let folio = if st.pages[i].private {
                 None
             } else if st.pages[i].folio.is_some_and(|s| mm::folio_locked(st, s)) {
+                return Fault::Blocked;
+            } else if st.pages[i].folio.is_some_and(|s| st.folio(s).frozen) {
+                // filemap_lock_folio()'s folio_try_get() fails on a frozen
+                // folio (design hugetlb: another fault is splitting it) and
+                // the lookup retries.
                 return Fault::Blocked;
             } else {
                 mm::alloc(cfg, st, i)
@@ -51,6 +57,12 @@ pub fn fault_step(cfg: &Config, st: &mut State, tid: u8, proc: u8, i: usize, pc:
                 st.invalidate_lock.readers &= !bit;
                 return Fault::Sigbus;
             };
+            if let Some(g) = fresh.filter(|&g| mm::needs_fresh_split(st, g)) {
+                // Design hugetlb, __maybe_split_fresh_folio(): the fresh
+                // folio's range is not all private; still under the shared
+                // lock, unlock it, drop our reference, split.
+                return Fault::Next(FaultPc::FreshSplit(g as u8));
+            }
             if cfg.design == Design::Pfnmap {
                 // [infer] A PFNMAP fault (vmf_insert_pfn) holds no folio
                 // reference, so it must install while still holding the lock.
@@ -70,6 +82,27 @@ pub fn fault_step(cfg: &Config, st: &mut State, tid: u8, proc: u8, i: usize, pc:
                 mm::put(cfg, st, s, 1);
             }
             Fault::Next(FaultPc::Install(s))
+        }
+        FaultPc::FreshSplit(g) => {
+            // gmem_hugetlb_restructure_folio(): folio_ref_freeze() at the
+            // page cache's count, spinning while anyone else holds a
+            // reference; then split, unfreeze each subfolio, and lock and
+            // get the subfolio of our index.
+            if !mm::fresh_split(cfg, st, g as usize) {
+                return Fault::Blocked;
+            }
+            let s = mm::sub_slot(i);
+            mm::get(st, s, 1);
+            st.invalidate_lock.readers &= !bit;
+            Fault::Next(FaultPc::Install(s))
+        }
+        FaultPc::Install(s) if cfg.design == Design::Hugetlb && st.folio(s).large => {
+            // kvm_gmem_fault_user_mapping(): WARN_ON_ONCE(folio_test_large())
+            // -> VM_FAULT_SIGBUS, folio_unlock(), folio_put(). A fault that
+            // found another fault's fresh huge folio before its split lands
+            // here.
+            mm::put(cfg, st, s, 1);
+            Fault::Sigbus
         }
         FaultPc::Install(s) => {
             // finish_fault(): the fault's reference becomes the PTE's, then

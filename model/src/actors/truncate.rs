@@ -24,7 +24,11 @@ fn range(cfg: &Config) -> (usize, usize) {
 /// the whole gigantic page in the huge designs (one huge stage-2 entry maps
 /// it, as for conversions).
 fn invalidation_range(cfg: &Config) -> (usize, usize) {
-    if cfg.design.is_huge() {
+    if cfg.design == Design::Hugetlb {
+        // Design hugetlb punches whole huge pages (fallocate() -EINVAL
+        // otherwise), so the range is already aligned.
+        range(cfg)
+    } else if cfg.design.is_huge() {
         (0, cfg.pages as usize)
     } else {
         range(cfg)
@@ -67,8 +71,16 @@ pub fn start(st: &mut State) {
     st.trunc.pc = TruncPc::Lock;
 }
 
+/// The gigantic page the punch merges (the first of its range).
+fn punch_gig(cfg: &Config) -> usize {
+    mm::gig_of(cfg, range(cfg).0)
+}
+
 fn split_present(cfg: &Config, st: &State) -> bool {
-    cfg.design == Design::Split && !st.gigantic.in_pool && st.gigantic.structure == Structure::Split
+    let g = punch_gig(cfg);
+    matches!(cfg.design, Design::Split | Design::Hugetlb)
+        && !st.gigantic[g].in_pool
+        && st.gigantic[g].structure == Structure::Split
 }
 
 pub fn step(cfg: &Config, st: &mut State) -> bool {
@@ -99,6 +111,10 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // in range, in every bound VM.
             let (ilo, ihi) = invalidation_range(cfg);
             let v = vms(cfg, st);
+            // Design hugetlb: kvm_gmem_split_private() then kvm_gmem_zap();
+            // the punch covers whole huge pages, so the zap below takes the
+            // huge leaves with it (the split's -ENOMEM is not modelled for
+            // the punch).
             mm::zap_stage2(st, v, ilo, ihi, None);
             st.trunc.pc = if split_present(cfg, st) {
                 TruncPc::Unmap
@@ -108,14 +124,14 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         }
         TruncPc::Unmap => {
             mm::unmap_mapping_pages(cfg, st, lo, hi);
-            st.gigantic.structure = Structure::Merging;
+            st.gigantic[punch_gig(cfg)].structure = Structure::Merging;
             st.trunc.pc = if cfg.has(Bug::PunchMergeNoCheck) {
                 // BUG punch_merge_no_check: merge and truncate without making
                 // sure no subpage is still referenced (the 1G RFC v2's
                 // truncate_shared_while_pinned selftest expects -EAGAIN).
                 TruncPc::MergeFold
             } else {
-                TruncPc::Check(0)
+                TruncPc::Check(lo as u8)
             };
         }
         TruncPc::Check(i) => {
@@ -124,22 +140,22 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // fails the punch with -EAGAIN (RFC v2; test truncate_shared_while_pinned).
             let i = i as usize;
             if mm::freeze(st, sub_slot(i), 1) {
-                st.trunc.pc = if i + 1 < cfg.pages as usize {
+                st.trunc.pc = if i + 1 < hi {
                     TruncPc::Check(i as u8 + 1)
                 } else {
                     TruncPc::MergeFold
                 };
             } else {
-                for j in 0..i {
+                for j in lo..i {
                     mm::unfreeze(st, sub_slot(j), 1);
                 }
-                st.gigantic.structure = Structure::Split;
+                st.gigantic[punch_gig(cfg)].structure = Structure::Split;
                 st.trunc.result = Some(ConvResult::Eagain { error_index: i });
                 st.trunc.pc = TruncPc::InvEnd;
             }
         }
         TruncPc::MergeFold => {
-            fold_subfolios(cfg, st);
+            fold_subfolios(cfg, st, punch_gig(cfg));
             st.trunc.pc = TruncPc::Truncate;
         }
         TruncPc::Truncate => {
@@ -159,9 +175,11 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // references; a referenced folio is orphaned, not freed.
             mm::unmap_mapping_pages(cfg, st, lo, hi);
             for i in lo..hi {
-                let partial_large = st.pages[i]
-                    .folio
-                    .is_some_and(|s| st.folio(s).large && (lo > 0 || hi < cfg.pages as usize));
+                let partial_large = st.pages[i].folio.is_some_and(|s| {
+                    let f = st.folio(s);
+                    let first = f.index as usize;
+                    f.large && (first < lo || first + mm::baseline(cfg, f) as usize > hi)
+                });
                 // [infer] (hugetlbfs behaviour, fs/hugetlbfs/inode.c:
                 // hugetlbfs_zero_partial_page()): a punch that covers only
                 // part of a large folio zeroes that part in place; the folio
@@ -170,8 +188,12 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     mm::remove_from_page_cache(cfg, st, i);
                 }
             }
-            if close && cfg.design.is_huge() && !st.gigantic.in_pool {
-                st.gigantic.released = true;
+            if close {
+                for g in 0..mm::nr_gigantic(cfg) {
+                    if !st.gigantic[g].in_pool {
+                        st.gigantic[g].released = true;
+                    }
+                }
             }
             st.trunc.result = Some(ConvResult::Ok);
             st.trunc.pc = TruncPc::InvEnd;
@@ -194,13 +216,21 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
 /// guest_memfd's hugetlb allocator: once every folio of a released gigantic
 /// page is freed, merge it and return it to the pool (the deferred merge of
 /// RFC v2 for close with pins outstanding).
-pub fn pool_callback_enabled(cfg: &Config, st: &State) -> bool {
-    cfg.design.is_huge()
-        && st.gigantic.released
-        && !st.gigantic.in_pool
-        && mm::gigantic_unreferenced(cfg, st)
+fn pool_callback_gig(cfg: &Config, st: &State) -> Option<usize> {
+    (0..mm::nr_gigantic(cfg)).find(|&g| {
+        st.gigantic[g].released && !st.gigantic[g].in_pool && mm::gigantic_unreferenced(cfg, st, g)
+    })
 }
 
-pub fn pool_callback(st: &mut State) {
-    mm::return_gigantic_to_pool(st);
+pub fn pool_callback_enabled(cfg: &Config, st: &State) -> bool {
+    cfg.design.is_huge() && pool_callback_gig(cfg, st).is_some()
+}
+
+/// The first released, unreferenced gigantic page goes back to the pool
+/// (design hugetlb: `nr_pages_waiting_to_be_merged` reaches the page's
+/// size and the deferred merge returns it).
+pub fn pool_callback(cfg: &Config, st: &mut State) {
+    if let Some(g) = pool_callback_gig(cfg, st) {
+        mm::return_gigantic_to_pool(st, g);
+    }
 }
