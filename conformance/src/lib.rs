@@ -275,7 +275,7 @@ fn model_facts(m: &SeqMachine) -> Facts {
         gigantic: m
             .design()
             .is_huge()
-            .then_some((st.gigantic.in_pool, st.gigantic.structure)),
+            .then_some((st.gigantic[0].in_pool, st.gigantic[0].structure)),
     }
 }
 

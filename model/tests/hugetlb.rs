@@ -5,11 +5,16 @@
 //! counts.
 
 use invariants::{ConvResult, Kind, PropertyId, Structure};
-use model::gate;
 use model::state::{FaultPc, GuestPc, ProcPc, State};
-use model::{Bug, Config, Design, GmemModel};
+use model::{Config, Design, GmemModel};
 use stateright::{Checker, Model};
 use std::collections::{HashSet, VecDeque};
+
+/// A gate row's configuration, from `configs/NAME.json`.
+fn row(name: &str) -> Config {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/{name}.json"));
+    model::gate::load_file(&file).unwrap_or_else(|e| panic!("{e}")).cfg
+}
 
 struct Outcome {
     unique: usize,
@@ -73,7 +78,7 @@ fn liveness_verdict(cfg: Config, id: PropertyId) -> &'static str {
 
 #[test]
 fn gate_row_violates_only_conversion_atomic_and_finds_every_example() {
-    let o = run(Config::for_design(Design::Hugetlb));
+    let o = run(row("hugetlb"));
     // One huge page per batch: a failure in the second batch leaves the
     // first converted (question 2), a finding about the branch.
     assert_eq!(o.violated, ["conversion_atomic"]);
@@ -85,7 +90,7 @@ fn a_failed_second_batch_leaves_the_first_batch_converted() {
     // Conversion 1 (subpages 0..4 to private) returns -EAGAIN at subpage 2
     // (the pinned one, first index of huge page 1) with subpage 1 (huge
     // page 0) already private and subpage 2 still shared.
-    let states = reachable(Config::for_design(Design::Hugetlb));
+    let states = reachable(row("hugetlb"));
     assert!(states.iter().any(|s| s.conv.op == 1
         && s.conv.result == Some(ConvResult::Eagain { error_index: 2 })
         && s.pages[1].private
@@ -94,9 +99,9 @@ fn a_failed_second_batch_leaves_the_first_batch_converted() {
 
 #[test]
 fn the_branch_store_order_breaks_stage2_coherence_and_the_v13_order_holds() {
-    let o = run(Config::for_bug(Bug::StoreAfterInvEnd));
+    let o = run(row("hugetlb+store_after_inv_end"));
     assert_eq!(o.violated, ["stage2_coherent"]);
-    let mut fixed = Config::for_bug(Bug::StoreAfterInvEnd);
+    let mut fixed = row("hugetlb+store_after_inv_end");
     fixed.bugs = Default::default();
     let o = run(fixed.clone());
     assert!(o.violated.is_empty(), "{:?}", o.violated);
@@ -112,15 +117,15 @@ fn the_branch_store_order_breaks_stage2_coherence_and_the_v13_order_holds() {
 fn each_hugetlb_guard_is_caught_by_its_property_and_clean_when_off() {
     let cases = [
         (
-            gate::hugetlb_bug_config(Bug::RestructureNoFreeze),
+            row("hugetlb+restructure_no_freeze"),
             "gigantic_pool_safe",
         ),
         (
-            gate::hugetlb_bug_config(Bug::PunchMergeNoCheck),
+            row("hugetlb+punch_merge_no_check"),
             "gigantic_pool_safe",
         ),
-        (Config::for_bug(Bug::HugeMapMixed), "stage2_coherent"),
-        (Config::for_bug(Bug::StoreAfterInvEnd), "stage2_coherent"),
+        (row("hugetlb+huge_map_mixed"), "stage2_coherent"),
+        (row("hugetlb+store_after_inv_end"), "stage2_coherent"),
     ];
     for (c, prop) in cases {
         let label = c.label();
@@ -136,7 +141,7 @@ fn each_hugetlb_guard_is_caught_by_its_property_and_clean_when_off() {
 
 #[test]
 fn fresh_split_race_is_safe_and_both_faulters_race_on_the_huge_folio() {
-    let c = gate::hugetlb_fresh_split_config(false);
+    let c = row("hugetlb@fresh_split_race");
     let o = run(c.clone());
     assert!(o.violated.is_empty(), "{:?}", o.violated);
     let states = reachable(c);
@@ -158,7 +163,7 @@ fn fresh_split_race_is_safe_and_both_faulters_race_on_the_huge_folio() {
     }));
     // ... and that install is a 4K leaf: the next step of the vCPU from
     // any such state sets no huge bit on a mixed range.
-    let m = GmemModel::new(gate::hugetlb_fresh_split_config(false)).unwrap();
+    let m = GmemModel::new(row("hugetlb@fresh_split_race")).unwrap();
     for s in states.iter().filter(|s| {
         matches!(s.guests[0].pc, GuestPc::Install(f) if s.folio(f).large)
             && s.gigantic[0].structure == Structure::Splitting
@@ -172,7 +177,7 @@ fn fresh_split_race_is_safe_and_both_faulters_race_on_the_huge_folio() {
 
 #[test]
 fn fresh_split_race_is_live() {
-    let c = gate::hugetlb_fresh_split_config(true);
+    let c = row("hugetlb@fresh_split_race_live");
     assert_eq!(
         liveness_verdict(c, PropertyId::ConversionCompletes),
         "holds"
@@ -181,7 +186,7 @@ fn fresh_split_race_is_live() {
 
 #[test]
 fn enomem_in_either_split_keeps_every_property_and_the_retry_succeeds() {
-    let c = gate::hugetlb_enomem_config();
+    let c = row("hugetlb@enomem");
     let o = run(c.clone());
     assert!(o.violated.is_empty(), "{:?}", o.violated);
     let states = reachable(c.clone());
@@ -205,22 +210,27 @@ fn enomem_in_either_split_keeps_every_property_and_the_retry_succeeds() {
 
 #[test]
 fn independent_subpages_and_truncate_frees_hold_on_hugetlb() {
-    let c = gate::independent_subpages_config(Design::Hugetlb);
+    let c = row("hugetlb@pin_subpage_a");
     assert_eq!(
         liveness_verdict(c, PropertyId::IndependentSubpages),
         "holds"
     );
-    let c = gate::truncate_frees_config(Design::Hugetlb);
+    let c = row("hugetlb@close_pinned");
     assert_eq!(liveness_verdict(c, PropertyId::TruncateFrees), "holds");
 }
 
 #[test]
 fn hugetlb_configs_are_checked() {
-    assert!(Config::hugetlb_empty(3).validate().is_err());
-    let mut c = Config::hugetlb_empty(4);
+    // HUGETLB | INIT_SHARED is -EINVAL: a hugetlb file starts private.
+    let hugetlb_empty = |pages| Config {
+        init_shared: false,
+        ..Config::empty(Design::Hugetlb, pages)
+    };
+    assert!(hugetlb_empty(3).validate().is_err());
+    let mut c = hugetlb_empty(4);
     c.init_shared = true;
     assert!(c.validate().is_err());
-    let mut c = Config::hugetlb_empty(4);
+    let mut c = hugetlb_empty(4);
     c.truncate = Some(model::config::TruncOp::Punch { start: 1, pages: 2 });
     assert!(c.validate().is_err());
 }
@@ -230,10 +240,10 @@ fn hugetlb_configs_are_checked() {
 #[test]
 fn hugetlb_state_counts_are_pinned() {
     let cases = [
-        (Config::for_design(Design::Hugetlb), 193_839),
-        (Config::for_bug(Bug::StoreAfterInvEnd), 88),
-        (gate::hugetlb_fresh_split_config(false), 1549),
-        (gate::hugetlb_enomem_config(), 176),
+        (row("hugetlb"), 193_839),
+        (row("hugetlb+store_after_inv_end"), 88),
+        (row("hugetlb@fresh_split_race"), 1549),
+        (row("hugetlb@enomem"), 176),
     ];
     let got: Vec<usize> = cases.iter().map(|(c, _)| run(c.clone()).unique).collect();
     let want: Vec<usize> = cases.iter().map(|(_, n)| *n).collect();
@@ -292,7 +302,7 @@ fn print_timelines() {
     };
     // The race state, then: proc1's freeze is disabled while proc0 holds
     // its reference; proc0 takes its SIGBUS, proc1 splits and installs.
-    let c = gate::hugetlb_fresh_split_config(false);
+    let c = row("hugetlb@fresh_split_race");
     let m = GmemModel::new(c.clone()).unwrap();
     let mut cur = reachable(c.clone()).into_iter().find(|s| race(s)).unwrap();
     let mut lines = shortest_path(c, |s| *s == cur);
@@ -314,15 +324,15 @@ fn print_timelines() {
         cur = n;
     }
     println!("fresh split race, proc0 gets SIGBUS:\n{}", lines.join("\n"));
-    let s2split = shortest_path(gate::hugetlb_enomem_config(), |s| {
+    let s2split = shortest_path(row("hugetlb@enomem"), |s| {
         matches!(s.conv.result, Some(ConvResult::Enomem { .. })) && s.pages[0].s2_huge != 0
     });
     println!("\nstage-2 split ENOMEM:\n{}", s2split.join("\n"));
-    let enomem = shortest_path(gate::hugetlb_enomem_config(), |s| {
+    let enomem = shortest_path(row("hugetlb@enomem"), |s| {
         s.conv.enomem_seen && s.conv.result == Some(ConvResult::Ok)
     });
     println!("\nENOMEM then retry:\n{}", enomem.join("\n"));
-    let vmemmap = shortest_path(gate::hugetlb_enomem_config(), |s| {
+    let vmemmap = shortest_path(row("hugetlb@enomem"), |s| {
         matches!(s.conv.result, Some(ConvResult::Enomem { .. })) && s.pages[0].s2_huge == 0
     });
     println!("\nvmemmap restore ENOMEM:\n{}", vmemmap.join("\n"));
