@@ -1,7 +1,10 @@
 //! Shortest, deterministic paths by our own single-threaded BFS.
 //!
 //! Stateright 0.31's BFS overwrites discoveries (so its paths are not the
-//! shortest) and DFS paths are long (stateright-notes 1.3). This BFS visits
+//! shortest: in stateright 0.31.0 `src/checker/{bfs,dfs}.rs` an already
+//! discovered property is re-evaluated and its path replaced, since commit
+//! 7dadff7 "Add fix for eventually bug to all checkers") and DFS paths are
+//! long. This BFS visits
 //! init states, then `actions()` in order, and stops each target at the
 //! first state of minimal depth where it holds: the same command always gives
 //! the same path. States are identified by a 64-bit hash (like Stateright's

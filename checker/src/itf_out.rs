@@ -2,7 +2,8 @@
 //!
 //! `#meta` holds what replay needs: the configuration, the property, the exact
 //! model actions, the init index and the explorer path. The itf crate reads
-//! `#meta` entries as strings only (stateright-notes 5.2), so structured
+//! `#meta` entries as strings only (itf 0.4.0: `Meta::other` is a
+//! `BTreeMap<String, String>`, src/state.rs and src/trace.rs), so structured
 //! entries (`config`, `actions`) are compact JSON inside a string. States are
 //! `model::itf::state` records with `#meta: {"index": i}`; a lasso lists the
 //! stem and loop states once each and sets `loop` to the loop's first state.

@@ -1,5 +1,6 @@
 //! Counterexamples of liveness: a stem from an init state to an entry state, and a closed
-//! walk of real transitions that repeats forever (stateright-notes §6.3).
+//! walk of real transitions that repeats forever (TLC prints the same prefix +
+//! cycle shape, "Back to state i"; ITF stores it with `loop`, Apalache ADR-015).
 
 use crate::fairness::{FairClass, Fairness};
 use serde::Serialize;

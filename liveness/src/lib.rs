@@ -1,10 +1,12 @@
 //! Fairness-aware liveness checking over any Stateright [`Model`](stateright::Model).
 //!
 //! Stateright's `eventually` misses violations that end in a cycle or behind a DAG join,
-//! and knows nothing of fairness (stateright-notes §1.3). This crate enumerates the
+//! and knows nothing of fairness (stateright 0.31.0 src/checker.rs, test
+//! `fixme_can_miss_counterexample_when_revisiting_a_state`). This crate enumerates the
 //! reachable graph explicitly and looks for a *lasso*: a path to a loop on which a
 //! `pending` state predicate holds forever while every fairness class is either taken or
-//! disabled somewhere on the loop (stateright-notes §6.2).
+//! disabled somewhere on the loop (weak fairness as in TLA+: Lamport,
+//! "Specifying Systems", 2002, ch. 8; TLC checks it on SCCs).
 //!
 //! The property checked is `[]<> !pending` under the declared `WF`/`SF` assumptions. For
 //! `requested(r) ~> completed(r)`, use `pending = requested(r) && !completed(r)` with a
@@ -28,7 +30,7 @@
 //! when states were kept in full. The lasso's states are recomputed by replaying its
 //! actions. Two distinct states with the same fingerprint would be merged; the report says
 //! how likely that is ([`Report::collision_probability`]), and [`Options::exact`] runs the
-//! [`reference`] implementation, which keeps full states.
+//! [`mod@reference`] implementation, which keeps full states.
 //!
 //! Symmetry reduction is not applied: it is unsound for liveness in general.
 //!
@@ -54,7 +56,7 @@ use std::time::Instant;
 
 /// Checks that no fair behaviour of `model` stays `pending` forever.
 ///
-/// States are kept by their 64-bit fingerprint (see "Memory" in the crate docs); with [`Options::exact`] the [`reference`] implementation runs instead, which keeps
+/// States are kept by their 64-bit fingerprint (see "Memory" in the crate docs); with [`Options::exact`] the [`mod@reference`] implementation runs instead, which keeps
 /// full states. Deterministic: the same model gives the same report (except `elapsed`). The
 /// reported lasso has a shortest stem (BFS) to the violating loop whose entry is discovered
 /// first.

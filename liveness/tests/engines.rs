@@ -55,7 +55,7 @@ fn compact_and_reference_engines_agree_on_random_fair_graphs() {
     for seed in 0..3000u64 {
         let (m, n) = random_graph(seed);
         let cut = (seed % 7) as u8;
-        let pending = move |s: &u8| (s.wrapping_mul(7).wrapping_add(cut)) % 3 != 0;
+        let pending = move |s: &u8| !s.wrapping_mul(7).wrapping_add(cut).is_multiple_of(3);
         let opts = Options {
             max_states: (seed % 5 == 0).then_some(1 + (seed as usize % n as usize)),
             ..Default::default()

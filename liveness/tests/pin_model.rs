@@ -1,4 +1,4 @@
-//! The prototype from stateright-notes §6.2: a conversion waits for short-term pins of two
+//! The prototype this crate grew from: a conversion waits for short-term pins of two
 //! holders to drop. If new pins may arrive while the conversion is pending, pins can
 //! overlap forever (each holder releasing fairly) and the conversion starves.
 
@@ -158,7 +158,8 @@ fn blocking_pins_while_pending_makes_conversion_complete() {
 #[test]
 fn unfair_converter_is_a_stuttering_counterexample() {
     // Without WF on the converter, "everything is released but it never runs" is a
-    // legitimate behaviour (stateright-notes §6.2).
+    // legitimate behaviour (an action without WF may never be taken: Lamport,
+    // "Specifying Systems", ch. 8).
     let m = PinModel {
         converter_fair: false,
         ..PinModel::new(true)

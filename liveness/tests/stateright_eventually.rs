@@ -1,5 +1,6 @@
 //! Cases where Stateright's own `eventually` reports nothing, yet a violation exists
-//! (stateright-notes §1.3). Stateright's verdicts are asserted too, so that a future
+//! (stateright 0.31.0 src/checker.rs, `fixme_can_miss_counterexample_when_revisiting_a_state`).
+//! Stateright's verdicts are asserted too, so that a future
 //! Stateright fix shows up here.
 
 mod common;

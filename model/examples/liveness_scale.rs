@@ -43,7 +43,9 @@ fn run() -> Result<(), String> {
     let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../configs")
         .join(format!("{design}.json"));
-    let mut cfg: Config = model::gate::load_file(&file).map_err(|e| e.to_string())?.cfg;
+    let mut cfg: Config = model::gate::load_file(&file)
+        .map_err(|e| e.to_string())?
+        .cfg;
     cfg.retry_until_ok = !flag("--no-retry");
     let m = GmemModel::new(cfg).map_err(|e| e.to_string())?;
     let opts = Options {

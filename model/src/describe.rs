@@ -107,7 +107,11 @@ pub fn state_text(m: &GmemModel, st: &State) -> String {
         for (k, g) in st.gigantic.iter().enumerate().take(n) {
             out += &format!(
                 "gigantic page{}: {}{}{}\n",
-                if n > 1 { format!(" {k}") } else { String::new() },
+                if n > 1 {
+                    format!(" {k}")
+                } else {
+                    String::new()
+                },
                 structure_text(g.structure),
                 if g.in_pool {
                     ", in the hugetlb pool"

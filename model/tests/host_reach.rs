@@ -10,7 +10,9 @@ use model::gate;
 
 /// A gate row's configuration, from `configs/NAME.json`.
 fn row(name: &str) -> Config {
-    gate::load_file(&row_file(name)).unwrap_or_else(|e| panic!("{e}")).cfg
+    gate::load_file(&row_file(name))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .cfg
 }
 
 fn row_file(name: &str) -> std::path::PathBuf {

@@ -12,8 +12,11 @@ use std::collections::{HashSet, VecDeque};
 
 /// A gate row's configuration, from `configs/NAME.json`.
 fn row(name: &str) -> Config {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/{name}.json"));
-    model::gate::load_file(&file).unwrap_or_else(|e| panic!("{e}")).cfg
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/{name}.json"));
+    model::gate::load_file(&file)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .cfg
 }
 
 struct Outcome {
@@ -116,14 +119,8 @@ fn the_branch_store_order_breaks_stage2_coherence_and_the_v13_order_holds() {
 #[test]
 fn each_hugetlb_guard_is_caught_by_its_property_and_clean_when_off() {
     let cases = [
-        (
-            row("hugetlb+restructure_no_freeze"),
-            "gigantic_pool_safe",
-        ),
-        (
-            row("hugetlb+punch_merge_no_check"),
-            "gigantic_pool_safe",
-        ),
+        (row("hugetlb+restructure_no_freeze"), "gigantic_pool_safe"),
+        (row("hugetlb+punch_merge_no_check"), "gigantic_pool_safe"),
         (row("hugetlb+huge_map_mixed"), "stage2_coherent"),
         (row("hugetlb+store_after_inv_end"), "stage2_coherent"),
     ];

@@ -373,7 +373,10 @@ fn every_sanity_predicate_is_false_in_the_initial_state_of_every_design_exercisi
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
     let rows = model::gate::load_dir(&dir).expect("configs/ loads");
     for d in Design::ALL {
-        assert!(rows.iter().any(|r| r.cfg.design == d), "{d} has no gate row");
+        assert!(
+            rows.iter().any(|r| r.cfg.design == d),
+            "{d} has no gate row"
+        );
     }
     for row in rows {
         let m = GmemModel::new(row.cfg.clone()).expect("valid");

@@ -27,7 +27,7 @@
 //!   (one thread and several);
 //! - a pending state carries its depth and the index of the action that
 //!   produced it, not a copy of its whole path: the path of the state being
-//!   expanded is kept once per worker (see [`Worker`]);
+//!   expanded is kept once per worker thread;
 //! - with one thread the set is a plain table (no atomics, no locks); with
 //!   more it is the same table in atomics, inserted into by compare-exchange
 //!   under a read lock that each worker holds across many inserts.

@@ -1,6 +1,7 @@
 //! Search for a fair behaviour that stays pending forever, among fully expanded states.
 //!
-//! Two shapes exist (stateright-notes §6.2, step 5):
+//! Two shapes exist (the fair-SCC test of TLC's liveness checker, plus TLA+'s
+//! implicit stuttering):
 //! - *stuttering*: a pending state where every fair class is disabled, so staying there
 //!   forever is fair (deadlocks included);
 //! - *a fair SCC* of the subgraph induced by pending states: a walk covering the SCC is a

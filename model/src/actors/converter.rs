@@ -315,7 +315,10 @@ fn next_batch(cfg: &Config, st: &mut State, to: Attr) {
 /// to-private zaps shared entries only, to-shared private entries only.
 /// Other designs (older series) zap every type.
 fn zap_filter(cfg: &Config, to: Attr) -> Option<Attr> {
-    if !matches!(cfg.design, Design::Inplace | Design::NoDirectMap | Design::Hugetlb) {
+    if !matches!(
+        cfg.design,
+        Design::Inplace | Design::NoDirectMap | Design::Hugetlb
+    ) {
         return None;
     }
     let filter = match to {

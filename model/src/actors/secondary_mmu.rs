@@ -34,11 +34,11 @@
 //!   (`hmm_vma_walk_test()`: -EFAULT), but KVM's pfncache reaches them
 //!   through `hva_to_pfn_remapped()` -> `follow_pfnmap_start()` under the
 //!   same notifier protocol (`mmu_invalidate_seq`, `gfn_to_pfn_cache_invalidate_start()`);
-//!   the actor stands for the pfncache there. [infer]
+//!   the actor stands for the pfncache there. \[infer\]
 //! - Design no_direct_map: `hmm_range_fault()` walks page tables and
 //!   returns pfns; it takes no GUP path and needs no direct-map alias, and
 //!   the device's DMA goes through the IOMMU, not the direct map, so
-//!   `AS_NO_DIRECT_MAP` stops neither. [infer] (the posted series gates
+//!   `AS_NO_DIRECT_MAP` stops neither. \[infer\] (the posted series gates
 //!   `gup_fast_folio_allowed()` and `check_vma_flags()` only)
 
 use super::host::{fault_step, Fault};
