@@ -79,8 +79,13 @@ fn reachable(cfg: Config, pred: impl Fn(&State) -> bool) -> bool {
     false
 }
 
+/// The guest_memfd designs with host-reach rows (design hugetlb's rows do
+/// not have these accessors yet: its own questions come first, see
+/// docs/findings.md).
 fn gmem_designs() -> impl Iterator<Item = Design> {
-    Design::ALL.into_iter().filter(|d| d.is_gmem())
+    Design::ALL
+        .into_iter()
+        .filter(|d| d.is_gmem() && *d != Design::Hugetlb)
 }
 
 fn device_access(s: &State) -> bool {

@@ -97,6 +97,9 @@ fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, S
     // The model's exclusive_pin memory is an anonymous THP over the file.
     c.thp = cfg.design == Design::ExclusivePin;
     c.nr_vms = cfg.vms as usize;
+    // The implementation stops at `conv.prealloc` only where the model has
+    // that step (configurations that let the allocation fail).
+    c.enomem = cfg.enomem;
     if bugs {
         c.bugs = cfg.bugs.iter().collect();
     }
