@@ -59,7 +59,8 @@ pub fn describe(c: &Config) -> String {
                 } else {
                     ""
                 };
-                format!("{k} {path}{how}")
+                let vfio = if p.vfio { "VFIO type1 " } else { "" };
+                format!("{vfio}{k} {path}{how}")
             })
             .collect();
         parts.push(format!(
@@ -89,6 +90,12 @@ pub fn describe(c: &Config) -> String {
     }
     if c.memory_failure.is_some() {
         parts.push("1 memory failure".into());
+    }
+    if c.secondary_mmu.is_some() {
+        parts.push("1 secondary MMU (device, no folio reference)".into());
+    }
+    if c.reserved_pfns {
+        parts.push("pfns without struct pages".into());
     }
     if c.enomem {
         parts.push("-ENOMEM possible".into());
