@@ -181,8 +181,31 @@ fn every_bug_switch_is_caught() {
         }
     }
     let covered: Vec<Bug> = cases.iter().map(|(b, _)| *b).collect();
+    // Switches whose guard lives in code the implementation does not have
+    // yet: the secondary MMU (issue 14) and design hugetlb (issue 13).
+    // Exactly one of the two lists names each switch, so a harness added
+    // later must take its switch off this list.
+    let model_only = [
+        (
+            Bug::OdpNoRetry,
+            "no mmu interval notifier registry or secondary MMU",
+        ),
+        (
+            Bug::StoreAfterInvEnd,
+            "design hugetlb has no implementation",
+        ),
+        (Bug::HugeMapMixed, "design hugetlb has no implementation"),
+    ];
     for b in Bug::ALL {
-        assert!(covered.contains(&b), "no harness for {}", b.name());
+        let skipped = model_only.iter().find(|(m, _)| *m == b);
+        assert!(
+            covered.contains(&b) != skipped.is_some(),
+            "{}: needs a harness, or a reason it has none (and not both)",
+            b.name()
+        );
+        if let Some((_, why)) = skipped {
+            println!("{}: model only: {why}", b.name());
+        }
     }
     assert!(missed.is_empty(), "bug switches not caught: {missed:?}");
 }
