@@ -7,20 +7,9 @@
 use std::io::Read;
 use std::path::Path;
 
-/// The longest error message quoted from a parser.
-pub const MAX_MESSAGE: usize = 300;
-
-/// `s` cut to [`MAX_MESSAGE`] bytes (on a character boundary), saying how much was cut.
-pub fn clip(s: &str) -> String {
-    if s.len() <= MAX_MESSAGE {
-        return s.to_string();
-    }
-    let mut end = MAX_MESSAGE;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}... ({} bytes cut)", &s[..end], s.len() - end)
-}
+/// Error messages quote input cut to `model::gate::MAX_MESSAGE` bytes: one rule
+/// for configuration files, traces and scenarios.
+pub use model::gate::clip;
 
 /// Reads `path` as UTF-8 text of at most `cap` bytes; `what` names the
 /// expected content in errors ("an ITF trace"). The error does not repeat

@@ -64,9 +64,11 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// Longest error message quoted from the parser: a hostile file must not
 /// turn into megabytes of output.
-const MAX_MESSAGE: usize = 300;
+pub const MAX_MESSAGE: usize = 300;
 
-fn clip(s: &str) -> String {
+/// `s` cut to [`MAX_MESSAGE`] bytes (on a character boundary), saying how
+/// much was cut: error messages quote input, and input can be huge.
+pub fn clip(s: &str) -> String {
     if s.len() <= MAX_MESSAGE {
         return s.to_string();
     }
