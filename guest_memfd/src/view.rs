@@ -76,6 +76,7 @@ impl GmemView for GuestMemFd {
         for x in self.arena_snapshot() {
             f(&FolioView {
                 id: x.id,
+                index: x.index,
                 home: x.home(),
                 large: x.large,
                 parts: x.parts(),

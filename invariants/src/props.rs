@@ -483,14 +483,7 @@ pub fn host_access_only_hw_shared<V: GmemView + ?Sized>(v: &V) -> bool {
             return;
         }
         if let Some(f) = v.folio(a.folio) {
-            let first = match f.home {
-                FolioHome::PageCache(i) => i,
-                // Orphaned and gone folios keep the index they had; a 4K
-                // folio's only page is bit 0.
-                _ if !f.large => a.index,
-                _ => 0,
-            };
-            let bit = a.index.wrapping_sub(first);
+            let bit = a.index.wrapping_sub(f.index);
             if bit < 64 && f.hw_private & (1 << bit) != 0 {
                 ok = false;
             }

@@ -171,6 +171,9 @@ pub enum FolioHome {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FolioView {
     pub id: FolioId,
+    /// The first file index the folio covers; kept after it leaves the page
+    /// cache (what `hw_private`'s bit 0 stands for).
+    pub index: usize,
     pub home: FolioHome,
     pub large: bool,
     pub parts: RefParts,

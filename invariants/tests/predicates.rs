@@ -77,6 +77,7 @@ fn page(i: usize, attr: Attr) -> PageView {
 fn folio(id: FolioId, parts: RefParts) -> FolioView {
     FolioView {
         id,
+        index: id as usize,
         home: FolioHome::PageCache(id as usize),
         large: false,
         parts,
@@ -194,6 +195,18 @@ fn host_never_touches_a_hardware_private_page() {
     assert!(host_access_only_hw_shared(&large));
     large.accesses[0].index = 1;
     assert!(!host_access_only_hw_shared(&large));
+    // A large folio of the second gigantic page (file indices 2 and 3),
+    // orphaned by truncation while pinned: its bits stay relative to its
+    // own first index, not to index 0.
+    let mut orphan = good.clone();
+    orphan.folios[0].large = true;
+    orphan.folios[0].index = 2;
+    orphan.folios[0].home = FolioHome::Orphaned;
+    orphan.folios[0].hw_private = 0b10;
+    orphan.accesses[0].index = 2;
+    assert!(host_access_only_hw_shared(&orphan));
+    orphan.accesses[0].index = 3;
+    assert!(!host_access_only_hw_shared(&orphan));
 }
 
 #[test]

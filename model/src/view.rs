@@ -90,6 +90,7 @@ impl<'a> View<'a> {
         let parts = self.parts(s);
         FolioView {
             id: s as FolioId,
+            index: f.index as usize,
             home: match f.state {
                 FolioState::PageCache => FolioHome::PageCache(f.index as usize),
                 FolioState::Orphaned => FolioHome::Orphaned,

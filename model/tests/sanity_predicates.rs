@@ -46,6 +46,7 @@ fn quiet() -> Mock {
         }],
         folios: vec![FolioView {
             id: 7,
+            index: 0,
             home: FolioHome::PageCache(0),
             large: false,
             parts: RefParts {
