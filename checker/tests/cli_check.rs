@@ -394,8 +394,7 @@ fn committed_counterexamples_replay() {
 
 /// Rows whose design or accessor exists in the model only (docs/conformance.md).
 fn model_only(row: &str) -> bool {
-    row.starts_with("hugetlb")
-        || row.starts_with("no_direct_map")
+    row.starts_with("no_direct_map")
         || row.contains("secondary_mmu")
         || row.contains("odp_no_retry")
         || row.starts_with("pfnmap@vfio")

@@ -34,7 +34,8 @@ fn config(design: Design, pages: usize, ppg: usize) -> Config {
         pages,
         GmemFlags {
             mmap: true,
-            init_shared: true,
+            // GUEST_MEMFD_FLAG_HUGETLB | INIT_SHARED is -EINVAL.
+            init_shared: design != Design::Hugetlb,
         },
     );
     c.pages_per_gigantic = ppg.min(pages).max(1);

@@ -159,7 +159,9 @@ impl GuestMemFd {
 
     /// Inject a failure of the next `n` maple-tree preallocations
     /// (`kvm_gmem_mas_preallocate()` returning -ENOMEM): the environment's
-    /// choice, as memory pressure would make it.
+    /// choice, as memory pressure would make it. Design `hugetlb`
+    /// preallocates per batch (huge page): a failure there leaves the
+    /// earlier batches converted.
     pub fn inject_prealloc_failure(&self, n: u32) {
         self.prealloc_failures.fetch_add(n, Ordering::AcqRel);
     }
@@ -291,7 +293,11 @@ impl GuestMemFd {
             self.wait_mapped(start, end)?;
         }
         let inv = self.invalidate_lock.write_step("conv.lock");
-        let r = self.convert_locked(start, end, to);
+        let r = if self.cfg.design.folio_layout() == FolioLayout::HugetlbBatched {
+            self.convert_hugetlb(start, end, to)
+        } else {
+            self.convert_locked(start, end, to)
+        };
         if self.cfg.has(Bug::CopyOutUnderLock) {
             // BUG copy_out_under_lock: error_offset is copied to the user's
             // buffer with the invalidate lock still held; a buffer in the
@@ -688,7 +694,7 @@ impl GuestMemFd {
     /// restructure_no_freeze (`no_freeze`): only wait until the count
     /// *reads* the baseline, without freezing, so a speculative try-get can
     /// still land before the fold (docs/kernel.md#freeze).
-    fn restructure_freeze(
+    pub(crate) fn restructure_freeze(
         step: &'static str,
         page: Option<usize>,
         f: &Folio,
@@ -801,6 +807,10 @@ impl GuestMemFd {
         };
         let large = self.new_folio(first, nr, true, Some(g), phys, 0);
         lock(&self.filemap).insert(first, large.clone());
+        if self.cfg.design.folio_layout() == FolioLayout::HugetlbBatched {
+            // Design hugetlb: stage-2 entries follow their pfns.
+            self.follow_pfns(first, nr);
+        }
         // A PTE maps a pfn, and the kernel finds its folio through the page
         // (`page_folio()`) when it zaps: from now on that is the large
         // folio. Only a bug switch (a fold without the freeze) leaves PTEs

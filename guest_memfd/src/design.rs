@@ -32,6 +32,13 @@ pub enum FolioLayout {
     SplitOnShare,
     /// Gigantic pages, always one large folio.
     WholeGigantic,
+    /// The 2026 HugeTLB branch (design `hugetlb`, docs/kernel.md#hugetlb-2026):
+    /// gigantic pages from the inode's pool, each added to the page cache as
+    /// one large folio and split to 4K at once, in the fault or
+    /// `kvm_gmem_get_pfn()` path, unless its range is all private; split by
+    /// to-shared and merged by to-private conversions, one huge page per
+    /// batch; stage-2 maps a huge leaf only over an all-private huge page.
+    HugetlbBatched,
 }
 
 /// The questions the implementation asks a design where designs differ
@@ -75,6 +82,7 @@ impl DesignPolicy for Design {
         match self {
             Design::Split => FolioLayout::SplitOnShare,
             Design::HugeWhole => FolioLayout::WholeGigantic,
+            Design::Hugetlb => FolioLayout::HugetlbBatched,
             _ => FolioLayout::Small,
         }
     }
@@ -131,7 +139,9 @@ pub struct Config {
     /// File size in pages.
     pub nr_pages: usize,
     pub flags: GmemFlags,
-    /// Size in pages of each gigantic page (huge-backed designs only).
+    /// Size in pages of each gigantic page (huge-backed designs only;
+    /// design `hugetlb` requires the file size to be a multiple of it, as
+    /// `GUEST_MEMFD_FLAG_HUGETLB` requires a huge-aligned size).
     pub pages_per_gigantic: usize,
     /// Size in pages of the VMM's host mapping (default: the file size);
     /// accesses past i_size but inside the mapping SIGBUS (fault_overflow).

@@ -169,13 +169,27 @@ impl GuestMemFd {
             return Err(FaultError::Sigbus);
         }
         // kvm_gmem_get_folio() locks the folio: it sleeps (still holding the
-        // invalidate lock) while another fault holds the folio lock.
+        // invalidate lock) while another fault holds the folio lock, and
+        // filemap_lock_folio()'s folio_try_get() retries while the folio is
+        // frozen (design hugetlb: another fault is splitting it).
         sched::wait_until("fault.lookup", None, || {
             self.filemap_find(index)
-                .is_none_or(|f| !f.folio_test_locked())
+                .is_none_or(|f| !f.folio_test_locked() && !f.frozen())
         });
-        let folio = match self.get_folio_ref(index, true) {
-            Ok(Some(f)) => f,
+        let folio = match self.get_folio_ref_fresh(index, true) {
+            Ok(Some((f, None))) => f,
+            Ok(Some((f, Some(g)))) => {
+                // Design hugetlb, __maybe_split_fresh_folio(): the fresh
+                // huge folio's range is not all private. Still under the
+                // shared lock: unlock it, drop our reference, split it
+                // (step `fault.fresh_split`), then take our subfolio.
+                self.folio_put(&f, Ref::Transient);
+                self.split_fresh(g, "fault.fresh_split");
+                match self.get_folio_ref(index, false) {
+                    Ok(Some(f)) => f,
+                    _ => return Err(FaultError::Sigbus),
+                }
+            }
             _ => return Err(FaultError::Sigbus),
         };
         if folio.poisoned() {
@@ -215,6 +229,17 @@ impl GuestMemFd {
         // invalidate lock is dropped; a concurrent to-private sees this
         // fault's reference in its refcount check.
         sched::step_point("fault.install", None);
+        if folio.large && self.cfg.design == crate::design::Design::Hugetlb {
+            // kvm_gmem_fault_user_mapping() of the 2026 branch:
+            // WARN_ON_ONCE(folio_test_large(folio)) -> VM_FAULT_SIGBUS,
+            // folio_unlock(), folio_put(). A fault that found another
+            // fault's fresh huge folio before its split lands here.
+            drop(folio_lock);
+            if !no_ref {
+                self.folio_put(&folio, Ref::Transient);
+            }
+            return Err(FaultError::Sigbus);
+        }
         let installed = Self::install_pte(mm, index, &folio);
         match (installed, no_ref) {
             (true, false) => folio.transfer(Ref::Transient, Ref::Pte),
@@ -394,13 +419,21 @@ impl GuestMemFd {
             // No reference is held here: only the retry check under
             // mmu_lock keeps a folio truncated since from being mapped.
             sched::step_point("guest.install", None);
+            // The leaf (design hugetlb: maybe huge) is worked out before
+            // mmu_lock is taken: mmu_lock is never held with the page
+            // cache's lock (the attributes are read locklessly anyway).
+            let leaf = if self.cfg.design == crate::design::Design::Hugetlb {
+                self.hugetlb_leaf(index, &folio, ty)
+            } else {
+                vec![(index, S2Entry::leaf(folio, ty))]
+            };
             let retry = {
                 let mut s2 = v.mmu_lock.lock();
                 // BUG install_no_retry: no mmu_invalidate_retry_gfn().
                 if !self.cfg.has(Bug::InstallNoRetry) && v.retry_gfn(&s2, index, seq) {
                     true
                 } else {
-                    s2.entries.insert(index, S2Entry { folio, ty });
+                    s2.entries.extend(leaf);
                     false
                 }
             };
@@ -429,7 +462,7 @@ impl GuestMemFd {
                 || !vm.is_bound()
                 || self
                     .filemap_find(index)
-                    .is_none_or(|f| !f.folio_test_locked());
+                    .is_none_or(|f| !f.folio_test_locked() && !f.frozen());
             if free {
                 break inv;
             }
@@ -440,8 +473,19 @@ impl GuestMemFd {
         if !vm.is_bound() {
             return Err(Error::sys(Errno::EFAULT));
         }
-        let Some(f) = self.get_folio_ref(index, true)? else {
-            return Ok(None);
+        let f = match self.get_folio_ref_fresh(index, true)? {
+            None => return Ok(None),
+            Some((f, None)) => f,
+            Some((f, Some(g))) => {
+                // Design hugetlb: __maybe_split_fresh_folio() under the
+                // shared lock (step `guest.fresh_split`), as in the fault.
+                self.folio_put(&f, Ref::Transient);
+                self.split_fresh(g, "guest.fresh_split");
+                match self.get_folio_ref(index, false)? {
+                    Some(f) => f,
+                    None => return Ok(None),
+                }
+            }
         };
         let r = {
             let _l = f.folio_lock();

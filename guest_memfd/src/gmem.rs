@@ -80,6 +80,11 @@ pub struct GuestMemFd {
     /// Injected failures of the next maple-tree preallocations
     /// (`kvm_gmem_mas_preallocate()` -ENOMEM): an environment choice.
     pub(crate) prealloc_failures: AtomicU32,
+    /// Design `hugetlb`: injected failures of the next allocations a
+    /// conversion makes (`kvm_gmem_split_private()`'s stage-2 split,
+    /// `hugetlb_vmemmap_restore_folio()` of a folio split), the model's
+    /// `alloc_fail` there.
+    pub(crate) alloc_failures: AtomicU32,
     /// Self-deadlocks detected instead of hanging (see `locktrack`).
     pub(crate) self_deadlocks: Mutex<Vec<String>>,
     /// Wait queue woken on every folio put except the waiting converter's
@@ -103,6 +108,14 @@ impl GuestMemFd {
             return Err(Error::sys(Errno::EINVAL));
         }
         if cfg.design.huge_backed() && cfg.pages_per_gigantic == 0 {
+            return Err(Error::sys(Errno::EINVAL));
+        }
+        if cfg.design.folio_layout() == FolioLayout::HugetlbBatched
+            && (cfg.flags.init_shared || cfg.nr_pages % cfg.pages_per_gigantic != 0)
+        {
+            // kvm_gmem_create() of the 2026 branch: GUEST_MEMFD_FLAG_HUGETLB
+            // with INIT_SHARED, or a size that is not huge-aligned, is
+            // -EINVAL (docs/kernel.md#hugetlb-2026).
             return Err(Error::sys(Errno::EINVAL));
         }
         if cfg.nr_vms == 0 || cfg.nr_vms > crate::kvm::MAX_VMS {
@@ -141,6 +154,7 @@ impl GuestMemFd {
             next_folio: AtomicU32::new(1),
             closed: AtomicBool::new(false),
             prealloc_failures: AtomicU32::new(0),
+            alloc_failures: AtomicU32::new(0),
             self_deadlocks: Mutex::new(Vec::new()),
             put_wq: (Mutex::new(0), Condvar::new()),
             waiting_converters: AtomicUsize::new(0),
@@ -273,6 +287,29 @@ impl GuestMemFd {
     /// invalidate_lock shared. A frozen folio (restructuring) is retried,
     /// like the RCU lookup's retry loop.
     pub(crate) fn get_folio_ref(&self, index: usize, create: bool) -> Result<Option<Arc<Folio>>> {
+        match self.get_folio_ref_fresh(index, create)? {
+            Some((f, None)) => Ok(Some(f)),
+            Some((f, Some(g))) => {
+                // Design hugetlb: a fresh huge folio over a range that is not
+                // all private is split before anyone uses it.
+                self.folio_put(&f, Ref::Transient);
+                self.split_fresh(g, "fault.fresh_split");
+                self.get_folio_ref(index, create)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// As [`Self::get_folio_ref`], saying also whether this call took
+    /// gigantic page `g` from the pool for a huge folio that must be split
+    /// before use (design `hugetlb`, `__maybe_split_fresh_folio()`: the huge
+    /// page's range is not all private): `Some(g)`. The fault and
+    /// `kvm_gmem_get_pfn()` paths split it as a step of their own.
+    pub(crate) fn get_folio_ref_fresh(
+        &self,
+        index: usize,
+        create: bool,
+    ) -> Result<Option<(Arc<Folio>, Option<u32>)>> {
         loop {
             let mut map = lock(&self.filemap);
             if let Some(f) = Self::find_in(&map, index) {
@@ -281,7 +318,7 @@ impl GuestMemFd {
                     if create && f.gigantic.is_some() {
                         self.mark_populated(&f, index);
                     }
-                    return Ok(Some(f));
+                    return Ok(Some((f, None)));
                 }
                 drop(map);
                 crate::sync::spin_yield();
@@ -294,7 +331,13 @@ impl GuestMemFd {
             if !create || self.is_closed() {
                 return Ok(None);
             }
+            let mut fresh = None;
             let f = match self.cfg.design.folio_layout() {
+                FolioLayout::HugetlbBatched => {
+                    let (f, g) = self.alloc_hugetlb(&mut map, index)?;
+                    fresh = g;
+                    f
+                }
                 FolioLayout::Small if self.thp() => {
                     // One anonymous THP over the whole file (index 0); a
                     // one-page file gets an order-0 page.
@@ -318,7 +361,7 @@ impl GuestMemFd {
             if self.cfg.lru && self.cfg.design.uses_lru() && !f.large {
                 self.lru_add(&f);
             }
-            return Ok(Some(f));
+            return Ok(Some((f, fresh)));
         }
     }
 
@@ -389,6 +432,43 @@ impl GuestMemFd {
                 map.get(&index).cloned().ok_or(Error::sys(Errno::ENOMEM))
             }
         }
+    }
+
+    /// Design `hugetlb` (`kvm_gmem_get_folio()` of the 2026 branch): the
+    /// gigantic page of `index` leaves the pool and its whole (large) folio
+    /// enters the page cache; `Some(g)` when it must be split before use
+    /// (its range is not all private; `__maybe_split_fresh_folio()`), and
+    /// meanwhile its structure is `Splitting`. A page with no folio whose
+    /// gigantic page is still out of the pool (punched, referenced by a
+    /// folio being freed) has no memory: -ENOMEM (called with the filemap
+    /// lock held).
+    fn alloc_hugetlb(
+        &self,
+        map: &mut BTreeMap<usize, Arc<Folio>>,
+        index: usize,
+    ) -> Result<(Arc<Folio>, Option<u32>)> {
+        let ppg = self.cfg.pages_per_gigantic;
+        let gidx = (index / ppg) as u32;
+        let first = gidx as usize * ppg;
+        let nr = ppg.min(self.cfg.nr_pages - first);
+        let mut h = lock(&self.hugetlb);
+        if h.pages.get(&gidx).is_some_and(|p| !p.in_pool) {
+            return Err(Error::sys(Errno::ENOMEM));
+        }
+        let private = lock(&self.attrs).all_equal(first, first + nr, Attr::Private);
+        let p = h.take(gidx, first, nr).ok_or(Error::sys(Errno::ENOMEM))?;
+        p.structure = if private {
+            Structure::Whole
+        } else {
+            Structure::Splitting
+        };
+        p.populated.store(0, nr, true);
+        p.live_folios += 1;
+        let phys = p.phys.clone();
+        drop(h);
+        let f = self.new_folio(first, nr, true, Some(gidx), phys, 0);
+        map.insert(first, f.clone());
+        Ok((f, (!private).then_some(gidx)))
     }
 
     /// Put 4K subfolios of gigantic page `g` for the relative indices

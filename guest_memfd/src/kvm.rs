@@ -33,6 +33,22 @@ pub type VmId = usize;
 pub struct S2Entry {
     pub folio: Arc<Folio>,
     pub ty: Attr,
+    /// Design `hugetlb`: this gfn is mapped by one huge (gigantic-page
+    /// sized) private leaf over the file pages `[start, end)`, rather than
+    /// a 4K leaf. A huge leaf is zapped as a whole and split into 4K leaves
+    /// by `kvm_gmem_split_private()` (`kvm_split_cross_boundary_leafs()`).
+    pub huge: Option<(usize, usize)>,
+}
+
+impl S2Entry {
+    /// A 4K leaf.
+    pub fn leaf(folio: Arc<Folio>, ty: Attr) -> S2Entry {
+        S2Entry {
+            folio,
+            ty,
+            huge: None,
+        }
+    }
 }
 
 /// Which stage-2 entries an invalidation zaps (`enum kvm_gfn_range_filter`):
@@ -139,14 +155,59 @@ impl Vm {
     }
 
     fn zap_locked(s2: &mut Stage2, start: usize, end: usize, filter: Filter) {
-        let gone: Vec<usize> = s2
+        let gone: Vec<(usize, Option<(usize, usize)>)> = s2
             .entries
             .range(start..end)
             .filter(|(_, e)| filter.zaps(e.ty))
-            .map(|(k, _)| *k)
+            .map(|(k, e)| (*k, e.huge))
             .collect();
-        for k in gone {
+        for (k, huge) in gone {
             s2.entries.remove(&k);
+            if let Some((lo, hi)) = huge {
+                // Design hugetlb: a huge leaf goes as a whole, whatever part
+                // of it the range names.
+                let leaf: Vec<usize> = s2
+                    .entries
+                    .range(lo..hi)
+                    .filter(|(_, e)| e.huge == huge)
+                    .map(|(j, _)| *j)
+                    .collect();
+                for j in leaf {
+                    s2.entries.remove(&j);
+                }
+            }
+        }
+    }
+
+    /// Design `hugetlb`: are there huge leaves over `[start, end)`?
+    pub fn has_huge_leaf(&self, start: usize, end: usize) -> bool {
+        self.mmu_lock
+            .lock()
+            .entries
+            .range(start..end)
+            .any(|(_, e)| e.huge.is_some())
+    }
+
+    /// Design `hugetlb`, `kvm_gmem_split_private()` /
+    /// `kvm_split_cross_boundary_leafs()`: the huge leaves over `[start,
+    /// end)` become 4K leaves to the same pfns.
+    pub fn split_huge_leaves(&self, start: usize, end: usize) {
+        let mut s2 = self.mmu_lock.lock();
+        for (_, e) in s2.entries.range_mut(start..end) {
+            e.huge = None;
+        }
+    }
+
+    /// Stage-2 maps pfns: after the folios of a gigantic page were split or
+    /// merged, each entry of a page in `backing` names the folio that backs
+    /// that page's pfn now (computed by the caller before taking
+    /// `mmu_lock`, which is never held while the page cache is locked).
+    pub fn follow_pfns(&self, backing: &[(usize, Arc<Folio>)]) {
+        let mut s2 = self.mmu_lock.lock();
+        for (i, f) in backing {
+            if let Some(e) = s2.entries.get_mut(i) {
+                e.folio = f.clone();
+            }
         }
     }
 
@@ -223,6 +284,33 @@ impl Kvm {
             }
         }
         Invalidation(done)
+    }
+
+    /// `kvm_gmem_invalidate_begin()` without the zap (design `hugetlb`,
+    /// whose conversion zaps as a later step, and only part of the range):
+    /// every bound VM, or the first one only (`only_first`).
+    pub fn invalidate_begin(&self, start: usize, end: usize, only_first: bool) -> Invalidation {
+        let mut done = Vec::new();
+        for vm in self.vms.iter().filter(|v| v.is_bound()) {
+            vm.invalidate_begin_only(start, end);
+            done.push(vm.id);
+            if only_first {
+                break;
+            }
+        }
+        Invalidation(done)
+    }
+
+    /// The VMs an invalidation covers.
+    pub fn covered(&self, inv: &Invalidation) -> Vec<&Vm> {
+        inv.0.iter().map(|&id| &self.vms[id]).collect()
+    }
+
+    /// Every VM's entries follow their pfns ([`Vm::follow_pfns`]).
+    pub fn follow_pfns(&self, backing: &[(usize, Arc<Folio>)]) {
+        for vm in &self.vms {
+            vm.follow_pfns(backing);
+        }
     }
 
     /// `kvm_gmem_invalidate_end()` in the VMs `inv` covered.

@@ -17,6 +17,8 @@
 //! - [`kvm`]: the VMs bound to the file, each with its stage-2 map and
 //!   mmu invalidation protocol (typed filters);
 //! - [`hugetlb`]: the gigantic-page pool and per-gigantic state;
+//! - `hugetlb_branch`: design `hugetlb` (the 2026 HugeTLB branch): the
+//!   fresh-folio split, conversion batches per huge page, huge stage-2 leaves;
 //! - `gmem`: [`GuestMemFd`] and shared helpers (page cache, LRU batch, puts);
 //! - `fault`: host and guest accesses and their fault paths (the folio
 //!   lock, `kvm_gmem_get_pfn()` with lazy `make_private` and no reference
@@ -47,6 +49,7 @@ pub mod folio;
 mod gmem;
 mod gup;
 pub mod hugetlb;
+mod hugetlb_branch;
 pub mod kvm;
 mod locktrack;
 pub mod mm;

@@ -11,6 +11,7 @@
 //! waits for a lock its own thread holds.
 
 use crate::design::Bug;
+use crate::design::DesignPolicy;
 use crate::errno::{Errno, Error, Misuse, Result};
 use crate::folio::{Folio, Ref};
 use crate::gmem::{GuestMemFd, MmId};
@@ -105,8 +106,26 @@ impl GuestMemFd {
     /// `index`, with no lock held (docs/kernel.md#freeze): it fails only on a frozen
     /// or freed folio, which is why restructuring must freeze.
     pub fn pfn_walker_get(&self, index: usize) -> Option<SpecRef> {
-        let f = self.filemap_find(index)?;
+        let f = self
+            .filemap_find(index)
+            .or_else(|| self.orphan_backing_pfn(index))?;
         f.try_get(Ref::Transient).then_some(SpecRef(f))
+    }
+
+    /// The walker reaches a pfn, not a file index: memory of a gigantic
+    /// page that was truncated but is still referenced (so not back in the
+    /// pool) is still a folio, orphaned from the page cache. 4K designs'
+    /// orphaned folios are not found by index.
+    fn orphan_backing_pfn(&self, index: usize) -> Option<Arc<Folio>> {
+        if !self.cfg.design.huge_backed() {
+            return None;
+        }
+        self.arena_snapshot().into_iter().find(|f| {
+            f.gigantic.is_some()
+                && f.covers(index)
+                && !f.freed()
+                && f.home() == invariants::FolioHome::Orphaned
+        })
     }
 
     /// Is the folio the walker holds still a folio of the file (not folded

@@ -13,11 +13,17 @@
 //! (hugetlbfs semantics) [infer]. On close the merge/return is deferred
 //! until the last reference drops.
 //!
+//! Design hugetlb (the 2026 branch, docs/kernel.md#hugetlb-2026) punches
+//! whole huge pages only (an unaligned fallocate() is -EINVAL) and merges
+//! them as design split does (`merge_truncate_range(require_merge=true)`:
+//! -EAGAIN when a subfolio is referenced); close truncates without merging
+//! and the deferred merge returns each gigantic page at its last free.
+//!
 //! Design huge_whole never splits or merges, so it has no such check: a
 //! punch of a whole gigantic page truncates its large folio like a 4K
 //! design (orphaned if referenced; the page returns to the pool at the last
 //! put), a partial punch zeroes and unmaps that part, the folio stays.
-//! Both huge designs invalidate stage-2 over whole gigantic pages.
+//! The huge designs invalidate stage-2 over whole gigantic pages.
 
 use crate::design::Bug;
 use crate::design::DesignPolicy;
@@ -59,6 +65,7 @@ impl GuestMemFd {
         self.begin_op();
         let r = (|| {
             let (start, end) = validate_fallocate(offset, len)?;
+            self.check_huge_aligned(start, end)?;
             self.check_open()?;
             // Punching at or beyond i_size succeeds and does nothing.
             let end = end.min(self.cfg.nr_pages);
@@ -77,6 +84,18 @@ impl GuestMemFd {
         r
     }
 
+    /// Design `hugetlb` (`kvm_gmem_fallocate()` of the 2026 branch): the
+    /// range must be aligned to the huge page size, else -EINVAL.
+    fn check_huge_aligned(&self, start: usize, end: usize) -> Result<()> {
+        let ppg = self.cfg.pages_per_gigantic.max(1);
+        if self.cfg.design.folio_layout() == FolioLayout::HugetlbBatched
+            && (start % ppg != 0 || end % ppg != 0)
+        {
+            return Err(Error::sys(Errno::EINVAL));
+        }
+        Ok(())
+    }
+
     /// Punch `nr` pages from `start`.
     pub fn punch(&self, start: usize, nr: usize) -> Result<()> {
         let (o, l) = pages_to_bytes(start, nr)?;
@@ -89,6 +108,7 @@ impl GuestMemFd {
         self.begin_op();
         let r = (|| {
             let (start, end) = validate_fallocate(offset, len)?;
+            self.check_huge_aligned(start, end)?;
             self.check_open()?;
             if end > self.cfg.nr_pages {
                 return Err(Error::sys(Errno::EINVAL));
@@ -167,8 +187,8 @@ impl GuestMemFd {
                 self.punch_whole_gigantic(start, end);
                 Ok(())
             }
-            // [not step-aligned with the model yet: the model merges all
-            // subfolios step by step before truncating; replay skips split]
+            // Designs split and hugetlb: merge (under frozen subfolios,
+            // else -EAGAIN), then truncate, step by step as the model does.
             _ => self.punch_split(start, end),
         };
         sched::step_point("trunc.inv_end", None);
@@ -236,6 +256,7 @@ impl GuestMemFd {
         if backing.is_empty() {
             // Nothing allocated: the truncation finds nothing to remove.
             sched::step_point("trunc.truncate", None);
+            self.wait_folios_unlocked(start, end);
         }
         for (g, first, nr, structure) in backing {
             let (s, e) = (start.max(first), end.min(first + nr));
@@ -255,6 +276,7 @@ impl GuestMemFd {
                     self.fold_subfolios(g, first, nr);
                 }
                 sched::step_point("trunc.truncate", None);
+                self.wait_folios_unlocked(first, first + nr);
                 self.unmap_mapping_range(first, first + nr);
                 self.release_gigantic(g, first, nr);
                 continue;

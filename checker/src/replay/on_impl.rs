@@ -52,12 +52,8 @@ fn unsupported(tf: &TraceFile) -> Option<String> {
 }
 
 /// Why no path of this configuration can be followed on the implementation:
-/// the host accessors, design no_direct_map and design hugetlb exist in the
-/// model only.
+/// the host accessors and design no_direct_map exist in the model only.
 fn unsupported_config(cfg: &model::Config) -> Option<String> {
-    if cfg.design == Design::Hugetlb {
-        return Some("design hugetlb has no implementation yet".into());
-    }
     if cfg.design == Design::NoDirectMap {
         return Some(
             "design no_direct_map: the implementation has no AS_NO_DIRECT_MAP mapping \
@@ -93,6 +89,10 @@ fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, S
         },
     );
     c.lru = cfg.lru;
+    if cfg.design == Design::Hugetlb {
+        // Two subpages per gigantic page (`model::mm::ppg`).
+        c.pages_per_gigantic = 2;
+    }
     c.block_pins_while_waiting = cfg.block_pins_while_waiting;
     // The model's exclusive_pin memory is an anonymous THP over the file.
     c.thp = cfg.design == Design::ExclusivePin;
@@ -125,7 +125,7 @@ fn model_point(
             FaultPc::Lookup => "fault.lookup",
             FaultPc::Install(_) => "fault.install",
             FaultPc::InstallLocked(_) => "fault.install_locked",
-            // Design hugetlb only, which `unsupported()` keeps from replay.
+            // Design hugetlb: __maybe_split_fresh_folio().
             FaultPc::FreshSplit(_) => "fault.fresh_split",
         }
     }
@@ -133,12 +133,10 @@ fn model_point(
     match actor {
         Actor::Converter => match st.conv.pc {
             ConvPc::Idle => (START, None),
-            // The VMM retries an EAGAIN'd request; otherwise it is between
-            // requests (or done with its script).
-            ConvPc::Done
-                if cfg.retry_until_ok
-                    && matches!(st.conv.result, Some(invariants::ConvResult::Eagain { .. })) =>
-            {
+            // The VMM retries an EAGAIN'd request (design hugetlb: an
+            // ENOMEM'd one too); otherwise it is between requests (or done
+            // with its script).
+            ConvPc::Done if cfg.retry_until_ok && retried(cfg, st.conv.result) => {
                 ("conv.done", None)
             }
             ConvPc::Done => (START, None),
@@ -229,6 +227,16 @@ fn model_point(
     }
 }
 
+/// Does the VMM retry a request that returned `r` (the model's
+/// `converter::retrying`)?
+fn retried(cfg: &model::Config, r: Option<invariants::ConvResult>) -> bool {
+    match r {
+        Some(invariants::ConvResult::Eagain { .. }) => true,
+        Some(invariants::ConvResult::Enomem { .. }) => cfg.design == Design::Hugetlb,
+        _ => false,
+    }
+}
+
 /// What the VMM knows that the kernel does not: whether the current
 /// conversion request is one it retries until it succeeds, and whether it has.
 #[derive(Default)]
@@ -312,6 +320,9 @@ fn pin_kind(k: MPin) -> PinKind {
 }
 
 fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script, arg: Option<u8>) {
+    // Design hugetlb: the VMM also retries -ENOMEM (the model's
+    // `converter::retrying`).
+    let enomem_retried = gm.design() == guest_memfd::Design::Hugetlb;
     let value = id as u8 + 1;
     match s {
         Script::Converter(ops) => {
@@ -328,7 +339,7 @@ fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script, arg: Option<u8>)
                     let eagain = matches!(&r, Err(e) if matches!(
                         e.errno(),
                         Some(guest_memfd::Errno::EAGAIN | guest_memfd::Errno::EBUSY)
-                    ));
+                    ) || (enomem_retried && e.errno() == Some(guest_memfd::Errno::ENOMEM)));
                     if vmm.retry && eagain {
                         // The VMM drops what it owns and retries the request.
                         sched::step_point("conv.done", None);
@@ -751,11 +762,12 @@ fn same_safety_verdicts(
 /// Grant the step the model takes at `k`, checking the actor is parked
 /// where the model says it is.
 fn follow(w: &World, t: &Trace, k: usize, a: Action) -> Result<(), String> {
-    // The environment's -ENOMEM: the converter, at its preallocation step,
-    // takes an injected failure.
+    // The environment's -ENOMEM: the converter, at its preallocation step
+    // (design hugetlb: its stage-2 split or its vmemmap restore), takes an
+    // injected failure.
     let (actor, a) = match a.actor() {
         Actor::AllocFail => {
-            w.gm.inject_prealloc_failure(1);
+            inject_alloc_fail(w);
             (Actor::Converter, Action::Step(Actor::Converter))
         }
         x => (x, a),
@@ -809,6 +821,26 @@ fn follow(w: &World, t: &Trace, k: usize, a: Action) -> Result<(), String> {
     Ok(())
 }
 
+/// The model's `alloc_fail` as an injected failure where the converter
+/// allocates: the maple-tree preallocation, or under design hugetlb the
+/// stage-2 split and the vmemmap restore of a split.
+fn inject_alloc_fail(w: &World) {
+    if w.cfg.design == Design::Hugetlb {
+        w.gm.inject_alloc_failure(1);
+    } else {
+        w.gm.inject_prealloc_failure(1);
+    }
+}
+
+/// Where the converter's code takes the environment's `alloc_fail`.
+fn alloc_fail_point(design: Design) -> &'static [&'static str] {
+    if design == Design::Hugetlb {
+        &["conv.s2_split", "conv.split_do"]
+    } else {
+        &["conv.prealloc"]
+    }
+}
+
 /// The same interleaving with the bug switches off: the violation must not occur.
 pub fn replay_bug_off(tf: &TraceFile) -> Option<Outcome> {
     let m = &tf.model;
@@ -848,12 +880,13 @@ fn bug_off(tf: &TraceFile) -> Result<(bool, String), String> {
         let a = match a.actor() {
             // The environment's -ENOMEM, where the converter preallocates.
             Actor::AllocFail => {
+                let points = alloc_fail_point(w.cfg.design);
                 if w.parked(Actor::Converter)
-                    .is_none_or(|p| p.name != "conv.prealloc")
+                    .is_none_or(|p| !points.contains(&p.name))
                 {
                     continue;
                 }
-                w.gm.inject_prealloc_failure(1);
+                inject_alloc_fail(&w);
                 Action::Step(Actor::Converter)
             }
             _ => a,
@@ -997,6 +1030,10 @@ mod tests {
             if unsupported_config(&row.cfg).is_some() {
                 continue;
             }
+            // REPLAY_ROWS (a row-name prefix) restricts the rows walked.
+            if std::env::var("REPLAY_ROWS").is_ok_and(|p| !row.name.starts_with(&p)) {
+                continue;
+            }
             // REPLAY_WALKS (default 200) sets the walks per configuration.
             let walks: u64 = std::env::var("REPLAY_WALKS")
                 .ok()
@@ -1010,6 +1047,9 @@ mod tests {
                 }
             }
         }
-        assert!(followed > 1000, "only {followed} steps followed");
+        assert!(
+            followed > 1000 || std::env::var("REPLAY_ROWS").is_ok(),
+            "only {followed} steps followed"
+        );
     }
 }

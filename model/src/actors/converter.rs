@@ -76,7 +76,13 @@ fn private_bits(cfg: &Config, st: &State) -> u8 {
     (lo..hi).fold(0, |b, i| b | ((st.pages[i].private as u8) << (i - lo)))
 }
 
+/// The VMM issues its next request. Not after the close: the VMM has
+/// exited and the fd is gone, so no ioctl can be issued on it (the scripts
+/// never do; `crate::seq` returns -EBADF for one).
 pub fn can_start(cfg: &Config, st: &State) -> bool {
+    if st.closed {
+        return false;
+    }
     match st.conv.pc {
         ConvPc::Idle => !cfg.conversions.is_empty(),
         ConvPc::Done => !retrying(cfg, st) && (st.conv.op as usize + 1) < cfg.conversions.len(),
