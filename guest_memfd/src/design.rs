@@ -108,11 +108,15 @@ impl DesignPolicy for Design {
 
     /// Safety properties this design violates *by design*, so the debug
     /// check does not flag them: the RFC keeps the VMM's mapping of donated
-    /// memory and does not cover FOLL_GET (docs/kernel.md#exclusive-pin-rfc).
+    /// memory and does not cover FOLL_GET (docs/kernel.md#exclusive-pin-rfc);
+    /// the 2026 HugeTLB branch converts one huge page per batch and keeps
+    /// the batches before a failing one (docs/kernel.md#hugetlb-2026; gate
+    /// row `hugetlb`, docs/findings.md#hugetlb-2026).
     fn known_violations(self) -> &'static [invariants::PropertyId] {
         use invariants::PropertyId::*;
         match self {
             Design::ExclusivePin => &[NoPrivateHostMapping, NoPrivatePin, HostAccessOnlyShared],
+            Design::Hugetlb => &[ConversionAtomic],
             _ => &[],
         }
     }

@@ -419,21 +419,24 @@ impl GuestMemFd {
             // No reference is held here: only the retry check under
             // mmu_lock keeps a folio truncated since from being mapped.
             sched::step_point("guest.install", None);
-            // The leaf (design hugetlb: maybe huge) is worked out before
-            // mmu_lock is taken: mmu_lock is never held with the page
-            // cache's lock (the attributes are read locklessly anyway).
-            let leaf = if self.cfg.design == crate::design::Design::Hugetlb {
-                self.hugetlb_leaf(index, &folio, ty)
-            } else {
-                vec![(index, S2Entry::leaf(folio, ty))]
-            };
             let retry = {
                 let mut s2 = v.mmu_lock.lock();
                 // BUG install_no_retry: no mmu_invalidate_retry_gfn().
                 if !self.cfg.has(Bug::InstallNoRetry) && v.retry_gfn(&s2, index, seq) {
                     true
                 } else {
-                    s2.entries.extend(leaf);
+                    // Design hugetlb: the leaf may be huge, and each entry
+                    // names the folio backing its pfn now, read under
+                    // mmu_lock so that a split racing with the install
+                    // (which re-points entries under mmu_lock once the page
+                    // cache holds the new folios) cannot leave the entry on
+                    // the old folio. The page cache's and the attributes'
+                    // locks nest inside mmu_lock, never the other way round.
+                    if self.cfg.design == crate::design::Design::Hugetlb {
+                        s2.entries.extend(self.hugetlb_leaf(index, &folio, ty));
+                    } else {
+                        s2.entries.insert(index, S2Entry::leaf(folio, ty));
+                    }
                     false
                 }
             };

@@ -111,7 +111,7 @@ impl GuestMemFd {
             return Err(Error::sys(Errno::EINVAL));
         }
         if cfg.design.folio_layout() == FolioLayout::HugetlbBatched
-            && (cfg.flags.init_shared || cfg.nr_pages % cfg.pages_per_gigantic != 0)
+            && (cfg.flags.init_shared || !cfg.nr_pages.is_multiple_of(cfg.pages_per_gigantic))
         {
             // kvm_gmem_create() of the 2026 branch: GUEST_MEMFD_FLAG_HUGETLB
             // with INIT_SHARED, or a size that is not huge-aligned, is
@@ -211,6 +211,12 @@ impl GuestMemFd {
     /// Folios sitting in the per-CPU lru_add batch.
     pub fn lru_batch_len(&self) -> usize {
         lock(&self.lru).len()
+    }
+    /// The folio in the page cache at `index`: its size in pages and its
+    /// refcount (`folio_nr_pages()`, `folio_ref_count()`).
+    pub fn folio_at(&self, index: usize) -> Option<(usize, i64)> {
+        self.filemap_find(index)
+            .map(|f| (f.nr_pages, f.folio_ref_count()))
     }
     /// Outstanding GUP references.
     pub fn nr_pins(&self) -> usize {

@@ -200,8 +200,11 @@ impl Vm {
 
     /// Stage-2 maps pfns: after the folios of a gigantic page were split or
     /// merged, each entry of a page in `backing` names the folio that backs
-    /// that page's pfn now (computed by the caller before taking
-    /// `mmu_lock`, which is never held while the page cache is locked).
+    /// that page's pfn now (computed by the caller from the page cache
+    /// before taking `mmu_lock`: the page cache's lock nests inside
+    /// `mmu_lock`, so a stage-2 install, which reads the page cache under
+    /// `mmu_lock`, sees either the old folios and is re-pointed here, or
+    /// the new ones).
     pub fn follow_pfns(&self, backing: &[(usize, Arc<Folio>)]) {
         let mut s2 = self.mmu_lock.lock();
         for (i, f) in backing {

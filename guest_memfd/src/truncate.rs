@@ -89,7 +89,7 @@ impl GuestMemFd {
     fn check_huge_aligned(&self, start: usize, end: usize) -> Result<()> {
         let ppg = self.cfg.pages_per_gigantic.max(1);
         if self.cfg.design.folio_layout() == FolioLayout::HugetlbBatched
-            && (start % ppg != 0 || end % ppg != 0)
+            && (!start.is_multiple_of(ppg) || !end.is_multiple_of(ppg))
         {
             return Err(Error::sys(Errno::EINVAL));
         }

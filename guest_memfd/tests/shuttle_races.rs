@@ -82,6 +82,8 @@ fn harnesses_pass_without_bugs() {
     both(|| races::guest_fault_vs_punch(&[]));
     both(|| races::copy_out_into_gmem(&[]));
     both(|| races::gup_fast_vs_convert(PinKind::Pin));
+    both(|| races::hugetlb_store_vs_guest_fault(&[]));
+    both(|| races::hugetlb_fresh_split_vs_guest(&[]));
 }
 
 /// Does a random or PCT schedule make `f` fail (a panic, an invariant
@@ -173,6 +175,14 @@ fn every_bug_switch_is_caught() {
             Bug::CopyOutUnderLock,
             Box::new(|| caught(|| races::copy_out_into_gmem(&[Bug::CopyOutUnderLock]))),
         ),
+        (
+            Bug::StoreAfterInvEnd,
+            Box::new(|| caught(|| races::hugetlb_store_vs_guest_fault(&[Bug::StoreAfterInvEnd]))),
+        ),
+        (
+            Bug::HugeMapMixed,
+            Box::new(|| caught(|| races::hugetlb_fresh_split_vs_guest(&[Bug::HugeMapMixed]))),
+        ),
     ];
     let mut missed = Vec::new();
     for (bug, run) in &cases {
@@ -182,20 +192,13 @@ fn every_bug_switch_is_caught() {
     }
     let covered: Vec<Bug> = cases.iter().map(|(b, _)| *b).collect();
     // Switches whose guard lives in code the implementation does not have
-    // yet: the secondary MMU (issue 14) and design hugetlb (issue 13).
-    // Exactly one of the two lists names each switch, so a harness added
-    // later must take its switch off this list.
-    let model_only = [
-        (
-            Bug::OdpNoRetry,
-            "no mmu interval notifier registry or secondary MMU",
-        ),
-        (
-            Bug::StoreAfterInvEnd,
-            "design hugetlb has no implementation",
-        ),
-        (Bug::HugeMapMixed, "design hugetlb has no implementation"),
-    ];
+    // yet: the secondary MMU (issue 14). Exactly one of the two lists names
+    // each switch, so a harness added later must take its switch off this
+    // list.
+    let model_only = [(
+        Bug::OdpNoRetry,
+        "no mmu interval notifier registry or secondary MMU",
+    )];
     for b in Bug::ALL {
         let skipped = model_only.iter().find(|(m, _)| *m == b);
         assert!(

@@ -87,6 +87,11 @@ pub enum Outcome {
     Hw(Option<bool>),
     /// Folios in the lru_add batch.
     LruBatch(usize),
+    /// The page's attribute.
+    Attr(invariants::Attr),
+    /// The folio at the page: its size in pages and its refcount (`None`:
+    /// no folio in the page cache there).
+    Folio(Option<(usize, i64)>),
 }
 
 impl fmt::Display for Outcome {
@@ -109,6 +114,10 @@ impl fmt::Display for Outcome {
             Outcome::Hw(Some(false)) => f.write_str("hw shared"),
             Outcome::Hw(None) => f.write_str("hw none (no folio)"),
             Outcome::LruBatch(n) => write!(f, "lru_batch {n}"),
+            Outcome::Attr(invariants::Attr::Private) => f.write_str("attr private"),
+            Outcome::Attr(invariants::Attr::Shared) => f.write_str("attr shared"),
+            Outcome::Folio(None) => f.write_str("no folio"),
+            Outcome::Folio(Some((n, r))) => write!(f, "folio of {n} page(s), refcount {r}"),
         }
     }
 }
@@ -140,6 +149,8 @@ fn matches(e: &Expect, o: &Outcome) -> bool {
         (Expect::FreeGigantic(a), Outcome::FreeGigantic(b)) => a == b,
         (Expect::Hw(a), Outcome::Hw(b)) => a == b,
         (Expect::LruBatch(a), Outcome::LruBatch(b)) => a == b,
+        (Expect::Attr(a), Outcome::Attr(b)) => a == b,
+        (Expect::Folio(a), Outcome::Folio(b)) => a == b,
         _ => false,
     }
 }
@@ -241,7 +252,29 @@ fn exec_stateless(
             g.inject_prealloc_failure(*count);
             Ok(Outcome::Ok)
         }
+        Op::FailAlloc { count } => {
+            g.inject_alloc_failure(*count);
+            Ok(Outcome::Ok)
+        }
         Op::LruBatch => Ok(Outcome::LruBatch(g.lru_batch_len())),
+        Op::Attr { page } => match g.attr(*page) {
+            Some(a) => Ok(Outcome::Attr(a)),
+            None => Err(crate::errno::Misuse::PageOutOfRange {
+                page: *page,
+                limit: g.nr_pages(),
+            }
+            .to_string()),
+        },
+        Op::Folio { page } => {
+            if *page >= g.nr_pages() {
+                return Err(crate::errno::Misuse::PageOutOfRange {
+                    page: *page,
+                    limit: g.nr_pages(),
+                }
+                .to_string());
+            }
+            Ok(Outcome::Folio(g.folio_at(*page)))
+        }
         Op::HwState { page } => {
             if *page >= g.nr_pages() {
                 return Err(crate::errno::Misuse::PageOutOfRange {
@@ -338,6 +371,9 @@ fn describe(op: &Op) -> String {
         Op::ReleaseVm { vm } => format!("release_vm {vm}"),
         Op::MemoryFailure { page } => format!("memory_failure page {page}"),
         Op::FailPrealloc { count } => format!("fail_prealloc next {count}"),
+        Op::FailAlloc { count } => format!("fail_alloc next {count}"),
+        Op::Attr { page } => format!("attr page {page}"),
+        Op::Folio { page } => format!("folio page {page}"),
         Op::HwState { page } => format!("hw_state page {page}"),
         Op::LruBatch => "lru_batch".into(),
     }

@@ -20,7 +20,7 @@ pub const MAX_MAP_PAGES: usize = 1 << 20;
 pub const MAX_WAIT_TIMEOUT_MS: u64 = 60_000;
 /// The most steps a scenario may have.
 pub const MAX_STEPS: usize = 1_000;
-/// The most prealloc failures one `fail_prealloc` step may inject.
+/// The most failures one `fail_prealloc` or `fail_alloc` step may inject.
 pub const MAX_INJECT: u32 = 1_000;
 
 /// A page range given in pages or, for the EINVAL cases, in bytes.
@@ -107,6 +107,19 @@ pub enum Op {
     FailPrealloc {
         count: u32,
     },
+    /// Design hugetlb: the next `count` allocations of a conversion (the
+    /// stage-2 split, the vmemmap restore of a folio split) fail -ENOMEM.
+    FailAlloc {
+        count: u32,
+    },
+    /// The page's attribute.
+    Attr {
+        page: usize,
+    },
+    /// The folio in the page cache at the page: its size and refcount.
+    Folio {
+        page: usize,
+    },
     /// Which state the hardware holds the page's memory in.
     HwState {
         page: usize,
@@ -125,6 +138,9 @@ impl Op {
                 | Op::Join { .. }
                 | Op::Pool
                 | Op::FailPrealloc { .. }
+                | Op::FailAlloc { .. }
+                | Op::Attr { .. }
+                | Op::Folio { .. }
                 | Op::HwState { .. }
                 | Op::LruBatch
         )
@@ -302,8 +318,9 @@ fn expect(ctx: &Ctx, v: &Value) -> Result<Expect, ScenarioError> {
             "ok" => Ok(Expect::Ok),
             "sigbus" => Ok(Expect::Sigbus),
             "memory_fault" => Ok(Expect::MemoryFault),
+            "no_folio" => Ok(Expect::Folio(None)),
             other => Err(ctx.err(format!(
-                "unknown expect \"{other}\" (use \"ok\", \"sigbus\", \"memory_fault\", {{\"value\": v}}, {{\"errno\": NAME}}, {{\"free_gigantic\": n}}, {{\"hw\": STATE}} or {{\"lru_batch\": n}})"
+                "unknown expect \"{other}\" (use \"ok\", \"sigbus\", \"memory_fault\", \"no_folio\", {{\"value\": v}}, {{\"errno\": NAME}}, {{\"free_gigantic\": n}}, {{\"hw\": STATE}}, {{\"lru_batch\": n}}, {{\"attr\": ATTR}} or {{\"folio_pages\": n, \"refcount\": r}})"
             ))),
         },
         Value::Object(o) => {
@@ -319,6 +336,18 @@ fn expect(ctx: &Ctx, v: &Value) -> Result<Expect, ScenarioError> {
             } else if let Some(n) = o.get("free_gigantic") {
                 check_fields(ctx, o, &["free_gigantic"], "expect")?;
                 Ok(Expect::FreeGigantic(as_usize(ctx, n, "free_gigantic")?))
+            } else if let Some(a) = o.get("attr") {
+                check_fields(ctx, o, &["attr"], "expect")?;
+                Ok(Expect::Attr(attr(ctx, a, "attr")?))
+            } else if let Some(n) = o.get("folio_pages") {
+                check_fields(ctx, o, &["folio_pages", "refcount"], "expect")?;
+                let pages = as_usize(ctx, n, "folio_pages")?;
+                let r = as_u64(ctx, req(ctx, o, "refcount")?, "refcount")?;
+                let refcount = i64::try_from(r).map_err(|_| ctx.err(format!("refcount too large: {r}")))?;
+                if pages == 0 {
+                    return Err(ctx.err("folio_pages must be at least 1 (a page without a folio is \"no_folio\")"));
+                }
+                Ok(Expect::Folio(Some((pages, refcount))))
             } else if let Some(n) = o.get("lru_batch") {
                 check_fields(ctx, o, &["lru_batch"], "expect")?;
                 Ok(Expect::LruBatch(as_usize(ctx, n, "lru_batch")?))
@@ -332,7 +361,7 @@ fn expect(ctx: &Ctx, v: &Value) -> Result<Expect, ScenarioError> {
                 };
                 Ok(Expect::Hw(hw))
             } else {
-                Err(ctx.err(format!("expect object must have 'value', 'errno', 'free_gigantic', 'hw' or 'lru_batch': {v}")))
+                Err(ctx.err(format!("expect object must have 'value', 'errno', 'free_gigantic', 'hw', 'lru_batch', 'attr' or 'folio_pages': {v}")))
             }
         }
         other => Err(ctx.err(format!("expect must be a string or an object, got {other}"))),
@@ -398,7 +427,7 @@ fn config(ctx: &Ctx, root: &Map<String, Value>) -> Result<Config, ScenarioError>
             .ok_or_else(|| ctx.err("gmem.huge must be true or false"))?;
         if huge != design.huge_backed() {
             return Err(ctx.err(format!(
-                "gmem.huge = {huge} does not fit design {design}: split and huge_whole are backed by gigantic pages, the other designs by 4K folios"
+                "gmem.huge = {huge} does not fit design {design}: split, huge_whole and hugetlb are backed by gigantic pages, the other designs by 4K folios"
             )));
         }
     }
@@ -446,7 +475,16 @@ fn config(ctx: &Ctx, root: &Map<String, Value>) -> Result<Config, ScenarioError>
     Ok(c)
 }
 
-fn step(ctx: &mut Ctx, n: usize, v: &Value) -> Result<Step, ScenarioError> {
+/// The `count` of `fail_prealloc` / `fail_alloc`: 1..=[`MAX_INJECT`].
+fn inject_count(ctx: &Ctx, o: &Map<String, Value>) -> Result<u32, ScenarioError> {
+    let n = req_usize(ctx, o, "count")?;
+    u32::try_from(n)
+        .ok()
+        .filter(|&n| (1..=MAX_INJECT).contains(&n))
+        .ok_or_else(|| ctx.err(format!("field 'count' must be 1..={MAX_INJECT}, got {n}")))
+}
+
+fn step(ctx: &mut Ctx, n: usize, v: &Value, design: Design) -> Result<Step, ScenarioError> {
     ctx.step = Some((n, "?".into()));
     let o = v
         .as_object()
@@ -477,11 +515,11 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value) -> Result<Step, ScenarioError> {
         "close" | "pool" | "lru_drain" | "lru_batch" => &[],
         "join" => &["thread"],
         "release_vm" => &["vm"],
-        "memory_failure" | "hw_state" => &["page"],
-        "fail_prealloc" => &["count"],
+        "memory_failure" | "hw_state" | "attr" | "folio" => &["page"],
+        "fail_prealloc" | "fail_alloc" => &["count"],
         other => {
             return Err(ctx.err(format!(
-                "unknown op \"{other}\" (host_read, host_write, guest_read, guest_write, pin, unpin, pin_read, pin_write, convert, allocate, punch, madvise_dontneed, fork, close, pool, lru_drain, join, release_vm, memory_failure, fail_prealloc, hw_state, lru_batch)"
+                "unknown op \"{other}\" (host_read, host_write, guest_read, guest_write, pin, unpin, pin_read, pin_write, convert, allocate, punch, madvise_dontneed, fork, close, pool, lru_drain, join, release_vm, memory_failure, fail_prealloc, fail_alloc, hw_state, lru_batch, attr, folio)"
             )))
         }
     };
@@ -575,15 +613,23 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value) -> Result<Step, ScenarioError> {
             page: req_usize(ctx, o, "page")?,
         },
         "fail_prealloc" => Op::FailPrealloc {
-            count: {
-                let n = req_usize(ctx, o, "count")?;
-                u32::try_from(n)
-                    .ok()
-                    .filter(|&n| (1..=MAX_INJECT).contains(&n))
-                    .ok_or_else(|| {
-                        ctx.err(format!("field 'count' must be 1..={MAX_INJECT}, got {n}"))
-                    })?
-            },
+            count: inject_count(ctx, o)?,
+        },
+        "fail_alloc" => {
+            if design != Design::Hugetlb {
+                return Err(ctx.err(format!(
+                    "fail_alloc is for design hugetlb (its conversions' stage-2 split and vmemmap restore), not {design}"
+                )));
+            }
+            Op::FailAlloc {
+                count: inject_count(ctx, o)?,
+            }
+        }
+        "attr" => Op::Attr {
+            page: req_usize(ctx, o, "page")?,
+        },
+        "folio" => Op::Folio {
+            page: req_usize(ctx, o, "page")?,
         },
         _ => Op::Join {
             thread: req_str(ctx, o, "thread")?,
@@ -600,6 +646,18 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value) -> Result<Step, ScenarioError> {
         return Err(
             ctx.err("lru_batch needs \"expect\": {\"lru_batch\": n}, and only lru_batch takes it")
         );
+    }
+    let attr_op = matches!(op, Op::Attr { .. });
+    if attr_op != matches!(expect, Some(Expect::Attr(_))) {
+        return Err(ctx.err(
+            "attr needs \"expect\": {\"attr\": \"private\"|\"shared\"}, and only attr takes it",
+        ));
+    }
+    let folio_op = matches!(op, Op::Folio { .. });
+    if folio_op != matches!(expect, Some(Expect::Folio(_))) {
+        return Err(ctx.err(
+            "folio needs \"expect\": {\"folio_pages\": n, \"refcount\": r} or \"no_folio\", and only folio takes it",
+        ));
     }
     let hw_op = matches!(op, Op::HwState { .. });
     if hw_op != matches!(expect, Some(Expect::Hw(_))) {
@@ -653,7 +711,7 @@ pub fn parse(file: &str, json: &str) -> Result<Scenario, ScenarioError> {
     }
     let mut steps = Vec::with_capacity(steps_v.len());
     for (i, s) in steps_v.iter().enumerate() {
-        steps.push(step(&mut ctx, i + 1, s)?);
+        steps.push(step(&mut ctx, i + 1, s, config.design)?);
     }
     Ok(Scenario {
         name,

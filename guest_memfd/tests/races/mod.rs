@@ -459,3 +459,66 @@ pub fn copy_out_into_gmem(bugs: &[Bug]) {
     invariants_hold(&g);
     assert_eq!(g.host_read(0, 0).unwrap(), AccessOutcome::Value(1));
 }
+
+/// Design hugetlb (the 2026 branch), files of two huge pages of 2 subpages
+/// each or of one, starting private (`GUEST_MEMFD_FLAG_HUGETLB` excludes
+/// INIT_SHARED).
+fn gmem_hugetlb(pages: usize, bugs: &[Bug]) -> Arc<GuestMemFd> {
+    let mut c = Config::new(
+        Design::Hugetlb,
+        pages,
+        GmemFlags {
+            mmap: true,
+            init_shared: false,
+        },
+    );
+    c.pages_per_gigantic = 2;
+    c.bugs = bugs.to_vec();
+    Arc::new(GuestMemFd::new(c).expect("create"))
+}
+
+/// Design hugetlb, to-shared of subpage 1 vs a private vCPU fault on it:
+/// the vCPU either installs before the conversion (the conversion zaps the
+/// entry) or sees the new attribute (a memory-fault exit), or retries on
+/// the sequence the invalidation's end bumps. Catches `store_after_inv_end`
+/// (the branch's order: a vCPU that snapshots after the window ended and
+/// reads the attribute before the store installs a private entry on a
+/// shared page: `stage2_coherent`).
+pub fn hugetlb_store_vs_guest_fault(bugs: &[Bug]) {
+    let g = gmem_hugetlb(2, bugs);
+    let g2 = g.clone();
+    let vcpu = thread::spawn(move || {
+        let o = g2.guest_read(1, Some(Attr::Private)).unwrap();
+        assert!(matches!(
+            o,
+            AccessOutcome::Value(_) | AccessOutcome::MemoryFault
+        ));
+    });
+    assert_eq!(g.convert(1, 1, Attr::Shared), Ok(()));
+    vcpu.join().unwrap();
+    invariants_hold(&g);
+}
+
+/// Design hugetlb, the fresh-folio split race: a host write to shared
+/// subpage 0 of a huge page still in the pool allocates its huge folio and
+/// splits it under the shared lock, while a private vCPU fault on subpage 1
+/// may get the huge folio before the split (`max_order` = huge). What keeps
+/// the vCPU's leaf 4K is `kvm_gmem_mapping_order()`. Catches
+/// `huge_map_mixed` (the check starts at the faulting index and reads
+/// subpages 1 and 2, both private: a huge leaf maps shared subpage 0
+/// private, `stage2_coherent`).
+pub fn hugetlb_fresh_split_vs_guest(bugs: &[Bug]) {
+    let g = gmem_hugetlb(4, bugs);
+    assert_eq!(g.convert(0, 1, Attr::Shared), Ok(()));
+    let g2 = g.clone();
+    let host = thread::spawn(move || {
+        // A host fault that finds the huge folio before its split takes the
+        // branch's WARN and SIGBUS (docs/findings.md#hugetlb-2026).
+        let o = g2.host_write(0, 0, 1).unwrap();
+        assert!(matches!(o, AccessOutcome::Value(_) | AccessOutcome::Sigbus));
+    });
+    let o = g.guest_read(1, Some(Attr::Private)).unwrap();
+    assert!(matches!(o, AccessOutcome::Value(_)));
+    host.join().unwrap();
+    invariants_hold(&g);
+}
