@@ -175,6 +175,9 @@ fn actor_script(c: &Config, a: Actor) -> String {
             "poisons page {} (memory_failure, kvm_gmem_error_folio)",
             c.memory_failure.unwrap_or(0)
         ),
+        Actor::AllocFail if c.design == model::Design::Hugetlb => {
+            "fails the conversion's stage-2 split or the vmemmap restore of its folio split, once per request (-ENOMEM)".into()
+        }
         Actor::AllocFail => "fails the conversion's maple-tree preallocation (-ENOMEM)".into(),
         Actor::SecondaryMmu => match c.secondary_mmu {
             Some(d) => format!(
