@@ -359,7 +359,7 @@ fn committed_counterexamples_replay() {
             assert_eq!(code(&o), 0, "{}: {out}{}", f.path().display(), stderr(&o));
             let row = row.file_name().to_string_lossy().to_string();
             n += 1;
-            // The model-only rows (designs hugetlb and no_direct_map, the
+            // The model-only rows (design no_direct_map, the
             // secondary MMU, VFIO on PFNMAP: no implementation counterpart
             // yet) must say why they are skipped; every other committed trace
             // replays on the implementation, step for step, and with the bug
