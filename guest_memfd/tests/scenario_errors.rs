@@ -174,3 +174,47 @@ fn caps_on_size_timeout_and_steps() {
     let e = err(&wrap(&many));
     assert!(e.contains("over the limit of 1000"), "{e}");
 }
+
+/// The hugetlb ops and design: each misuse is an error naming it.
+#[test]
+fn hugetlb_ops_and_config_errors() {
+    let e = err(&wrap(r#"{"op": "fail_alloc", "count": 1}"#));
+    assert!(
+        e.contains("step 1 (fail_alloc): fail_alloc is for design hugetlb"),
+        "{e}"
+    );
+    let e = err(&wrap(r#"{"op": "attr", "page": 0}"#));
+    assert!(e.contains("attr needs"), "{e}");
+    let e = err(&wrap(r#"{"op": "folio", "page": 0, "expect": "ok"}"#));
+    assert!(e.contains("folio needs"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "host_read", "page": 0, "expect": {"attr": "shared"}}"#,
+    ));
+    assert!(e.contains("only attr takes it"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "folio", "page": 0, "expect": {"folio_pages": 0, "refcount": 0}}"#,
+    ));
+    assert!(e.contains("folio_pages must be at least 1"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "folio", "page": 0, "expect": {"folio_pages": 1}}"#,
+    ));
+    assert!(e.contains("missing field 'refcount'"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "attr", "page": 9, "expect": {"attr": "shared"}}"#,
+    ));
+    assert!(e.contains("page 9 out of range"), "{e}");
+    let e = err(&wrap(r#"{"op": "folio", "page": 9, "expect": "no_folio"}"#));
+    assert!(e.contains("page 9 out of range"), "{e}");
+    // GUEST_MEMFD_FLAG_HUGETLB | INIT_SHARED, and a size that is not
+    // huge-aligned, fail the file's creation.
+    let e = err(
+        r#"{"design": "hugetlb", "gmem": {"pages": 4, "flags": ["mmap", "init_shared"], "pages_per_gigantic": 2}, "steps": []}"#,
+    );
+    assert!(e.contains("cannot create guest_memfd"), "{e}");
+    let e = err(
+        r#"{"design": "hugetlb", "gmem": {"pages": 3, "flags": ["mmap"], "pages_per_gigantic": 2}, "steps": []}"#,
+    );
+    assert!(e.contains("cannot create guest_memfd"), "{e}");
+    let e = err(r#"{"design": "hugetlb", "gmem": {"pages": 4, "huge": false}, "steps": []}"#);
+    assert!(e.contains("split, huge_whole and hugetlb"), "{e}");
+}
