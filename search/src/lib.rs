@@ -47,8 +47,22 @@
 //! `timeout`. A bounded search that stopped with work left is
 //! [`End::MaxStates`] / [`End::Timeout`], never [`End::Exhausted`].
 //!
-//! Not supported: `eventually` properties (an error), symmetry reduction,
-//! visitors, a depth bound.
+//! **Symmetry reduction** ([`run_reduced`]): given a map from a state to
+//! the representative of its orbit under a symmetry group of the model
+//! (every state it returns must be a renaming of its argument that the
+//! model and its properties cannot tell apart), the search stores and
+//! expands representatives only: every initial state and every successor
+//! is mapped before it is fingerprinted. Properties are evaluated on the
+//! representatives, which is sound when they are invariant under the
+//! group. A discovered path of representatives is turned back into a real
+//! path from the real initial state (at each step, the first action, in
+//! `actions()` order, whose successor has the next representative), so
+//! every [`Discovery`] is a path of the model itself; when no action fits,
+//! the map is not a symmetry and the run fails ([`Error::NotSymmetric`]).
+//! The counts are then of representatives.
+//!
+//! Not supported: `eventually` properties (an error), visitors, a depth
+//! bound.
 
 // One `unsafe` block, the cache prefetch hint (see `prefetch`).
 #![deny(unsafe_code)]
@@ -872,6 +886,9 @@ pub enum Error {
     Replay(&'static str),
     /// A worker thread could not be started.
     Spawn(String),
+    /// A reduced search's path to the discovery of this property has no
+    /// real counterpart: the canonical map is not a symmetry of the model.
+    NotSymmetric(&'static str),
 }
 
 impl std::fmt::Display for Error {
@@ -887,6 +904,10 @@ impl std::fmt::Display for Error {
                 "the path to the discovery of '{p}' does not replay: the model is not deterministic"
             ),
             Error::Spawn(e) => write!(f, "cannot start a search thread: {e}"),
+            Error::NotSymmetric(p) => write!(
+                f,
+                "the reduced search's path to the discovery of '{p}' is no path of the model: the symmetry reduction is unsound for this configuration"
+            ),
         }
     }
 }
@@ -915,6 +936,58 @@ pub fn run_with_progress<M, F>(
     model: &M,
     opts: &Options,
     every: Duration,
+    progress: F,
+) -> Result<Outcome<M>, Error>
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Clone + PartialEq,
+    M::Action: Clone,
+    F: FnMut(Progress),
+{
+    search(model, opts, None, every, progress)
+}
+
+/// A map from a state to the representative of its orbit (see the crate
+/// docs on symmetry reduction).
+pub type Canonical<'a, S> = &'a (dyn Fn(&S) -> S + Sync);
+
+/// Runs the search with symmetry reduction: `canon` maps every state to
+/// its orbit's representative (see the crate docs).
+pub fn run_reduced<M>(
+    model: &M,
+    opts: &Options,
+    canon: Canonical<'_, M::State>,
+) -> Result<Outcome<M>, Error>
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Clone + PartialEq,
+    M::Action: Clone,
+{
+    search(model, opts, Some(canon), Duration::from_millis(100), |_| {})
+}
+
+/// [`run_reduced`], calling `progress` from the calling thread every `every`.
+pub fn run_reduced_with_progress<M, F>(
+    model: &M,
+    opts: &Options,
+    canon: Canonical<'_, M::State>,
+    every: Duration,
+    progress: F,
+) -> Result<Outcome<M>, Error>
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Clone + PartialEq,
+    M::Action: Clone,
+    F: FnMut(Progress),
+{
+    search(model, opts, Some(canon), every, progress)
+}
+
+fn search<M, F>(
+    model: &M,
+    opts: &Options,
+    canon: Option<Canonical<'_, M::State>>,
+    every: Duration,
     mut progress: F,
 ) -> Result<Outcome<M>, Error>
 where
@@ -939,6 +1012,7 @@ where
     let inits: Vec<M::State> = model
         .init_states()
         .into_iter()
+        .map(|s| represent(canon, s))
         .filter(|s| model.within_boundary(s))
         .collect();
     let entries: Vec<Entry<M::State>> = inits
@@ -955,6 +1029,7 @@ where
     let all = props.len();
     let shared = Shared {
         model,
+        canon,
         props: &props,
         seed,
         threads,
@@ -1016,7 +1091,11 @@ where
     let mut discoveries = HashMap::new();
     for (p, path) in props.iter().zip(paths) {
         if let Some(path) = path {
-            let d = replay(model, &path).ok_or(Error::Replay(p.name))?;
+            let d = replay(model, canon, &path).ok_or(Error::Replay(p.name))?;
+            let d = match canon {
+                None => d,
+                Some(c) => realize(model, c, &d).ok_or(Error::NotSymmetric(p.name))?,
+            };
             discoveries.insert(p.name, d);
         }
     }
@@ -1112,8 +1191,22 @@ where
     (left, failed, set.count())
 }
 
-/// The states and actions of a path given as [init index, action indices...].
-fn replay<M>(model: &M, path: &[u32]) -> Option<Discovery<M>>
+/// The state the search stores for `s`: its representative when reduced.
+#[inline]
+fn represent<S>(canon: Option<Canonical<'_, S>>, s: S) -> S {
+    match canon {
+        None => s,
+        Some(c) => c(&s),
+    }
+}
+
+/// The states and actions of a path given as [init index, action indices...]
+/// (with `canon`: the path of representatives the reduced search took).
+fn replay<M>(
+    model: &M,
+    canon: Option<Canonical<'_, M::State>>,
+    path: &[u32],
+) -> Option<Discovery<M>>
 where
     M: Model,
     M::Action: Clone,
@@ -1122,6 +1215,7 @@ where
     let mut state = model
         .init_states()
         .into_iter()
+        .map(|s| represent(canon, s))
         .filter(|s| model.within_boundary(s))
         .nth(init as usize)?;
     let mut states = Vec::with_capacity(path.len());
@@ -1132,7 +1226,7 @@ where
         model.actions(&state, &mut buf);
         let a = buf.drain(..).nth(i as usize)?;
         let copy = a.clone();
-        let next = model.next_state(&state, a)?;
+        let next = represent(canon, model.next_state(&state, a)?);
         states.push(state);
         actions.push(copy);
         state = next;
@@ -1140,6 +1234,47 @@ where
     states.push(state);
     Some(Discovery {
         init: init as usize,
+        actions,
+        states,
+    })
+}
+
+/// The real path behind a reduced search's path of representatives `d`:
+/// from the real initial state, at each step the first action (in
+/// `actions()` order) whose successor's representative is the next one.
+/// `None` if some step has no such action (`canon` is not a symmetry).
+/// Deterministic: the same `d` gives the same path.
+fn realize<M>(model: &M, canon: Canonical<'_, M::State>, d: &Discovery<M>) -> Option<Discovery<M>>
+where
+    M: Model,
+    M::State: PartialEq,
+    M::Action: Clone,
+{
+    let mut state = model
+        .init_states()
+        .into_iter()
+        .filter(|s| model.within_boundary(&canon(s)))
+        .nth(d.init)?;
+    if canon(&state) != d.states[0] {
+        return None;
+    }
+    let mut states = Vec::with_capacity(d.states.len());
+    let mut actions = Vec::with_capacity(d.actions.len());
+    let mut buf = Vec::new();
+    for want in &d.states[1..] {
+        buf.clear();
+        model.actions(&state, &mut buf);
+        let (a, next) = buf.drain(..).find_map(|a| {
+            let next = model.next_state(&state, a.clone())?;
+            (canon(&next) == *want).then_some((a, next))
+        })?;
+        states.push(state);
+        actions.push(a);
+        state = next;
+    }
+    states.push(state);
+    Some(Discovery {
+        init: d.init,
         actions,
         states,
     })
@@ -1171,6 +1306,8 @@ struct Pool<S> {
 
 struct Shared<'a, M: Model> {
     model: &'a M,
+    /// The orbit representative map of a reduced search.
+    canon: Option<Canonical<'a, M::State>>,
     props: &'a [Property<M>],
     seed: ahash::RandomState,
     threads: usize,
@@ -1386,6 +1523,7 @@ where
                 let Some(next) = model.next_state(&state, a) else {
                     continue;
                 };
+                let next = represent(sh.canon, next);
                 if !model.within_boundary(&next) {
                     continue;
                 }
