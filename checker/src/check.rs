@@ -164,6 +164,9 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         };
         if !a.json {
             print_row(&c, from_file);
+            if a.symmetry && c.row.pass == Pass::Liveness {
+                println!("symmetry: not applied: the liveness pass searches the full graph (docs/scale.md#symmetry-reduction)");
+            }
         }
         checked.push(c);
     }

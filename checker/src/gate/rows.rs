@@ -47,6 +47,12 @@ impl RowResult {
             "config": self.model.cfg,
             "seconds": self.elapsed.as_secs_f64(),
             "unique_states": self.safety.as_ref().map(|s| s.unique),
+            // With `gate --symmetry`: the count above is of orbit representatives.
+            "symmetry": self.safety.as_ref().and_then(|s| s.symmetry.as_ref()).map(|y| json!({
+                "group": y.group,
+                "group_order": y.order,
+                "folio_slots_renamed": y.slots_renamed,
+            })),
             "liveness_states": self.live.iter().map(|l| l.states).max(),
             "verdicts": verdicts,
         })
