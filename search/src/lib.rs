@@ -58,7 +58,8 @@
 //! path from the real initial state (at each step, the first action, in
 //! `actions()` order, whose successor has the next representative), so
 //! every [`Discovery`] is a path of the model itself; when no action fits,
-//! the map is not a symmetry and the run fails ([`Error::NotSymmetric`]).
+//! or the real path does not end where the property is discovered, the map
+//! is not a symmetry and the run fails ([`Error::NotSymmetric`]).
 //! The counts are then of representatives.
 //!
 //! Not supported: `eventually` properties (an error), visitors, a depth
@@ -887,7 +888,8 @@ pub enum Error {
     /// A worker thread could not be started.
     Spawn(String),
     /// A reduced search's path to the discovery of this property has no
-    /// real counterpart: the canonical map is not a symmetry of the model.
+    /// real counterpart ending where the property is discovered: the
+    /// canonical map is not a symmetry of the model.
     NotSymmetric(&'static str),
 }
 
@@ -906,7 +908,7 @@ impl std::fmt::Display for Error {
             Error::Spawn(e) => write!(f, "cannot start a search thread: {e}"),
             Error::NotSymmetric(p) => write!(
                 f,
-                "the reduced search's path to the discovery of '{p}' is no path of the model: the symmetry reduction is unsound for this configuration"
+                "the reduced search's discovery of '{p}' has no real path of the model that ends where '{p}' is discovered: the symmetry reduction is unsound for this configuration"
             ),
         }
     }
@@ -1094,7 +1096,22 @@ where
             let d = replay(model, canon, &path).ok_or(Error::Replay(p.name))?;
             let d = match canon {
                 None => d,
-                Some(c) => realize(model, c, &d).ok_or(Error::NotSymmetric(p.name))?,
+                Some(c) => {
+                    // The real path must exist and end where the property
+                    // is discovered; else the map was no symmetry.
+                    let real = realize(model, c, &d).ok_or(Error::NotSymmetric(p.name))?;
+                    let last = real.last_state().ok_or(Error::NotSymmetric(p.name))?;
+                    let holds = (p.condition)(model, last);
+                    let hit = match p.expectation {
+                        Expectation::Always => !holds,
+                        Expectation::Sometimes => holds,
+                        Expectation::Eventually => false,
+                    };
+                    if !hit {
+                        return Err(Error::NotSymmetric(p.name));
+                    }
+                    real
+                }
             };
             discoveries.insert(p.name, d);
         }
@@ -1980,5 +1997,96 @@ mod tests {
             ..r
         };
         assert_eq!(huge.probability(), 1.0);
+    }
+
+    /// Two counters mod 5, each incremented by its own action: swapping
+    /// them (and the actions) is a symmetry, and so are the properties.
+    struct Pair;
+    impl Model for Pair {
+        type State = (u8, u8);
+        type Action = u8;
+        fn init_states(&self) -> Vec<(u8, u8)> {
+            vec![(0, 0)]
+        }
+        fn actions(&self, _: &(u8, u8), a: &mut Vec<u8>) {
+            a.extend([0, 1]);
+        }
+        fn next_state(&self, &(x, y): &(u8, u8), a: u8) -> Option<(u8, u8)> {
+            Some(if a == 0 {
+                ((x + 1) % 5, y)
+            } else {
+                (x, (y + 1) % 5)
+            })
+        }
+        fn properties(&self) -> Vec<Property<Self>> {
+            vec![
+                Property::always("not both 3", |_, s: &(u8, u8)| *s != (3, 3)),
+                Property::sometimes("2 and 0", |_, s: &(u8, u8)| {
+                    s.0.max(s.1) == 2 && s.0.min(s.1) == 0
+                }),
+                Property::always("below 5", |_, s: &(u8, u8)| s.0 < 5),
+            ]
+        }
+    }
+
+    #[test]
+    fn reduced_search_keeps_verdicts_and_gives_real_paths() {
+        let sorted = |s: &(u8, u8)| (s.0.min(s.1), s.0.max(s.1));
+        for threads in [1, 2] {
+            let full = run(&Pair, &opts(threads)).unwrap();
+            let red = run_reduced(&Pair, &opts(threads), &sorted).unwrap();
+            let names = |o: &Outcome<Pair>| {
+                let mut v: Vec<&str> = o.discoveries.keys().copied().collect();
+                v.sort();
+                v
+            };
+            assert_eq!(names(&full), vec!["2 and 0", "not both 3"]);
+            assert_eq!(names(&red), names(&full));
+            for d in red.discoveries.values() {
+                assert_eq!(d.states[0], (0, 0));
+                for (k, a) in d.actions.iter().enumerate() {
+                    assert_eq!(Pair.next_state(&d.states[k], *a), Some(d.states[k + 1]));
+                }
+            }
+            assert_eq!(
+                red.discovery("not both 3").unwrap().last_state(),
+                Some(&(3, 3))
+            );
+        }
+        // With the violation out of reach, the whole quotient: the 15
+        // unordered pairs of 0..5 instead of 25 states.
+        struct NoBad;
+        impl Model for NoBad {
+            type State = (u8, u8);
+            type Action = u8;
+            fn init_states(&self) -> Vec<(u8, u8)> {
+                Pair.init_states()
+            }
+            fn actions(&self, s: &(u8, u8), a: &mut Vec<u8>) {
+                Pair.actions(s, a)
+            }
+            fn next_state(&self, s: &(u8, u8), a: u8) -> Option<(u8, u8)> {
+                Pair.next_state(s, a)
+            }
+            fn properties(&self) -> Vec<Property<Self>> {
+                vec![Property::always("below 5", |_, s: &(u8, u8)| s.0 < 5)]
+            }
+        }
+        let full = run(&NoBad, &opts(1)).unwrap();
+        let red = run_reduced(&NoBad, &opts(1), &sorted).unwrap();
+        assert_eq!((full.unique, red.unique), (25, 15));
+        assert_eq!(red.end, End::Exhausted);
+    }
+
+    #[test]
+    fn a_map_that_is_no_symmetry_fails_the_run() {
+        // (x, y) -> (x, x) is no renaming: the reduced search "finds"
+        // (3, 3) along representatives whose real states never get there.
+        let bogus = |s: &(u8, u8)| (s.0, s.0);
+        match run_reduced(&Pair, &opts(1), &bogus) {
+            Err(Error::NotSymmetric(p)) => assert_eq!(p, "not both 3"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("an unsound map was accepted"),
+        }
     }
 }
