@@ -83,6 +83,7 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         max_states: a.max_states,
         timeout: a.timeout.map(Duration::from_secs),
         fingerprints: a.fingerprints(),
+        symmetry: a.symmetry(),
     };
     let start = Instant::now();
     let dir = a
@@ -163,6 +164,9 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
         };
         if !a.json {
             print_row(&c, from_file);
+            if a.symmetry && c.row.pass == Pass::Liveness {
+                println!("symmetry: not applied: the liveness pass searches the full graph (docs/scale.md#symmetry-reduction)");
+            }
         }
         checked.push(c);
     }
@@ -255,6 +259,9 @@ fn print_row(c: &Checked, from_file: bool) {
     print!("{}", table::results(&c.out.results));
     print!("{}", table::stats(c.out.safety.as_ref(), &c.out.live, None));
     if let Some(s) = &c.out.safety {
+        if let Some(y) = &s.symmetry {
+            println!("{}", y.line(s.unique));
+        }
         println!("{}", engine::risk_line(&[s]));
     }
 }
@@ -407,6 +414,15 @@ fn print_json(t: &Target, checked: &[Checked], lines: &[String], wall: Duration,
                     "stopped": s.stopped,
                     "fingerprint_bits": s.fingerprints.mode.bits(),
                     "collision_probability": s.fingerprints.probability(),
+                    "symmetry": s.symmetry.as_ref().map(|y| json!({
+                        "group": y.group,
+                        "group_order": y.order,
+                        "folio_slots_renamed": y.slots_renamed,
+                        "unreduced_unique_states": y.unreduced.as_ref().map(|u| u.unique),
+                        "unreduced_generated_states": y.unreduced.as_ref().map(|u| u.generated),
+                        "verdicts_compared": y.unreduced.as_ref().map(|u| u.compared),
+                        "reduction_factor": y.factor(s.unique),
+                    })),
                 })),
                 "liveness": c.out.live.iter().map(|l| json!({
                     "property": l.id.name(),

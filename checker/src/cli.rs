@@ -125,6 +125,16 @@ pub struct CheckArgs {
           value_parser = clap::builder::PossibleValuesParser::new(["64", "128"])
               .map(|s| s.parse::<u16>().unwrap_or(64)))]
     pub fingerprint_bits: u16,
+    /// Symmetry reduction of the safety pass's search: one state per orbit
+    /// of the configuration's interchangeable pages, gigantic pages,
+    /// processes, GUP users and VMs (and folio slots in the 4K designs);
+    /// docs/scale.md. Traces, sanity examples and liveness stay unreduced.
+    #[arg(long)]
+    pub symmetry: bool,
+    /// With --symmetry: also search the unreduced graph, require the same
+    /// verdicts, and print the reduction factor.
+    #[arg(long, requires = "symmetry")]
+    pub compare_unreduced: bool,
 }
 
 impl CheckArgs {
@@ -134,6 +144,15 @@ impl CheckArgs {
             (true, _) => search::Fingerprints::Exact,
             (false, 128) => search::Fingerprints::Bits128,
             _ => search::Fingerprints::Bits64,
+        }
+    }
+
+    /// The symmetry reduction the flags select.
+    pub fn symmetry(&self) -> crate::reduce::Mode {
+        match (self.symmetry, self.compare_unreduced) {
+            (false, _) => crate::reduce::Mode::Off,
+            (true, false) => crate::reduce::Mode::On,
+            (true, true) => crate::reduce::Mode::Compare,
         }
     }
 }
@@ -171,6 +190,11 @@ pub struct GateArgs {
     /// Checker threads per row (the safety pass).
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: u16,
+    /// Symmetry reduction of every safety row's search (see `check
+    /// --symmetry`); the verdicts, traces and examples compared are the
+    /// same ones.
+    #[arg(long)]
+    pub symmetry: bool,
 }
 
 #[derive(Args, Debug, Clone)]

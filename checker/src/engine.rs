@@ -3,8 +3,9 @@
 //! lasso search). Shared by check, explore and gate.
 
 use crate::bfs;
-use crate::exit::{Fail, Result};
+use crate::exit::Result;
 use crate::progress::Progress;
+use crate::reduce;
 use crate::table;
 use crate::trace::{self, Trace};
 use crate::verdict::{PropResult, Verdict};
@@ -28,6 +29,8 @@ pub struct Bounds {
     /// How the safety pass tells states apart (`--exact`, `--fingerprint-bits`);
     /// `Exact` also makes the liveness pass keep full states.
     pub fingerprints: search::Fingerprints,
+    /// Symmetry reduction of the safety pass's DFS (`--symmetry`).
+    pub symmetry: reduce::Mode,
 }
 
 impl Default for Bounds {
@@ -37,6 +40,7 @@ impl Default for Bounds {
             max_states: None,
             timeout: None,
             fingerprints: search::Fingerprints::Bits64,
+            symmetry: reduce::Mode::Off,
         }
     }
 }
@@ -64,6 +68,8 @@ pub struct SafetyStats {
     pub stopped: Option<String>,
     /// The run's fingerprint collision risk.
     pub fingerprints: search::FingerprintRisk,
+    /// With `--symmetry`: the group, and the unreduced counts if compared.
+    pub symmetry: Option<reduce::Report>,
 }
 
 #[derive(Clone, Debug)]
@@ -132,16 +138,11 @@ pub fn safety_pass(
         fingerprints: b.fingerprints,
     };
     let progress = Progress::new("safety", show_progress);
-    let outcome = search::run_with_progress(m, &opts, Duration::from_millis(100), |p| {
+    let outcome = reduce::dfs(m, &opts, b.symmetry, |p| {
         progress.states(p.generated, p.unique)
     });
     progress.finish();
-    let outcome = outcome.map_err(|e| match e {
-        search::Error::Panicked(_) => Fail::internal(
-            "a checker thread panicked while exploring the model (message above): this is a model bug",
-        ),
-        e => Fail::internal(e.to_string()),
-    })?;
+    let (outcome, symmetry) = outcome?;
     // A bound that stopped the search with states left: incomplete, never
     // "holds". (Every property discovered is complete: the verdicts are final.)
     let stopped = match outcome.end {
@@ -156,6 +157,7 @@ pub fn safety_pass(
         elapsed: outcome.elapsed,
         stopped: stopped.clone(),
         fingerprints: outcome.fingerprints,
+        symmetry,
     };
     let discoveries = &outcome.discoveries;
 

@@ -32,6 +32,7 @@ mod input;
 mod itf_out;
 mod paths;
 mod progress;
+mod reduce;
 mod replay;
 mod scenario;
 mod select;

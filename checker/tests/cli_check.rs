@@ -426,3 +426,76 @@ fn skipped_liveness_rows_are_named_in_the_verdict() {
         "{out}"
     );
 }
+
+/// Two processes with the same script make a group of order 2: `check
+/// --symmetry --compare-unreduced` reports it and a factor above 1 with the
+/// same verdicts, and the counterexample files are byte for byte those of
+/// the unreduced run (traces come from the unreduced BFS either way).
+#[test]
+fn symmetry_reports_its_group_and_keeps_the_traces() {
+    let d = temp_dir("symmetry");
+    let cfg = write(
+        &d,
+        "twin.json",
+        r#"{"name": "twin", "pass": "safety", "config": {
+            "design": "inplace", "bugs": ["fault_no_ref"], "pages": 2,
+            "procs": [[{"op": "write", "page": 0}], [{"op": "write", "page": 0}]],
+            "conversions": [{"start": 0, "pages": 2, "to": "private"}]}}"#,
+    );
+    let cfg = cfg.to_str().unwrap();
+    let run = |extra: &[&str], out: &str| {
+        let dir = d.join(out);
+        let mut args = vec!["check", "--config", cfg, "--json", "--out"];
+        args.push(dir.to_str().unwrap());
+        args.extend_from_slice(extra);
+        let o = checker(&args);
+        assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+        (v, dir)
+    };
+    let (plain, plain_dir) = run(&[], "plain");
+    let (red, red_dir) = run(&["--symmetry", "--compare-unreduced"], "reduced");
+    let y = &red["rows"][0]["safety"]["symmetry"];
+    assert_eq!(y["group_order"], 2, "{y}");
+    assert!(
+        y["group"].as_str().unwrap().contains("processes (0 1)"),
+        "{y}"
+    );
+    assert_eq!(y["folio_slots_renamed"], true);
+    assert_eq!(y["verdicts_compared"], true);
+    assert!(y["reduction_factor"].as_f64().unwrap() > 1.2, "{y}");
+    assert_eq!(
+        y["unreduced_unique_states"],
+        plain["rows"][0]["safety"]["unique_states"]
+    );
+    assert!(plain["rows"][0]["safety"]["symmetry"].is_null());
+    let verdicts = |v: &serde_json::Value| -> Vec<(String, String)> {
+        v["rows"][0]["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["property"].to_string(), p["verdict"].to_string()))
+            .collect()
+    };
+    assert_eq!(verdicts(&plain), verdicts(&red));
+    let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir.join("twin"))
+            .expect("counterexamples written")
+            .map(|e| {
+                let p = e.unwrap().path();
+                (p.display().to_string(), std::fs::read(&p).unwrap())
+            })
+            .map(|(n, b)| (n.rsplit('/').next().unwrap().to_string(), b))
+            .collect();
+        v.sort();
+        v
+    };
+    let a = files(&plain_dir);
+    assert!(!a.is_empty());
+    assert_eq!(a, files(&red_dir));
+    // Without --symmetry, --compare-unreduced has nothing to compare.
+    assert_usage_error(
+        &checker(&["check", "--config", cfg, "--compare-unreduced"]),
+        "--symmetry",
+    );
+}

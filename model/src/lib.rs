@@ -32,6 +32,7 @@ pub mod properties;
 pub mod seq;
 pub mod state;
 pub mod svg;
+pub mod symmetry;
 pub mod view;
 
 pub use actors::{Action, Actor};

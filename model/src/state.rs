@@ -1034,6 +1034,19 @@ mod pack {
     }
 }
 
+/// The longest packed encoding of a state ([`State::pack_into`]).
+pub const PACKED_MAX: usize = pack::MAX;
+
+impl State {
+    /// The state's injective byte encoding (the bytes its `Hash` writes),
+    /// into `buf`; returns its length. Two states are equal exactly when
+    /// their encodings are: `crate::symmetry` picks an orbit's
+    /// representative by comparing these bytes.
+    pub fn pack_into(&self, buf: &mut [u8; PACKED_MAX]) -> usize {
+        pack::state(self, buf)
+    }
+}
+
 impl std::hash::Hash for State {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         let mut b = [0u8; pack::MAX];

@@ -47,8 +47,23 @@
 //! `timeout`. A bounded search that stopped with work left is
 //! [`End::MaxStates`] / [`End::Timeout`], never [`End::Exhausted`].
 //!
-//! Not supported: `eventually` properties (an error), symmetry reduction,
-//! visitors, a depth bound.
+//! **Symmetry reduction** ([`run_reduced`]): given a map from a state to
+//! the representative of its orbit under a symmetry group of the model
+//! (every state it returns must be a renaming of its argument that the
+//! model and its properties cannot tell apart), the search stores and
+//! expands representatives only: every initial state and every successor
+//! is mapped before it is fingerprinted. Properties are evaluated on the
+//! representatives, which is sound when they are invariant under the
+//! group. A discovered path of representatives is turned back into a real
+//! path from the real initial state (at each step, the first action, in
+//! `actions()` order, whose successor has the next representative), so
+//! every [`Discovery`] is a path of the model itself; when no action fits,
+//! or the real path does not end where the property is discovered, the map
+//! is not a symmetry and the run fails ([`Error::NotSymmetric`]).
+//! The counts are then of representatives.
+//!
+//! Not supported: `eventually` properties (an error), visitors, a depth
+//! bound.
 
 // One `unsafe` block, the cache prefetch hint (see `prefetch`).
 #![deny(unsafe_code)]
@@ -872,6 +887,10 @@ pub enum Error {
     Replay(&'static str),
     /// A worker thread could not be started.
     Spawn(String),
+    /// A reduced search's path to the discovery of this property has no
+    /// real counterpart ending where the property is discovered: the
+    /// canonical map is not a symmetry of the model.
+    NotSymmetric(&'static str),
 }
 
 impl std::fmt::Display for Error {
@@ -887,6 +906,10 @@ impl std::fmt::Display for Error {
                 "the path to the discovery of '{p}' does not replay: the model is not deterministic"
             ),
             Error::Spawn(e) => write!(f, "cannot start a search thread: {e}"),
+            Error::NotSymmetric(p) => write!(
+                f,
+                "the reduced search's discovery of '{p}' has no real path of the model that ends where '{p}' is discovered: the symmetry reduction is unsound for this configuration"
+            ),
         }
     }
 }
@@ -915,6 +938,58 @@ pub fn run_with_progress<M, F>(
     model: &M,
     opts: &Options,
     every: Duration,
+    progress: F,
+) -> Result<Outcome<M>, Error>
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Clone + PartialEq,
+    M::Action: Clone,
+    F: FnMut(Progress),
+{
+    search(model, opts, None, every, progress)
+}
+
+/// A map from a state to the representative of its orbit (see the crate
+/// docs on symmetry reduction).
+pub type Canonical<'a, S> = &'a (dyn Fn(&S) -> S + Sync);
+
+/// Runs the search with symmetry reduction: `canon` maps every state to
+/// its orbit's representative (see the crate docs).
+pub fn run_reduced<M>(
+    model: &M,
+    opts: &Options,
+    canon: Canonical<'_, M::State>,
+) -> Result<Outcome<M>, Error>
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Clone + PartialEq,
+    M::Action: Clone,
+{
+    search(model, opts, Some(canon), Duration::from_millis(100), |_| {})
+}
+
+/// [`run_reduced`], calling `progress` from the calling thread every `every`.
+pub fn run_reduced_with_progress<M, F>(
+    model: &M,
+    opts: &Options,
+    canon: Canonical<'_, M::State>,
+    every: Duration,
+    progress: F,
+) -> Result<Outcome<M>, Error>
+where
+    M: Model + Sync,
+    M::State: Hash + Send + Clone + PartialEq,
+    M::Action: Clone,
+    F: FnMut(Progress),
+{
+    search(model, opts, Some(canon), every, progress)
+}
+
+fn search<M, F>(
+    model: &M,
+    opts: &Options,
+    canon: Option<Canonical<'_, M::State>>,
+    every: Duration,
     mut progress: F,
 ) -> Result<Outcome<M>, Error>
 where
@@ -939,6 +1014,7 @@ where
     let inits: Vec<M::State> = model
         .init_states()
         .into_iter()
+        .map(|s| represent(canon, s))
         .filter(|s| model.within_boundary(s))
         .collect();
     let entries: Vec<Entry<M::State>> = inits
@@ -955,6 +1031,7 @@ where
     let all = props.len();
     let shared = Shared {
         model,
+        canon,
         props: &props,
         seed,
         threads,
@@ -1016,7 +1093,26 @@ where
     let mut discoveries = HashMap::new();
     for (p, path) in props.iter().zip(paths) {
         if let Some(path) = path {
-            let d = replay(model, &path).ok_or(Error::Replay(p.name))?;
+            let d = replay(model, canon, &path).ok_or(Error::Replay(p.name))?;
+            let d = match canon {
+                None => d,
+                Some(c) => {
+                    // The real path must exist and end where the property
+                    // is discovered; else the map was no symmetry.
+                    let real = realize(model, c, &d).ok_or(Error::NotSymmetric(p.name))?;
+                    let last = real.last_state().ok_or(Error::NotSymmetric(p.name))?;
+                    let holds = (p.condition)(model, last);
+                    let hit = match p.expectation {
+                        Expectation::Always => !holds,
+                        Expectation::Sometimes => holds,
+                        Expectation::Eventually => false,
+                    };
+                    if !hit {
+                        return Err(Error::NotSymmetric(p.name));
+                    }
+                    real
+                }
+            };
             discoveries.insert(p.name, d);
         }
     }
@@ -1112,8 +1208,22 @@ where
     (left, failed, set.count())
 }
 
-/// The states and actions of a path given as [init index, action indices...].
-fn replay<M>(model: &M, path: &[u32]) -> Option<Discovery<M>>
+/// The state the search stores for `s`: its representative when reduced.
+#[inline]
+fn represent<S>(canon: Option<Canonical<'_, S>>, s: S) -> S {
+    match canon {
+        None => s,
+        Some(c) => c(&s),
+    }
+}
+
+/// The states and actions of a path given as [init index, action indices...]
+/// (with `canon`: the path of representatives the reduced search took).
+fn replay<M>(
+    model: &M,
+    canon: Option<Canonical<'_, M::State>>,
+    path: &[u32],
+) -> Option<Discovery<M>>
 where
     M: Model,
     M::Action: Clone,
@@ -1122,6 +1232,7 @@ where
     let mut state = model
         .init_states()
         .into_iter()
+        .map(|s| represent(canon, s))
         .filter(|s| model.within_boundary(s))
         .nth(init as usize)?;
     let mut states = Vec::with_capacity(path.len());
@@ -1132,7 +1243,7 @@ where
         model.actions(&state, &mut buf);
         let a = buf.drain(..).nth(i as usize)?;
         let copy = a.clone();
-        let next = model.next_state(&state, a)?;
+        let next = represent(canon, model.next_state(&state, a)?);
         states.push(state);
         actions.push(copy);
         state = next;
@@ -1140,6 +1251,47 @@ where
     states.push(state);
     Some(Discovery {
         init: init as usize,
+        actions,
+        states,
+    })
+}
+
+/// The real path behind a reduced search's path of representatives `d`:
+/// from the real initial state, at each step the first action (in
+/// `actions()` order) whose successor's representative is the next one.
+/// `None` if some step has no such action (`canon` is not a symmetry).
+/// Deterministic: the same `d` gives the same path.
+fn realize<M>(model: &M, canon: Canonical<'_, M::State>, d: &Discovery<M>) -> Option<Discovery<M>>
+where
+    M: Model,
+    M::State: PartialEq,
+    M::Action: Clone,
+{
+    let mut state = model
+        .init_states()
+        .into_iter()
+        .filter(|s| model.within_boundary(&canon(s)))
+        .nth(d.init)?;
+    if canon(&state) != d.states[0] {
+        return None;
+    }
+    let mut states = Vec::with_capacity(d.states.len());
+    let mut actions = Vec::with_capacity(d.actions.len());
+    let mut buf = Vec::new();
+    for want in &d.states[1..] {
+        buf.clear();
+        model.actions(&state, &mut buf);
+        let (a, next) = buf.drain(..).find_map(|a| {
+            let next = model.next_state(&state, a.clone())?;
+            (canon(&next) == *want).then_some((a, next))
+        })?;
+        states.push(state);
+        actions.push(a);
+        state = next;
+    }
+    states.push(state);
+    Some(Discovery {
+        init: d.init,
         actions,
         states,
     })
@@ -1171,6 +1323,8 @@ struct Pool<S> {
 
 struct Shared<'a, M: Model> {
     model: &'a M,
+    /// The orbit representative map of a reduced search.
+    canon: Option<Canonical<'a, M::State>>,
     props: &'a [Property<M>],
     seed: ahash::RandomState,
     threads: usize,
@@ -1386,6 +1540,7 @@ where
                 let Some(next) = model.next_state(&state, a) else {
                     continue;
                 };
+                let next = represent(sh.canon, next);
                 if !model.within_boundary(&next) {
                     continue;
                 }
@@ -1842,5 +1997,96 @@ mod tests {
             ..r
         };
         assert_eq!(huge.probability(), 1.0);
+    }
+
+    /// Two counters mod 5, each incremented by its own action: swapping
+    /// them (and the actions) is a symmetry, and so are the properties.
+    struct Pair;
+    impl Model for Pair {
+        type State = (u8, u8);
+        type Action = u8;
+        fn init_states(&self) -> Vec<(u8, u8)> {
+            vec![(0, 0)]
+        }
+        fn actions(&self, _: &(u8, u8), a: &mut Vec<u8>) {
+            a.extend([0, 1]);
+        }
+        fn next_state(&self, &(x, y): &(u8, u8), a: u8) -> Option<(u8, u8)> {
+            Some(if a == 0 {
+                ((x + 1) % 5, y)
+            } else {
+                (x, (y + 1) % 5)
+            })
+        }
+        fn properties(&self) -> Vec<Property<Self>> {
+            vec![
+                Property::always("not both 3", |_, s: &(u8, u8)| *s != (3, 3)),
+                Property::sometimes("2 and 0", |_, s: &(u8, u8)| {
+                    s.0.max(s.1) == 2 && s.0.min(s.1) == 0
+                }),
+                Property::always("below 5", |_, s: &(u8, u8)| s.0 < 5),
+            ]
+        }
+    }
+
+    #[test]
+    fn reduced_search_keeps_verdicts_and_gives_real_paths() {
+        let sorted = |s: &(u8, u8)| (s.0.min(s.1), s.0.max(s.1));
+        for threads in [1, 2] {
+            let full = run(&Pair, &opts(threads)).unwrap();
+            let red = run_reduced(&Pair, &opts(threads), &sorted).unwrap();
+            let names = |o: &Outcome<Pair>| {
+                let mut v: Vec<&str> = o.discoveries.keys().copied().collect();
+                v.sort();
+                v
+            };
+            assert_eq!(names(&full), vec!["2 and 0", "not both 3"]);
+            assert_eq!(names(&red), names(&full));
+            for d in red.discoveries.values() {
+                assert_eq!(d.states[0], (0, 0));
+                for (k, a) in d.actions.iter().enumerate() {
+                    assert_eq!(Pair.next_state(&d.states[k], *a), Some(d.states[k + 1]));
+                }
+            }
+            assert_eq!(
+                red.discovery("not both 3").unwrap().last_state(),
+                Some(&(3, 3))
+            );
+        }
+        // With the violation out of reach, the whole quotient: the 15
+        // unordered pairs of 0..5 instead of 25 states.
+        struct NoBad;
+        impl Model for NoBad {
+            type State = (u8, u8);
+            type Action = u8;
+            fn init_states(&self) -> Vec<(u8, u8)> {
+                Pair.init_states()
+            }
+            fn actions(&self, s: &(u8, u8), a: &mut Vec<u8>) {
+                Pair.actions(s, a)
+            }
+            fn next_state(&self, s: &(u8, u8), a: u8) -> Option<(u8, u8)> {
+                Pair.next_state(s, a)
+            }
+            fn properties(&self) -> Vec<Property<Self>> {
+                vec![Property::always("below 5", |_, s: &(u8, u8)| s.0 < 5)]
+            }
+        }
+        let full = run(&NoBad, &opts(1)).unwrap();
+        let red = run_reduced(&NoBad, &opts(1), &sorted).unwrap();
+        assert_eq!((full.unique, red.unique), (25, 15));
+        assert_eq!(red.end, End::Exhausted);
+    }
+
+    #[test]
+    fn a_map_that_is_no_symmetry_fails_the_run() {
+        // (x, y) -> (x, x) is no renaming: the reduced search "finds"
+        // (3, 3) along representatives whose real states never get there.
+        let bogus = |s: &(u8, u8)| (s.0, s.0);
+        match run_reduced(&Pair, &opts(1), &bogus) {
+            Err(Error::NotSymmetric(p)) => assert_eq!(p, "not both 3"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("an unsound map was accepted"),
+        }
     }
 }

@@ -25,7 +25,13 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
     let start = Instant::now();
     let progress = Progress::new("gate", !a.json);
     let configs = crate::select::gate_rows()?;
-    let rows = rows::run_all(&configs, a.jobs as usize, a.threads as usize, &progress)?;
+    let rows = rows::run_all(
+        &configs,
+        a.jobs as usize,
+        a.threads as usize,
+        a.symmetry,
+        &progress,
+    )?;
     progress.finish();
 
     let exp_path = paths::expected_json()?;
@@ -110,6 +116,9 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
             );
             let stats: Vec<_> = rows.iter().filter_map(|r| r.safety.as_ref()).collect();
             println!("{}", crate::engine::risk_line(&stats));
+            if a.symmetry {
+                println!("{}", symmetry_line(&rows));
+            }
         } else {
             println!("\ngate: FAIL: {} differences:", diffs.len());
             for d in &diffs {
@@ -123,4 +132,38 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
     } else {
         Code::Failed
     })
+}
+
+/// `gate --symmetry`: which rows had something to reduce.
+fn symmetry_line(rows: &[RowResult]) -> String {
+    let reduced: Vec<&RowResult> = rows
+        .iter()
+        .filter(|r| r.safety.as_ref().is_some_and(|s| s.symmetry.is_some()))
+        .collect();
+    let grouped: Vec<String> = reduced
+        .iter()
+        .filter_map(|r| {
+            let y = r.safety.as_ref()?.symmetry.as_ref()?;
+            (y.order > 1).then(|| format!("{} (order {})", r.name, y.order))
+        })
+        .collect();
+    let slots = reduced
+        .iter()
+        .filter(|r| {
+            r.safety
+                .as_ref()
+                .and_then(|s| s.symmetry.as_ref())
+                .is_some_and(|y| y.slots_renamed)
+        })
+        .count();
+    format!(
+        "symmetry: {} safety rows searched over orbit representatives ({} with folio slots renamed; a page/actor group on {}); traces, sanity examples and liveness unreduced",
+        reduced.len(),
+        slots,
+        if grouped.is_empty() {
+            "none".to_string()
+        } else {
+            grouped.join(", ")
+        }
+    )
 }

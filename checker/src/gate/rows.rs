@@ -47,13 +47,19 @@ impl RowResult {
             "config": self.model.cfg,
             "seconds": self.elapsed.as_secs_f64(),
             "unique_states": self.safety.as_ref().map(|s| s.unique),
+            // With `gate --symmetry`: the count above is of orbit representatives.
+            "symmetry": self.safety.as_ref().and_then(|s| s.symmetry.as_ref()).map(|y| json!({
+                "group": y.group,
+                "group_order": y.order,
+                "folio_slots_renamed": y.slots_renamed,
+            })),
             "liveness_states": self.live.iter().map(|l| l.states).max(),
             "verdicts": verdicts,
         })
     }
 }
 
-fn run_row(g: &GateConfig, threads: usize) -> Result<RowResult> {
+fn run_row(g: &GateConfig, threads: usize, symmetry: bool) -> Result<RowResult> {
     let start = Instant::now();
     let m = crate::select::model(g)?;
     let want = Want {
@@ -62,6 +68,11 @@ fn run_row(g: &GateConfig, threads: usize) -> Result<RowResult> {
     };
     let b = Bounds {
         threads,
+        symmetry: if symmetry {
+            crate::reduce::Mode::On
+        } else {
+            crate::reduce::Mode::Off
+        },
         ..Bounds::default()
     };
     let out = check::run(g, &m, &b, want, false)?;
@@ -77,11 +88,12 @@ fn run_row(g: &GateConfig, threads: usize) -> Result<RowResult> {
 }
 
 /// Every gate row, in gate order, `jobs` rows at a time, `threads` checker
-/// threads each.
+/// threads each, the safety searches reduced by symmetry if `symmetry`.
 pub fn run_all(
     configs: &[GateConfig],
     jobs: usize,
     threads: usize,
+    symmetry: bool,
     progress: &Progress,
 ) -> Result<Vec<RowResult>> {
     let next = AtomicUsize::new(0);
@@ -93,7 +105,7 @@ pub fn run_all(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(g) = configs.get(i) else { break };
-                let r = run_row(g, threads);
+                let r = run_row(g, threads, symmetry);
                 let failed = r.is_err();
                 if let Ok(mut v) = results.lock() {
                     v[i] = Some(r);
