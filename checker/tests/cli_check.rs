@@ -359,11 +359,10 @@ fn committed_counterexamples_replay() {
             assert_eq!(code(&o), 0, "{}: {out}{}", f.path().display(), stderr(&o));
             let row = row.file_name().to_string_lossy().to_string();
             n += 1;
-            // The model-only rows (designs hugetlb and no_direct_map, the
-            // secondary MMU, VFIO on PFNMAP: no implementation counterpart
-            // yet) must say why they are skipped; every other committed trace
-            // replays on the implementation, step for step, and with the bug
-            // switches off the violation does not occur.
+            // The model-only rows (design hugetlb: no implementation
+            // counterpart yet) must say why they are skipped; every other
+            // committed trace replays on the implementation, step for step,
+            // and with the bug switches off the violation does not occur.
             if model_only(&row) {
                 assert!(
                     out.contains("on the implementation: skipped: not replayed:"),
@@ -392,13 +391,9 @@ fn committed_counterexamples_replay() {
     );
 }
 
-/// Rows whose design or accessor exists in the model only (docs/conformance.md).
+/// Rows whose design exists in the model only (docs/conformance.md).
 fn model_only(row: &str) -> bool {
     row.starts_with("hugetlb")
-        || row.starts_with("no_direct_map")
-        || row.contains("secondary_mmu")
-        || row.contains("odp_no_retry")
-        || row.starts_with("pfnmap@vfio")
 }
 
 #[test]

@@ -610,13 +610,6 @@ impl GuestMemFd {
         Ok(())
     }
 
-    /// Does any process map a page of `[start, end)`?
-    fn any_pte_in(&self, start: usize, end: usize) -> bool {
-        self.all_mms()
-            .iter()
-            .any(|m| m.all_ptes().iter().any(|(i, _)| (start..end).contains(i)))
-    }
-
     // ---- restructuring (design split; docs/kernel.md#hugetlb-rfc-v2, #freeze)
 
     /// A folio folded into another by a split or merge is gone. Frozen, it

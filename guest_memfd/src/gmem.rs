@@ -572,8 +572,14 @@ impl GuestMemFd {
         self.kvm.invalidate_start(start, end, filter, one)
     }
 
+    /// Does any process map a page of `[start, end)`?
+    pub(crate) fn any_pte_in(&self, start: usize, end: usize) -> bool {
+        self.all_mms().iter().any(|m| m.any_pte_in(start, end))
+    }
+
     /// unmap_mapping_pages over `[start, end)` in every process, dropping
-    /// the PTEs' references (special PFNMAP PTEs hold none).
+    /// the PTEs' references (special PFNMAP PTEs hold none). Each process's
+    /// interval notifiers run first ([`crate::mm::Mm::zap_range`]).
     pub(crate) fn unmap_mapping_range(&self, start: usize, end: usize) {
         for mm in self.all_mms() {
             for (_, pte) in mm.zap_range(start, end) {

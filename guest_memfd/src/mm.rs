@@ -158,6 +158,24 @@ impl Mm {
         out
     }
 
+    /// Is any PTE of `[start, end)` present? (Visits only the page tables
+    /// that exist.)
+    pub fn any_pte_in(&self, start: usize, end: usize) -> bool {
+        if start >= end {
+            return false;
+        }
+        let tables: Vec<(usize, Arc<Mutex<PageTable>>)> = lock(&self.tables)
+            .range(start / PTRS_PER_PTE..=(end - 1) / PTRS_PER_PTE)
+            .map(|(k, t)| (*k, t.clone()))
+            .collect();
+        tables.into_iter().any(|(k, t)| {
+            let base = k * PTRS_PER_PTE;
+            let lo = start.saturating_sub(base).min(PTRS_PER_PTE) as u16;
+            let hi = (end - base).min(PTRS_PER_PTE) as u16;
+            lock(&t).entries.range(lo..hi).next().is_some()
+        })
+    }
+
     /// Every present PTE (for fork and the invariants view).
     pub fn all_ptes(&self) -> Vec<(usize, Pte)> {
         let tables: Vec<(usize, Arc<Mutex<PageTable>>)> = lock(&self.tables)
