@@ -15,7 +15,7 @@
 //! becomes even (one higher) when the last one ends. The callback stores the
 //! odd value in its interval ([`MmuIntervalNotifier::set_seq`],
 //! `mmu_interval_set_seq()`) under the subscriber's own lock.
-//! [`MmuIntervalNotifier::read_begin`] returns the interval's sequence,
+//! [`MmuNotifierSubscriptions::read_begin`] returns the interval's sequence,
 //! waiting first if that value is the one of an invalidation still in
 //! progress; [`MmuIntervalNotifier::read_retry`] (under the subscriber's
 //! lock) says whether an invalidation has set a new one since.
@@ -32,6 +32,14 @@ pub trait MmuIntervalNotifierOps: Send + Sync + std::fmt::Debug {
     fn invalidate(&self, mni: &MmuIntervalNotifier, start: usize, end: usize, cur_seq: u64);
 }
 
+/// A subscriber shares its state with the notifier: the callback of a
+/// shared object is the object's.
+impl<T: MmuIntervalNotifierOps> MmuIntervalNotifierOps for Arc<T> {
+    fn invalidate(&self, mni: &MmuIntervalNotifier, start: usize, end: usize, cur_seq: u64) {
+        (**self).invalidate(mni, start, end, cur_seq)
+    }
+}
+
 /// One subscribed interval of an mm's address space (`struct
 /// mmu_interval_notifier`), in pages.
 #[derive(Debug)]
@@ -39,8 +47,7 @@ pub struct MmuIntervalNotifier {
     pub start: usize,
     pub end: usize,
     invalidate_seq: AtomicU64,
-    ops: Arc<dyn MmuIntervalNotifierOps>,
-    subs: Arc<SubsInner>,
+    ops: Box<dyn MmuIntervalNotifierOps>,
 }
 
 #[derive(Debug, Default)]
@@ -77,25 +84,9 @@ impl SubsInner {
 }
 
 impl MmuIntervalNotifier {
-    /// `mmu_interval_read_begin()`: the sequence to compare with
-    /// [`Self::read_retry`] once the subscriber has looked at the page
-    /// tables; if an invalidation that already set this interval's sequence
-    /// is still in progress, wait for it to end first (its PTEs may not be
-    /// cleared yet).
-    pub fn read_begin(&self) -> u64 {
-        let (seq, invalidating) = {
-            let st = lock(&self.subs.state);
-            let seq = self.invalidate_seq.load(Ordering::Acquire);
-            (seq, seq == st.invalidate_seq && SubsInner::is_invalidating(&st))
-        };
-        if invalidating {
-            self.subs.wait_while_seq(seq);
-        }
-        seq
-    }
-
     /// `mmu_interval_read_retry()`: has an invalidation overlapping the
-    /// interval set a new sequence since [`Self::read_begin`] returned
+    /// interval set a new sequence since
+    /// [`MmuNotifierSubscriptions::read_begin`] returned
     /// `seq`? Called under the subscriber's lock, which the callback takes
     /// too, so the answer holds until that lock is dropped.
     pub fn read_retry(&self, seq: u64) -> bool {
@@ -129,14 +120,34 @@ pub struct InvalidateRange {
 }
 
 impl MmuNotifierSubscriptions {
+    /// `mmu_interval_read_begin()` on interval `mni` of this mm: the
+    /// sequence to compare with [`MmuIntervalNotifier::read_retry`] once
+    /// the subscriber has looked at the page tables; if an invalidation that
+    /// already set the interval's sequence is still in progress, wait for it
+    /// to end first (its PTEs may not be cleared yet).
+    pub fn read_begin(&self, mni: &MmuIntervalNotifier) -> u64 {
+        let (seq, invalidating) = {
+            let st = lock(&self.inner.state);
+            let seq = mni.invalidate_seq.load(Ordering::Acquire);
+            (
+                seq,
+                seq == st.invalidate_seq && SubsInner::is_invalidating(&st),
+            )
+        };
+        if invalidating {
+            self.inner.wait_while_seq(seq);
+        }
+        seq
+    }
+
     /// `mmu_interval_notifier_insert()` of `[start, end)` with callback `ops`.
     /// Inserted while an invalidation is in progress, its first
-    /// [`MmuIntervalNotifier::read_begin`] waits for that invalidation to end.
+    /// [`Self::read_begin`] waits for that invalidation to end.
     pub fn insert(
         &self,
         start: usize,
         end: usize,
-        ops: Arc<dyn MmuIntervalNotifierOps>,
+        ops: Box<dyn MmuIntervalNotifierOps>,
     ) -> Arc<MmuIntervalNotifier> {
         let mut st = lock(&self.inner.state);
         let seq = if SubsInner::is_invalidating(&st) {
@@ -150,7 +161,6 @@ impl MmuNotifierSubscriptions {
             end,
             invalidate_seq: AtomicU64::new(seq),
             ops,
-            subs: self.inner.clone(),
         });
         st.list.push(mni.clone());
         mni
@@ -234,8 +244,8 @@ mod tests {
     fn only_overlapping_intervals_are_called_and_retry_sees_them() {
         let subs = MmuNotifierSubscriptions::default();
         let r = Arc::new(Recorder::default());
-        let mni = subs.insert(3, 4, r.clone());
-        let seq = mni.read_begin();
+        let mni = subs.insert(3, 4, Box::new(r.clone()));
+        let seq = subs.read_begin(&mni);
         assert!(!mni.read_retry(seq));
         subs.invalidate_range_end(subs.invalidate_range_start(0, 3));
         assert!(lock(&r.calls).is_empty(), "[0, 3) does not overlap [3, 4)");
@@ -244,7 +254,7 @@ mod tests {
         assert_eq!(lock(&r.calls).len(), 1);
         assert!(mni.read_retry(seq), "set_seq() ran before the range ended");
         subs.invalidate_range_end(inv);
-        let seq2 = mni.read_begin();
+        let seq2 = subs.read_begin(&mni);
         assert!(!mni.read_retry(seq2), "read_begin after the end is current");
         subs.remove(&mni);
         subs.invalidate_range_end(subs.invalidate_range_start(0, 10));
@@ -255,12 +265,13 @@ mod tests {
     #[test]
     fn read_begin_waits_for_an_invalidation_in_progress() {
         let subs = Arc::new(MmuNotifierSubscriptions::default());
-        let mni = subs.insert(0, 1, Arc::new(Recorder::default()));
+        let mni = subs.insert(0, 1, Box::new(Recorder::default()));
         let inv = subs.invalidate_range_start(0, 1);
-        let (m2, done) = (mni.clone(), Arc::new(std::sync::atomic::AtomicBool::new(false)));
+        let (s2, m2) = (subs.clone(), mni.clone());
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let d2 = done.clone();
         let h = std::thread::spawn(move || {
-            let s = m2.read_begin();
+            let s = s2.read_begin(&m2);
             d2.store(true, std::sync::atomic::Ordering::SeqCst);
             s
         });

@@ -28,9 +28,10 @@
 //!   host fault path (a private page SIGBUSes: `hmm_range_fault()` returns
 //!   -EFAULT), then the walk starts over (`hmm_vma_fault()` -> -EBUSY).
 //! - A device whose entry the notifier zapped faults at once: its driver's
-//!   fault handler starts the loop again from the sequence that
-//!   invalidation stored (what `mmu_interval_read_begin()` returns once it
-//!   has ended), so a second invalidation before the re-walk is a retry.
+//!   fault handler waits in `mmu_interval_read_begin()` for that
+//!   invalidation to end, then runs the loop from the sequence the
+//!   invalidation stored (what `read_begin()` returns once it has ended),
+//!   so a second invalidation before the re-walk is a retry.
 //! - Design pfnmap: `hmm_range_fault()` refuses `VM_PFNMAP` VMAs
 //!   (`hmm_vma_walk_test()`), but KVM's pfncache follows them
 //!   (`hva_to_pfn_remapped()` -> `follow_pfnmap_start()`) under the same
@@ -110,7 +111,7 @@ impl GuestMemFd {
             return Err(Misuse::PageOutOfRange { page: index, limit }.into());
         }
         let table = Arc::new(DeviceTable::default());
-        let mni = m.notifiers.insert(index, index + 1, table.clone());
+        let mni = m.notifiers.insert(index, index + 1, Box::new(table.clone()));
         Ok(self.add_device(Device::Odp(Arc::new(OdpMirror {
             mm: m,
             index,
@@ -144,7 +145,7 @@ impl GuestMemFd {
         self.begin_op();
         let r = self.odp(id).and_then(|m| {
             self.odp_check_mapping(&m)?;
-            let seq = m.mni.read_begin();
+            let seq = m.mm.notifiers.read_begin(&m.mni);
             self.odp_mirror(&m, seq, false)
         });
         self.end_op();
@@ -158,7 +159,7 @@ impl GuestMemFd {
         self.begin_op();
         let r = self.odp(id).and_then(|m| {
             self.odp_check_mapping(&m)?;
-            let seq = m.mni.read_begin();
+            let seq = m.mm.notifiers.read_begin(&m.mni);
             let pfn = self.odp_walk_until_present(&m, true)?;
             lock(&m.table.update).walked = Some((seq, pfn));
             Ok(())
@@ -180,7 +181,7 @@ impl GuestMemFd {
             if self.odp_program_pfn(&m, seq, pfn) {
                 return Ok(());
             }
-            let seq = m.mni.read_begin();
+            let seq = m.mm.notifiers.read_begin(&m.mni);
             self.odp_mirror(&m, seq, false)
         });
         self.end_op();
@@ -207,7 +208,7 @@ impl GuestMemFd {
             }
             // mmu_interval_read_retry() said an invalidation intervened:
             // drop the pfn and start over.
-            seq = m.mni.read_begin();
+            seq = m.mm.notifiers.read_begin(&m.mni);
             walk_now = false;
         }
     }
@@ -270,10 +271,12 @@ impl GuestMemFd {
                 }
                 t.refault_seq.take()
             };
-            let seq = match refault {
-                Some(seq) => seq,
-                None => m.mni.read_begin(),
-            };
+            // The fault handler's mmu_interval_read_begin() waits while the
+            // invalidation that zapped the entry is still in progress (its
+            // PTEs may not be cleared yet); the loop then compares with the
+            // sequence that invalidation stored, so any later one is a retry.
+            let now = m.mm.notifiers.read_begin(&m.mni);
+            let seq = refault.unwrap_or(now);
             self.odp_mirror(m, seq, true)?;
             sched::step_point("dev.access", None);
         }
