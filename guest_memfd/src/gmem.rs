@@ -126,7 +126,9 @@ impl GuestMemFd {
         if cfg.reserved_pfns && !cfg.design.special_ptes() {
             // Only a VM_PFNMAP mapping hands VFIO a pfn without a struct
             // page reference; elsewhere the pfns are page-allocator folios.
-            return Err(Misuse::BadConfig("reserved_pfns is a variant of design pfnmap only").into());
+            return Err(
+                Misuse::BadConfig("reserved_pfns is a variant of design pfnmap only").into(),
+            );
         }
         let tracker = Arc::new(LockTracker::default());
         let init = if cfg.flags.init_shared {

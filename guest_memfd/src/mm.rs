@@ -197,7 +197,6 @@ impl Mm {
         for t in tables.values() {
             n += 64 + lock(t).entries.len() * (std::mem::size_of::<(u16, Pte)>() + 16);
         }
-        n + self.notifiers.len()
-            * std::mem::size_of::<crate::mmu_notifier::MmuIntervalNotifier>()
+        n + self.notifiers.len() * std::mem::size_of::<crate::mmu_notifier::MmuIntervalNotifier>()
     }
 }

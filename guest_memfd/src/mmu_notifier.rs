@@ -249,7 +249,10 @@ mod tests {
         assert!(!mni.read_retry(seq));
         subs.invalidate_range_end(subs.invalidate_range_start(0, 3));
         assert!(lock(&r.calls).is_empty(), "[0, 3) does not overlap [3, 4)");
-        assert!(!mni.read_retry(seq), "an invalidation elsewhere is not a retry");
+        assert!(
+            !mni.read_retry(seq),
+            "an invalidation elsewhere is not a retry"
+        );
         let inv = subs.invalidate_range_start(2, 5);
         assert_eq!(lock(&r.calls).len(), 1);
         assert!(mni.read_retry(seq), "set_seq() ran before the range ended");

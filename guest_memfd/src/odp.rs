@@ -111,7 +111,9 @@ impl GuestMemFd {
             return Err(Misuse::PageOutOfRange { page: index, limit }.into());
         }
         let table = Arc::new(DeviceTable::default());
-        let mni = m.notifiers.insert(index, index + 1, Box::new(table.clone()));
+        let mni = m
+            .notifiers
+            .insert(index, index + 1, Box::new(table.clone()));
         Ok(self.add_device(Device::Odp(Arc::new(OdpMirror {
             mm: m,
             index,

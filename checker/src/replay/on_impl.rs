@@ -386,7 +386,8 @@ fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script, arg: Option<u8>)
                     // A pin, or VFIO's IOMMU mapping of a pinned page, is
                     // the model's Held/Accessed; a bare pfn (VFIO on
                     // VM_PFNMAP) its PfnMapped/PfnAccessed.
-                    let bare = matches!(h, Held::Dma(d) if gm.device_kind(d) == Some(DeviceKind::VfioPfn));
+                    let bare =
+                        matches!(h, Held::Dma(d) if gm.device_kind(d) == Some(DeviceKind::VfioPfn));
                     let (mapped, accessed) = if bare {
                         ("gup.pfn_mapped", "gup.pfn_accessed")
                     } else {
