@@ -2,6 +2,9 @@
 //! the slow path (`mm/gup.c`; docs/kernel.md#gup), plus accesses made through a pin (a
 //! device or O_DIRECT touching the pinned page) and unpinning.
 //!
+//! Designs pfnmap (`VM_PFNMAP`) and no_direct_map (`AS_NO_DIRECT_MAP`)
+//! refuse every GUP with -EFAULT before any page table is read.
+//!
 //! GUP-fast: read the PTE locklessly; bail on none/special; add references
 //! unless the count is zero or frozen; full barrier; re-read the PTE and
 //! back off if it changed. Slow: mmap_lock, fault in, grab under the PTE
