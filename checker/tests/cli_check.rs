@@ -341,7 +341,6 @@ fn committed_counterexamples_replay() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../counterexamples");
     let mut n = 0;
     let mut on_impl = 0;
-    let mut skipped = 0;
     for row in std::fs::read_dir(&dir)
         .expect("counterexamples/ exists")
         .flatten()
@@ -359,19 +358,8 @@ fn committed_counterexamples_replay() {
             assert_eq!(code(&o), 0, "{}: {out}{}", f.path().display(), stderr(&o));
             let row = row.file_name().to_string_lossy().to_string();
             n += 1;
-            // The model-only rows (design no_direct_map, the
-            // secondary MMU, VFIO on PFNMAP: no implementation counterpart
-            // yet) must say why they are skipped; every other committed trace
-            // replays on the implementation, step for step, and with the bug
-            // switches off the violation does not occur.
-            if model_only(&row) {
-                assert!(
-                    out.contains("on the implementation: skipped: not replayed:"),
-                    "{row}: {out}"
-                );
-                skipped += 1;
-                continue;
-            }
+            // Every committed trace replays on the implementation, step for
+            // step, and with the bug switches off the violation does not occur.
             assert!(
                 out.contains("on the implementation: reproduces: the same"),
                 "{row}: {out}"
@@ -386,18 +374,10 @@ fn committed_counterexamples_replay() {
         }
     }
     assert!(n > 0, "no committed counterexamples");
-    assert!(
-        on_impl + skipped == n && on_impl > skipped,
-        "only {on_impl} of {n} traces replayed on the implementation ({skipped} model-only)"
+    assert_eq!(
+        on_impl, n,
+        "only {on_impl} of {n} traces replayed on the implementation"
     );
-}
-
-/// Rows whose design or accessor exists in the model only (docs/conformance.md).
-fn model_only(row: &str) -> bool {
-    row.starts_with("no_direct_map")
-        || row.contains("secondary_mmu")
-        || row.contains("odp_no_retry")
-        || row.starts_with("pfnmap@vfio")
 }
 
 #[test]

@@ -24,7 +24,8 @@
 //!
 //! ## Where the generator is restricted, and why
 //!
-//! - Designs: `inplace`, `wait`, `split`, `pfnmap`, `huge_whole`. Design
+//! - Designs: `inplace`, `wait`, `split`, `pfnmap`, `huge_whole`,
+//!   `no_direct_map`. Design
 //!   `exclusive_pin` is left out: the model's RFC memory is one *anonymous
 //!   THP* covering every page (`mm::alloc`), the implementation's is shmem
 //!   with 4K folios, so pins on other pages interact differently by
@@ -70,12 +71,13 @@ use std::time::Duration;
 pub const MAX_HELD: usize = model::config::MAX_PINNERS;
 
 /// Designs whose model and implementation are meant to agree sequentially.
-pub const DESIGNS: [Design; 5] = [
+pub const DESIGNS: [Design; 6] = [
     Design::Inplace,
     Design::Wait,
     Design::Split,
     Design::Pfnmap,
     Design::HugeWhole,
+    Design::NoDirectMap,
 ];
 
 /// Model/implementation differences found by this crate and not (yet)

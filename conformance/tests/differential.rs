@@ -64,3 +64,8 @@ fn pfnmap() {
 fn huge_whole() {
     check(Design::HugeWhole);
 }
+
+#[test]
+fn no_direct_map() {
+    check(Design::NoDirectMap);
+}

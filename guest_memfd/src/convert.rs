@@ -312,12 +312,13 @@ impl GuestMemFd {
         r
     }
 
-    /// Is the stage-2 invalidation of a conversion typed? v13 (design
-    /// `inplace`) zaps only the entries of the old type; the other designs
-    /// encode older series, which zap every type (and the huge designs
-    /// fold or split the folios under every entry of a gigantic page).
+    /// Is the stage-2 invalidation of a conversion typed? v13 (designs
+    /// `inplace` and `no_direct_map`, [`DesignPolicy::typed_invalidation`])
+    /// zaps only the entries of the old type; the other designs encode older
+    /// series, which zap every type (and the huge designs fold or split the
+    /// folios under every entry of a gigantic page).
     fn conversion_filter(&self, to: Attr) -> Filter {
-        if self.cfg.design != crate::design::Design::Inplace {
+        if !self.cfg.design.typed_invalidation() {
             return Filter::All;
         }
         let f = Filter::for_conversion(to);
@@ -482,9 +483,9 @@ impl GuestMemFd {
         if !f.try_get(Ref::Transient) {
             return Busy::Idle;
         }
-        // Only v13 (design inplace) has the pinned-or-mapped fast-fail.
-        let fast_fail = self.cfg.design == crate::design::Design::Inplace
-            && !self.cfg.has(Bug::CheckBeforeUnmap);
+        // Only v13 (designs inplace and no_direct_map) has the
+        // pinned-or-mapped fast-fail.
+        let fast_fail = self.cfg.design.busy_fast_fail() && !self.cfg.has(Bug::CheckBeforeUnmap);
         let busy = if fast_fail && (f.maybe_dma_pinned() || self.ptes_mapping(f) > 0) {
             // Whatever the refcount says (a PTE without its reference, bug
             // fault_no_ref, is still a mapping).
@@ -613,13 +614,6 @@ impl GuestMemFd {
             let _ = cv.wait_timeout(g, deadline - now).expect("put_wq poisoned");
         }
         Ok(())
-    }
-
-    /// Does any process map a page of `[start, end)`?
-    fn any_pte_in(&self, start: usize, end: usize) -> bool {
-        self.all_mms()
-            .iter()
-            .any(|m| m.all_ptes().iter().any(|(i, _)| (start..end).contains(i)))
     }
 
     // ---- restructuring (design split; docs/kernel.md#hugetlb-rfc-v2, #freeze)

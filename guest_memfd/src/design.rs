@@ -42,11 +42,17 @@ pub enum FolioLayout {
 }
 
 /// The questions the implementation asks a design where designs differ
-/// (one code path, a handful of decision points).
+/// (one code path, a handful of decision points). The answers that are not
+/// derived from another name every design, so a new design has to take a
+/// position on each question.
 pub trait DesignPolicy {
     fn longterm_gup_allowed(self) -> bool;
+    fn gup_refused(self) -> bool;
     fn special_ptes(self) -> bool;
+    fn direct_map(self) -> bool;
     fn busy_policy(self) -> BusyPolicy;
+    fn busy_fast_fail(self) -> bool;
+    fn typed_invalidation(self) -> bool;
     fn folio_layout(self) -> FolioLayout;
     fn huge_backed(self) -> bool;
     fn exclusive_donation(self) -> bool;
@@ -55,35 +61,137 @@ pub trait DesignPolicy {
 }
 
 impl DesignPolicy for Design {
-    /// Is FOLL_PIN|FOLL_LONGTERM allowed on guest_memfd memory?
+    /// Is FOLL_PIN|FOLL_LONGTERM allowed on guest_memfd memory (where GUP
+    /// reaches it at all, [`DesignPolicy::gup_refused`])?
     /// \[infer\] Option (a) needs a new rule that makes gmem folios "not
     /// long-term pinnable" (`folio_is_longterm_pinnable()`,
     /// docs/kernel.md#gup-longterm); we return -EFAULT like other
     /// refused long-term pins.
     fn longterm_gup_allowed(self) -> bool {
-        !matches!(self, Design::Wait)
+        match self {
+            Design::Wait => false,
+            Design::Inplace
+            | Design::Split
+            | Design::Pfnmap
+            | Design::HugeWhole
+            | Design::ExclusivePin
+            | Design::NoDirectMap
+            | Design::Hugetlb => true,
+        }
+    }
+
+    /// Does every GUP (fast and slow, any FOLL_* flag) fail with -EFAULT on
+    /// the host mapping? Option (c): GUP-fast bails on the special PTE and
+    /// slow GUP rejects `VM_PFNMAP` (docs/kernel.md#option-c). No direct
+    /// map: `gup_fast_folio_allowed()` returns false for an
+    /// `AS_NO_DIRECT_MAP` mapping and `check_vma_flags()` -EFAULT, as for
+    /// secretmem (docs/kernel.md#non-gup). The model's
+    /// `Design::refuses_gup()`.
+    fn gup_refused(self) -> bool {
+        match self {
+            Design::Pfnmap | Design::NoDirectMap => true,
+            Design::Inplace
+            | Design::Wait
+            | Design::Split
+            | Design::HugeWhole
+            | Design::ExclusivePin
+            | Design::Hugetlb => false,
+        }
     }
 
     /// Are host PTEs special (VM_PFNMAP: no struct-page refcount, GUP-fast
-    /// bails, slow GUP -EFAULT; docs/kernel.md#option-c)?
+    /// bails, slow GUP -EFAULT; docs/kernel.md#option-c)? Design
+    /// no_direct_map keeps ordinary PTEs that hold references: only GUP is
+    /// refused.
     fn special_ptes(self) -> bool {
-        matches!(self, Design::Pfnmap)
+        match self {
+            Design::Pfnmap => true,
+            Design::Inplace
+            | Design::Wait
+            | Design::Split
+            | Design::HugeWhole
+            | Design::ExclusivePin
+            | Design::NoDirectMap
+            | Design::Hugetlb => false,
+        }
+    }
+
+    /// Do guest_memfd folios stay in the kernel's direct map? Not with
+    /// `GUEST_MEMFD_FLAG_NO_DIRECT_MAP`: each folio is removed when it is
+    /// allocated and restored when it is freed (the posted series'
+    /// `kvm_gmem_folio_zap_direct_map()` / `folio_restore_direct_map()`,
+    /// docs/kernel.md#non-gup).
+    fn direct_map(self) -> bool {
+        match self {
+            Design::NoDirectMap => false,
+            Design::Inplace
+            | Design::Wait
+            | Design::Split
+            | Design::Pfnmap
+            | Design::HugeWhole
+            | Design::ExclusivePin
+            | Design::Hugetlb => true,
+        }
     }
 
     fn busy_policy(self) -> BusyPolicy {
         match self {
             Design::Wait => BusyPolicy::Wait,
             Design::Pfnmap => BusyPolicy::Unchecked,
-            _ => BusyPolicy::Fail,
+            Design::Inplace
+            | Design::Split
+            | Design::HugeWhole
+            | Design::ExclusivePin
+            | Design::NoDirectMap
+            | Design::Hugetlb => BusyPolicy::Fail,
         }
     }
 
+    /// v13's `kvm_gmem_has_outstanding_references()`: a folio that is
+    /// `folio_maybe_dma_pinned() || folio_mapped()` is busy at once, without
+    /// the LRU drain (docs/kernel.md#conversion-ioctl). No direct map is
+    /// v13's conversion on another mapping.
+    fn busy_fast_fail(self) -> bool {
+        match self {
+            Design::Inplace | Design::NoDirectMap => true,
+            Design::Wait
+            | Design::Split
+            | Design::Pfnmap
+            | Design::HugeWhole
+            | Design::ExclusivePin
+            | Design::Hugetlb => false,
+        }
+    }
+
+    /// v13's typed stage-2 invalidation: to-private zaps only SHARED
+    /// entries, to-shared only PRIVATE ones (`kvm_gmem_invalidate_start()`
+    /// with `KVM_FILTER_SHARED` / `KVM_FILTER_PRIVATE`). The other designs
+    /// encode older series, which zap every type.
+    /// Design hugetlb is typed too; its batches build their filter in
+    /// `hugetlb_branch.rs` (`convert_batch`), over the batch's range.
+    fn typed_invalidation(self) -> bool {
+        match self {
+            Design::Inplace | Design::NoDirectMap | Design::Hugetlb => true,
+            Design::Wait
+            | Design::Split
+            | Design::Pfnmap
+            | Design::HugeWhole
+            | Design::ExclusivePin => false,
+        }
+    }
+
+    /// Design hugetlb has its own layout: fresh huge folios, split or
+    /// merged per huge page in the conversion's batches (`hugetlb_branch.rs`).
     fn folio_layout(self) -> FolioLayout {
         match self {
             Design::Split => FolioLayout::SplitOnShare,
             Design::HugeWhole => FolioLayout::WholeGigantic,
             Design::Hugetlb => FolioLayout::HugetlbBatched,
-            _ => FolioLayout::Small,
+            Design::Inplace
+            | Design::Wait
+            | Design::Pfnmap
+            | Design::ExclusivePin
+            | Design::NoDirectMap => FolioLayout::Small,
         }
     }
 
@@ -96,7 +204,16 @@ impl DesignPolicy for Design {
     /// unmap-and-check; the VMM's mapping is kept and the kernel does not
     /// consult the attribute on host faults.
     fn exclusive_donation(self) -> bool {
-        matches!(self, Design::ExclusivePin)
+        match self {
+            Design::ExclusivePin => true,
+            Design::Inplace
+            | Design::Wait
+            | Design::Split
+            | Design::Pfnmap
+            | Design::HugeWhole
+            | Design::NoDirectMap
+            | Design::Hugetlb => false,
+        }
     }
 
     /// 4K page-cache folios go through the per-CPU lru_add batch (v7 keeps
@@ -117,7 +234,12 @@ impl DesignPolicy for Design {
         match self {
             Design::ExclusivePin => &[NoPrivateHostMapping, NoPrivatePin, HostAccessOnlyShared],
             Design::Hugetlb => &[ConversionAtomic],
-            _ => &[],
+            Design::Inplace
+            | Design::Wait
+            | Design::Split
+            | Design::Pfnmap
+            | Design::HugeWhole
+            | Design::NoDirectMap => &[],
         }
     }
 }
@@ -180,6 +302,13 @@ pub struct Config {
     /// off, it is part of the lock step. Injected failures
     /// ([`crate::GuestMemFd::inject_prealloc_failure`]) are taken either way.
     pub enomem: bool,
+    /// Design `pfnmap` on memory whose pfns `is_invalid_reserved_pfn()`
+    /// calls reserved (no struct page, or `PageReserved`): VFIO type1 then
+    /// keeps the pfn `follow_pfnmap_start()` found (`vaddr_get_pfns()` in
+    /// `drivers/vfio/vfio_iommu_type1.c`), with no reference and no
+    /// notifier. Off (the default, page-allocator folios), it refuses them
+    /// with -EFAULT. The model's `reserved_pfns`.
+    pub reserved_pfns: bool,
 }
 
 impl Config {
@@ -198,6 +327,7 @@ impl Config {
             nr_vms: 1,
             in_place_conversion: true,
             enomem: false,
+            reserved_pfns: false,
         }
     }
 

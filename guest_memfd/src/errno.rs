@@ -67,6 +67,15 @@ pub enum Misuse {
     UnsupportedBug(&'static str, &'static str),
     /// A VM index beyond the VMs the file can be bound to.
     UnknownVm(usize),
+    /// A configuration the implementation cannot be created with.
+    BadConfig(&'static str),
+    /// A device id that names no device (never registered, or gone).
+    UnknownDevice(u32),
+    /// A device operation on a device of another kind (an ODP step on a
+    /// VFIO mapping, a VFIO unmap of an ODP device).
+    WrongDevice(u32, &'static str),
+    /// `odp_program` without a pfn from `odp_walk` before it.
+    NothingWalked(u32),
 }
 
 impl fmt::Display for Misuse {
@@ -88,6 +97,15 @@ impl fmt::Display for Misuse {
             Misuse::UnsupportedBug(bug, why) => {
                 write!(f, "bug switch {bug} is not in the implementation: {why}")
             }
+            Misuse::BadConfig(why) => write!(f, "bad configuration: {why}"),
+            Misuse::UnknownDevice(d) => {
+                write!(f, "unknown device {d} (never registered, or already gone)")
+            }
+            Misuse::WrongDevice(d, why) => write!(f, "device {d}: {why}"),
+            Misuse::NothingWalked(d) => write!(
+                f,
+                "device {d}: nothing to program (no odp_walk since the last odp_program)"
+            ),
         }
     }
 }

@@ -124,6 +124,10 @@ pub struct Folio {
     /// PG_hwpoison: memory failure hit this folio
     /// (`mm/memory-failure.c: memory_failure()`).
     poisoned: AtomicBool,
+    /// The folio's pages are not in the kernel's direct map (design
+    /// `no_direct_map`: `set_direct_map_invalid_noflush()` at allocation,
+    /// `set_direct_map_default_noflush()` when freed).
+    direct_map_removed: AtomicBool,
     ghost: Mutex<Ghost>,
 }
 
@@ -153,6 +157,7 @@ impl Folio {
             in_lru_batch: AtomicBool::new(false),
             lock: Mutex::new(()),
             poisoned: AtomicBool::new(false),
+            direct_map_removed: AtomicBool::new(false),
             ghost: Mutex::new(Ghost {
                 parts: RefParts {
                     pagecache: pc as i32,
@@ -241,6 +246,16 @@ impl Folio {
     /// `folio_set_hwpoison()`.
     pub fn set_poisoned(&self) {
         self.poisoned.store(true, Ordering::Release);
+    }
+
+    /// Are the folio's pages in the kernel's direct map?
+    pub fn in_direct_map(&self) -> bool {
+        !self.direct_map_removed.load(Ordering::Acquire)
+    }
+    /// Remove the folio's pages from the direct map (after zeroing them
+    /// through it) or put them back (before the allocator reuses them).
+    pub fn set_direct_map(&self, present: bool) {
+        self.direct_map_removed.store(!present, Ordering::Release);
     }
 
     /// Zero the folio's memory (a fresh folio reads 0).

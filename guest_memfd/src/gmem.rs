@@ -98,6 +98,10 @@ pub struct GuestMemFd {
     next_conv: AtomicU64,
     pub(crate) debug_checks: AtomicBool,
     pub(crate) debug_failure: Mutex<Option<String>>,
+    /// Devices that reach the memory without a lasting folio reference of
+    /// their own: secondary MMUs (ODP) and VFIO type1 DMA mappings.
+    pub(crate) devices: Mutex<BTreeMap<crate::device::DevId, crate::device::Device>>,
+    next_dev: AtomicU32,
 }
 
 impl GuestMemFd {
@@ -132,6 +136,13 @@ impl GuestMemFd {
             )
             .into());
         }
+        if cfg.reserved_pfns && !cfg.design.special_ptes() {
+            // Only a VM_PFNMAP mapping hands VFIO a pfn without a struct
+            // page reference; elsewhere the pfns are page-allocator folios.
+            return Err(
+                Misuse::BadConfig("reserved_pfns is a variant of design pfnmap only").into(),
+            );
+        }
         let tracker = Arc::new(LockTracker::default());
         let init = if cfg.flags.init_shared {
             Attr::Shared
@@ -165,12 +176,15 @@ impl GuestMemFd {
             next_conv: AtomicU64::new(1),
             debug_checks: AtomicBool::new(false),
             debug_failure: Mutex::new(None),
+            devices: Mutex::new(BTreeMap::new()),
+            next_dev: AtomicU32::new(0),
             tracker,
             cfg,
         };
         let vma = g.cfg.flags.mmap.then_some(Vma {
             pages: g.cfg.map_pages,
             pfnmap: g.cfg.design.special_ptes(),
+            no_direct_map: !g.cfg.design.direct_map(),
         });
         g.add_mm(vma)?;
         Ok(g)
@@ -195,6 +209,11 @@ impl GuestMemFd {
     /// Number of attribute ranges stored (maple tree size).
     pub fn attr_ranges(&self) -> usize {
         lock(&self.attrs).nr_ranges()
+    }
+    /// Is the memory of file page `index` in the kernel's direct map?
+    /// `None`: no folio there.
+    pub fn in_direct_map(&self, index: usize) -> Option<bool> {
+        self.filemap_find(index).map(|f| f.in_direct_map())
     }
     /// Free gigantic pages in the hugetlb pool.
     pub fn free_gigantic(&self) -> usize {
@@ -356,6 +375,12 @@ impl GuestMemFd {
                 FolioLayout::Small => {
                     let f = self.new_folio(index, 1, false, None, Phys::new(), 0);
                     f.zero_all();
+                    if !self.cfg.design.direct_map() {
+                        // GUEST_MEMFD_FLAG_NO_DIRECT_MAP: zeroed through the
+                        // direct map, then removed from it
+                        // (`kvm_gmem_folio_zap_direct_map()`).
+                        f.set_direct_map(false);
+                    }
                     map.insert(index, f.clone());
                     f
                 }
@@ -561,6 +586,10 @@ impl GuestMemFd {
         if !self.cfg.has(crate::design::Bug::NoReclaimOnFree) {
             f.set_hw(f.index, f.index + f.nr_pages, false);
         }
+        // A folio out of the direct map goes back into it before the
+        // allocator hands its pages to anyone else (the no-direct-map
+        // series' `kvm_gmem_free_folio()`).
+        f.set_direct_map(true);
         f.mark_freed();
         if let Some(g) = f.gigantic {
             let mut h = lock(&self.hugetlb);
@@ -631,8 +660,14 @@ impl GuestMemFd {
         self.kvm.invalidate_start(start, end, filter, one)
     }
 
+    /// Does any process map a page of `[start, end)`?
+    pub(crate) fn any_pte_in(&self, start: usize, end: usize) -> bool {
+        self.all_mms().iter().any(|m| m.any_pte_in(start, end))
+    }
+
     /// unmap_mapping_pages over `[start, end)` in every process, dropping
-    /// the PTEs' references (special PFNMAP PTEs hold none).
+    /// the PTEs' references (special PFNMAP PTEs hold none). Each process's
+    /// interval notifiers run first ([`crate::mm::Mm::zap_range`]).
     pub(crate) fn unmap_mapping_range(&self, start: usize, end: usize) {
         for mm in self.all_mms() {
             for (_, pte) in mm.zap_range(start, end) {
@@ -802,6 +837,10 @@ impl GuestMemFd {
 
     pub(crate) fn new_pin_id(&self) -> PinId {
         self.next_pin.fetch_add(1, Ordering::AcqRel)
+    }
+
+    pub(crate) fn new_dev_id(&self) -> crate::device::DevId {
+        self.next_dev.fetch_add(1, Ordering::AcqRel)
     }
 
     /// Turn on the per-operation invariant check (single-threaded use: a

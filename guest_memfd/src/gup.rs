@@ -2,6 +2,9 @@
 //! the slow path (`mm/gup.c`; docs/kernel.md#gup), plus accesses made through a pin (a
 //! device or O_DIRECT touching the pinned page) and unpinning.
 //!
+//! Designs pfnmap (`VM_PFNMAP`) and no_direct_map (`AS_NO_DIRECT_MAP`)
+//! refuse every GUP with -EFAULT before any page table is read.
+//!
 //! GUP-fast: read the PTE locklessly; bail on none/special; add references
 //! unless the count is zero or frozen; full barrier; re-read the PTE and
 //! back off if it changed. Slow: mmap_lock, fault in, grab under the PTE
@@ -36,7 +39,13 @@ impl GuestMemFd {
         r
     }
 
-    fn pin_inner(&self, mm: MmId, index: usize, kind: PinKind, path: GupPath) -> Result<PinId> {
+    pub(crate) fn pin_inner(
+        &self,
+        mm: MmId,
+        index: usize,
+        kind: PinKind,
+        path: GupPath,
+    ) -> Result<PinId> {
         let m = self.mm(mm)?;
         self.check_open()?;
         let Some(vma) = m.vma() else {
@@ -59,8 +68,11 @@ impl GuestMemFd {
             // [infer] design `wait`: gmem folios are not long-term pinnable.
             return Err(Error::sys(Errno::EFAULT));
         }
-        if vma.pfnmap {
-            // GUP-fast bails on special PTEs; slow GUP rejects VM_PFNMAP.
+        if vma.pfnmap || vma.no_direct_map {
+            // GUP-fast bails on special PTEs, and on an AS_NO_DIRECT_MAP
+            // mapping (`gup_fast_folio_allowed()`); slow GUP rejects
+            // VM_PFNMAP and AS_NO_DIRECT_MAP (`check_vma_flags()`, as for
+            // secretmem). Either way: -EFAULT, no page touched.
             return Err(Error::sys(Errno::EFAULT));
         }
         if self.thp() {
@@ -287,26 +299,29 @@ impl GuestMemFd {
     /// file since (an orphaned folio keeps its data for the pinner).
     pub fn pin_access(&self, id: PinId, write: Option<u8>) -> Result<AccessOutcome> {
         self.begin_op();
-        let r = match lock(&self.pins).get(&id).cloned() {
-            None => Err(Misuse::UnknownPin(id).into()),
-            Some(rec) => {
-                self.record_access(
-                    Accessor::GupHolder { holder: id as u32 },
-                    &rec.folio,
-                    rec.index,
-                    write.is_some(),
-                    None,
-                );
-                Ok(match write {
-                    Some(v) => {
-                        rec.folio.write(rec.index, v);
-                        AccessOutcome::Value(v)
-                    }
-                    None => AccessOutcome::Value(rec.folio.read(rec.index)),
-                })
-            }
-        };
+        let r = self.pin_access_inner(id, write);
         self.end_op();
         r
+    }
+
+    pub(crate) fn pin_access_inner(&self, id: PinId, write: Option<u8>) -> Result<AccessOutcome> {
+        let rec = lock(&self.pins)
+            .get(&id)
+            .cloned()
+            .ok_or(Misuse::UnknownPin(id))?;
+        self.record_access(
+            Accessor::GupHolder { holder: id as u32 },
+            &rec.folio,
+            rec.index,
+            write.is_some(),
+            None,
+        );
+        Ok(match write {
+            Some(v) => {
+                rec.folio.write(rec.index, v);
+                AccessOutcome::Value(v)
+            }
+            None => AccessOutcome::Value(rec.folio.read(rec.index)),
+        })
     }
 }

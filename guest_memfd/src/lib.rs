@@ -14,6 +14,8 @@
 //! - [`folio`]: struct folio, refcount encoding, freeze, exclusive pins,
 //!   the folio lock, PG_hwpoison, hardware ownership of its memory;
 //! - [`mm`]: host processes, page tables with split PTE locks;
+//! - [`mmu_notifier`]: each mm's MMU interval notifiers, which every zap of
+//!   its page tables calls before the PTEs go;
 //! - [`kvm`]: the VMs bound to the file, each with its stage-2 map and
 //!   mmu invalidation protocol (typed filters);
 //! - [`hugetlb`]: the gigantic-page pool and per-gigantic state;
@@ -28,6 +30,10 @@
 //! - `truncate`: fallocate, punch hole, close, release of one VM's file,
 //!   memory failure;
 //! - `populate`: kvm_gmem_populate and a PFN walker's speculative reference;
+//! - [`device`]: devices that reach the memory without a GUP reference of
+//!   their own; `odp`: a secondary MMU (`hmm_range_fault()` / ODP) under
+//!   the interval notifier; `vfio`: VFIO type1 DMA mappings (a long-term
+//!   pin, or a bare pfn from `follow_pfnmap_start()` on VM_PFNMAP);
 //! - `view`: the [`invariants::GmemView`] implementation, invariant check,
 //!   metadata accounting;
 //! - [`mod@bench`]: measurements shared by `benches/conversion.rs` and the CLI;
@@ -43,6 +49,7 @@
 pub mod bench;
 pub mod convert;
 pub mod design;
+pub mod device;
 pub mod errno;
 mod fault;
 pub mod folio;
@@ -53,19 +60,24 @@ mod hugetlb_branch;
 pub mod kvm;
 mod locktrack;
 pub mod mm;
+pub mod mmu_notifier;
+mod odp;
 mod populate;
 pub mod range_map;
 pub mod scenario;
 pub mod sched;
 pub mod sync;
 mod truncate;
+mod vfio;
 mod view;
 
 pub use convert::{KvmMemoryAttributes2, KVM_MEMORY_ATTRIBUTE_PRIVATE};
 pub use design::{
     Bug, Config, Design, DesignPolicy, GmemFlags, GupPath, PinKind, PAGES_PER_1G, PAGE_SIZE,
 };
+pub use device::{DevId, DeviceKind};
 pub use errno::{AccessOutcome, Errno, Error, Misuse, Result};
 pub use gmem::{GuestMemFd, MmId, PinId, CONVERSION_SNAPSHOT_MAX, LRU_BATCH_SIZE};
 pub use invariants::Attr;
 pub use populate::SpecRef;
+pub use view::InvariantFailure;

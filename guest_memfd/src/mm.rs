@@ -1,11 +1,13 @@
 //! Host processes (`struct mm_struct`): the VMA mapping the guest_memfd
-//! file, the mmap_lock, and page tables with split PTE locks (one lock per
-//! 512-entry page table, like `pte_lockptr`). Page tables are allocated
-//! only where something was faulted in, so an untouched 1 TiB mapping costs
-//! nothing.
+//! file, the mmap_lock, page tables with split PTE locks (one lock per
+//! 512-entry page table, like `pte_lockptr`), and the mm's MMU interval
+//! notifiers, which every zap calls before it clears PTEs. Page tables are
+//! allocated only where something was faulted in, so an untouched 1 TiB
+//! mapping costs nothing.
 
 use crate::folio::Folio;
 use crate::locktrack::{LockTracker, TrackedRwLock};
+use crate::mmu_notifier::MmuNotifierSubscriptions;
 use crate::sync::{lock, Arc, Mutex};
 use invariants::LockId;
 use std::collections::BTreeMap;
@@ -39,6 +41,9 @@ pub struct Vma {
     pub pages: usize,
     /// VM_PFNMAP (design `pfnmap`).
     pub pfnmap: bool,
+    /// The file's mapping is `AS_NO_DIRECT_MAP` (design `no_direct_map`):
+    /// GUP refuses it (`check_vma_flags()`, `gup_fast_folio_allowed()`).
+    pub no_direct_map: bool,
 }
 
 #[derive(Debug)]
@@ -49,6 +54,8 @@ pub struct Mm {
     /// Upper levels of the page-table tree: table number -> page table
     /// with its own (split) PTE lock.
     tables: Mutex<BTreeMap<usize, Arc<Mutex<PageTable>>>>,
+    /// Secondary MMUs mirroring this address space (`mm->notifier_subscriptions`).
+    pub notifiers: MmuNotifierSubscriptions,
 }
 
 impl Mm {
@@ -58,6 +65,7 @@ impl Mm {
             mmap_lock: TrackedRwLock::new(LockId::MmapLock(id), tracker, ()),
             vma: Mutex::new(vma),
             tables: Mutex::new(BTreeMap::new()),
+            notifiers: MmuNotifierSubscriptions::default(),
         }
     }
 
@@ -108,14 +116,29 @@ impl Mm {
         self.with_pte(index, false, |e| e.clone())
     }
 
-    /// Zap the PTEs of `[start, end)` (zap_page_range with TLB flush; the
-    /// TLB flush is implied because host accesses happen under the PTE lock).
-    /// Returns the removed entries; the caller drops their references.
+    /// Zap the PTEs of `[start, end)` (`zap_page_range_single()` with TLB
+    /// flush; the TLB flush is implied because host accesses happen under
+    /// the PTE lock). While the VMA maps the file, the mm's interval
+    /// notifiers overlapping the range are called first, whether or not a
+    /// PTE is present (`mmu_notifier_invalidate_range_start()` before the
+    /// PTEs go, `_end()` after). Returns the removed entries; the caller
+    /// drops their references.
     pub fn zap_range(&self, start: usize, end: usize) -> Vec<(usize, Pte)> {
-        let mut out = Vec::new();
         if start >= end {
-            return out;
+            return Vec::new();
         }
+        let inv = self
+            .vma()
+            .map(|_| self.notifiers.invalidate_range_start(start, end));
+        let out = self.zap_ptes(start, end);
+        if let Some(inv) = inv {
+            self.notifiers.invalidate_range_end(inv);
+        }
+        out
+    }
+
+    fn zap_ptes(&self, start: usize, end: usize) -> Vec<(usize, Pte)> {
+        let mut out = Vec::new();
         let tables: Vec<(usize, Arc<Mutex<PageTable>>)> = lock(&self.tables)
             .range(start / PTRS_PER_PTE..=(end - 1) / PTRS_PER_PTE)
             .map(|(k, t)| (*k, t.clone()))
@@ -133,6 +156,24 @@ impl Mm {
             }
         }
         out
+    }
+
+    /// Is any PTE of `[start, end)` present? (Visits only the page tables
+    /// that exist.)
+    pub fn any_pte_in(&self, start: usize, end: usize) -> bool {
+        if start >= end {
+            return false;
+        }
+        let tables: Vec<(usize, Arc<Mutex<PageTable>>)> = lock(&self.tables)
+            .range(start / PTRS_PER_PTE..=(end - 1) / PTRS_PER_PTE)
+            .map(|(k, t)| (*k, t.clone()))
+            .collect();
+        tables.into_iter().any(|(k, t)| {
+            let base = k * PTRS_PER_PTE;
+            let lo = start.saturating_sub(base).min(PTRS_PER_PTE) as u16;
+            let hi = (end - base).min(PTRS_PER_PTE) as u16;
+            lock(&t).entries.range(lo..hi).next().is_some()
+        })
     }
 
     /// Every present PTE (for fork and the invariants view).
@@ -156,6 +197,6 @@ impl Mm {
         for t in tables.values() {
             n += 64 + lock(t).entries.len() * (std::mem::size_of::<(u16, Pte)>() + 16);
         }
-        n
+        n + self.notifiers.len() * std::mem::size_of::<crate::mmu_notifier::MmuIntervalNotifier>()
     }
 }

@@ -149,17 +149,27 @@ impl GuestMemFd {
     }
 
     /// Remove `f` from the page cache (truncate_inode_folio): under the
-    /// folio lock, unmap it once more (a fault may have been installing a
-    /// PTE), drop the page cache's references; a still-referenced folio is
-    /// orphaned.
+    /// folio lock, unmap it once more if it is still mapped (a fault may
+    /// have been installing a PTE: `truncate_cleanup_folio()` calls
+    /// `unmap_mapping_folio()` only `if (folio_mapped(folio))`, so the
+    /// interval notifiers do not run a second time for nothing), drop the
+    /// page cache's references; a still-referenced folio is orphaned.
     fn truncate_folio(&self, f: &Arc<Folio>) {
         {
             let _l = f.folio_lock();
-            self.unmap_mapping_range(f.index, f.index + f.nr_pages);
+            self.unmap_if_mapped(f.index, f.index + f.nr_pages);
             self.filemap_remove(f);
             f.set_home(FolioHome::Orphaned);
         }
         self.folio_put(f, Ref::PageCache(f.baseline()));
+    }
+
+    /// The second unmap of a truncation, under the folio lock: only where
+    /// a PTE is still (or again) present.
+    fn unmap_if_mapped(&self, start: usize, end: usize) {
+        if self.any_pte_in(start, end) {
+            self.unmap_mapping_range(start, end);
+        }
     }
 
     fn punch_small(&self, start: usize, end: usize) {
@@ -229,9 +239,9 @@ impl GuestMemFd {
             }
             if let Some(f) = self.filemap_find(first) {
                 // A fault installing a PTE holds the folio lock: unmap again
-                // under it, then zero.
+                // under it (if it did map), then zero.
                 let _l = f.folio_lock();
-                self.unmap_mapping_range(s, e);
+                self.unmap_if_mapped(s, e);
                 f.zero_range(s, e);
             }
             if let Some(p) = lock(&self.hugetlb).pages.get_mut(&g) {
@@ -254,8 +264,11 @@ impl GuestMemFd {
         let no_check = self.cfg.has(Bug::PunchMergeNoCheck);
         let backing = self.gigantic_backing_in(start, end);
         if backing.is_empty() {
-            // Nothing allocated: the truncation finds nothing to remove.
+            // Nothing allocated: the truncation finds nothing to remove; its
+            // unmap of the range still runs (and with it the interval
+            // notifiers), as in the 4K punch.
             sched::step_point("trunc.truncate", None);
+            self.unmap_mapping_range(start, end);
             self.wait_folios_unlocked(start, end);
         }
         for (g, first, nr, structure) in backing {

@@ -161,39 +161,84 @@ impl GuestMemFd {
     /// implementation's own consistency checks. Cost is O(pages): meant for
     /// small files.
     pub fn check_invariants(&self) -> Result<(), String> {
+        let bad: Vec<String> = self
+            .invariant_failures()
+            .into_iter()
+            .map(|f| f.to_string())
+            .collect();
+        if bad.is_empty() {
+            Ok(())
+        } else {
+            Err(bad.join("; "))
+        }
+    }
+
+    /// What [`Self::check_invariants`] finds, one entry per failure: the
+    /// safety property it breaks (`None` for the implementation's own
+    /// consistency checks) and, where the failure was seen at the moment of
+    /// an access or a lock wait, what happened.
+    pub fn invariant_failures(&self) -> Vec<InvariantFailure> {
         let known = self.cfg.design.known_violations();
-        let mut bad: Vec<String> = PropertyId::safety()
+        let prop = |p: PropertyId, detail: Option<String>| InvariantFailure {
+            property: Some(p),
+            detail,
+        };
+        let mut bad: Vec<InvariantFailure> = PropertyId::safety()
             .filter(|p| !known.contains(p))
             .filter(|p| !p.eval(self))
-            .map(|p| p.name().to_string())
+            .map(|p| prop(p, None))
             .collect();
         if !known.contains(&PropertyId::HostAccessOnlyShared) {
             bad.extend(
                 lock(&self.access_violations)
                     .iter()
-                    .map(|v| format!("host_access_only_shared: {v}")),
+                    .map(|v| prop(PropertyId::HostAccessOnlyShared, Some(v.clone()))),
             );
         }
         if !known.contains(&PropertyId::HostAccessOnlyHwShared) {
             bad.extend(
                 lock(&self.hw_access_violations)
                     .iter()
-                    .map(|v| format!("host_access_only_hw_shared: {v}")),
+                    .map(|v| prop(PropertyId::HostAccessOnlyHwShared, Some(v.clone()))),
             );
         }
         bad.extend(
             lock(&self.self_deadlocks)
                 .iter()
-                .map(|v| format!("no_deadlock: {v}")),
+                .map(|v| prop(PropertyId::NoDeadlock, Some(v.clone()))),
         );
+        let own = |detail: String| InvariantFailure {
+            property: None,
+            detail: Some(detail),
+        };
         if !lock(&self.attrs).well_formed() {
-            bad.push("attribute range map not well formed".into());
+            bad.push(own("attribute range map not well formed".into()));
         }
-        if bad.is_empty() {
-            Ok(())
-        } else {
-            Err(bad.join("; "))
+        bad.extend(self.direct_map_inconsistencies().into_iter().map(own));
+        bad
+    }
+
+    /// The direct map (design `no_direct_map`): a guest_memfd folio in the
+    /// page cache is out of it, and a freed folio is back in it (its pages
+    /// go back to the allocator, whose next user reaches them through it).
+    fn direct_map_inconsistencies(&self) -> Vec<String> {
+        let mut bad = Vec::new();
+        for f in self.arena_snapshot() {
+            if f.freed() && !f.in_direct_map() {
+                bad.push(format!(
+                    "folio {} was freed without being put back in the direct map",
+                    f.id
+                ));
+            }
+            let cached = matches!(f.home(), FolioHome::PageCache(_)) && !f.freed();
+            if cached && !self.cfg.design.direct_map() && f.in_direct_map() {
+                bad.push(format!(
+                    "folio {} of a no-direct-map file is in the direct map",
+                    f.id
+                ));
+            }
         }
+        bad
     }
 
     /// Panic if [`Self::check_invariants`] fails (for tests).
@@ -231,6 +276,7 @@ impl GuestMemFd {
         n += lock(&self.pins).len() * (std::mem::size_of::<crate::gmem::PinRecord>() + 24);
         n += lock(&self.donations).len() * 40;
         n += lock(&self.lru).len() * 8;
+        n += self.nr_devices() * 64;
         n
     }
 
@@ -284,5 +330,26 @@ impl GuestMemFd {
             .iter()
             .any(|c| c.status == invariants::ConvStatus::InProgress)
             || self.waiting_converters.load(Ordering::Acquire) > 0
+    }
+}
+
+/// One failure of the invariant check ([`GuestMemFd::invariant_failures`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvariantFailure {
+    /// The safety property broken; `None`: an implementation consistency
+    /// check (the attribute tree, the direct map).
+    pub property: Option<PropertyId>,
+    /// What was seen, for failures recorded when they happened.
+    pub detail: Option<String>,
+}
+
+impl std::fmt::Display for InvariantFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.property, &self.detail) {
+            (Some(p), Some(d)) => write!(f, "{}: {d}", p.name()),
+            (Some(p), None) => f.write_str(p.name()),
+            (None, Some(d)) => f.write_str(d),
+            (None, None) => f.write_str("inconsistent"),
+        }
     }
 }

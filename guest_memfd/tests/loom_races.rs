@@ -8,7 +8,7 @@
 
 mod races;
 
-use guest_memfd::{Bug, PinKind};
+use guest_memfd::{Bug, Design, PinKind};
 
 /// Run `f` under loom (default preemption bound 2) and return how many
 /// executions loom explored, so a harness that explores nothing is noticed.
@@ -84,6 +84,13 @@ fn guest_fault_vs_punch() {
     model(|| races::guest_fault_vs_punch(&[]));
 }
 
+/// A secondary MMU (ODP) vs to-private: the interval notifier and the
+/// driver's read_retry, with no folio reference.
+#[test]
+fn odp_vs_convert() {
+    model(|| races::odp_vs_convert(Design::Inplace, &[]));
+}
+
 /// The racy bug switches (shuttle_races.rs covers every switch): loom
 /// finds the interleaving that exposes each.
 #[test]
@@ -107,5 +114,9 @@ fn racy_bug_switches_are_caught() {
     assert!(
         caught(|| races::gup_fast_vs_convert_bugs(PinKind::Pin, &[Bug::GupFastRecheckBeforeAdd])),
         "gup_fast_recheck_before_add"
+    );
+    assert!(
+        caught(|| races::odp_vs_convert(Design::Inplace, &[Bug::OdpNoRetry])),
+        "odp_no_retry"
     );
 }

@@ -218,3 +218,138 @@ fn hugetlb_ops_and_config_errors() {
     let e = err(r#"{"design": "hugetlb", "gmem": {"pages": 4, "huge": false}, "steps": []}"#);
     assert!(e.contains("split, huge_whole and hugetlb"), "{e}");
 }
+
+/// The device ops (secondary MMU, VFIO, direct map) and `violates`: bad
+/// input names the step and what is wrong.
+#[test]
+fn device_ops_and_violates_errors() {
+    let e = err(&wrap(r#"{"op": "device_read", "id": "d"}"#));
+    assert!(
+        e.contains("step 1 (device_read): unknown device id \"d\""),
+        "{e}"
+    );
+    let e = err(&wrap(
+        r#"{"op": "odp_register", "page": 0, "id": "d"}, {"op": "vfio_map_dma", "page": 1, "id": "d"}"#,
+    ));
+    assert!(
+        e.contains("step 2 (vfio_map_dma): device id \"d\" is still held"),
+        "{e}"
+    );
+    let e = err(&wrap(r#"{"op": "odp_register", "page": 9, "id": "d"}"#));
+    assert!(e.contains("page 9 out of range"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "odp_register", "page": 0, "id": "d"}, {"op": "odp_program", "id": "d"}"#,
+    ));
+    assert!(
+        e.contains("step 2 (odp_program): device 0: nothing to program"),
+        "{e}"
+    );
+    let e = err(&wrap(
+        r#"{"op": "odp_register", "page": 0, "id": "d"}, {"op": "vfio_unmap_dma", "id": "d"}"#,
+    ));
+    assert!(e.contains("not a VFIO DMA mapping"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "host_write", "page": 0, "value": 1}, {"op": "vfio_map_dma", "page": 0, "id": "v"}, {"op": "odp_map", "id": "v"}"#,
+    ));
+    assert!(e.contains("not a secondary MMU (ODP) device"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "odp_register", "page": 0, "id": "d"}, {"op": "odp_unregister", "id": "d"}, {"op": "device_read", "id": "d"}"#,
+    ));
+    assert!(e.contains("step 3 (device_read): unknown device id"), "{e}");
+    let e = err(&wrap(r#"{"op": "device_mapped", "id": "d"}"#));
+    assert!(e.contains("device_mapped needs"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "direct_map", "page": 0, "expect": {"direct_map": "gone"}}"#,
+    ));
+    assert!(e.contains("\"present\", \"removed\" or \"none\""), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "device_write", "id": "d", "value": 1, "background": "t"}"#,
+    ));
+    assert!(e.contains("unknown device id"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "lru_drain", "violates": ["host_access_only_shared"]}, {"op": "lru_drain"}"#,
+    ));
+    assert!(
+        e.contains("step 1 (lru_drain): 'violates' is only for the last step"),
+        "{e}"
+    );
+    let e = err(&wrap(
+        r#"{"op": "lru_drain", "violates": ["no_such_thing"]}"#,
+    ));
+    assert!(
+        e.contains("\"no_such_thing\" is not a safety property"),
+        "{e}"
+    );
+    let e = err(&wrap(
+        r#"{"op": "lru_drain", "violates": ["conversion_succeeds"]}"#,
+    ));
+    assert!(e.contains("is not a safety property"), "{e}");
+    let e = err(&wrap(r#"{"op": "lru_drain", "violates": []}"#));
+    assert!(e.contains("non-empty list"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "lru_drain", "violates": ["no_deadlock", "no_deadlock"]}"#,
+    ));
+    assert!(e.contains("names no_deadlock twice"), "{e}");
+    let e = err(&wrap(
+        r#"{"op": "host_read", "page": 0, "background": "t", "violates": ["no_deadlock"]}"#,
+    ));
+    assert!(e.contains("not on a background step"), "{e}");
+    let e = err(
+        r#"{"design": "inplace", "gmem": {"pages": 1, "flags": ["mmap"], "reserved_pfns": true}, "steps": []}"#,
+    );
+    assert!(
+        e.contains("gmem.reserved_pfns is a variant of design pfnmap only"),
+        "{e}"
+    );
+    let e = err(
+        r#"{"design": "pfnmap", "gmem": {"pages": 1, "flags": ["mmap"], "reserved_pfns": 1}, "steps": []}"#,
+    );
+    assert!(
+        e.contains("gmem.reserved_pfns must be true or false"),
+        "{e}"
+    );
+}
+
+/// `violates` is an expectation like any other: the step fails when the
+/// check finds fewer, more or other violations than it names.
+#[test]
+fn violates_must_match_exactly() {
+    let run = |steps: &str| {
+        let json = format!(
+            r#"{{"name": "v", "design": "pfnmap", "gmem": {{"pages": 1, "flags": ["mmap", "init_shared"], "reserved_pfns": true}}, "steps": [{steps}]}}"#
+        );
+        run_scenario_str("v.json", &json).expect("well-formed")
+    };
+    let setup = r#"{"op": "host_write", "page": 0, "value": 1}, {"op": "vfio_map_dma", "page": 0, "id": "v"}"#;
+    // Nothing is violated by a DMA to a shared page.
+    let r = run(&format!(
+        r#"{setup}, {{"op": "device_read", "id": "v", "violates": ["host_access_only_shared"]}}"#
+    ));
+    assert!(!r.passed, "{:?}", r.lines);
+    assert!(r
+        .lines
+        .last()
+        .unwrap()
+        .contains("finds violated: nothing MISMATCH"));
+    // Two properties are violated after a punch and drain; naming one is not enough.
+    let punched =
+        format!(r#"{setup}, {{"op": "punch", "offset": 0, "pages": 1}}, {{"op": "lru_drain"}}"#);
+    let r = run(&format!(
+        r#"{punched}, {{"op": "device_write", "id": "v", "value": 2, "violates": ["refcount_conserved"]}}"#
+    ));
+    assert!(!r.passed, "{:?}", r.lines);
+    let r = run(&format!(
+        r#"{punched}, {{"op": "device_write", "id": "v", "value": 2, "violates": ["host_access_only_shared", "refcount_conserved"]}}"#
+    ));
+    assert!(r.passed, "{:?}", r.lines);
+    // Without `violates`, the same step is an invariant violation.
+    let r = run(&format!(
+        r#"{punched}, {{"op": "device_write", "id": "v", "value": 2}}"#
+    ));
+    assert!(!r.passed);
+    assert!(
+        r.lines.last().unwrap().contains("INVARIANT VIOLATED"),
+        "{:?}",
+        r.lines
+    );
+}

@@ -49,6 +49,9 @@ fn wild() -> impl Strategy<Value = Value> {
             Just("EAGAIN"),
             Just("p0"),
             Just("t1"),
+            Just("d"),
+            Just("device_write"),
+            Just("host_access_only_shared"),
         ]
         .prop_map(Value::from),
         Just(Value::Array(vec![])),
@@ -148,6 +151,8 @@ proptest! {
         Just("\"op\""), Just("\"steps\""), Just("\"gmem\""), Just("\"pages\""),
         Just("\"design\""), Just("\"inplace\""), Just("4"), Just("-1"),
         Just("1e400"), Just("\"convert\""), Just("null"),
+        Just("\"odp_map\""), Just("\"vfio_map_dma\""), Just("\"id\""),
+        Just("\"violates\""), Just("\"direct_map\""), Just("\"reserved_pfns\""),
     ], 0..64)) {
         let _ = parse("fuzz.json", &toks.concat());
     }

@@ -25,9 +25,9 @@ fn every_scenario_passes() {
         .ends_with(&format!("{} passed, 0 failed", paths.len())));
 }
 
-/// The v13 scenarios assert real outcomes: with the guard that a
-/// behaviour rests on removed (a bug switch), the scenario exercising it
-/// fails (a mismatch or an invariant violation after a step).
+/// The v13 and host-reach scenarios assert real outcomes: with the guard
+/// that a behaviour rests on removed (a bug switch), the scenario
+/// exercising it fails (a mismatch or an invariant violation after a step).
 #[test]
 fn v13_scenarios_fail_without_their_guards() {
     use guest_memfd::scenario::{parse::parse, run_scenario};
@@ -50,6 +50,11 @@ fn v13_scenarios_fail_without_their_guards() {
             "conversions_v13.pinned_fastfail_with_lru_neighbour.json",
             Bug::NoLruDrain,
         ),
+        (
+            "host_reach.odp_retry_catches_conversion.json",
+            Bug::OdpNoRetry,
+        ),
+        ("host_reach.odp_retry_after_punch.json", Bug::OdpNoRetry),
     ];
     for (file, bug) in cases {
         let text = std::fs::read_to_string(dir.join(file)).expect("read");

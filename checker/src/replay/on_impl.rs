@@ -1,7 +1,8 @@
 //! Replay on the implementation: the trace's configuration becomes a real
 //! `GuestMemFd` with one thread per model actor running the actor's script
-//! (conversions, host accesses, GUP + DMA + unpin, guest accesses,
-//! populate), and `guest_memfd::sched` forces the trace's interleaving:
+//! (conversions, host accesses, GUP + DMA + unpin, VFIO map + DMA + unmap,
+//! guest accesses, populate, a secondary MMU's mirror + DMA), and
+//! `guest_memfd::sched` forces the trace's interleaving:
 //! every model action grants one actor one step, from the step point it is
 //! parked at to its next one.
 //!
@@ -19,7 +20,7 @@
 use super::{Outcome, TraceFile};
 use crate::trace::{self, Trace};
 use guest_memfd::sched::{self, Point, Sched, Status, START};
-use guest_memfd::{GmemFlags, GuestMemFd, GupPath, PinKind};
+use guest_memfd::{DevId, DeviceKind, GmemFlags, GuestMemFd, GupPath, PinKind};
 use invariants::{ConversionView, GmemView, Kind, PropertyId};
 use model::config::{GupPath as MPath, HostOp, PinKind as MPin, TruncOp};
 use model::state::*;
@@ -38,40 +39,10 @@ const TAIL_STEPS: usize = 2_000;
 /// Why a trace cannot be replayed on the implementation (it has no
 /// counterpart of a model design or actor step there).
 fn unsupported(tf: &TraceFile) -> Option<String> {
-    if let Some(r) = unsupported_config(&tf.model.cfg) {
-        return Some(r);
-    }
     if tf.actions.iter().any(|a| a.actor() == Actor::PoolCallback) {
         return Some(
             "the implementation returns a released gigantic page to the pool at the last \
              folio put, not in a separate callback step"
-                .into(),
-        );
-    }
-    None
-}
-
-/// Why no path of this configuration can be followed on the implementation:
-/// the host accessors and design no_direct_map exist in the model only.
-fn unsupported_config(cfg: &model::Config) -> Option<String> {
-    if cfg.design == Design::NoDirectMap {
-        return Some(
-            "design no_direct_map: the implementation has no AS_NO_DIRECT_MAP mapping \
-             (GUP refusal, direct-map removal) yet"
-                .into(),
-        );
-    }
-    if cfg.secondary_mmu.is_some() {
-        return Some(
-            "secondary MMU: the implementation has no mmu interval notifier registry that \
-             unmap_mapping_pages() calls, and no ref-less PTE walk (hmm_range_fault()) yet"
-                .into(),
-        );
-    }
-    if cfg.pinners.iter().any(|p| p.vfio) && cfg.design == Design::Pfnmap {
-        return Some(
-            "VFIO type1 on a VM_PFNMAP mapping: the implementation has no \
-             follow_pfnmap_start()-style PFN lookup without a reference yet"
                 .into(),
         );
     }
@@ -100,6 +71,7 @@ fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, S
     // The implementation stops at `conv.prealloc` only where the model has
     // that step (configurations that let the allocation fail).
     c.enomem = cfg.enomem;
+    c.reserved_pfns = cfg.reserved_pfns;
     if bugs {
         c.bugs = cfg.bugs.iter().collect();
     }
@@ -110,9 +82,12 @@ fn impl_config(cfg: &model::Config, bugs: bool) -> Result<guest_memfd::Config, S
 
 /// The step point at which the implementation performs the model step that
 /// `actor` takes next in `st` (`START` when it is between operations).
+/// `refaulted`: the model's device is at `ReadPte` because an invalidation
+/// zapped its mapping ([`device_refaulted`]).
 fn model_point(
     cfg: &model::Config,
     st: &State,
+    refaulted: bool,
     actor: Actor,
     action: Action,
 ) -> (&'static str, Option<usize>) {
@@ -178,7 +153,7 @@ fn model_point(
             PinPc::ExclRecheck(_) => ("gup.excl_recheck", None),
             PinPc::Held(_) => ("gup.held", None),
             PinPc::Accessed(_) => ("gup.accessed", None),
-            // `unsupported` refuses traces with VFIO on PFNMAP.
+            // VFIO type1 on a VM_PFNMAP mapping (`vfio_map_dma`).
             PinPc::PfnFollow => ("gup.pfn_follow", None),
             PinPc::PfnMapped(_) => ("gup.pfn_mapped", None),
             PinPc::PfnAccessed(_) => ("gup.pfn_accessed", None),
@@ -222,8 +197,16 @@ fn model_point(
         // Not a thread: the environment's choice, taken by the converter
         // at `conv.prealloc` (see `follow`).
         Actor::AllocFail => (START, None),
-        // `unsupported` refuses traces with a secondary MMU.
-        Actor::SecondaryMmu => (START, None),
+        Actor::SecondaryMmu => match st.dev.pc {
+            DevPc::Idle | DevPc::Finished => (START, None),
+            // The device faulted on the zapped entry; the driver thread is
+            // still where it was, and its next step is the walk.
+            DevPc::ReadPte if refaulted => ("dev.access", None),
+            DevPc::ReadPte => ("dev.read_pte", None),
+            DevPc::Fault(f) => (fault(f), None),
+            DevPc::Map(_) => ("dev.map", None),
+            DevPc::Mapped(_) => ("dev.access", None),
+        },
     }
 }
 
@@ -235,6 +218,24 @@ fn retried(cfg: &model::Config, r: Option<invariants::ConvResult>) -> bool {
         Some(invariants::ConvResult::Enomem { .. }) => cfg.design == Design::Hugetlb,
         _ => false,
     }
+}
+
+/// Is the model's device at `ReadPte` in state `j` because an invalidation
+/// took it there from `Mapped` (the device faults at once on the zapped
+/// entry, `mm::mmu_notifier_invalidate`), rather than by its start, a
+/// retry or a fault-in? The implementation's driver thread is then still
+/// parked at `dev.access`, where the device finds its entry gone, and the
+/// walk is the step it performs next.
+fn device_refaulted(t: &Trace, j: usize) -> bool {
+    let pc = |i: usize| t.state(i).dev.pc;
+    if pc(j) != DevPc::ReadPte {
+        return false;
+    }
+    let mut i = j;
+    while i > 0 && pc(i - 1) == DevPc::ReadPte {
+        i -= 1;
+    }
+    i > 0 && matches!(pc(i - 1), DevPc::Mapped(_))
 }
 
 /// What the VMM knows that the kernel does not: whether the current
@@ -309,6 +310,16 @@ enum Script {
     Populate(model::config::PopulateCfg),
     MemoryFailure(u8),
     Speculative(model::config::SpeculativeCfg),
+    /// The secondary MMU's device, registered (its interval notifier
+    /// inserted) before the first step.
+    SecondaryMmu(DevId),
+}
+
+/// What a pinner holds: a GUP reference, or a VFIO DMA mapping.
+#[derive(Clone, Copy)]
+enum Held {
+    Pin(guest_memfd::PinId),
+    Dma(DevId),
 }
 
 fn pin_kind(k: MPin) -> PinKind {
@@ -367,26 +378,51 @@ fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script, arg: Option<u8>)
                 MPath::Slow => GupPath::Slow,
             };
             let kind = pin_kind(pc.kind);
-            match gm.pin_via(pc.proc as u32, pc.page as usize, kind, path) {
-                Ok(pin) => {
-                    sched::step_point("gup.held", None);
-                    let _ = gm.pin_access(pin, Some(value));
+            let (mm, page) = (pc.proc as u32, pc.page as usize);
+            let held = if pc.vfio {
+                gm.vfio_map_dma(mm, page).map(Held::Dma)
+            } else {
+                gm.pin_via(mm, page, kind, path).map(Held::Pin)
+            };
+            match held {
+                Ok(h) => {
+                    // A pin, or VFIO's IOMMU mapping of a pinned page, is
+                    // the model's Held/Accessed; a bare pfn (VFIO on
+                    // VM_PFNMAP) its PfnMapped/PfnAccessed.
+                    let bare =
+                        matches!(h, Held::Dma(d) if gm.device_kind(d) == Some(DeviceKind::VfioPfn));
+                    let (mapped, accessed) = if bare {
+                        ("gup.pfn_mapped", "gup.pfn_accessed")
+                    } else {
+                        ("gup.held", "gup.accessed")
+                    };
+                    sched::step_point(mapped, None);
+                    let _ = match h {
+                        Held::Pin(pin) => gm.pin_access(pin, Some(value)),
+                        Held::Dma(d) => gm.device_access(d, Some(value)),
+                    };
                     if pc.hold_forever {
-                        // Never unpins: the model's Accessed step is disabled.
+                        // Never released: the model's last step is disabled.
                         loop {
-                            sched::step_point_blocked("gup.accessed", None, true);
+                            sched::step_point_blocked(accessed, None, true);
                         }
                     }
-                    sched::step_point("gup.accessed", None);
-                    let _ = gm.unpin(pin);
+                    sched::step_point(accessed, None);
+                    let _ = match h {
+                        Held::Pin(pin) => gm.unpin(pin),
+                        Held::Dma(d) => gm.vfio_unmap_dma(d),
+                    };
                 }
                 Err(_) => {
-                    // A refused GUP (closed file, FOLL_LONGTERM under design
-                    // wait, PFNMAP) ends the pinner; a SIGBUS'd one retries
-                    // if it repeats, as in the model.
+                    // A GUP refused at once (closed file, FOLL_LONGTERM
+                    // under design wait, PFNMAP, no direct map) ends the
+                    // pinner; a SIGBUS'd one, or VFIO's pfn lookup on
+                    // PFNMAP (refused or not), retries if it repeats, as in
+                    // the model.
+                    let pfn_follow = pc.vfio && gm.design() == Design::Pfnmap;
                     let refused = gm.is_closed()
-                        || (gm.design() == guest_memfd::Design::Wait && kind == PinKind::Longterm)
-                        || gm.design() == guest_memfd::Design::Pfnmap;
+                        || (gm.design() == Design::Wait && kind == PinKind::Longterm)
+                        || (gm.design().refuses_gup() && !pfn_follow);
                     if refused {
                         return;
                     }
@@ -417,6 +453,18 @@ fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script, arg: Option<u8>)
         Script::Populate(p) => {
             sched::step_point(START, None);
             let _ = gm.populate(p.dst as usize, 0, p.src as usize);
+        }
+        Script::SecondaryMmu(dev) => {
+            // The device mirrors the page (read_begin, walk, retry,
+            // program), DMAs through its mapping (faulting and mirroring
+            // again if the notifier zapped it meanwhile), and its driver
+            // unmaps it.
+            sched::step_point(START, None);
+            if gm.odp_map(dev).is_ok() {
+                sched::step_point("dev.access", None);
+                let _ = gm.device_access(dev, Some(value));
+            }
+            let _ = gm.odp_unregister(dev);
         }
         Script::Speculative(sc) => loop {
             // A PFN walker: folio_try_get() on the page's folio, hold, put.
@@ -501,11 +549,24 @@ impl World {
                     Some(p) => Script::MemoryFailure(p),
                     None => continue,
                 },
+                Actor::SecondaryMmu => match cfg.secondary_mmu {
+                    // Its interval notifier is inserted before anything
+                    // runs: the model's notifier is there from the start.
+                    Some(d) => {
+                        let mm = *mms.get(d.proc as usize).ok_or_else(|| {
+                            format!("secondary_mmu.proc {} is not a process here", d.proc)
+                        })?;
+                        Script::SecondaryMmu(
+                            gm.odp_register(mm, d.page as usize)
+                                .map_err(|e| format!("cannot register the secondary MMU: {e}"))?,
+                        )
+                    }
+                    None => continue,
+                },
                 // The environment's -ENOMEM is injected into the converter
                 // (see `follow`); the pool callback is folded into the last
                 // folio put (`unsupported` refuses traces in which it acts).
-                // `unsupported` refuses traces with a secondary MMU.
-                Actor::PoolCallback | Actor::AllocFail | Actor::SecondaryMmu => continue,
+                Actor::PoolCallback | Actor::AllocFail => continue,
             };
             ids.insert(a, id);
             let (gm2, vmm2, s2) = (gm.clone(), vmm.clone(), sched.clone());
@@ -776,7 +837,7 @@ fn follow(w: &World, t: &Trace, k: usize, a: Action) -> Result<(), String> {
         .ids
         .get(&actor)
         .ok_or_else(|| format!("{}: no such actor in the implementation", step_desc(k, a)))?;
-    let (name, page) = model_point(&w.cfg, t.state(k), actor, a);
+    let (name, page) = model_point(&w.cfg, t.state(k), device_refaulted(t, k), actor, a);
     let at = match w.sched.status(sid) {
         Status::Parked(p) => p,
         s => {
@@ -801,8 +862,9 @@ fn follow(w: &World, t: &Trace, k: usize, a: Action) -> Result<(), String> {
         .map_err(|e| format!("{}: {e}", step_desc(k, a)))?;
     // Every actor, not only the one that moved, is where the model says.
     let after = t.state(k + 1);
+    let refaulted = device_refaulted(t, k + 1);
     for (&other, &oid) in &w.ids {
-        let (name, page) = model_point(&w.cfg, after, other, Action::Step(other));
+        let (name, page) = model_point(&w.cfg, after, refaulted, other, Action::Step(other));
         let ok = match w.sched.status(oid) {
             Status::Parked(p) => p.name == name && p.page == page,
             // Its script is done: the model's actor must be idle too.
@@ -1027,9 +1089,6 @@ mod tests {
             let Ok(m) = GmemModel::new(row.cfg.clone()) else {
                 continue;
             };
-            if unsupported_config(&row.cfg).is_some() {
-                continue;
-            }
             // REPLAY_ROWS (a row-name prefix) restricts the rows walked.
             if std::env::var("REPLAY_ROWS").is_ok_and(|p| !row.name.starts_with(&p)) {
                 continue;

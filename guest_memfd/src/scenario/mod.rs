@@ -11,6 +11,7 @@
 pub mod parse;
 
 use crate::design::PAGE_SIZE;
+use crate::device::DevId;
 use crate::errno::{AccessOutcome, Errno, Error};
 use crate::gmem::{GuestMemFd, MmId, PinId};
 // The runner's background threads are the test harness, not kernel code:
@@ -92,6 +93,11 @@ pub enum Outcome {
     /// The folio at the page: its size in pages and its refcount (`None`:
     /// no folio in the page cache there).
     Folio(Option<(usize, i64)>),
+    /// Whether a device maps its page.
+    DeviceMapped(bool),
+    /// The page's memory is in the direct map, out of it, or there is no
+    /// memory (no folio).
+    DirectMap(Option<bool>),
 }
 
 impl fmt::Display for Outcome {
@@ -118,6 +124,11 @@ impl fmt::Display for Outcome {
             Outcome::Attr(invariants::Attr::Shared) => f.write_str("attr shared"),
             Outcome::Folio(None) => f.write_str("no folio"),
             Outcome::Folio(Some((n, r))) => write!(f, "folio of {n} page(s), refcount {r}"),
+            Outcome::DeviceMapped(true) => f.write_str("device mapped"),
+            Outcome::DeviceMapped(false) => f.write_str("device not mapped"),
+            Outcome::DirectMap(Some(true)) => f.write_str("direct map present"),
+            Outcome::DirectMap(Some(false)) => f.write_str("direct map removed"),
+            Outcome::DirectMap(None) => f.write_str("direct map none (no folio)"),
         }
     }
 }
@@ -151,6 +162,8 @@ fn matches(e: &Expect, o: &Outcome) -> bool {
         (Expect::LruBatch(a), Outcome::LruBatch(b)) => a == b,
         (Expect::Attr(a), Outcome::Attr(b)) => a == b,
         (Expect::Folio(a), Outcome::Folio(b)) => a == b,
+        (Expect::DeviceMapped(a), Outcome::DeviceMapped(b)) => a == b,
+        (Expect::DirectMap(a), Outcome::DirectMap(b)) => a == b,
         _ => false,
     }
 }
@@ -192,13 +205,18 @@ fn bytes(r: Range) -> Result<(u64, u64), String> {
     }
 }
 
-/// Run an op that needs no runner state (also on a background thread).
-fn exec_stateless(
-    g: &GuestMemFd,
-    op: &Op,
+/// The handles a step names, resolved by the runner.
+#[derive(Clone, Copy, Debug, Default)]
+struct Handles {
     mm: Option<MmId>,
     pin: Option<PinId>,
-) -> Result<Outcome, String> {
+    dev: Option<DevId>,
+}
+
+/// Run an op that needs no runner state (also on a background thread).
+fn exec_stateless(g: &GuestMemFd, op: &Op, h: Handles) -> Result<Outcome, String> {
+    let Handles { mm, pin, dev } = h;
+    let dev = || dev.ok_or_else(|| "internal: device op without a device".to_string());
     match op {
         Op::HostRead { page, .. } => {
             outcome_of(g.host_read(mm.unwrap_or(0), *page), |o| access(o, false))
@@ -302,9 +320,32 @@ fn exec_stateless(
             Ok(Outcome::Ok)
         }
         Op::Pool => Ok(Outcome::FreeGigantic(g.free_gigantic())),
-        Op::Pin { .. } | Op::Unpin { .. } | Op::Fork { .. } | Op::Join { .. } => {
-            Err("internal: stateful op run statelessly".into())
+        Op::OdpMap { .. } => outcome_of(g.odp_map(dev()?), |_| Outcome::Ok),
+        Op::OdpWalk { .. } => outcome_of(g.odp_walk(dev()?), |_| Outcome::Ok),
+        Op::OdpProgram { .. } => outcome_of(g.odp_program(dev()?), |_| Outcome::Ok),
+        Op::DeviceRead { .. } => outcome_of(g.device_access(dev()?, None), |o| access(o, false)),
+        Op::DeviceWrite { value, .. } => {
+            outcome_of(g.device_access(dev()?, Some(*value)), |o| access(o, true))
         }
+        Op::DeviceMapped { .. } => outcome_of(g.device_mapped(dev()?), Outcome::DeviceMapped),
+        Op::DirectMap { page } => {
+            if *page >= g.nr_pages() {
+                return Err(crate::errno::Misuse::PageOutOfRange {
+                    page: *page,
+                    limit: g.nr_pages(),
+                }
+                .to_string());
+            }
+            Ok(Outcome::DirectMap(g.in_direct_map(*page)))
+        }
+        Op::Pin { .. }
+        | Op::Unpin { .. }
+        | Op::Fork { .. }
+        | Op::Join { .. }
+        | Op::OdpRegister { .. }
+        | Op::OdpUnregister { .. }
+        | Op::VfioMapDma { .. }
+        | Op::VfioUnmapDma { .. } => Err("internal: stateful op run statelessly".into()),
     }
 }
 
@@ -376,6 +417,21 @@ fn describe(op: &Op) -> String {
         Op::Folio { page } => format!("folio page {page}"),
         Op::HwState { page } => format!("hw_state page {page}"),
         Op::LruBatch => "lru_batch".into(),
+        Op::OdpRegister { page, id, proc } => {
+            format!("odp_register {id} mirroring page {page} of {proc}")
+        }
+        Op::OdpMap { id } => format!("odp_map {id}"),
+        Op::OdpWalk { id } => format!("odp_walk {id}"),
+        Op::OdpProgram { id } => format!("odp_program {id}"),
+        Op::OdpUnregister { id } => format!("odp_unregister {id}"),
+        Op::VfioMapDma { page, id, proc } => {
+            format!("vfio_map_dma page {page} of {proc} as {id}")
+        }
+        Op::VfioUnmapDma { id } => format!("vfio_unmap_dma {id}"),
+        Op::DeviceRead { id } => format!("device_read {id}"),
+        Op::DeviceWrite { id, value } => format!("device_write {id} = {value}"),
+        Op::DeviceMapped { id } => format!("device_mapped {id}"),
+        Op::DirectMap { page } => format!("direct_map page {page}"),
     }
 }
 
@@ -391,6 +447,7 @@ struct Runner<'a> {
     g: Arc<GuestMemFd>,
     procs: BTreeMap<String, MmId>,
     pins: BTreeMap<String, PinId>,
+    devices: BTreeMap<String, DevId>,
     threads: BTreeMap<String, Background>,
     /// [`WATCHDOG_SLACK`], shorter in the runner's own tests.
     slack: Duration,
@@ -449,6 +506,37 @@ impl Runner<'_> {
         })
     }
 
+    fn dev_id(&self, step: &Step, id: &str) -> Result<DevId, ScenarioError> {
+        self.devices.get(id).copied().ok_or_else(|| {
+            self.err(
+                step,
+                format!(
+                    "unknown device id \"{id}\" (never registered or mapped, mapping failed, or already gone)"
+                ),
+            )
+        })
+    }
+
+    /// A new device named `id` made by `make` (ids are unique while held).
+    fn new_device(
+        &mut self,
+        step: &Step,
+        id: &str,
+        make: impl FnOnce(&GuestMemFd) -> crate::Result<DevId>,
+    ) -> Result<Outcome, ScenarioError> {
+        if self.devices.contains_key(id) {
+            return Err(self.err(
+                step,
+                format!("device id \"{id}\" is still held; release it first or pick another id"),
+            ));
+        }
+        let r = make(&self.g);
+        if let Ok(d) = &r {
+            self.devices.insert(id.to_string(), *d);
+        }
+        outcome_of(r, |_| Outcome::Ok).map_err(|m| self.err(step, m))
+    }
+
     /// Run one step to its outcome (for a background step: start it).
     fn exec(&mut self, step: &Step) -> Result<Option<Outcome>, ScenarioError> {
         let mm = match &step.op {
@@ -465,13 +553,18 @@ impl Runner<'_> {
             Op::PinRead { id } | Op::PinWrite { id, .. } => Some(self.pin_id(step, id)?),
             _ => None,
         };
+        let dev = match step.op.device() {
+            Some(id) => Some(self.dev_id(step, id)?),
+            None => None,
+        };
+        let h = Handles { mm, pin, dev };
         if let Some(t) = &step.background {
             if self.threads.contains_key(t) {
                 return Err(self.err(step, format!("thread \"{t}\" is already running")));
             }
             let g = self.g.clone();
             let op = step.op.clone();
-            let handle = thread::spawn(move || exec_stateless(&g, &op, mm, pin));
+            let handle = thread::spawn(move || exec_stateless(&g, &op, h));
             // Let it get going: until it finished, or it is blocked waiting
             // for references (design wait), or a short grace period passed.
             let t0 = Instant::now();
@@ -541,10 +634,61 @@ impl Runner<'_> {
                     .ok_or_else(|| self.err(step, format!("unknown thread \"{thread}\"")))?;
                 self.join_watched(thread, bg)
             }
-            op => exec_stateless(&self.g, op, mm, pin),
+            Op::OdpRegister { page, id, proc } => {
+                let mm = self.proc(step, proc)?;
+                return self
+                    .new_device(step, id, |g| g.odp_register(mm, *page))
+                    .map(Some);
+            }
+            Op::VfioMapDma { page, id, proc } => {
+                let mm = self.proc(step, proc)?;
+                return self
+                    .new_device(step, id, |g| g.vfio_map_dma(mm, *page))
+                    .map(Some);
+            }
+            Op::OdpUnregister { id } | Op::VfioUnmapDma { id } => {
+                let d = self.dev_id(step, id)?;
+                let r = match &step.op {
+                    Op::OdpUnregister { .. } => self.g.odp_unregister(d),
+                    _ => self.g.vfio_unmap_dma(d),
+                };
+                if r.is_ok() {
+                    self.devices.remove(id);
+                }
+                outcome_of(r, |_| Outcome::Ok)
+            }
+            op => exec_stateless(&self.g, op, h),
         };
         out.map(Some).map_err(|m| self.err(step, m))
     }
+}
+
+/// After a step with `violates`: the invariant check must fail on exactly
+/// those safety properties and nothing else (no consistency failure).
+/// Returns what it found, as text, and whether that is the expectation.
+fn violations_as_expected(
+    want: &[invariants::PropertyId],
+    bad: &[crate::InvariantFailure],
+) -> (String, bool) {
+    let mut names: Vec<&str> = Vec::new();
+    let mut other = Vec::new();
+    for f in bad {
+        match f.property {
+            Some(p) if !names.contains(&p.name()) => names.push(p.name()),
+            Some(_) => {}
+            None => other.push(f.to_string()),
+        }
+    }
+    let same = names.len() == want.len() && want.iter().all(|p| names.contains(&p.name()));
+    let mut found = if names.is_empty() {
+        "nothing".to_string()
+    } else {
+        names.join(", ")
+    };
+    if !other.is_empty() {
+        found.push_str(&format!(" and inconsistencies: {}", other.join("; ")));
+    }
+    (found, same && other.is_empty())
 }
 
 /// Run one scenario given as JSON text; `name` names it in messages.
@@ -566,6 +710,7 @@ pub fn run_scenario(file: &str, sc: &Scenario) -> Result<ScenarioReport, Scenari
         g: Arc::new(g),
         procs: BTreeMap::from([("p0".to_string(), 0)]),
         pins: BTreeMap::new(),
+        devices: BTreeMap::new(),
         threads: BTreeMap::new(),
         slack: WATCHDOG_SLACK,
     };
@@ -605,16 +750,39 @@ pub fn run_scenario(file: &str, sc: &Scenario) -> Result<ScenarioReport, Scenari
         };
         let mut ok = matches(&expect, &out);
         let mut line = format!("{head}: {out}");
-        if ok {
-            line.push_str(" PASS");
-        } else {
+        if !ok {
             line.push_str(&format!(" MISMATCH (expected {expect})"));
-        }
-        // The invariant check is only meaningful with nothing in flight.
-        if ok && r.threads.is_empty() {
-            if let Err(e) = r.g.check_invariants() {
+        } else if !r.threads.is_empty() {
+            // The invariant check is only meaningful with nothing in flight.
+            if step.violates.is_empty() {
+                line.push_str(" PASS");
+            } else {
                 ok = false;
-                line.push_str(&format!(" INVARIANT VIOLATED: {e}"));
+                line.push_str(" MISMATCH (expected violations, but background threads are still running: join them first)");
+            }
+        } else {
+            let bad = r.g.invariant_failures();
+            if step.violates.is_empty() {
+                if bad.is_empty() {
+                    line.push_str(" PASS");
+                } else {
+                    ok = false;
+                    let e: Vec<String> = bad.iter().map(|f| f.to_string()).collect();
+                    line.push_str(&format!(" INVARIANT VIOLATED: {}", e.join("; ")));
+                }
+            } else {
+                let (found, verdict) = violations_as_expected(&step.violates, &bad);
+                ok = verdict;
+                line.push_str(&format!(", the invariant check finds violated: {found}"));
+                if ok {
+                    line.push_str(" PASS");
+                } else {
+                    let want: Vec<&str> = step.violates.iter().map(|p| p.name()).collect();
+                    line.push_str(&format!(
+                        " MISMATCH (expected violated: {})",
+                        want.join(", ")
+                    ));
+                }
             }
         }
         report.lines.push(line);
@@ -717,6 +885,7 @@ mod tests {
             g: Arc::new(GuestMemFd::new(cfg).expect("create")),
             procs: BTreeMap::new(),
             pins: BTreeMap::new(),
+            devices: BTreeMap::new(),
             threads: BTreeMap::new(),
             slack: Duration::from_millis(50),
         };

@@ -126,6 +126,54 @@ pub enum Op {
     },
     /// How many folios sit in the per-CPU lru_add batch.
     LruBatch,
+    /// A secondary MMU (ODP) `id` mirrors `page` of `proc`'s mapping:
+    /// `mmu_interval_notifier_insert()`.
+    OdpRegister {
+        page: usize,
+        id: String,
+        proc: String,
+    },
+    /// The driver's whole mirror loop (walk, read_retry, program).
+    OdpMap {
+        id: String,
+    },
+    /// Its first half: `mmu_interval_read_begin()` and `hmm_range_fault()`.
+    OdpWalk {
+        id: String,
+    },
+    /// Its second half: under the driver's lock `mmu_interval_read_retry()`,
+    /// then program the device (or start over).
+    OdpProgram {
+        id: String,
+    },
+    OdpUnregister {
+        id: String,
+    },
+    /// `VFIO_IOMMU_MAP_DMA` of `page` of `proc`'s mapping as device `id`.
+    VfioMapDma {
+        page: usize,
+        id: String,
+        proc: String,
+    },
+    VfioUnmapDma {
+        id: String,
+    },
+    /// Device `id` DMAs from (read) or to (write) its page.
+    DeviceRead {
+        id: String,
+    },
+    DeviceWrite {
+        id: String,
+        value: u8,
+    },
+    /// Does device `id` map its page now?
+    DeviceMapped {
+        id: String,
+    },
+    /// Is the page's memory in the kernel's direct map?
+    DirectMap {
+        page: usize,
+    },
 }
 
 impl Op {
@@ -143,7 +191,28 @@ impl Op {
                 | Op::Folio { .. }
                 | Op::HwState { .. }
                 | Op::LruBatch
+                | Op::OdpRegister { .. }
+                | Op::OdpUnregister { .. }
+                | Op::VfioMapDma { .. }
+                | Op::VfioUnmapDma { .. }
+                | Op::DeviceMapped { .. }
+                | Op::DirectMap { .. }
         )
+    }
+
+    /// The device id a step names, if it uses one it did not create.
+    pub fn device(&self) -> Option<&str> {
+        match self {
+            Op::OdpMap { id }
+            | Op::OdpWalk { id }
+            | Op::OdpProgram { id }
+            | Op::OdpUnregister { id }
+            | Op::VfioUnmapDma { id }
+            | Op::DeviceRead { id }
+            | Op::DeviceWrite { id, .. }
+            | Op::DeviceMapped { id } => Some(id),
+            _ => None,
+        }
     }
 }
 
@@ -161,6 +230,10 @@ pub struct Step {
     /// None: the default ("ok"; for a join, the background step's own expect).
     pub expect: Option<Expect>,
     pub background: Option<String>,
+    /// The safety properties the invariant check must find violated after
+    /// this step, exactly (only on the last step: nothing is promised after
+    /// a violation). Empty: every invariant must hold.
+    pub violates: Vec<invariants::PropertyId>,
 }
 
 #[derive(Clone, Debug)]
@@ -320,7 +393,7 @@ fn expect(ctx: &Ctx, v: &Value) -> Result<Expect, ScenarioError> {
             "memory_fault" => Ok(Expect::MemoryFault),
             "no_folio" => Ok(Expect::Folio(None)),
             other => Err(ctx.err(format!(
-                "unknown expect \"{other}\" (use \"ok\", \"sigbus\", \"memory_fault\", \"no_folio\", {{\"value\": v}}, {{\"errno\": NAME}}, {{\"free_gigantic\": n}}, {{\"hw\": STATE}}, {{\"lru_batch\": n}}, {{\"attr\": ATTR}} or {{\"folio_pages\": n, \"refcount\": r}})"
+                "unknown expect \"{other}\" (use \"ok\", \"sigbus\", \"memory_fault\", \"no_folio\", {{\"value\": v}}, {{\"errno\": NAME}}, {{\"free_gigantic\": n}}, {{\"hw\": STATE}}, {{\"lru_batch\": n}}, {{\"attr\": ATTR}}, {{\"folio_pages\": n, \"refcount\": r}}, {{\"device_mapped\": bool}} or {{\"direct_map\": STATE}})"
             ))),
         },
         Value::Object(o) => {
@@ -360,8 +433,21 @@ fn expect(ctx: &Ctx, v: &Value) -> Result<Expect, ScenarioError> {
                     other => return Err(ctx.err(format!("field 'hw' must be \"private\", \"shared\" or \"none\", got \"{other}\""))),
                 };
                 Ok(Expect::Hw(hw))
+            } else if let Some(m) = o.get("device_mapped") {
+                check_fields(ctx, o, &["device_mapped"], "expect")?;
+                let m = m.as_bool().ok_or_else(|| ctx.err(format!("field 'device_mapped' must be true or false, got {m}")))?;
+                Ok(Expect::DeviceMapped(m))
+            } else if let Some(d) = o.get("direct_map") {
+                check_fields(ctx, o, &["direct_map"], "expect")?;
+                let d = match as_str(ctx, d, "direct_map")? {
+                    "present" => Some(true),
+                    "removed" => Some(false),
+                    "none" => None,
+                    other => return Err(ctx.err(format!("field 'direct_map' must be \"present\", \"removed\" or \"none\", got \"{other}\""))),
+                };
+                Ok(Expect::DirectMap(d))
             } else {
-                Err(ctx.err(format!("expect object must have 'value', 'errno', 'free_gigantic', 'hw', 'lru_batch', 'attr' or 'folio_pages': {v}")))
+                Err(ctx.err(format!("expect object must have 'value', 'errno', 'free_gigantic', 'hw', 'lru_batch', 'attr', 'folio_pages', 'device_mapped' or 'direct_map': {v}")))
             }
         }
         other => Err(ctx.err(format!("expect must be a string or an object, got {other}"))),
@@ -392,6 +478,7 @@ fn config(ctx: &Ctx, root: &Map<String, Value>) -> Result<Config, ScenarioError>
             "wait_timeout_ms",
             "vms",
             "in_place_conversion",
+            "reserved_pfns",
         ],
         "gmem",
     )?;
@@ -472,6 +559,16 @@ fn config(ctx: &Ctx, root: &Map<String, Value>) -> Result<Config, ScenarioError>
             .as_bool()
             .ok_or_else(|| ctx.err("gmem.in_place_conversion must be true or false"))?;
     }
+    if let Some(v) = g.get("reserved_pfns") {
+        c.reserved_pfns = v
+            .as_bool()
+            .ok_or_else(|| ctx.err("gmem.reserved_pfns must be true or false"))?;
+        if c.reserved_pfns && !design.special_ptes() {
+            return Err(ctx.err(format!(
+                "gmem.reserved_pfns is a variant of design pfnmap only, not {design}"
+            )));
+        }
+    }
     Ok(c)
 }
 
@@ -491,7 +588,7 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value, design: Design) -> Result<Step, Scen
         .ok_or_else(|| ctx.err("a step must be an object"))?;
     let op_name = req_str(ctx, o, "op")?;
     ctx.step = Some((n, op_name.clone()));
-    let common = ["op", "expect", "background"];
+    let common = ["op", "expect", "background", "violates"];
     let fields: &[&str] = match op_name.as_str() {
         "host_read" => &["page", "proc"],
         "host_write" => &["page", "value", "proc"],
@@ -517,9 +614,14 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value, design: Design) -> Result<Step, Scen
         "release_vm" => &["vm"],
         "memory_failure" | "hw_state" | "attr" | "folio" => &["page"],
         "fail_prealloc" | "fail_alloc" => &["count"],
+        "odp_register" | "vfio_map_dma" => &["page", "id", "proc"],
+        "odp_map" | "odp_walk" | "odp_program" | "odp_unregister" | "vfio_unmap_dma"
+        | "device_read" | "device_mapped" => &["id"],
+        "device_write" => &["id", "value"],
+        "direct_map" => &["page"],
         other => {
             return Err(ctx.err(format!(
-                "unknown op \"{other}\" (host_read, host_write, guest_read, guest_write, pin, unpin, pin_read, pin_write, convert, allocate, punch, madvise_dontneed, fork, close, pool, lru_drain, join, release_vm, memory_failure, fail_prealloc, fail_alloc, hw_state, lru_batch, attr, folio)"
+                "unknown op \"{other}\" (host_read, host_write, guest_read, guest_write, pin, unpin, pin_read, pin_write, convert, allocate, punch, madvise_dontneed, fork, close, pool, lru_drain, join, release_vm, memory_failure, fail_prealloc, fail_alloc, hw_state, lru_batch, attr, folio, odp_register, odp_map, odp_walk, odp_program, odp_unregister, vfio_map_dma, vfio_unmap_dma, device_read, device_write, device_mapped, direct_map)"
             )))
         }
     };
@@ -631,6 +733,44 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value, design: Design) -> Result<Step, Scen
         "folio" => Op::Folio {
             page: req_usize(ctx, o, "page")?,
         },
+        "odp_register" => Op::OdpRegister {
+            page: req_usize(ctx, o, "page")?,
+            id: req_str(ctx, o, "id")?,
+            proc: proc(ctx)?,
+        },
+        "vfio_map_dma" => Op::VfioMapDma {
+            page: req_usize(ctx, o, "page")?,
+            id: req_str(ctx, o, "id")?,
+            proc: proc(ctx)?,
+        },
+        "odp_map" => Op::OdpMap {
+            id: req_str(ctx, o, "id")?,
+        },
+        "odp_walk" => Op::OdpWalk {
+            id: req_str(ctx, o, "id")?,
+        },
+        "odp_program" => Op::OdpProgram {
+            id: req_str(ctx, o, "id")?,
+        },
+        "odp_unregister" => Op::OdpUnregister {
+            id: req_str(ctx, o, "id")?,
+        },
+        "vfio_unmap_dma" => Op::VfioUnmapDma {
+            id: req_str(ctx, o, "id")?,
+        },
+        "device_read" => Op::DeviceRead {
+            id: req_str(ctx, o, "id")?,
+        },
+        "device_write" => Op::DeviceWrite {
+            id: req_str(ctx, o, "id")?,
+            value: as_byte(ctx, req(ctx, o, "value")?, "value")?,
+        },
+        "device_mapped" => Op::DeviceMapped {
+            id: req_str(ctx, o, "id")?,
+        },
+        "direct_map" => Op::DirectMap {
+            page: req_usize(ctx, o, "page")?,
+        },
         _ => Op::Join {
             thread: req_str(ctx, o, "thread")?,
         },
@@ -665,6 +805,22 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value, design: Design) -> Result<Step, Scen
             "hw_state needs \"expect\": {\"hw\": \"private\"|\"shared\"|\"none\"}, and only hw_state takes it",
         ));
     }
+    let mapped_op = matches!(op, Op::DeviceMapped { .. });
+    if mapped_op != matches!(expect, Some(Expect::DeviceMapped(_))) {
+        return Err(ctx.err(
+            "device_mapped needs \"expect\": {\"device_mapped\": true|false}, and only device_mapped takes it",
+        ));
+    }
+    let dm_op = matches!(op, Op::DirectMap { .. });
+    if dm_op != matches!(expect, Some(Expect::DirectMap(_))) {
+        return Err(ctx.err(
+            "direct_map needs \"expect\": {\"direct_map\": \"present\"|\"removed\"|\"none\"}, and only direct_map takes it",
+        ));
+    }
+    let violates = match o.get("violates") {
+        None => Vec::new(),
+        Some(v) => violated_properties(ctx, v)?,
+    };
     let background = o
         .get("background")
         .map(|v| as_str(ctx, v, "background").map(str::to_string))
@@ -672,13 +828,46 @@ fn step(ctx: &mut Ctx, n: usize, v: &Value, design: Design) -> Result<Step, Scen
     if background.is_some() && !op.may_run_in_background() {
         return Err(ctx.err(format!("op {op_name} cannot run in the background")));
     }
+    if background.is_some() && !violates.is_empty() {
+        return Err(
+            ctx.err("'violates' is checked after the step completes: not on a background step")
+        );
+    }
     Ok(Step {
         number: n,
         op_name,
         op,
         expect,
         background,
+        violates,
     })
+}
+
+/// `violates`: a non-empty list of distinct safety property names.
+fn violated_properties(ctx: &Ctx, v: &Value) -> Result<Vec<invariants::PropertyId>, ScenarioError> {
+    let arr = v.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
+        ctx.err(format!(
+            "'violates' must be a non-empty list of safety property names, got {v}"
+        ))
+    })?;
+    let mut out = Vec::new();
+    for x in arr {
+        let name = as_str(ctx, x, "violates")?;
+        let p = invariants::PropertyId::by_name(name)
+            .filter(|p| p.kind() == invariants::Kind::Safety)
+            .ok_or_else(|| {
+                let all: Vec<&str> = invariants::PropertyId::safety().map(|p| p.name()).collect();
+                ctx.err(format!(
+                    "'violates': \"{name}\" is not a safety property (one of {})",
+                    all.join(", ")
+                ))
+            })?;
+        if out.contains(&p) {
+            return Err(ctx.err(format!("'violates' names {name} twice")));
+        }
+        out.push(p);
+    }
+    Ok(out)
 }
 
 /// Parse a scenario; `file` names it in errors.
@@ -711,7 +900,13 @@ pub fn parse(file: &str, json: &str) -> Result<Scenario, ScenarioError> {
     }
     let mut steps = Vec::with_capacity(steps_v.len());
     for (i, s) in steps_v.iter().enumerate() {
-        steps.push(step(&mut ctx, i + 1, s, config.design)?);
+        let st = step(&mut ctx, i + 1, s, config.design)?;
+        if !st.violates.is_empty() && i + 1 != steps_v.len() {
+            return Err(ctx.err(
+                "'violates' is only for the last step: nothing is promised after a violation",
+            ));
+        }
+        steps.push(st);
     }
     Ok(Scenario {
         name,

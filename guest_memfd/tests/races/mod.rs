@@ -522,3 +522,41 @@ pub fn hugetlb_fresh_split_vs_guest(bugs: &[Bug]) {
     host.join().unwrap();
     invariants_hold(&g);
 }
+
+/// A secondary MMU (ODP) mirrors page 0 while a to-private conversion
+/// runs (docs/kernel.md#non-gup). The device holds no folio reference, so
+/// the converter's refcount check cannot see it; only the interval
+/// notifier, which the conversion's unmap calls before the PTEs go, and the
+/// driver's `mmu_interval_read_retry()` under its own lock keep the device
+/// off the page once it is private. Every DMA is judged when it happens
+/// (`host_access_only_shared`), and a completed to-private leaves no device
+/// mapping behind. Catches `odp_no_retry` (the device programs the pfn it
+/// read before the unmap).
+pub fn odp_vs_convert(design: Design, bugs: &[Bug]) {
+    let g = gmem_bugs(design, 1, true, bugs);
+    let dev = g.odp_register(0, 0).unwrap();
+    g.host_write(0, 0, 5).unwrap();
+    let g2 = g.clone();
+    let device = thread::spawn(move || {
+        if g2.odp_map(dev).is_ok() {
+            // A zapped entry faults and is mirrored again, or -EFAULT once
+            // the page is private.
+            let o = g2.device_access(dev, Some(7));
+            assert!(
+                matches!(o, Ok(AccessOutcome::Value(7)))
+                    || matches!(&o, Err(e) if e.errno() == Some(Errno::EFAULT)),
+                "unexpected {o:?}"
+            );
+        }
+    });
+    let r = g.convert(0, 1, Attr::Private);
+    assert!(r.is_ok() || is_eagain(&r), "unexpected {r:?}");
+    device.join().unwrap();
+    invariants_hold(&g);
+    if r.is_ok() {
+        assert!(
+            !g.device_mapped(dev).unwrap(),
+            "the device still maps page 0, which is private"
+        );
+    }
+}
