@@ -190,6 +190,17 @@ pub struct ConvOp {
     pub start: u8,
     pub pages: u8,
     pub to: Attr,
+    /// The VMM thread that issues this request: 0 or 1. Each converter
+    /// thread runs its own requests in order, concurrently with the other
+    /// (a VMM serving several vCPUs' `KVM_EXIT_MEMORY_FAULT` exits issues
+    /// `KVM_SET_MEMORY_ATTRIBUTES2` from several threads; ranges may
+    /// overlap).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub converter: u8,
+}
+
+fn is_zero(x: &u8) -> bool {
+    *x == 0
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -330,6 +341,8 @@ pub const MAX_PROCS: usize = 2;
 pub const MAX_PINNERS: usize = 3;
 pub const MAX_GUEST_OPS: usize = 4;
 pub const MAX_CONVERSIONS: usize = 4;
+/// Converter threads (`ConvOp::converter`).
+pub const MAX_CONVERTERS: usize = 2;
 pub const MAX_HOST_OPS: usize = 4;
 
 impl Config {
@@ -383,6 +396,16 @@ impl Config {
         self.pages = n;
         self.validate()?;
         Ok(self)
+    }
+
+    /// The converter threads with at least one request (0, or 0 and 1).
+    pub fn converters(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..MAX_CONVERTERS as u8).filter(|&k| self.conversions.iter().any(|c| c.converter == k))
+    }
+
+    /// Converter thread `k`'s requests, in order.
+    pub fn conversions_of(&self, k: u8) -> impl Iterator<Item = &ConvOp> + '_ {
+        self.conversions.iter().filter(move |c| c.converter == k)
     }
 
     pub fn with_bug(mut self, bug: Bug) -> Config {
@@ -476,6 +499,13 @@ impl Config {
                 return err(format!(
                     "conversions[{i}]: range start {} + pages {} is empty or outside the file's 0..{n}",
                     c.start, c.pages
+                ));
+            }
+            if c.converter as usize >= MAX_CONVERTERS {
+                return err(format!(
+                    "conversions[{i}].converter: thread {} out of range 0..={}",
+                    c.converter,
+                    MAX_CONVERTERS - 1
                 ));
             }
         }
@@ -678,6 +708,14 @@ impl Config {
                  (read, write, dontneed); a GUP user needs no script for its process"
                 ));
             }
+        }
+        if self.conversions.iter().any(|c| c.converter > 0)
+            && !self.conversions.iter().any(|c| c.converter == 0)
+        {
+            return err(
+                "conversions: every request names converter 1 and none converter 0 (one converter thread is converter 0; give the second thread's requests \"converter\": 1)"
+                    .into(),
+            );
         }
         if self.retry_until_ok && self.conversions.is_empty() {
             return err(

@@ -235,6 +235,7 @@ pub fn peer_config(design: Design, bug: Option<Bug>) -> Config {
         start: 0,
         pages: if design == Design::ExclusivePin { 1 } else { 2 },
         to: Attr::Private,
+        converter: 0,
     }];
     if let Some(b) = bug {
         c.bugs.insert(b);

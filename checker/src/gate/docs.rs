@@ -79,10 +79,9 @@ fn actor_script(c: &Config, a: Actor) -> String {
         }
     };
     let what = match a {
-        Actor::Converter => {
+        Actor::Converter(k) => {
             let ops: Vec<String> = c
-                .conversions
-                .iter()
+                .conversions_of(k)
                 .map(|o| format!("{} to {:?}", range(o.start, o.pages), o.to).to_lowercase())
                 .collect();
             let mut s = format!("converts {}", ops.join(", then "));

@@ -110,7 +110,17 @@ fn check_lasso(m: &GmemModel, tf: &TraceFile, t: &Trace) -> Outcome {
             "the loop does not close: state {last} is not state {l}"
         ));
     }
-    if let Some(i) = (l..=last).find(|&i| !properties::eval(m, t.state(i), id)) {
+    // Pending throughout the loop in one scope (one converter thread's
+    // conversion, where the property is checked per thread).
+    let scopes = properties::pending_scopes(&m.cfg, id);
+    let first_not_pending =
+        |scope| (l..=last).find(|&i| !properties::eval_in(m, t.state(i), id, scope));
+    if !scopes.iter().any(|&sc| first_not_pending(sc).is_none()) {
+        let i = scopes
+            .iter()
+            .filter_map(|&sc| first_not_pending(sc))
+            .max()
+            .unwrap_or(l);
         return fail(format!("loop state {i} is not pending"));
     }
     for d in m.fairness_decls() {
