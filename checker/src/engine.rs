@@ -260,8 +260,8 @@ impl Model for Bounded<'_> {
 }
 
 impl FairModel for Bounded<'_> {
-    fn fairness_class(&self, a: &Action) -> Option<FairClass> {
-        self.m.fairness_class(a)
+    fn fairness_class(&self, s: &State, a: &Action) -> Option<FairClass> {
+        self.m.fairness_class(s, a)
     }
     fn fairness_decls(&self) -> Vec<FairnessDecl> {
         self.m.fairness_decls()

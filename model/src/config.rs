@@ -656,6 +656,10 @@ impl Config {
             if let Some(i) = self.conversions.iter().position(|c| c.pages != 1) {
                 return err(format!("conversions[{i}].pages: design exclusive_pin donates one page per conversion (one exclusive pin per folio): must be 1"));
             }
+            let page_of = |k: u8| self.conversions_of(k).map(|c| c.start).collect::<Vec<_>>();
+            if let Some(p) = page_of(1).into_iter().find(|p| page_of(0).contains(p)) {
+                return err(format!("conversions: design exclusive_pin: both converter threads donate page {p} (a donated page's exclusive pin belongs to the thread that took it: give each thread its own pages)"));
+            }
         }
         if !self.block_pins_while_waiting && self.design != Design::Wait {
             return err(format!(

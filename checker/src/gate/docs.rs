@@ -265,7 +265,7 @@ pub fn render(rows: &[RowResult]) -> String {
         out += &format!("S{}: {}. ", i + 1, id.name());
     }
     out = out.trim_end().to_string();
-    out += "\n\n## Liveness (fair-lasso search, weak fairness per actor)\n\n";
+    out += "\n\n## Liveness (fair-lasso search, weak fairness per actor, strong for a converter's lock)\n\n";
     out += &table(&live_rows, &live, &names(&live));
 
     out += "\n## Rows\n\n";

@@ -92,7 +92,7 @@ fn enabled(m: &GmemModel, s: &State, c: liveness::FairClass) -> bool {
     m.actions(s, &mut actions);
     actions
         .into_iter()
-        .any(|a| m.fairness_class(&a) == Some(c) && m.next_state(s, a).is_some_and(|n| n != *s))
+        .any(|a| m.fairness_class(s, &a) == Some(c) && m.next_state(s, a).is_some_and(|n| n != *s))
 }
 
 fn check_lasso(m: &GmemModel, tf: &TraceFile, t: &Trace) -> Outcome {
@@ -125,7 +125,8 @@ fn check_lasso(m: &GmemModel, tf: &TraceFile, t: &Trace) -> Outcome {
     }
     for d in m.fairness_decls() {
         let taken = t.steps[l..].iter().enumerate().any(|(k, s)| {
-            m.fairness_class(&s.action) == Some(d.class) && s.state != *t.state(l + k)
+            m.fairness_class(t.state(l + k), &s.action) == Some(d.class)
+                && s.state != *t.state(l + k)
         });
         let disabled_at = |i: usize| !enabled(m, t.state(i), d.class);
         let disabled = match d.kind {
