@@ -134,8 +134,8 @@ pub fn describe(c: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use model::config::ConvOp;
     use model::config::Attr;
+    use model::config::ConvOp;
     use model::Design;
 
     /// The second converter thread is named in the bound, the one-thread

@@ -1055,4 +1055,43 @@ mod tests {
         }
         assert!(followed > 1000, "only {followed} steps followed");
     }
+
+    /// Two converter threads of the implementation run the model's
+    /// interleavings of `inplace@two_converters` step for step, including
+    /// ones where a thread is inside its ioctl while the other holds the
+    /// invalidate lock, and ones where a failed call copies error_offset
+    /// out after its unlock while the other thread has taken the lock.
+    #[test]
+    fn two_converter_threads_follow_the_model() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs/inplace@two_converters.json");
+        let row = model::gate::load_file(&file).expect("row loads");
+        let m = GmemModel::new(row.cfg).expect("valid");
+        let (mut overlapped, mut copy_out_while_other_locks) = (0, 0);
+        for seed in 1..=300u64 {
+            let path = walk(&m, seed * 104_729, 60);
+            let n = follow_path(&m, &path).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            let t = trace::replay(&m, 0, &path[..n]).expect("replays");
+            for k in 0..=n {
+                let st = t.state(k);
+                let busy =
+                    |c: &model::state::Converter| !matches!(c.pc, ConvPc::Idle | ConvPc::Done);
+                if busy(&st.conv[0]) && busy(&st.conv[1]) {
+                    overlapped += 1;
+                }
+                let other_locks =
+                    |j: usize| st.invalidate_lock.writer == Some(model::actors::converter::tid(j));
+                if (matches!(st.conv[0].pc, ConvPc::CopyOut(_)) && other_locks(1))
+                    || (matches!(st.conv[1].pc, ConvPc::CopyOut(_)) && other_locks(0))
+                {
+                    copy_out_while_other_locks += 1;
+                }
+            }
+        }
+        assert!(overlapped > 0, "no walk had both threads inside the ioctl");
+        assert!(
+            copy_out_while_other_locks > 0,
+            "no walk copied error_offset out while the other thread held the lock"
+        );
+    }
 }

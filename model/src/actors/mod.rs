@@ -21,7 +21,7 @@ use std::fmt;
 /// [`Actor::name`] calls them (traces written before the second thread
 /// existed say `"converter"` and keep meaning thread 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(into = "ActorRepr", try_from = "ActorRepr")]
+#[serde(into = "ActorRepr", from = "ActorRepr")]
 pub enum Actor {
     /// A VMM thread issuing KVM_SET_MEMORY_ATTRIBUTES2 (or, for the RFC,
     /// donating pages): thread 0 or 1 (`ConvOp::converter`).
@@ -126,10 +126,9 @@ impl From<Actor> for ActorRepr {
     }
 }
 
-impl TryFrom<ActorRepr> for Actor {
-    type Error = std::convert::Infallible;
-    fn try_from(a: ActorRepr) -> Result<Actor, Self::Error> {
-        Ok(match a {
+impl From<ActorRepr> for Actor {
+    fn from(a: ActorRepr) -> Actor {
+        match a {
             ActorRepr::Converter => Actor::Converter(0),
             ActorRepr::Converter1 => Actor::Converter(1),
             ActorRepr::Proc(p) => Actor::Proc(p),
@@ -142,7 +141,7 @@ impl TryFrom<ActorRepr> for Actor {
             ActorRepr::MemoryFailure => Actor::MemoryFailure,
             ActorRepr::AllocFail => Actor::AllocFail,
             ActorRepr::SecondaryMmu => Actor::SecondaryMmu,
-        })
+        }
     }
 }
 
