@@ -596,11 +596,9 @@ impl Config {
                         .into(),
                 );
             }
-            if self.populate.is_some() || self.memory_failure.is_some() || self.vms > 1 || self.lru
-            {
+            if self.populate.is_some() || self.memory_failure.is_some() || self.lru {
                 return err(
-                    "design hugetlb models no populate, memory failure, second VM or LRU batch"
-                        .into(),
+                    "design hugetlb models no populate, memory failure or LRU batch".into(),
                 );
             }
         }

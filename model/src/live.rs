@@ -16,7 +16,7 @@
 //! the first, which the kernel's handoff rules out.
 
 use crate::actors::{Action, Actor};
-use crate::config::MAX_CONVERTERS;
+use crate::config::{Design, MAX_CONVERTERS};
 use crate::model::GmemModel;
 use crate::properties;
 use crate::state::{ConvPc, State};
@@ -48,7 +48,9 @@ impl FairModel for GmemModel {
             .into_iter()
             .map(|a| FairnessDecl::weak(a.tid() as FairClass, format!("WF({a})")))
             .collect();
-        v.extend(self.cfg.converters().map(|k| {
+        // The exclusive-pin RFC's donation takes no invalidate lock.
+        let locks = self.cfg.design != Design::ExclusivePin;
+        v.extend(self.cfg.converters().filter(|_| locks).map(|k| {
             FairnessDecl::strong(
                 lock_class(k),
                 format!("SF({}: filemap_invalidate_lock())", Actor::Converter(k)),
