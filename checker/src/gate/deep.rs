@@ -441,4 +441,39 @@ mod tests {
         assert_eq!(e["inplace"].verdicts["no_private_pin"], "holds");
         assert_eq!(e["inplace"].differences["no_private_pin"], "why");
     }
+
+    /// The profile is what docs/scale.md says it is: every design has a
+    /// deep safety row; every deep row deepens a standard row of the same
+    /// name and pass, with 3-4 pages, two converter threads and two VMs
+    /// (none on the exclusive-pin RFC's anonymous memory).
+    #[test]
+    fn every_deep_row_deepens_a_standard_row() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let deep = model::gate::load_dir(&root.join("configs").join(model::gate::DEEP_DIR))
+            .expect("configs/deep/ loads");
+        let standard = model::gate::load_dir(&root.join("configs")).expect("configs/ loads");
+        for d in model::Design::ALL {
+            assert!(
+                deep.iter()
+                    .any(|r| r.name == d.name() && r.pass == Pass::Safety),
+                "no deep safety row for design {d}"
+            );
+        }
+        for r in &deep {
+            let s = standard
+                .iter()
+                .find(|s| s.name == r.name)
+                .unwrap_or_else(|| panic!("{}: no standard row", r.name));
+            assert_eq!((s.pass, s.cfg.design), (r.pass, r.cfg.design), "{}", r.name);
+            assert!((3..=4).contains(&r.cfg.pages), "{}: pages", r.name);
+            assert_eq!(
+                r.cfg.converters().count(),
+                2,
+                "{}: converter threads",
+                r.name
+            );
+            let vms = if r.cfg.design.is_gmem() { 2 } else { 1 };
+            assert_eq!(r.cfg.vms, vms, "{}: VMs", r.name);
+        }
+    }
 }
