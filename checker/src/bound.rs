@@ -15,6 +15,15 @@ pub fn describe(c: &Config) -> String {
     let mut parts: Vec<String> = vec![];
     if !c.conversions.is_empty() {
         let mut s = plural(c.conversions.len(), "conversion", "conversions");
+        if c.converters().count() > 1 {
+            // The second VMM thread converting concurrently (overlapping
+            // ranges allowed) is part of what a verdict covers.
+            s += &format!(
+                " by 2 converter threads (converter: {}, converter1: {})",
+                c.conversions_of(0).count(),
+                c.conversions_of(1).count()
+            );
+        }
         if c.retry_until_ok {
             s += if c.conversions.len() == 1 {
                 " (retried until it succeeds)"
@@ -120,4 +129,32 @@ pub fn describe(c: &Config) -> String {
         plural(c.pages as usize, "page", "pages"),
         parts.join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::config::Attr;
+    use model::config::ConvOp;
+    use model::Design;
+
+    /// The second converter thread is named in the bound, the one-thread
+    /// wording is unchanged.
+    #[test]
+    fn names_the_second_converter_thread() {
+        let mut c = Config::empty(Design::Inplace, 2);
+        let op = |converter| ConvOp {
+            start: 0,
+            pages: 2,
+            to: Attr::Private,
+            converter,
+        };
+        c.conversions = vec![op(0)];
+        assert_eq!(describe(&c), "2 pages; 1 conversion");
+        c.conversions = vec![op(0), op(1), op(1)];
+        assert_eq!(
+            describe(&c),
+            "2 pages; 3 conversions by 2 converter threads (converter: 1, converter1: 2)"
+        );
+    }
 }

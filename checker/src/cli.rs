@@ -174,7 +174,14 @@ pub struct GateArgs {
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Rewrite checker/expected.json and checker/sanity.json from the current results.
+    /// The deep profile instead (nightly, not CI): the rows of
+    /// configs/deep/ (3-4 pages, two converter threads, two VMs), compared
+    /// with checker/expected-deep.json and with the standard gate's
+    /// verdicts of the same-named rows (checker/expected.json).
+    #[arg(long, conflicts_with_all = ["write_counterexamples", "write_docs"])]
+    pub deep: bool,
+    /// Rewrite checker/expected.json and checker/sanity.json from the current
+    /// results (with --deep: the verdicts of checker/expected-deep.json).
     #[arg(long)]
     pub bless: bool,
     /// Rewrite counterexamples/ (one ITF file and one SVG diagram per

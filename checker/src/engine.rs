@@ -262,8 +262,8 @@ impl Model for Bounded<'_> {
 }
 
 impl FairModel for Bounded<'_> {
-    fn fairness_class(&self, a: &Action) -> Option<FairClass> {
-        self.m.fairness_class(a)
+    fn fairness_class(&self, s: &State, a: &Action) -> Option<FairClass> {
+        self.m.fairness_class(s, a)
     }
     fn fairness_decls(&self) -> Vec<FairnessDecl> {
         self.m.fairness_decls()
@@ -295,7 +295,13 @@ pub fn liveness_pass(
         timeout: b.timeout,
         exact: b.fingerprints == search::Fingerprints::Exact,
     };
-    let deadline = b.timeout.map(|t| Instant::now() + t);
+    let run = LiveRun {
+        m,
+        b,
+        opts,
+        deadline: b.timeout.map(|t| Instant::now() + t),
+        show_progress,
+    };
     for id in PropertyId::liveness() {
         if let Some(r) = properties::not_applicable(&m.cfg, id) {
             results.push(PropResult {
@@ -304,8 +310,43 @@ pub fn liveness_pass(
             });
             continue;
         }
-        let p = Progress::new("liveness", show_progress);
-        p.message(id.name());
+        // One search per scope (each converter thread's conversion, or the
+        // whole system): violated if any finds a lasso, holds only if all
+        // hold.
+        let mut verdict = Verdict::Holds;
+        for scope in properties::pending_scopes(&m.cfg, id) {
+            let v = run.search(id, scope, &mut stats);
+            verdict = match (verdict, v) {
+                (Verdict::Violated(t), _) => Verdict::Violated(t),
+                (_, Verdict::Violated(t)) => Verdict::Violated(t),
+                (Verdict::Incomplete(r), _) => Verdict::Incomplete(r),
+                (_, v) => v,
+            };
+        }
+        results.push(PropResult { id, verdict });
+    }
+    (results, stats)
+}
+
+/// What every lasso search of one liveness pass shares.
+struct LiveRun<'a> {
+    m: &'a GmemModel,
+    b: &'a Bounds,
+    opts: liveness::Options,
+    /// `--timeout` bounds the whole pass.
+    deadline: Option<Instant>,
+    show_progress: bool,
+}
+
+impl LiveRun<'_> {
+    /// One lasso search for liveness property `id` in converter scope `scope`.
+    fn search(&self, id: PropertyId, scope: Option<usize>, stats: &mut Vec<LiveStats>) -> Verdict {
+        let (m, b, deadline, opts) = (self.m, self.b, self.deadline, &self.opts);
+        let p = Progress::new("liveness", self.show_progress);
+        p.message(match scope {
+            None => id.name().to_string(),
+            Some(k) => format!("{} ({})", id.name(), model::Actor::Converter(k as u8)),
+        });
         let bounded = Bounded {
             m,
             deadline,
@@ -314,7 +355,7 @@ pub fn liveness_pass(
             progress: &p,
             name: id.name(),
         };
-        let report = liveness::check(&bounded, |s| properties::eval(m, s, id), &opts);
+        let report = liveness::check(&bounded, |s| properties::eval_in(m, s, id, scope), opts);
         let timed_out = bounded.stopped.load(Ordering::Relaxed);
         p.finish();
         let verdict = match &report.verdict {
@@ -344,9 +385,8 @@ pub fn liveness_pass(
             approx_bytes: report.approx_bytes,
             collision_probability: report.collision_probability,
         });
-        results.push(PropResult { id, verdict });
+        verdict
     }
-    (results, stats)
 }
 
 /// One line on the fingerprint collision risk of a set of safety runs (a

@@ -79,6 +79,16 @@ pub fn configs_dir() -> Result<PathBuf> {
     Ok(repo_root()?.join("configs"))
 }
 
+/// `configs/deep/`: the deep profile's rows (`gate --deep`).
+pub fn deep_configs_dir() -> Result<PathBuf> {
+    Ok(configs_dir()?.join(model::gate::DEEP_DIR))
+}
+
+/// The deep profile's expected verdicts and recorded differences.
+pub fn expected_deep_json() -> Result<PathBuf> {
+    Ok(repo_root()?.join("checker").join("expected-deep.json"))
+}
+
 pub fn expected_json() -> Result<PathBuf> {
     Ok(repo_root()?.join("checker").join("expected.json"))
 }

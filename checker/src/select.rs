@@ -39,6 +39,12 @@ pub fn gate_rows() -> Result<Vec<GateConfig>> {
     Ok(gate::load_dir(&dir)?)
 }
 
+/// The deep profile's rows, from `configs/deep/`.
+pub fn deep_rows() -> Result<Vec<GateConfig>> {
+    let dir = paths::deep_configs_dir()?;
+    Ok(gate::load_dir(&dir)?)
+}
+
 /// One gate row by name.
 pub fn gate_row(name: &str) -> Result<GateConfig> {
     let rows = gate_rows()?;

@@ -80,6 +80,12 @@ impl Trace {
                         model::describe::step_label(m, replayed_state(l, k), steps[k].action)
                     )
                 }
+                // A strongly fair class enabled anywhere on the loop must be
+                // taken there (the search refines such loops away).
+                WitnessKind::Disabled { .. } if w.kind == liveness::Fairness::Strong => format!(
+                    "{}: disabled throughout the loop (strong fairness: never enabled there)",
+                    w.name
+                ),
                 WitnessKind::Disabled { cycle_state } => format!(
                     "{}: disabled at state {} (none of its steps can change the state there)",
                     w.name,

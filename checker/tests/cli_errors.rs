@@ -183,6 +183,11 @@ fn configuration_errors_name_the_field() {
 #[test]
 fn gate_and_bench_flags() {
     assert_usage_error(&checker(&["gate", "--threads", "0"]), "--threads");
+    // The deep profile commits no traces or documents.
+    assert_usage_error(
+        &checker(&["gate", "--deep", "--write-counterexamples"]),
+        "--write-counterexamples",
+    );
     let o = checker(&["bench", "--model-only", "--filter", "nosuch"]);
     assert_usage_error(&o, "--filter 'nosuch' matches no safety gate row");
 }

@@ -263,9 +263,9 @@ impl GuestMemFd {
         };
         let rec = self.conversion_begin(start, end - start, to);
         let r = if self.cfg.design.exclusive_donation() {
-            self.donate(start, end, to)
+            self.donate(start, end, to, rec)
         } else {
-            self.convert_v13(start, end, to, out)
+            self.convert_v13(start, end, to, out, rec)
         };
         self.conversion_end(rec, &r);
         r
@@ -285,7 +285,14 @@ impl GuestMemFd {
         )
     }
 
-    fn convert_v13(&self, start: usize, end: usize, to: Attr, out: &mut CopyOut) -> Result<()> {
+    fn convert_v13(
+        &self,
+        start: usize,
+        end: usize,
+        to: Attr,
+        out: &mut CopyOut,
+        rec: Option<u64>,
+    ) -> Result<()> {
         if to == Attr::Private
             && self.cfg.design.busy_policy() == BusyPolicy::Wait
             && !self.cfg.block_pins_while_waiting
@@ -293,6 +300,7 @@ impl GuestMemFd {
             self.wait_mapped(start, end)?;
         }
         let inv = self.invalidate_lock.write_step("conv.lock");
+        self.conversion_entered(rec);
         let r = if self.cfg.design.folio_layout() == FolioLayout::HugetlbBatched {
             self.convert_hugetlb(start, end, to)
         } else {
@@ -304,8 +312,10 @@ impl GuestMemFd {
             // guest_memfd mapping faults, and the fault takes the same lock
             // shared: the thread waits for itself.
             self.copy_out(&r, out);
+            self.conversion_left(rec);
             drop(inv);
         } else {
+            self.conversion_left(rec);
             drop(inv);
             self.copy_out(&r, out);
         }
@@ -836,11 +846,12 @@ impl GuestMemFd {
     /// [infer] A refused exclusive pin fails the donation with -EBUSY (the
     /// RFC's error for "exclusivity cannot be had", reexc_user_page) at that
     /// page, after undoing the pins already taken (atomic).
-    fn donate(&self, start: usize, end: usize, to: Attr) -> Result<()> {
+    fn donate(&self, start: usize, end: usize, to: Attr, rec: Option<u64>) -> Result<()> {
         if self.thp() {
-            return self.donate_thp(start, end, to);
+            return self.donate_thp(start, end, to, rec);
         }
         let _inv = self.invalidate_lock.write();
+        self.conversion_entered(rec);
         if lock(&self.attrs).all_equal(start, end, to) {
             return Ok(());
         }
@@ -897,9 +908,11 @@ impl GuestMemFd {
     /// pin of any kind on the folio), then stores the attribute
     /// (`conv.flip`); to-shared drops the exclusive bias and the pin
     /// (`conv.unexc`), then stores (`conv.flip`). Refused: -EBUSY, undone.
-    fn donate_thp(&self, start: usize, end: usize, to: Attr) -> Result<()> {
+    fn donate_thp(&self, start: usize, end: usize, to: Attr, rec: Option<u64>) -> Result<()> {
+        // No lock: the donation's first step is where it starts to act.
         if to == Attr::Private {
             sched::step_point("conv.excl_pin", None);
+            self.conversion_entered(rec);
             let vmm = self.mm(0)?;
             let mut taken: Vec<(usize, Arc<Folio>)> = Vec::new();
             for i in start..end {
@@ -926,6 +939,7 @@ impl GuestMemFd {
             self.kvm.invalidate_end(inv);
         } else {
             sched::step_point("conv.unexc", None);
+            self.conversion_entered(rec);
             let back: Vec<Arc<Folio>> = {
                 let mut d = lock(&self.donations);
                 let keys: Vec<usize> = d.range(start..end).map(|(k, _)| *k).collect();

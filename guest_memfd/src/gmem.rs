@@ -45,6 +45,11 @@ pub struct PinRecord {
 #[derive(Clone, Debug)]
 pub(crate) struct ConversionRecord {
     pub id: u64,
+    /// The thread that issued the ioctl (the kernel's `current`): a VMM
+    /// may convert from several threads at once.
+    pub caller: std::thread::ThreadId,
+    /// `after` was taken where the call gave up the invalidate lock.
+    pub left: bool,
     pub start: usize,
     pub nr: usize,
     pub to: Attr,
@@ -765,6 +770,8 @@ impl GuestMemFd {
         let before = self.snapshot_attrs(start, nr);
         lock(&self.conversions).push_back(ConversionRecord {
             id,
+            caller: std::thread::current().id(),
+            left: false,
             start,
             nr,
             to,
@@ -775,11 +782,37 @@ impl GuestMemFd {
         Some(id)
     }
 
-    pub(crate) fn conversion_end(&self, id: Option<u64>, res: &Result<()>) {
+    /// The call has its range to itself from here (it took the invalidate
+    /// lock for write): the `before` snapshot of `conversion_atomic` is
+    /// taken again here, since another thread may have converted an
+    /// overlapping range between the ioctl's entry and now.
+    pub(crate) fn conversion_entered(&self, id: Option<u64>) {
+        let Some(id) = id else { return };
+        let mut c = lock(&self.conversions);
+        if let Some(rec) = c.iter_mut().find(|r| r.id == id) {
+            rec.before = self.snapshot_attrs(rec.start, rec.nr);
+        }
+    }
+
+    /// The call is about to drop the invalidate lock: the `after` snapshot
+    /// (what it left in its range; another thread may store over it once
+    /// the lock is free, before this call returns).
+    pub(crate) fn conversion_left(&self, id: Option<u64>) {
         let Some(id) = id else { return };
         let mut c = lock(&self.conversions);
         if let Some(rec) = c.iter_mut().find(|r| r.id == id) {
             rec.after = self.snapshot_attrs(rec.start, rec.nr);
+            rec.left = true;
+        }
+    }
+
+    pub(crate) fn conversion_end(&self, id: Option<u64>, res: &Result<()>) {
+        let Some(id) = id else { return };
+        let mut c = lock(&self.conversions);
+        if let Some(rec) = c.iter_mut().find(|r| r.id == id) {
+            if !rec.left {
+                rec.after = self.snapshot_attrs(rec.start, rec.nr);
+            }
             rec.status = ConvStatus::Returned(match res {
                 Ok(()) => ConvResult::Ok,
                 Err(Error::Sys {

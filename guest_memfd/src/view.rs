@@ -324,6 +324,32 @@ impl GuestMemFd {
         s
     }
 
+    /// The newest conversion `caller` issued (the view a VMM thread has of
+    /// its own ioctl), if any.
+    pub fn last_conversion_of(
+        &self,
+        caller: std::thread::ThreadId,
+        f: &mut dyn FnMut(&ConversionView<'_>),
+    ) {
+        let c = lock(&self.conversions)
+            .iter()
+            .rev()
+            .find(|r| r.caller == caller)
+            .cloned();
+        if let Some(r) = c {
+            f(&ConversionView {
+                start: r.start,
+                nr_pages: r.nr,
+                to: r.to,
+                status: r.status,
+                before: &r.before,
+                after: &r.after,
+                retries_until_ok: false,
+                succeeded: r.status == invariants::ConvStatus::Returned(invariants::ConvResult::Ok),
+            });
+        }
+    }
+
     /// Is a conversion in progress right now?
     pub fn conversion_in_flight(&self) -> bool {
         lock(&self.conversions)

@@ -110,7 +110,7 @@ where
     let mut actions = Vec::new();
     model.actions(state, &mut actions);
     let action = actions.swap_remove(action_index);
-    let class = model.fairness_class(&action);
+    let class = model.fairness_class(state, &action);
     actions.clear();
     model.actions(state, &mut actions);
     let next = model

@@ -51,10 +51,13 @@ impl FairnessDecl {
 /// actor never runs" is a genuine counterexample, so declare every actor that can always
 /// finish what it started.
 pub trait FairModel: stateright::Model {
-    /// The fairness class of an action, or `None` if the action is not fair.
+    /// The fairness class of `action` taken in `state`, or `None` if the action is not
+    /// fair. The class may depend on the state: one actor's steps can fall under different
+    /// assumptions (e.g. weak fairness for its work, strong fairness for acquiring a lock
+    /// that hands off to waiters).
     ///
     /// Every returned class must appear in [`fairness_decls`](Self::fairness_decls).
-    fn fairness_class(&self, action: &Self::Action) -> Option<FairClass>;
+    fn fairness_class(&self, state: &Self::State, action: &Self::Action) -> Option<FairClass>;
 
     /// The declared fairness classes. Reports list witnesses in this order.
     fn fairness_decls(&self) -> Vec<FairnessDecl>;

@@ -14,7 +14,7 @@
 //!
 //! ```ignore
 //! impl FairModel for MyModel {
-//!     fn fairness_class(&self, a: &Action) -> Option<FairClass> { ... }
+//!     fn fairness_class(&self, s: &State, a: &Action) -> Option<FairClass> { ... }
 //!     fn fairness_decls(&self) -> Vec<FairnessDecl> { ... }
 //! }
 //! let report = liveness::check(&model, |s| s.requested && !s.done, &Options::default());

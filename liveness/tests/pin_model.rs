@@ -87,7 +87,7 @@ impl Model for PinModel {
 }
 
 impl FairModel for PinModel {
-    fn fairness_class(&self, a: &Act) -> Option<FairClass> {
+    fn fairness_class(&self, _: &Self::State, a: &Act) -> Option<FairClass> {
         match a {
             Act::Release(h) => Some(*h as FairClass),
             Act::Convert if self.converter_fair => Some(CONVERTER),

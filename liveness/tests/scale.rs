@@ -32,7 +32,7 @@ impl Model for Ring {
 }
 
 impl FairModel for Ring {
-    fn fairness_class(&self, a: &&'static str) -> Option<FairClass> {
+    fn fairness_class(&self, _: &u32, a: &&'static str) -> Option<FairClass> {
         (*a == "Tick").then_some(0)
     }
 
@@ -72,7 +72,7 @@ fn undeclared_class_is_a_model_bug() {
         }
     }
     impl FairModel for NoDecls {
-        fn fairness_class(&self, _: &&'static str) -> Option<FairClass> {
+        fn fairness_class(&self, _: &u32, _: &&'static str) -> Option<FairClass> {
             Some(0)
         }
         fn fairness_decls(&self) -> Vec<FairnessDecl> {

@@ -190,6 +190,17 @@ pub struct ConvOp {
     pub start: u8,
     pub pages: u8,
     pub to: Attr,
+    /// The VMM thread that issues this request: 0 or 1. Each converter
+    /// thread runs its own requests in order, concurrently with the other
+    /// (a VMM serving several vCPUs' `KVM_EXIT_MEMORY_FAULT` exits issues
+    /// `KVM_SET_MEMORY_ATTRIBUTES2` from several threads; ranges may
+    /// overlap).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub converter: u8,
+}
+
+fn is_zero(x: &u8) -> bool {
+    *x == 0
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -330,6 +341,8 @@ pub const MAX_PROCS: usize = 2;
 pub const MAX_PINNERS: usize = 3;
 pub const MAX_GUEST_OPS: usize = 4;
 pub const MAX_CONVERSIONS: usize = 4;
+/// Converter threads (`ConvOp::converter`).
+pub const MAX_CONVERTERS: usize = 2;
 pub const MAX_HOST_OPS: usize = 4;
 
 impl Config {
@@ -383,6 +396,16 @@ impl Config {
         self.pages = n;
         self.validate()?;
         Ok(self)
+    }
+
+    /// The converter threads with at least one request (0, or 0 and 1).
+    pub fn converters(&self) -> impl Iterator<Item = u8> + '_ {
+        (0..MAX_CONVERTERS as u8).filter(|&k| self.conversions.iter().any(|c| c.converter == k))
+    }
+
+    /// Converter thread `k`'s requests, in order.
+    pub fn conversions_of(&self, k: u8) -> impl Iterator<Item = &ConvOp> + '_ {
+        self.conversions.iter().filter(move |c| c.converter == k)
     }
 
     pub fn with_bug(mut self, bug: Bug) -> Config {
@@ -478,6 +501,13 @@ impl Config {
                     c.start, c.pages
                 ));
             }
+            if c.converter as usize >= MAX_CONVERTERS {
+                return err(format!(
+                    "conversions[{i}].converter: thread {} out of range 0..={}",
+                    c.converter,
+                    MAX_CONVERTERS - 1
+                ));
+            }
         }
         if self.guest.len() > MAX_GUEST_OPS {
             return err(format!(
@@ -566,11 +596,9 @@ impl Config {
                         .into(),
                 );
             }
-            if self.populate.is_some() || self.memory_failure.is_some() || self.vms > 1 || self.lru
-            {
+            if self.populate.is_some() || self.memory_failure.is_some() || self.lru {
                 return err(
-                    "design hugetlb models no populate, memory failure, second VM or LRU batch"
-                        .into(),
+                    "design hugetlb models no populate, memory failure or LRU batch".into(),
                 );
             }
         }
@@ -626,6 +654,10 @@ impl Config {
             if let Some(i) = self.conversions.iter().position(|c| c.pages != 1) {
                 return err(format!("conversions[{i}].pages: design exclusive_pin donates one page per conversion (one exclusive pin per folio): must be 1"));
             }
+            let page_of = |k: u8| self.conversions_of(k).map(|c| c.start).collect::<Vec<_>>();
+            if let Some(p) = page_of(1).into_iter().find(|p| page_of(0).contains(p)) {
+                return err(format!("conversions: design exclusive_pin: both converter threads donate page {p} (a donated page's exclusive pin belongs to the thread that took it: give each thread its own pages)"));
+            }
         }
         if !self.block_pins_while_waiting && self.design != Design::Wait {
             return err(format!(
@@ -678,6 +710,14 @@ impl Config {
                  (read, write, dontneed); a GUP user needs no script for its process"
                 ));
             }
+        }
+        if self.conversions.iter().any(|c| c.converter > 0)
+            && !self.conversions.iter().any(|c| c.converter == 0)
+        {
+            return err(
+                "conversions: every request names converter 1 and none converter 0 (one converter thread is converter 0; give the second thread's requests \"converter\": 1)"
+                    .into(),
+            );
         }
         if self.retry_until_ok && self.conversions.is_empty() {
             return err(

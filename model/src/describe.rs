@@ -28,7 +28,7 @@ pub fn result_text(r: ConvResult) -> String {
 /// The actor behind a lock-holder id ([`Actor::tid`]).
 pub fn actor_of_tid(t: u8) -> Option<Actor> {
     Some(match t {
-        0 => Actor::Converter,
+        0 => Actor::Converter(0),
         1 | 2 => Actor::Proc(t - 1),
         3..=5 => Actor::Pinner(t - 3),
         6 => Actor::Guest(0),
@@ -39,8 +39,21 @@ pub fn actor_of_tid(t: u8) -> Option<Actor> {
         11 => Actor::Guest(1),
         12 => Actor::MemoryFailure,
         13 => Actor::AllocFail,
+        14 => Actor::SecondaryMmu,
+        15 => Actor::Converter(1),
         _ => return None,
     })
+}
+
+/// `converter1: ` before a converter thread's line where there are two
+/// threads; nothing where there is one (the one-thread wording of every
+/// trace and timeline stays as it was).
+fn who(two: bool, k: u8) -> String {
+    if two {
+        format!("{}: ", Actor::Converter(k))
+    } else {
+        String::new()
+    }
 }
 
 fn tid_name(t: u8) -> String {
@@ -126,8 +139,11 @@ pub fn state_text(m: &GmemModel, st: &State) -> String {
     if st.closed {
         out += "file: closed\n";
     }
-    if let Some(r) = st.conv.result {
-        out += &format!("last ioctl returned {}\n", result_text(r));
+    let two = m.cfg.converters().count() > 1;
+    for k in m.cfg.converters() {
+        if let Some(r) = st.conv[k as usize].result {
+            out += &format!("{}last ioctl returned {}\n", who(two, k), result_text(r));
+        }
     }
     let mut acts = Vec::new();
     m.actions(st, &mut acts);
@@ -154,13 +170,15 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
     let c = &m.cfg;
     match action {
         Action::Start(a) => match a {
-            Actor::Converter => {
-                let idx = if st.conv.pc == ConvPc::Idle {
+            Actor::Converter(k) => {
+                let cv = &st.conv[k as usize];
+                let idx = if cv.pc == ConvPc::Idle {
                     0
                 } else {
-                    st.conv.op as usize + 1
+                    cv.op as usize + 1
                 };
-                let o = c.conversions[idx.min(c.conversions.len() - 1)];
+                let ops: Vec<_> = c.conversions_of(k).collect();
+                let o = ops[idx.min(ops.len() - 1)];
                 format!(
                     "ioctl(SET_MEMORY_ATTRIBUTES2, {}..{} -> {})",
                     o.start,
@@ -232,9 +250,9 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 "memory_failure(page {}): SetPageHWPoison()",
                 c.memory_failure.unwrap_or(0)
             ),
-            Actor::AllocFail => match st.conv.pc {
-                ConvPc::S2Split => "kvm_gmem_split_private() fails: -ENOMEM".into(),
-                ConvPc::SplitDo => "hugetlb_vmemmap_restore_folio() fails: -ENOMEM".into(),
+            Actor::AllocFail => match converter::failing_converter(c, st).map(|k| st.conv[k].pc) {
+                Some(ConvPc::S2Split) => "kvm_gmem_split_private() fails: -ENOMEM".into(),
+                Some(ConvPc::SplitDo) => "hugetlb_vmemmap_restore_folio() fails: -ENOMEM".into(),
                 _ => "kvm_gmem_mas_preallocate() fails: -ENOMEM".into(),
             },
             Actor::SecondaryMmu => {
@@ -243,86 +261,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
             }
         },
         Action::Step(a) => match a {
-            Actor::Converter => match st.conv.pc {
-                ConvPc::Done
-                    if matches!(st.conv.result, Some(invariants::ConvResult::Enomem { .. })) =>
-                {
-                    "retry after ENOMEM".into()
-                }
-                ConvPc::Done => "retry after EAGAIN".into(),
-                ConvPc::Lock => "filemap_invalidate_lock()".into(),
-                ConvPc::Prealloc => "kvm_gmem_mas_preallocate()".into(),
-                ConvPc::MakeShared => "kvm_arch_gmem_make_shared()".into(),
-                ConvPc::CopyOut(f) => format!("copy_to_user(error_offset): {}", fault_label(c, f)),
-                ConvPc::WaitMapped(i) => format!("wait for GUP refs on page {i} (still mapped)"),
-                ConvPc::Unmap => "unmap_mapping_pages()".into(),
-                ConvPc::Check(i) if c.has(Bug::PartialFlip) => {
-                    format!("check refcount of page {i}, store its attribute if free")
-                }
-                ConvPc::Check(i) => format!("check refcount of page {i}"),
-                ConvPc::Drain(_) => "lru_cache_drain_for_folio()".into(),
-                ConvPc::Wait(i) => format!("wait for refcount of page {i}"),
-                ConvPc::InvBegin if c.design == crate::config::Design::Hugetlb => {
-                    let (lo, hi) = converter::invalidation_range(c, st);
-                    format!(
-                        "kvm_gmem_invalidate_begin({lo}..{hi}), kvm_gmem_zap() (batch: huge page {})",
-                        st.conv.batch
-                    )
-                }
-                ConvPc::InvBegin => "kvm_gmem_invalidate_start()".into(),
-                // restructure_no_freeze reads the count instead of freezing it.
-                ConvPc::SplitFreeze if c.has(Bug::RestructureNoFreeze) => {
-                    "folio_ref_count(gigantic) == page cache's (no freeze)".into()
-                }
-                ConvPc::SplitFreeze => "folio_ref_freeze(gigantic)".into(),
-                ConvPc::SplitDo if c.design == crate::config::Design::Hugetlb => format!(
-                    "hugetlb_vmemmap_restore_folio(), split huge page {} to 4K, unfreeze",
-                    st.conv.batch
-                ),
-                ConvPc::SplitDo => "split gigantic folio".into(),
-                ConvPc::S2Split => format!(
-                    "kvm_gmem_split_private(): split huge stage-2 leaves of huge page {}",
-                    st.conv.batch
-                ),
-                ConvPc::Flip if c.design == crate::config::Design::Hugetlb => {
-                    let o = converter::op(c, st);
-                    let (glo, ghi) = crate::mm::gig_range(c, st.conv.batch as usize);
-                    let (lo, hi) = (
-                        glo.max(o.start as usize),
-                        ghi.min((o.start + o.pages) as usize),
-                    );
-                    format!("mas_store_prealloc(): attributes {lo}..{hi} = {:?}", o.to)
-                }
-                ConvPc::Flip => {
-                    let o = converter::op(c, st);
-                    format!(
-                        "store attributes {}..{} = {}",
-                        o.start,
-                        o.start + o.pages,
-                        attr(o.to)
-                    )
-                }
-                ConvPc::MergeFreeze(i) if c.has(Bug::RestructureNoFreeze) => {
-                    format!("folio_ref_count(subpage {i}) == 1 (no freeze)")
-                }
-                ConvPc::MergeFreeze(i) => format!("folio_ref_freeze(subpage {i})"),
-                ConvPc::MergeFold if c.design == crate::config::Design::Hugetlb => format!(
-                    "merge huge page {}, hugetlb_vmemmap_optimize_folio(), unfreeze",
-                    st.conv.batch
-                ),
-                ConvPc::MergeFold => "merge subfolios".into(),
-                ConvPc::InvEnd if c.design == crate::config::Design::Hugetlb => {
-                    format!("kvm_gmem_invalidate_end() (huge page {})", st.conv.batch)
-                }
-                ConvPc::InvEnd => "kvm_gmem_invalidate_end(), unlock".into(),
-                // exclusive_cas_bias stores the pin count without the bias.
-                ConvPc::ExclPin if c.has(Bug::ExclusiveCasBias) => {
-                    "pin_user_pages(FOLL_EXCLUSIVE), storing no exclusive bias".into()
-                }
-                ConvPc::ExclPin => "pin_user_pages(FOLL_EXCLUSIVE)".into(),
-                ConvPc::Unexc => "unexc_user_page(), unpin".into(),
-                ConvPc::Idle => "idle".into(),
-            },
+            Actor::Converter(k) => conv_step_label(c, st, k as usize),
             Actor::Proc(p) => match st.procs[p as usize].pc {
                 ProcPc::Fault(FaultPc::Install(s))
                     if c.design == crate::config::Design::Hugetlb && st.folio(s).large =>
@@ -429,6 +368,89 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 DevPc::Idle | DevPc::Finished => "idle".into(),
             },
         },
+    }
+}
+
+/// What converter thread `k`'s next step does.
+fn conv_step_label(c: &crate::Config, st: &State, k: usize) -> String {
+    let cv = &st.conv[k];
+    match cv.pc {
+        ConvPc::Done if matches!(cv.result, Some(invariants::ConvResult::Enomem { .. })) => {
+            "retry after ENOMEM".into()
+        }
+        ConvPc::Done => "retry after EAGAIN".into(),
+        ConvPc::Lock => "filemap_invalidate_lock()".into(),
+        ConvPc::Prealloc => "kvm_gmem_mas_preallocate()".into(),
+        ConvPc::MakeShared => "kvm_arch_gmem_make_shared()".into(),
+        ConvPc::CopyOut(f) => format!("copy_to_user(error_offset): {}", fault_label(c, f)),
+        ConvPc::WaitMapped(i) => format!("wait for GUP refs on page {i} (still mapped)"),
+        ConvPc::Unmap => "unmap_mapping_pages()".into(),
+        ConvPc::Check(i) if c.has(Bug::PartialFlip) => {
+            format!("check refcount of page {i}, store its attribute if free")
+        }
+        ConvPc::Check(i) => format!("check refcount of page {i}"),
+        ConvPc::Drain(_) => "lru_cache_drain_for_folio()".into(),
+        ConvPc::Wait(i) => format!("wait for refcount of page {i}"),
+        ConvPc::InvBegin if c.design == crate::config::Design::Hugetlb => {
+            let (lo, hi) = converter::invalidation_range(c, st, k);
+            format!(
+                "kvm_gmem_invalidate_begin({lo}..{hi}), kvm_gmem_zap() (batch: huge page {})",
+                cv.batch
+            )
+        }
+        ConvPc::InvBegin => "kvm_gmem_invalidate_start()".into(),
+        // restructure_no_freeze reads the count instead of freezing it.
+        ConvPc::SplitFreeze if c.has(Bug::RestructureNoFreeze) => {
+            "folio_ref_count(gigantic) == page cache's (no freeze)".into()
+        }
+        ConvPc::SplitFreeze => "folio_ref_freeze(gigantic)".into(),
+        ConvPc::SplitDo if c.design == crate::config::Design::Hugetlb => format!(
+            "hugetlb_vmemmap_restore_folio(), split huge page {} to 4K, unfreeze",
+            cv.batch
+        ),
+        ConvPc::SplitDo => "split gigantic folio".into(),
+        ConvPc::S2Split => format!(
+            "kvm_gmem_split_private(): split huge stage-2 leaves of huge page {}",
+            cv.batch
+        ),
+        ConvPc::Flip if c.design == crate::config::Design::Hugetlb => {
+            let o = converter::op(c, st, k);
+            let (glo, ghi) = crate::mm::gig_range(c, cv.batch as usize);
+            let (lo, hi) = (
+                glo.max(o.start as usize),
+                ghi.min((o.start + o.pages) as usize),
+            );
+            format!("mas_store_prealloc(): attributes {lo}..{hi} = {:?}", o.to)
+        }
+        ConvPc::Flip => {
+            let o = converter::op(c, st, k);
+            format!(
+                "store attributes {}..{} = {}",
+                o.start,
+                o.start + o.pages,
+                attr(o.to)
+            )
+        }
+        ConvPc::MergeFreeze(i) if c.has(Bug::RestructureNoFreeze) => {
+            format!("folio_ref_count(subpage {i}) == 1 (no freeze)")
+        }
+        ConvPc::MergeFreeze(i) => format!("folio_ref_freeze(subpage {i})"),
+        ConvPc::MergeFold if c.design == crate::config::Design::Hugetlb => format!(
+            "merge huge page {}, hugetlb_vmemmap_optimize_folio(), unfreeze",
+            cv.batch
+        ),
+        ConvPc::MergeFold => "merge subfolios".into(),
+        ConvPc::InvEnd if c.design == crate::config::Design::Hugetlb => {
+            format!("kvm_gmem_invalidate_end() (huge page {})", cv.batch)
+        }
+        ConvPc::InvEnd => "kvm_gmem_invalidate_end(), unlock".into(),
+        // exclusive_cas_bias stores the pin count without the bias.
+        ConvPc::ExclPin if c.has(Bug::ExclusiveCasBias) => {
+            "pin_user_pages(FOLL_EXCLUSIVE), storing no exclusive bias".into()
+        }
+        ConvPc::ExclPin => "pin_user_pages(FOLL_EXCLUSIVE)".into(),
+        ConvPc::Unexc => "unexc_user_page(), unpin".into(),
+        ConvPc::Idle => "idle".into(),
     }
 }
 
@@ -551,25 +573,27 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
             lock_text(after.invalidate_lock)
         ));
     }
-    if let (ConvPc::CopyOut(_), false, Some(r)) = (
-        after.conv.pc,
-        matches!(before.conv.pc, ConvPc::CopyOut(_)),
-        after.conv.result,
-    ) {
-        v.push(format!(
-            "{}: copy error_offset to the user's struct next{}",
-            result_text(r),
-            if after.invalidate_lock.writer == Some(0) {
-                ", invalidate_lock still held"
-            } else {
-                ""
-            }
-        ));
-    }
-    let returned = after.conv.pc == ConvPc::Done
-        && (before.conv.pc != ConvPc::Done || before.conv.result != after.conv.result);
-    if let (true, Some(r)) = (returned, after.conv.result) {
-        v.push(format!("ioctl returns {}", result_text(r)));
+    let two = m.cfg.converters().count() > 1;
+    for k in m.cfg.converters() {
+        let (b, a) = (&before.conv[k as usize], &after.conv[k as usize]);
+        if let (ConvPc::CopyOut(_), false, Some(r)) =
+            (a.pc, matches!(b.pc, ConvPc::CopyOut(_)), a.result)
+        {
+            v.push(format!(
+                "{}{}: copy error_offset to the user's struct next{}",
+                who(two, k),
+                result_text(r),
+                if after.invalidate_lock.writer == Some(converter::tid(k as usize)) {
+                    ", invalidate_lock still held"
+                } else {
+                    ""
+                }
+            ));
+        }
+        let returned = a.pc == ConvPc::Done && (b.pc != ConvPc::Done || b.result != a.result);
+        if let (true, Some(r)) = (returned, a.result) {
+            v.push(format!("{}ioctl returns {}", who(two, k), result_text(r)));
+        }
     }
     v
 }

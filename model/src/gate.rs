@@ -184,10 +184,15 @@ pub fn load_file(path: &Path) -> Result<GateConfig, ConfigError> {
     })
 }
 
+/// The subdirectory of `configs/` holding the deep profile's rows (`gate
+/// --deep`: 3-4 pages, two converter threads, two VMs), loaded on their
+/// own and skipped by [`load_dir`] of `configs/`.
+pub const DEEP_DIR: &str = "deep";
+
 /// Every `*.json` file of `dir`, in file-name order (byte order: a design's
 /// rows `D`, `D+bug`, `D@question` sort together). Any other file, except a
-/// `README.md`, is an error: a stray file is more likely a mistake than a
-/// note.
+/// `README.md` and the deep profile's directory [`DEEP_DIR`], is an error: a
+/// stray file is more likely a mistake than a note.
 pub fn load_dir(dir: &Path) -> Result<Vec<GateConfig>, ConfigError> {
     let e = |m: String| ConfigError(format!("{}: {m}", dir.display()));
     let entries = std::fs::read_dir(dir).map_err(|err| e(format!("cannot read: {err}")))?;
@@ -197,7 +202,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<GateConfig>, ConfigError> {
             .map_err(|err| e(format!("cannot read: {err}")))?
             .path();
         let fname = p.file_name().and_then(|s| s.to_str()).unwrap_or("");
-        if fname == "README.md" {
+        if fname == "README.md" || (fname == DEEP_DIR && p.is_dir()) {
             continue;
         }
         if p.extension().and_then(|x| x.to_str()) != Some("json") || p.is_dir() {
@@ -235,6 +240,7 @@ pub fn peer_config(design: Design, bug: Option<Bug>) -> Config {
         start: 0,
         pages: if design == Design::ExclusivePin { 1 } else { 2 },
         to: Attr::Private,
+        converter: 0,
     }];
     if let Some(b) = bug {
         c.bugs.insert(b);

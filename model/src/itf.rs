@@ -126,19 +126,20 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
         }),
     );
     rec.insert("closed".into(), json!(st.closed));
-    if !c.conversions.is_empty() {
+    for k in c.converters() {
+        let cv = &st.conv[k as usize];
         rec.insert(
-            "converter".into(),
+            crate::actors::Actor::Converter(k).name(),
             json!({
-                "op": int(st.conv.op as i64),
-                "pc": debug_variant(&format!("{:?}", st.conv.pc)),
-                "result": match st.conv.result {
+                "op": int(cv.op as i64),
+                "pc": debug_variant(&format!("{:?}", cv.pc)),
+                "result": match cv.result {
                     None => unit("None"),
                     Some(invariants::ConvResult::Eagain { error_index }) => tag("EAGAIN", int(error_index as i64)),
                     Some(invariants::ConvResult::Enomem { error_index }) => tag("ENOMEM", int(error_index as i64)),
                     Some(r) => unit(&format!("{r:?}")),
                 },
-                "succeeded": st.conv.succeeded,
+                "succeeded": cv.succeeded,
             }),
         );
     }

@@ -132,7 +132,10 @@ pub fn folio_locked(st: &State, s: Slot) -> bool {
             .pinners
             .iter()
             .any(|p| matches!(p.pc, PinPc::SlowFault(f) if at(f)))
-        || matches!(st.conv.pc, ConvPc::CopyOut(f) if at(f))
+        || st
+            .conv
+            .iter()
+            .any(|c| matches!(c.pc, ConvPc::CopyOut(f) if at(f)))
         || matches!(st.dev.pc, DevPc::Fault(f) if at(f))
 }
 

@@ -38,7 +38,7 @@ impl GmemModel {
             gigantic: [Gigantic::default(); 2],
             invalidate_lock: RwSem::default(),
             closed: false,
-            conv: Converter::default(),
+            conv: Default::default(),
             procs: Default::default(),
             pinners: Default::default(),
             guests: Default::default(),
@@ -56,9 +56,7 @@ impl GmemModel {
     pub fn actors(&self) -> Vec<Actor> {
         let c = &self.cfg;
         let mut v = Vec::new();
-        if !c.conversions.is_empty() {
-            v.push(Actor::Converter);
-        }
+        v.extend(c.converters().map(Actor::Converter));
         v.extend((0..c.procs.len() as u8).map(Actor::Proc));
         v.extend((0..c.pinners.len() as u8).map(Actor::Pinner));
         v.extend(
@@ -93,7 +91,7 @@ impl GmemModel {
     fn can_start(&self, st: &State, a: Actor) -> bool {
         let c = &self.cfg;
         match a {
-            Actor::Converter => converter::can_start(c, st),
+            Actor::Converter(k) => converter::can_start(c, st, k as usize),
             Actor::Proc(p) => host::can_start(c, st, p as usize),
             Actor::Pinner(k) => gup::can_start(c, st, k as usize),
             Actor::Guest(v) => guest::can_start(c, st, v as usize),
@@ -102,7 +100,7 @@ impl GmemModel {
             Actor::Speculative => populate::spec_can_start(c, st),
             Actor::PoolCallback => false,
             Actor::MemoryFailure => memory_failure::can_start(c, st),
-            Actor::AllocFail => converter::prealloc_can_fail(c, st),
+            Actor::AllocFail => converter::failing_converter(c, st).is_some(),
             Actor::SecondaryMmu => secondary_mmu::can_start(c, st),
         }
     }
@@ -110,7 +108,7 @@ impl GmemModel {
     fn in_flight(&self, st: &State, a: Actor) -> bool {
         let c = &self.cfg;
         match a {
-            Actor::Converter => converter::in_flight(c, st),
+            Actor::Converter(k) => converter::in_flight(c, st, k as usize),
             Actor::Proc(p) => host::in_flight(st, p as usize),
             Actor::Pinner(k) => gup::in_flight(c, st, k as usize),
             Actor::Guest(v) => guest::in_flight(st, v as usize),
@@ -136,7 +134,7 @@ impl GmemModel {
                     return None;
                 }
                 match a {
-                    Actor::Converter => converter::start(c, &mut next),
+                    Actor::Converter(k) => converter::start(c, &mut next, k as usize),
                     Actor::Proc(p) => host::start(c, &mut next, p as usize),
                     Actor::Pinner(k) => gup::start(c, &mut next, k as usize),
                     Actor::Guest(v) => guest::start(c, &mut next, v as usize),
@@ -147,7 +145,10 @@ impl GmemModel {
                     }
                     Actor::PoolCallback => return None,
                     Actor::MemoryFailure => memory_failure::start(c, &mut next),
-                    Actor::AllocFail => converter::prealloc_fail(c, &mut next),
+                    Actor::AllocFail => match converter::failing_converter(c, st) {
+                        Some(k) => converter::prealloc_fail(c, &mut next, k),
+                        None => return None,
+                    },
                     Actor::SecondaryMmu => secondary_mmu::start(&mut next),
                 }
                 true
@@ -157,7 +158,7 @@ impl GmemModel {
                     return None;
                 }
                 match a {
-                    Actor::Converter => converter::step(c, &mut next),
+                    Actor::Converter(k) => converter::step(c, &mut next, k as usize),
                     Actor::Proc(p) => host::step(c, &mut next, p as usize),
                     Actor::Pinner(k) => gup::step(c, &mut next, k as usize),
                     Actor::Guest(v) => guest::step(c, &mut next, v as usize),

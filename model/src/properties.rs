@@ -70,8 +70,14 @@ pub fn not_applicable(cfg: &Config, id: PropertyId) -> Option<&'static str> {
             && cfg.secondary_mmu.is_none()
             && !cfg.lru);
     let two_vcpus = cfg.vms > 1 && (0..cfg.vms).all(|v| cfg.guest.iter().any(|g| g.vm == v));
+    let converter_threads = if cfg.design == Design::ExclusivePin {
+        0
+    } else {
+        cfg.converters().count()
+    };
     let lock_users = [
-        !cfg.conversions.is_empty() && cfg.design != Design::ExclusivePin,
+        converter_threads > 0,
+        converter_threads > 1,
         !cfg.procs.is_empty() && cfg.design != Design::ExclusivePin,
         cfg.pinners
             .iter()
@@ -261,6 +267,37 @@ pub fn liveness(cfg: &Config) -> Vec<PropertyId> {
 /// Evaluate one property on a model state.
 pub fn eval(m: &GmemModel, st: &State, id: PropertyId) -> bool {
     id.eval(&View::new(m, st))
+}
+
+/// Evaluate one property on a model state, seeing only converter thread
+/// `k`'s conversion (`None`: every thread's).
+pub fn eval_in(m: &GmemModel, st: &State, id: PropertyId, converter: Option<usize>) -> bool {
+    match converter {
+        None => eval(m, st, id),
+        Some(k) => id.eval(&View::of_converter(m, st, k)),
+    }
+}
+
+/// The scopes a liveness property is checked in, each by its own lasso
+/// search. A property about "the conversion" (a requested conversion
+/// eventually returns, a retried one eventually succeeds) is a promise to
+/// each converter thread: with two threads it is checked once per thread
+/// (`Some(0)`, `Some(1)`), because "no conversion is pending" infinitely
+/// often is weaker than "each thread's is not": two retrying threads can
+/// take turns being pending forever while each returns infinitely often.
+/// Every other property, and every property with one thread, is checked
+/// once (`None`).
+pub fn pending_scopes(cfg: &Config, id: PropertyId) -> Vec<Option<usize>> {
+    use PropertyId::*;
+    let per_thread = matches!(
+        id,
+        ConversionCompletes | ConversionEventuallySucceeds | IndependentSubpages
+    );
+    if per_thread && cfg.converters().count() > 1 {
+        cfg.converters().map(|k| Some(k as usize)).collect()
+    } else {
+        vec![None]
+    }
 }
 
 macro_rules! prop_fns {

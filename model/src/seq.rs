@@ -367,14 +367,19 @@ impl SeqMachine {
                 "design exclusive_pin converts (donates) one page per call".into(),
             ));
         }
-        self.model.cfg.conversions.push(ConvOp { start, pages, to });
+        self.model.cfg.conversions.push(ConvOp {
+            start,
+            pages,
+            to,
+            converter: 0,
+        });
         if self
-            .run(Actor::Converter, |st| st.conv.pc == ConvPc::Done)
+            .run(Actor::Converter(0), |st| st.conv[0].pc == ConvPc::Done)
             .is_none()
         {
             return Ok(Outcome::Blocked);
         }
-        Ok(match self.st.conv.result {
+        Ok(match self.st.conv[0].result {
             Some(ConvResult::Ok) => Outcome::Ok,
             Some(ConvResult::Eagain { error_index }) => Outcome::Eagain { error_index },
             Some(ConvResult::Einval) => Outcome::Einval,

@@ -7,7 +7,7 @@
 //! counters (see `view.rs`), so `refcount_conserved` compares the kernel's
 //! counter against the ground truth of who holds what.
 
-use crate::config::{MAX_PAGES, MAX_PINNERS, MAX_PROCS};
+use crate::config::{MAX_CONVERTERS, MAX_PAGES, MAX_PINNERS, MAX_PROCS};
 use invariants::{Attr, ConvResult, Structure, MAX_VMS};
 
 /// Folio arena size: every page once, plus one reallocation per page after a
@@ -436,7 +436,9 @@ pub struct State {
     pub invalidate_lock: RwSem,
     /// The file was closed: no fd, no host mapping.
     pub closed: bool,
-    pub conv: Converter,
+    /// One per converter thread (`ConvOp::converter`); the second stays at
+    /// its default in configurations with one.
+    pub conv: [Converter; MAX_CONVERTERS],
     pub procs: [Proc; MAX_PROCS],
     pub pinners: [Pinner; MAX_PINNERS],
     /// One vCPU per VM bound to the file.
@@ -537,12 +539,20 @@ impl std::fmt::Debug for State {
         if self.closed {
             writeln!(f, "file closed")?;
         }
-        if self.conv.pc != ConvPc::Idle {
-            write!(f, "converter: request #{} {:?}", self.conv.op, self.conv.pc)?;
-            if let Some(r) = self.conv.result {
+        for (k, c) in self.conv.iter().enumerate() {
+            if c.pc == ConvPc::Idle {
+                continue;
+            }
+            let name = if k == 0 {
+                "converter".to_string()
+            } else {
+                format!("converter{k}")
+            };
+            write!(f, "{name}: request #{} {:?}", c.op, c.pc)?;
+            if let Some(r) = c.result {
                 write!(f, " returned {r:?}")?;
             }
-            if let Some(s) = self.conv.excl {
+            if let Some(s) = c.excl {
                 write!(f, " holds exclusive pin on f{s}")?;
             }
             writeln!(f)?;
@@ -641,11 +651,21 @@ mod pack {
     const PAGE: usize = 8;
     /// Design hugetlb's fields, appended only when one is set (so every
     /// other design packs, and hashes, exactly as before): the second
-    /// gigantic page, the converter's batch state, one `s2_huge` byte per page.
+    /// gigantic page, the first converter's batch state, one `s2_huge` byte
+    /// per page.
     const EXTRA: usize = 2 + MAX_PAGES;
+    /// The second converter thread, appended only when it is not at its
+    /// default (so configurations with one converter pack as before): its
+    /// 17 bytes and its batch byte.
+    const CONV2: usize = CONV + 1;
+    const CONV: usize = 17;
     const FOLIO: usize = 11;
-    /// The largest packed state: 78 + 8 x 8 + 17 x 11 + 10 = 339.
-    pub const MAX: usize = FIXED + MAX_PAGES * PAGE + MAX_FOLIOS * FOLIO + EXTRA;
+    /// The largest packed state: 78 + 8 x 8 + 17 x 11 + 10 + 18 = 357.
+    pub const MAX: usize = FIXED + MAX_PAGES * PAGE + MAX_FOLIOS * FOLIO + EXTRA + CONV2;
+    // The tails are told apart by the total length (the fixed part starts
+    // with nr_pages and the folio count): EXTRA's 2 + nr_pages bytes
+    // (3..=10) and CONV2's 18 never add up to the same length.
+    const _: () = assert!(2 + MAX_PAGES < CONV2 && MAX_CONVERTERS == 2);
 
     #[inline(always)]
     fn slot(s: Option<Slot>) -> [u8; 2] {
@@ -927,8 +947,8 @@ mod pack {
             r[1],
             *closed as u8,
         ]);
-        let mut c = [0u8; 17];
-        conv(cv, &mut c);
+        let mut c = [0u8; CONV];
+        conv(&cv[0], &mut c);
         o[8..25].copy_from_slice(&c);
         for (k, p) in procs.iter().enumerate() {
             o[25 + 3 * k..28 + 3 * k].copy_from_slice(&proc(p));
@@ -1017,10 +1037,8 @@ mod pack {
         n += used * FOLIO;
         // The fixed part's first two bytes give the length so far, so the
         // optional tail keeps the encoding injective.
-        let extra = [
-            gig(&gigantic[1]),
-            cv.batch | (cv.inv_open as u8) << 4 | (cv.enomem_seen as u8) << 5,
-        ];
+        let batch = |c: &Converter| c.batch | (c.inv_open as u8) << 4 | (c.enomem_seen as u8) << 5;
+        let extra = [gig(&gigantic[1]), batch(&cv[0])];
         let huge = pages[..nr].iter().map(|p| p.s2_huge);
         if extra != [gig(&Gigantic::default()), 0] || pages[..nr].iter().any(|p| p.s2_huge != 0) {
             o[n..n + 2].copy_from_slice(&extra);
@@ -1029,6 +1047,12 @@ mod pack {
                 *dst = h;
             }
             n += nr;
+        }
+        if cv[1] != Converter::default() {
+            conv(&cv[1], &mut c);
+            o[n..n + CONV].copy_from_slice(&c);
+            o[n + CONV] = batch(&cv[1]);
+            n += CONV2;
         }
         n
     }
@@ -1081,7 +1105,8 @@ mod tests {
         for f in st.folios.iter_mut() {
             f.state = FolioState::Freed;
         }
-        st.conv.result = Some(ConvResult::Eagain { error_index: 3 });
+        st.conv[0].result = Some(ConvResult::Eagain { error_index: 3 });
+        st.conv[1].result = Some(ConvResult::Eagain { error_index: 3 });
         st.trunc.result = Some(ConvResult::Eagain { error_index: 3 });
         st.last_access = Some(LastAccess {
             who: invariants::Accessor::HostCpu { process: 1 },
@@ -1090,9 +1115,9 @@ mod tests {
             write: true,
             guest_type: Some(Attr::Private),
         });
-        st.conv.batch = 1;
+        st.conv[0].batch = 1;
         assert_eq!(packed(&st).len(), pack::MAX);
-        assert_eq!(pack::MAX, 339);
+        assert_eq!(pack::MAX, 357);
     }
 
     /// Single-field changes all pack differently (spot check of injectivity,
@@ -1118,8 +1143,8 @@ mod tests {
             |s| s.bound = 3,
             |s| s.mf = MfPc::ErrorFolio(0),
             |s| s.guests[1].seq_stale = true,
-            |s| s.conv.pc = ConvPc::CopyOut(FaultPc::Install(0)),
-            |s| s.conv.pc = ConvPc::Prealloc,
+            |s| s.conv[0].pc = ConvPc::CopyOut(FaultPc::Install(0)),
+            |s| s.conv[0].pc = ConvPc::Prealloc,
             |s| s.folios[0].state = FolioState::PageCache,
             |s| {
                 s.folios[0].state = FolioState::PageCache;
@@ -1146,22 +1171,31 @@ mod tests {
             |s| s.gigantic[0].structure = Structure::Split,
             |s| s.gigantic[1].in_pool = false,
             |s| s.pages[0].s2_huge = 1,
-            |s| s.conv.batch = 1,
-            |s| s.conv.inv_open = true,
-            |s| s.conv.enomem_seen = true,
-            |s| s.conv.pc = ConvPc::S2Split,
+            |s| s.conv[0].batch = 1,
+            |s| s.conv[0].inv_open = true,
+            |s| s.conv[0].enomem_seen = true,
+            |s| s.conv[0].pc = ConvPc::S2Split,
+            |s| s.conv[1].pc = ConvPc::Lock,
+            |s| s.conv[1].pc = ConvPc::Check(0),
+            |s| s.conv[1].op = 1,
+            |s| s.conv[1].batch = 1,
+            |s| s.conv[1].inv_open = true,
+            |s| {
+                s.conv[1].pc = ConvPc::Done;
+                s.conv[1].result = Some(ConvResult::Ok)
+            },
             |s| s.procs[0].pc = ProcPc::Fault(FaultPc::FreshSplit(1)),
             |s| s.pinners[0].pc = PinPc::SlowFault(FaultPc::FreshSplit(0)),
             |s| s.guests[0].pc = GuestPc::FreshSplit(0),
             |s| s.invalidate_lock.writer = Some(0),
             |s| s.invalidate_lock.readers = 1,
             |s| s.closed = true,
-            |s| s.conv.succeeded = true,
-            |s| s.conv.drained = true,
-            |s| s.conv.result = Some(ConvResult::Ok),
-            |s| s.conv.result = Some(ConvResult::Eagain { error_index: 0 }),
-            |s| s.conv.pc = ConvPc::Check(0),
-            |s| s.conv.pc = ConvPc::Drain(0),
+            |s| s.conv[0].succeeded = true,
+            |s| s.conv[0].drained = true,
+            |s| s.conv[0].result = Some(ConvResult::Ok),
+            |s| s.conv[0].result = Some(ConvResult::Eagain { error_index: 0 }),
+            |s| s.conv[0].pc = ConvPc::Check(0),
+            |s| s.conv[0].pc = ConvPc::Drain(0),
             |s| s.procs[1].pc = ProcPc::Fault(FaultPc::LockInv),
             |s| s.procs[1].pc = ProcPc::Fault(FaultPc::Install(0)),
             |s| s.pinners[2].pc = PinPc::SlowFault(FaultPc::LockInv),

@@ -12,11 +12,27 @@ use invariants::*;
 pub struct View<'a> {
     pub cfg: &'a Config,
     pub st: &'a State,
+    /// Show only this converter thread's conversion (a liveness property
+    /// about "the conversion" is checked per thread:
+    /// [`crate::properties::pending_scopes`]); `None` shows every thread's.
+    pub converter: Option<usize>,
 }
 
 impl<'a> View<'a> {
     pub fn new(m: &'a GmemModel, st: &'a State) -> View<'a> {
-        View { cfg: &m.cfg, st }
+        View {
+            cfg: &m.cfg,
+            st,
+            converter: None,
+        }
+    }
+
+    /// The view with converter thread `k`'s conversion only.
+    pub fn of_converter(m: &'a GmemModel, st: &'a State, k: usize) -> View<'a> {
+        View {
+            converter: Some(k),
+            ..View::new(m, st)
+        }
     }
 
     /// The reference parts of folio `s`, from the holders.
@@ -51,9 +67,11 @@ impl<'a> View<'a> {
         if st.populate.src == Some(s) {
             p.gets += 1;
         }
-        if st.conv.excl == Some(s) {
-            p.pins += 1;
-            p.exclusive += 1;
+        for c in &st.conv {
+            if c.excl == Some(s) {
+                p.pins += 1;
+                p.exclusive += 1;
+            }
         }
         let fault_ref = !cfg.has(Bug::FaultNoRef);
         for proc in st.procs.iter() {
@@ -66,8 +84,10 @@ impl<'a> View<'a> {
                 p.transient += 1;
             }
         }
-        if st.conv.pc == ConvPc::CopyOut(FaultPc::Install(s)) && fault_ref {
-            p.transient += 1;
+        for c in &st.conv {
+            if c.pc == ConvPc::CopyOut(FaultPc::Install(s)) && fault_ref {
+                p.transient += 1;
+            }
         }
         // The secondary MMU's handle_mm_fault(); its device mapping holds
         // nothing.
@@ -163,9 +183,11 @@ impl GmemView for View<'_> {
                 v.gets += 1;
             }
         }
-        if let Some(s) = st.conv.excl {
-            if pg.folio == Some(s) && converter::op(cfg, st).start as usize == i {
-                v.exclusive_pins += 1;
+        for k in cfg.converters().map(usize::from) {
+            if let Some(s) = st.conv[k].excl {
+                if pg.folio == Some(s) && converter::op(cfg, st, k).start as usize == i {
+                    v.exclusive_pins += 1;
+                }
             }
         }
         v
@@ -238,41 +260,44 @@ impl GmemView for View<'_> {
 
     fn for_each_conversion(&self, f: &mut dyn FnMut(&ConversionView<'_>)) {
         let (cfg, st) = (self.cfg, self.st);
-        if cfg.conversions.is_empty() || st.conv.pc == ConvPc::Idle {
-            return;
-        }
-        let op = converter::op(cfg, st);
-        let n = op.pages as usize;
-        let unpack = |bits: u8| {
-            let mut a = [Attr::Shared; 8];
-            for (j, x) in a.iter_mut().enumerate().take(n) {
-                if bits & (1 << j) != 0 {
-                    *x = Attr::Private;
-                }
+        for k in cfg.converters().map(usize::from) {
+            if self.converter.is_some_and(|only| only != k) || st.conv[k].pc == ConvPc::Idle {
+                continue;
             }
-            a
-        };
-        let before = unpack(st.conv.before);
-        let after = unpack(st.conv.after);
-        f(&ConversionView {
-            start: op.start as usize,
-            nr_pages: n,
-            to: op.to,
-            status: match (st.conv.pc, st.conv.result) {
-                (ConvPc::Done, Some(r)) => ConvStatus::Returned(r),
-                _ => ConvStatus::InProgress,
-            },
-            before: &before[..n],
-            after: &after[..n],
-            retries_until_ok: cfg.retry_until_ok,
-            succeeded: st.conv.succeeded,
-        });
+            let c = &st.conv[k];
+            let op = converter::op(cfg, st, k);
+            let n = op.pages as usize;
+            let unpack = |bits: u8| {
+                let mut a = [Attr::Shared; 8];
+                for (j, x) in a.iter_mut().enumerate().take(n) {
+                    if bits & (1 << j) != 0 {
+                        *x = Attr::Private;
+                    }
+                }
+                a
+            };
+            let before = unpack(c.before);
+            let after = unpack(c.after);
+            f(&ConversionView {
+                start: op.start as usize,
+                nr_pages: n,
+                to: op.to,
+                status: match (c.pc, c.result) {
+                    (ConvPc::Done, Some(r)) => ConvStatus::Returned(r),
+                    _ => ConvStatus::InProgress,
+                },
+                before: &before[..n],
+                after: &after[..n],
+                retries_until_ok: cfg.retry_until_ok,
+                succeeded: c.succeeded,
+            });
+        }
     }
 
     fn for_each_thread_locks(&self, f: &mut dyn FnMut(&ThreadLocks<'_>)) {
         let (cfg, st) = (self.cfg, self.st);
         let inv = st.invalidate_lock;
-        for tid in 0..15u8 {
+        for tid in 0..16u8 {
             let mut holds: [(LockId, LockMode); 2] = [(LockId::MmuLock, LockMode::Shared); 2];
             let mut n = 0;
             if inv.writer == Some(tid) {
@@ -305,11 +330,13 @@ fn waits_for(cfg: &Config, st: &State, tid: u8) -> Option<(LockId, LockMode)> {
     let inv = st.invalidate_lock;
     let read = (!inv.can_read()).then_some((LockId::InvalidateLock, LockMode::Shared));
     let write = (!inv.can_write()).then_some((LockId::InvalidateLock, LockMode::Exclusive));
+    let conv = |k: usize| (converter::tid(k) == tid).then(|| &st.conv[k]);
+    let converter = conv(0).or_else(|| conv(1));
     match tid {
-        0 if st.conv.pc == ConvPc::Lock => write,
+        _ if converter.is_some_and(|c| c.pc == ConvPc::Lock) => write,
         // The copy-out's fault takes the lock shared (BUG copy_out_under_lock:
         // while the converter itself still holds it for write).
-        0 if st.conv.pc == ConvPc::CopyOut(FaultPc::LockInv)
+        _ if converter.is_some_and(|c| c.pc == ConvPc::CopyOut(FaultPc::LockInv))
             && st.pages[i_arg(cfg)].ptes & 1 == 0 =>
         {
             read

@@ -136,6 +136,17 @@ fn the_documented_examples_load() {
             "{field} undocumented"
         );
     }
+    let conv = model::config::ConvOp {
+        converter: 1,
+        ..parse(VALID, "x").unwrap().cfg.conversions[0]
+    };
+    let conv = serde_json::to_value(conv).unwrap();
+    for field in conv.as_object().unwrap().keys() {
+        assert!(
+            doc.contains(&format!("| `{field}` |")),
+            "conversions[].{field} undocumented"
+        );
+    }
     let pin = serde_json::to_value(parse(VALID, "x").unwrap().cfg.pinners[0]).unwrap();
     for field in pin.as_object().unwrap().keys() {
         assert!(
@@ -143,4 +154,45 @@ fn the_documented_examples_load() {
             "pinners[].{field} undocumented"
         );
     }
+}
+
+/// The converter thread of a request is validated: in range, thread 1 only
+/// beside thread 0, and no page donated by both threads under design
+/// exclusive_pin.
+#[test]
+fn converter_threads_are_validated() {
+    let file = |design: &str, convs: &str| {
+        format!(
+            r#"{{"name": "x", "pass": "safety", "config": {{"design": "{design}", "pages": 2,
+               "conversions": [{convs}]}}}}"#
+        )
+    };
+    let err = |design: &str, convs: &str| match parse(&file(design, convs), "x.json") {
+        Ok(_) => panic!("accepted: {convs}"),
+        Err(e) => e.0,
+    };
+    let e = err(
+        "inplace",
+        r#"{"start": 0, "pages": 1, "to": "private", "converter": 2}"#,
+    );
+    assert!(e.contains("conversions[0].converter"), "{e}");
+    let e = err(
+        "inplace",
+        r#"{"start": 0, "pages": 1, "to": "private", "converter": 1}"#,
+    );
+    assert!(e.contains("none converter 0"), "{e}");
+    let e = err(
+        "exclusive_pin",
+        r#"{"start": 0, "pages": 1, "to": "private"},
+           {"start": 0, "pages": 1, "to": "shared", "converter": 1}"#,
+    );
+    assert!(e.contains("both converter threads donate page 0"), "{e}");
+    // Overlapping ranges are the point elsewhere.
+    let ok = file(
+        "inplace",
+        r#"{"start": 0, "pages": 2, "to": "private"},
+           {"start": 1, "pages": 1, "to": "private", "converter": 1}"#,
+    );
+    let g = parse(&ok, "x.json").expect("overlapping ranges of two threads are valid");
+    assert_eq!(g.cfg.converters().collect::<Vec<_>>(), [0, 1]);
 }

@@ -70,7 +70,7 @@ fn actions_are_named_by_their_kernel_step() {
     }
     // Outside the explorer's order the label is not known: the state-free form.
     assert_eq!(
-        m.format_action(&Action::Step(model::Actor::Converter)),
+        m.format_action(&Action::Step(model::Actor::Converter(0))),
         "converter: next step"
     );
 }

@@ -94,8 +94,8 @@ fn a_failed_second_batch_leaves_the_first_batch_converted() {
     // (the pinned one, first index of huge page 1) with subpage 1 (huge
     // page 0) already private and subpage 2 still shared.
     let states = reachable(row("hugetlb"));
-    assert!(states.iter().any(|s| s.conv.op == 1
-        && s.conv.result == Some(ConvResult::Eagain { error_index: 2 })
+    assert!(states.iter().any(|s| s.conv[0].op == 1
+        && s.conv[0].result == Some(ConvResult::Eagain { error_index: 2 })
         && s.pages[1].private
         && !s.pages[2].private));
 }
@@ -187,7 +187,7 @@ fn enomem_in_either_split_keeps_every_property_and_the_retry_succeeds() {
     let o = run(c.clone());
     assert!(o.violated.is_empty(), "{:?}", o.violated);
     let states = reachable(c.clone());
-    let enomem = |s: &State| matches!(s.conv.result, Some(ConvResult::Enomem { .. }));
+    let enomem = |s: &State| matches!(s.conv[0].result, Some(ConvResult::Enomem { .. }));
     // kvm_gmem_split_private() failed: the huge leaf is still there.
     assert!(states.iter().any(|s| enomem(s) && s.pages[0].s2_huge != 0));
     // hugetlb_vmemmap_restore_folio() failed: leaf split, folio still whole.
@@ -198,7 +198,7 @@ fn enomem_in_either_split_keeps_every_property_and_the_retry_succeeds() {
     // After a failure the retry succeeds.
     assert!(states
         .iter()
-        .any(|s| s.conv.enomem_seen && s.conv.result == Some(ConvResult::Ok)));
+        .any(|s| s.conv[0].enomem_seen && s.conv[0].result == Some(ConvResult::Ok)));
     assert_eq!(
         liveness_verdict(c, PropertyId::ConversionCompletes),
         "holds"
@@ -322,15 +322,15 @@ fn print_timelines() {
     }
     println!("fresh split race, proc0 gets SIGBUS:\n{}", lines.join("\n"));
     let s2split = shortest_path(row("hugetlb@enomem"), |s| {
-        matches!(s.conv.result, Some(ConvResult::Enomem { .. })) && s.pages[0].s2_huge != 0
+        matches!(s.conv[0].result, Some(ConvResult::Enomem { .. })) && s.pages[0].s2_huge != 0
     });
     println!("\nstage-2 split ENOMEM:\n{}", s2split.join("\n"));
     let enomem = shortest_path(row("hugetlb@enomem"), |s| {
-        s.conv.enomem_seen && s.conv.result == Some(ConvResult::Ok)
+        s.conv[0].enomem_seen && s.conv[0].result == Some(ConvResult::Ok)
     });
     println!("\nENOMEM then retry:\n{}", enomem.join("\n"));
     let vmemmap = shortest_path(row("hugetlb@enomem"), |s| {
-        matches!(s.conv.result, Some(ConvResult::Enomem { .. })) && s.pages[0].s2_huge == 0
+        matches!(s.conv[0].result, Some(ConvResult::Enomem { .. })) && s.pages[0].s2_huge == 0
     });
     println!("\nvmemmap restore ENOMEM:\n{}", vmemmap.join("\n"));
 }

@@ -25,11 +25,15 @@ fn compact_and_reference_engines_agree_on_every_liveness_gate_row() {
         .filter(|r| r.pass == Pass::Liveness)
     {
         let m = GmemModel::new(row.cfg.clone()).expect("gate rows are valid");
-        for id in properties::liveness(&m.cfg) {
-            let pending = |s: &_| properties::eval(&m, s, id);
+        for (id, scope) in properties::liveness(&m.cfg).into_iter().flat_map(|id| {
+            properties::pending_scopes(&m.cfg, id)
+                .into_iter()
+                .map(move |sc| (id, sc))
+        }) {
+            let pending = |s: &_| properties::eval_in(&m, s, id, scope);
             let new = liveness::check(&m, pending, &opts);
             let old = reference::check(&m, pending, &opts);
-            let what = format!("{} / {}", row.name, id.name());
+            let what = format!("{} / {} / {scope:?}", row.name, id.name());
             assert_eq!(new.verdict, old.verdict, "{what}: verdict or lasso differs");
             assert_eq!(
                 (

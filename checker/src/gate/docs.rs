@@ -79,10 +79,9 @@ fn actor_script(c: &Config, a: Actor) -> String {
         }
     };
     let what = match a {
-        Actor::Converter => {
+        Actor::Converter(k) => {
             let ops: Vec<String> = c
-                .conversions
-                .iter()
+                .conversions_of(k)
                 .map(|o| format!("{} to {:?}", range(o.start, o.pages), o.to).to_lowercase())
                 .collect();
             let mut s = format!("converts {}", ops.join(", then "));
@@ -269,7 +268,7 @@ pub fn render(rows: &[RowResult]) -> String {
         out += &format!("S{}: {}. ", i + 1, id.name());
     }
     out = out.trim_end().to_string();
-    out += "\n\n## Liveness (fair-lasso search, weak fairness per actor)\n\n";
+    out += "\n\n## Liveness (fair-lasso search, weak fairness per actor, strong for a converter's lock)\n\n";
     out += &table(&live_rows, &live, &names(&live));
 
     out += "\n## Rows\n\n";

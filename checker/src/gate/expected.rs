@@ -66,11 +66,16 @@ fn explain(row: &str, prop: &str, want: &str, got: &str) -> String {
 
 /// Differences between results and the expectation.
 pub fn compare(rows: &[RowResult], exp: &Expected) -> Vec<String> {
+    compare_with(rows, exp, "checker/expected.json")
+}
+
+/// Differences between results and the expectation read from `file`.
+pub fn compare_with(rows: &[RowResult], exp: &Expected, file: &str) -> Vec<String> {
     let mut diffs = Vec::new();
     for r in rows {
         let Some(e) = exp.get(&r.name) else {
             diffs.push(format!(
-                "{}: row missing from checker/expected.json (review, then gate --bless)",
+                "{}: row missing from {file} (review, then gate --bless)",
                 r.name
             ));
             continue;
@@ -78,7 +83,7 @@ pub fn compare(rows: &[RowResult], exp: &Expected) -> Vec<String> {
         for p in &r.results {
             match e.get(p.name()) {
                 None => diffs.push(format!(
-                    "{} / {}: property missing from checker/expected.json (got {})",
+                    "{} / {}: property missing from {file} (got {})",
                     r.name,
                     p.name(),
                     p.verdict.key()

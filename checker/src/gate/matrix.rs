@@ -17,7 +17,7 @@ fn symbol(key: &str) -> &'static str {
     }
 }
 
-const LEGEND: &str = ". holds   X violated   + example found   ! example NOT found   - n/a   ? incomplete   (blank: not checked)   * differs from checker/expected.json";
+const LEGEND: &str = ". holds   X violated   + example found   ! example NOT found   - n/a   ? incomplete   (blank: not checked)   * differs from";
 
 fn table(rows: &[&RowResult], cols: &[PropertyId], exp: &Expected) -> String {
     let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(3).max(3);
@@ -64,6 +64,11 @@ fn table(rows: &[&RowResult], cols: &[PropertyId], exp: &Expected) -> String {
 }
 
 pub fn render(rows: &[RowResult], exp: &Expected) -> String {
+    render_against(rows, exp, "checker/expected.json")
+}
+
+/// The matrix, marking cells that differ from `exp`, read from `file`.
+pub fn render_against(rows: &[RowResult], exp: &Expected, file: &str) -> String {
     let safety_cols: Vec<PropertyId> = PropertyId::all()
         .filter(|p| p.kind() != Kind::Liveness)
         .collect();
@@ -75,6 +80,6 @@ pub fn render(rows: &[RowResult], exp: &Expected) -> String {
     out += &table(&safety_rows, &safety_cols, exp);
     out += "\nliveness (fair lasso search):\n";
     out += &table(&live_rows, &live_cols, exp);
-    out += &format!("\nlegend: {LEGEND}\n");
+    out += &format!("\nlegend: {LEGEND} {file}\n");
     out
 }

@@ -5,6 +5,7 @@
 //! (`checker/sanity.json`). Any difference fails the gate.
 
 mod corpus;
+mod deep;
 mod docs;
 mod expected;
 mod matrix;
@@ -22,6 +23,9 @@ use std::time::Instant;
 pub use rows::RowResult;
 
 pub fn cmd(a: &GateArgs) -> Result<Code> {
+    if a.deep {
+        return deep::cmd(a);
+    }
     let start = Instant::now();
     let progress = Progress::new("gate", !a.json);
     let configs = crate::select::gate_rows()?;

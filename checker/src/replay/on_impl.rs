@@ -106,12 +106,12 @@ fn model_point(
     }
     let p = |i: u8| Some(i as usize);
     match actor {
-        Actor::Converter => match st.conv.pc {
+        Actor::Converter(k) => match st.conv[k as usize].pc {
             ConvPc::Idle => (START, None),
             // The VMM retries an EAGAIN'd request (design hugetlb: an
             // ENOMEM'd one too); otherwise it is between requests (or done
             // with its script).
-            ConvPc::Done if cfg.retry_until_ok && retried(cfg, st.conv.result) => {
+            ConvPc::Done if cfg.retry_until_ok && retried(cfg, st.conv[k as usize].result) => {
                 ("conv.done", None)
             }
             ConvPc::Done => (START, None),
@@ -239,19 +239,23 @@ fn device_refaulted(t: &Trace, j: usize) -> bool {
 }
 
 /// What the VMM knows that the kernel does not: whether the current
-/// conversion request is one it retries until it succeeds, and whether it has.
+/// conversion request is one it retries until it succeeds, and whether it
+/// has (per converter thread).
 #[derive(Default)]
 struct Vmm {
     retry: bool,
-    succeeded: AtomicBool,
+    succeeded: [AtomicBool; model::config::MAX_CONVERTERS],
 }
 
 /// The implementation's view with the VMM's knowledge added to the
 /// conversion records (the liveness properties ask about retried requests):
-/// only the newest record (the current attempt) is shown.
+/// per converter thread, only its newest record (the current attempt) is
+/// shown; `converter` limits it to one thread (`properties::pending_scopes`).
 struct WithVmm<'a> {
     gm: &'a GuestMemFd,
     vmm: &'a Vmm,
+    callers: &'a [(usize, std::thread::ThreadId)],
+    converter: Option<usize>,
 }
 
 impl GmemView for WithVmm<'_> {
@@ -274,27 +278,16 @@ impl GmemView for WithVmm<'_> {
         self.gm.for_each_thread_locks(f)
     }
     fn for_each_conversion(&self, f: &mut dyn FnMut(&ConversionView<'_>)) {
-        let mut all = Vec::new();
-        self.gm.for_each_conversion(&mut |c| {
-            all.push((
-                c.start,
-                c.nr_pages,
-                c.to,
-                c.status,
-                c.before.to_vec(),
-                c.after.to_vec(),
-            ))
-        });
-        if let Some((start, nr_pages, to, status, before, after)) = all.pop() {
-            f(&ConversionView {
-                start,
-                nr_pages,
-                to,
-                status,
-                before: &before,
-                after: &after,
-                retries_until_ok: self.vmm.retry,
-                succeeded: self.vmm.succeeded.load(Ordering::SeqCst),
+        for &(k, caller) in self.callers {
+            if self.converter.is_some_and(|only| only != k) {
+                continue;
+            }
+            self.gm.last_conversion_of(caller, &mut |c| {
+                f(&ConversionView {
+                    retries_until_ok: self.vmm.retry,
+                    succeeded: self.vmm.succeeded[k].load(Ordering::SeqCst),
+                    ..*c
+                })
             });
         }
     }
@@ -302,7 +295,8 @@ impl GmemView for WithVmm<'_> {
 
 /// One actor's script, as the model's configuration gives it.
 enum Script {
-    Converter(Vec<model::config::ConvOp>),
+    /// Converter thread `k` and its requests.
+    Converter(usize, Vec<model::config::ConvOp>),
     Proc(u32, Vec<HostOp>),
     Pinner(model::config::PinnerCfg),
     Guest(usize, Vec<model::config::GuestOp>),
@@ -336,14 +330,14 @@ fn run_script(gm: &GuestMemFd, vmm: &Vmm, id: usize, s: Script, arg: Option<u8>)
     let enomem_retried = gm.design() == guest_memfd::Design::Hugetlb;
     let value = id as u8 + 1;
     match s {
-        Script::Converter(ops) => {
+        Script::Converter(k, ops) => {
             for op in ops {
                 sched::step_point(START, None);
-                vmm.succeeded.store(false, Ordering::SeqCst);
+                vmm.succeeded[k].store(false, Ordering::SeqCst);
                 loop {
                     let r = convert(gm, op, arg);
                     if r.is_ok() {
-                        vmm.succeeded.store(true, Ordering::SeqCst);
+                        vmm.succeeded[k].store(true, Ordering::SeqCst);
                     }
                     // The implementation refuses a donation with -EBUSY
                     // [infer], the model calls it EAGAIN: the VMM retries both.
@@ -503,6 +497,8 @@ struct World {
     vmm: Arc<Vmm>,
     sched: Arc<Sched>,
     ids: BTreeMap<Actor, usize>,
+    /// Each converter thread's OS thread (whose ioctls are its conversions).
+    callers: Vec<(usize, std::thread::ThreadId)>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
@@ -524,10 +520,13 @@ impl World {
         let actors = m.actors();
         let sched = Sched::new(actors.len());
         let mut ids = BTreeMap::new();
+        let mut callers = Vec::new();
         let mut threads = Vec::new();
         for (id, &a) in actors.iter().enumerate() {
             let script = match a {
-                Actor::Converter => Script::Converter(cfg.conversions.clone()),
+                Actor::Converter(k) => {
+                    Script::Converter(k as usize, cfg.conversions_of(k).copied().collect())
+                }
                 Actor::Proc(p) => Script::Proc(mms[p as usize], cfg.procs[p as usize].clone()),
                 Actor::Pinner(k) => Script::Pinner(cfg.pinners[k as usize]),
                 Actor::Guest(v) => Script::Guest(v as usize, cfg.guest.clone()),
@@ -582,6 +581,9 @@ impl World {
                     s2.exit(id, r.is_err());
                 })
                 .map_err(|e| format!("cannot spawn a thread: {e}"))?;
+            if let Actor::Converter(k) = a {
+                callers.push((k as usize, h.thread().id()));
+            }
             threads.push(h);
             // One at a time, so no two actors ever run together.
             sched
@@ -594,23 +596,32 @@ impl World {
             vmm,
             sched,
             ids,
+            callers,
             threads,
         })
     }
 
-    fn view(&self) -> WithVmm<'_> {
+    fn view(&self, converter: Option<usize>) -> WithVmm<'_> {
         WithVmm {
             gm: &self.gm,
             vmm: &self.vmm,
+            callers: &self.callers,
+            converter,
         }
     }
 
-    /// Does property `id` fail here (safety: violated; liveness: pending)?
-    fn fails(&self, id: PropertyId) -> bool {
+    /// Does property `id` fail here (safety: violated; liveness: pending,
+    /// in converter scope `scope`, `properties::pending_scopes`)?
+    fn fails_in(&self, id: PropertyId, scope: Option<usize>) -> bool {
         match id.kind() {
-            Kind::Liveness => id.eval(&self.view()),
+            Kind::Liveness => id.eval(&self.view(scope)),
             _ => !id.eval(&*self.gm),
         }
+    }
+
+    /// Does property `id` fail here, in every scope it is checked in?
+    fn fails(&self, id: PropertyId) -> bool {
+        self.fails_in(id, None)
     }
 
     /// One step of actor `sid`; the accesses the view shows are this step's.
@@ -622,7 +633,11 @@ impl World {
         // only where they matter (`enomem`, `attrs_arg_page`). Where they do
         // not, the implementation passes those points within the model's
         // step.
-        if self.ids.get(&Actor::Converter) == Some(&sid) {
+        let converter = self
+            .ids
+            .iter()
+            .any(|(a, &id)| matches!(a, Actor::Converter(_)) && id == sid);
+        if converter {
             let unmodelled = |name: &str| {
                 (name == "conv.prealloc" && !self.cfg.enomem)
                     || (name == "conv.copy_out" && self.cfg.attrs_arg_page.is_none())
@@ -690,14 +705,15 @@ fn strict(tf: &TraceFile) -> Result<Outcome, String> {
     let w = World::new(m, true)?;
     let id = tf.property;
     let l = tf.loop_index.unwrap_or(t.steps.len());
-    let mut first_fail = w.fails(id).then_some(0);
+    let scope = lasso_scope(tf);
+    let mut first_fail = w.fails_in(id, scope).then_some(0);
     // Liveness: the first state of the loop (or after) that is not pending.
-    let mut loop_not_pending = (l == 0 && !w.fails(id)).then_some(0);
+    let mut loop_not_pending = (l == 0 && !w.fails_in(id, scope)).then_some(0);
     let safety = model::properties::safety(&m.cfg);
     for (k, step) in t.steps.iter().enumerate() {
         follow(&w, &t, k, step.action)?;
         same_safety_verdicts(m, &w, &t, k, &safety)?;
-        let fails = w.fails(id);
+        let fails = w.fails_in(id, scope);
         if first_fail.is_none() && fails {
             first_fail = Some(k + 1);
         }
@@ -760,7 +776,7 @@ fn strict(tf: &TraceFile) -> Result<Outcome, String> {
                 }
             }
         }
-        if !w.fails(id) {
+        if !w.fails_in(id, scope) {
             return Ok(o(false, "the conversion completed after all".into()));
         }
         return Ok(o(
@@ -776,7 +792,7 @@ fn strict(tf: &TraceFile) -> Result<Outcome, String> {
     for k in l..last {
         follow(&w, &t, k, t.steps[k].action)
             .map_err(|e| format!("second time round the loop: {e}"))?;
-        if !w.fails(id) {
+        if !w.fails_in(id, scope) {
             return Ok(o(
                 false,
                 format!(
@@ -793,6 +809,23 @@ fn strict(tf: &TraceFile) -> Result<Outcome, String> {
             last - l
         ),
     ))
+}
+
+/// The scope in which a lasso stays pending on the model (one converter
+/// thread's conversion where the property is checked per thread,
+/// `properties::pending_scopes`); `None` for a safety trace or a property
+/// checked once.
+fn lasso_scope(tf: &TraceFile) -> Option<usize> {
+    let m = &tf.model;
+    let (Some(l), Ok(t)) = (tf.loop_index, trace::replay(m, tf.init_index, &tf.actions)) else {
+        return None;
+    };
+    model::properties::pending_scopes(&m.cfg, tf.property)
+        .into_iter()
+        .find(|&sc| {
+            (l..=t.steps.len()).all(|i| model::properties::eval_in(m, t.state(i), tf.property, sc))
+        })
+        .flatten()
 }
 
 /// After step `k`, every safety property has the same verdict on the model
@@ -828,8 +861,11 @@ fn follow(w: &World, t: &Trace, k: usize, a: Action) -> Result<(), String> {
     // injected failure.
     let (actor, a) = match a.actor() {
         Actor::AllocFail => {
+            let k = model::actors::converter::failing_converter(&w.cfg, t.state(k))
+                .ok_or_else(|| format!("{}: no converter can fail", step_desc(k, a)))?;
+            let c = Actor::Converter(k as u8);
             inject_alloc_fail(w);
-            (Actor::Converter, Action::Step(Actor::Converter))
+            (c, Action::Step(c))
         }
         x => (x, a),
     };
@@ -930,6 +966,7 @@ pub fn replay_bug_off(tf: &TraceFile) -> Option<Outcome> {
 fn bug_off(tf: &TraceFile) -> Result<(bool, String), String> {
     let w = World::new(&tf.model, false)?;
     let id = tf.property;
+    let scope = lasso_scope(tf);
     let mut granted = 0;
     let check = |w: &World, when: &str| -> Result<(), String> {
         match id.kind() {
@@ -943,13 +980,16 @@ fn bug_off(tf: &TraceFile) -> Result<(bool, String), String> {
             // The environment's -ENOMEM, where the converter preallocates.
             Actor::AllocFail => {
                 let points = alloc_fail_point(w.cfg.design);
-                if w.parked(Actor::Converter)
-                    .is_none_or(|p| !points.contains(&p.name))
-                {
+                let at_point = w
+                    .cfg
+                    .converters()
+                    .map(Actor::Converter)
+                    .find(|&c| w.parked(c).is_some_and(|p| points.contains(&p.name)));
+                let Some(c) = at_point else {
                     continue;
-                }
+                };
                 inject_alloc_fail(&w);
-                Action::Step(Actor::Converter)
+                Action::Step(c)
             }
             _ => a,
         };
@@ -976,7 +1016,7 @@ fn bug_off(tf: &TraceFile) -> Result<(bool, String), String> {
     // after round, until a whole round changes nothing (everyone ended, or
     // is blocked) or the budget is spent.
     let mut tail = 0;
-    let mut pending_seen_clear = !w.fails(id);
+    let mut pending_seen_clear = !w.fails_in(id, scope);
     while tail < TAIL_STEPS {
         let mut progress = false;
         for (&a, &sid) in &w.ids {
@@ -991,7 +1031,7 @@ fn bug_off(tf: &TraceFile) -> Result<(bool, String), String> {
             if let Err(e) = check(&w, &format!("while running {a} to the end")) {
                 return Ok((false, e));
             }
-            pending_seen_clear |= !w.fails(id);
+            pending_seen_clear |= !w.fails_in(id, scope);
         }
         if !progress {
             break;
@@ -1109,6 +1149,45 @@ mod tests {
         assert!(
             followed > 1000 || std::env::var("REPLAY_ROWS").is_ok(),
             "only {followed} steps followed"
+        );
+    }
+
+    /// Two converter threads of the implementation run the model's
+    /// interleavings of `inplace@two_converters` step for step, including
+    /// ones where a thread is inside its ioctl while the other holds the
+    /// invalidate lock, and ones where a failed call copies error_offset
+    /// out after its unlock while the other thread has taken the lock.
+    #[test]
+    fn two_converter_threads_follow_the_model() {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs/inplace@two_converters.json");
+        let row = model::gate::load_file(&file).expect("row loads");
+        let m = GmemModel::new(row.cfg).expect("valid");
+        let (mut overlapped, mut copy_out_while_other_locks) = (0, 0);
+        for seed in 1..=300u64 {
+            let path = walk(&m, seed * 104_729, 60);
+            let n = follow_path(&m, &path).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+            let t = trace::replay(&m, 0, &path[..n]).expect("replays");
+            for k in 0..=n {
+                let st = t.state(k);
+                let busy =
+                    |c: &model::state::Converter| !matches!(c.pc, ConvPc::Idle | ConvPc::Done);
+                if busy(&st.conv[0]) && busy(&st.conv[1]) {
+                    overlapped += 1;
+                }
+                let other_locks =
+                    |j: usize| st.invalidate_lock.writer == Some(model::actors::converter::tid(j));
+                if (matches!(st.conv[0].pc, ConvPc::CopyOut(_)) && other_locks(1))
+                    || (matches!(st.conv[1].pc, ConvPc::CopyOut(_)) && other_locks(0))
+                {
+                    copy_out_while_other_locks += 1;
+                }
+            }
+        }
+        assert!(overlapped > 0, "no walk had both threads inside the ioctl");
+        assert!(
+            copy_out_while_other_locks > 0,
+            "no walk copied error_offset out while the other thread held the lock"
         );
     }
 }

@@ -92,7 +92,7 @@ fn enabled(m: &GmemModel, s: &State, c: liveness::FairClass) -> bool {
     m.actions(s, &mut actions);
     actions
         .into_iter()
-        .any(|a| m.fairness_class(&a) == Some(c) && m.next_state(s, a).is_some_and(|n| n != *s))
+        .any(|a| m.fairness_class(s, &a) == Some(c) && m.next_state(s, a).is_some_and(|n| n != *s))
 }
 
 fn check_lasso(m: &GmemModel, tf: &TraceFile, t: &Trace) -> Outcome {
@@ -110,12 +110,23 @@ fn check_lasso(m: &GmemModel, tf: &TraceFile, t: &Trace) -> Outcome {
             "the loop does not close: state {last} is not state {l}"
         ));
     }
-    if let Some(i) = (l..=last).find(|&i| !properties::eval(m, t.state(i), id)) {
+    // Pending throughout the loop in one scope (one converter thread's
+    // conversion, where the property is checked per thread).
+    let scopes = properties::pending_scopes(&m.cfg, id);
+    let first_not_pending =
+        |scope| (l..=last).find(|&i| !properties::eval_in(m, t.state(i), id, scope));
+    if !scopes.iter().any(|&sc| first_not_pending(sc).is_none()) {
+        let i = scopes
+            .iter()
+            .filter_map(|&sc| first_not_pending(sc))
+            .max()
+            .unwrap_or(l);
         return fail(format!("loop state {i} is not pending"));
     }
     for d in m.fairness_decls() {
         let taken = t.steps[l..].iter().enumerate().any(|(k, s)| {
-            m.fairness_class(&s.action) == Some(d.class) && s.state != *t.state(l + k)
+            m.fairness_class(t.state(l + k), &s.action) == Some(d.class)
+                && s.state != *t.state(l + k)
         });
         let disabled_at = |i: usize| !enabled(m, t.state(i), d.class);
         let disabled = match d.kind {

@@ -163,7 +163,7 @@ where
         }
         model.actions(s, &mut actions);
         for (ai, a) in actions.drain(..).enumerate() {
-            let class = classes.dense(model.fairness_class(&a));
+            let class = classes.dense(model.fairness_class(s, &a));
             match model.next_state(s, a) {
                 Some(t) if t != *s => {
                     if class != NO_CLASS {

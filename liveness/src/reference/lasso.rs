@@ -96,7 +96,7 @@ where
     model.actions(&g.states[src as usize], &mut actions);
     let action = actions.swap_remove(action_index);
     Step {
-        class: model.fairness_class(&action),
+        class: model.fairness_class(&g.states[src as usize], &action),
         action,
         action_index,
         state: g.states[dst as usize].clone(),

@@ -77,7 +77,7 @@ impl Model for GraphModel {
 }
 
 impl FairModel for GraphModel {
-    fn fairness_class(&self, action: &Go) -> Option<FairClass> {
+    fn fairness_class(&self, _: &u8, action: &Go) -> Option<FairClass> {
         action.class
     }
 
@@ -105,7 +105,7 @@ pub fn assert_replays<M>(
         let mut actions = Vec::new();
         model.actions(&cur, &mut actions);
         assert_eq!(actions[step.action_index], step.action);
-        assert_eq!(model.fairness_class(&step.action), step.class);
+        assert_eq!(model.fairness_class(&cur, &step.action), step.class);
         let next = model
             .next_state(&cur, step.action.clone())
             .expect("ignored action");
@@ -135,7 +135,7 @@ pub fn assert_replays<M>(
                 let enabled = model
                     .next_steps(s)
                     .into_iter()
-                    .any(|(a, t)| model.fairness_class(&a) == Some(w.class) && t != *s);
+                    .any(|(a, t)| model.fairness_class(s, &a) == Some(w.class) && t != *s);
                 assert!(
                     !enabled,
                     "{} is enabled at loop state {cycle_state}",

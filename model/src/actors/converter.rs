@@ -5,31 +5,57 @@
 //! (`docs/kernel.md#exclusive-pin-rfc`).
 
 use super::host::{fault_step, Fault};
+use super::Actor;
 use crate::config::{Bug, Config, ConvOp, Design};
 use crate::mm::{self, sub_slot};
 use crate::state::*;
 use invariants::Accessor;
 use invariants::{Attr, ConvResult, Structure, GUP_PIN_COUNTING_BIAS, GUP_PIN_EXCLUSIVE_BIAS};
 
-const ME: u8 = 0;
+/// Converter thread `k`'s thread id (the invalidate lock's owner).
+pub fn tid(k: usize) -> u8 {
+    Actor::Converter(k as u8).tid()
+}
 
-pub fn op(cfg: &Config, st: &State) -> ConvOp {
-    cfg.conversions[st.conv.op as usize]
+/// Converter thread `k`'s current request.
+pub fn op(cfg: &Config, st: &State, k: usize) -> ConvOp {
+    *cfg.conversions_of(k as u8)
+        .nth(st.conv[k].op as usize)
+        .expect("a converter's request index stays within its script")
+}
+
+/// Is the invalidation of any converter thread covering page `i` in VM `vm`?
+pub fn any_invalidation_covers(cfg: &Config, st: &State, vm: usize, i: usize) -> bool {
+    cfg.converters().any(|k| {
+        let k = k as usize;
+        in_invalidation(cfg, st, k) && invalidated_vms(cfg, st) & (1 << vm) != 0 && {
+            let (lo, hi) = invalidation_range(cfg, st, k);
+            (lo..hi).contains(&i)
+        }
+    })
+}
+
+/// The converter thread at an allocation the environment may fail (at
+/// most one: allocations happen under the exclusive invalidate lock).
+pub fn failing_converter(cfg: &Config, st: &State) -> Option<usize> {
+    cfg.converters()
+        .map(|k| k as usize)
+        .find(|&k| prealloc_can_fail(cfg, st, k))
 }
 
 /// Pages the request names.
-fn range(cfg: &Config, st: &State) -> (usize, usize) {
-    let o = op(cfg, st);
+fn range(cfg: &Config, st: &State, k: usize) -> (usize, usize) {
+    let o = op(cfg, st, k);
     (o.start as usize, o.start as usize + o.pages as usize)
 }
 
 /// Pages the KVM invalidation covers: the request's range, rounded out to the
 /// gigantic page where restructuring may happen (RFC v2 1G).
-pub fn invalidation_range(cfg: &Config, st: &State) -> (usize, usize) {
+pub fn invalidation_range(cfg: &Config, st: &State, k: usize) -> (usize, usize) {
     if cfg.design == Design::Hugetlb {
         // kvm_gmem_compute_invalidate_start()/_end(): the batch's range
         // rounded out to its huge page.
-        return mm::gig_range(cfg, st.conv.batch as usize);
+        return mm::gig_range(cfg, st.conv[k].batch as usize);
     }
     // A gigantic page is mapped in stage-2 as one huge entry, so any
     // invalidation in it covers all of it (RFC v2 rounds the range out,
@@ -38,17 +64,17 @@ pub fn invalidation_range(cfg: &Config, st: &State) -> (usize, usize) {
     if cfg.design.is_huge() {
         (0, cfg.pages as usize)
     } else {
-        range(cfg, st)
+        range(cfg, st, k)
     }
 }
 
 /// Between kvm_gmem_invalidate_begin() and _end(): mmu_invalidate_in_progress raised.
-pub fn in_invalidation(cfg: &Config, st: &State) -> bool {
+pub fn in_invalidation(cfg: &Config, st: &State, k: usize) -> bool {
     if cfg.design == Design::Hugetlb {
-        return st.conv.inv_open;
+        return st.conv[k].inv_open;
     }
     matches!(
-        st.conv.pc,
+        st.conv[k].pc,
         ConvPc::MakeShared
             | ConvPc::SplitFreeze
             | ConvPc::SplitDo
@@ -61,77 +87,83 @@ pub fn in_invalidation(cfg: &Config, st: &State) -> bool {
 
 /// The pages the current step works on: the request's range, or in design
 /// hugetlb the current batch's part of it (one huge page per batch).
-fn work_range(cfg: &Config, st: &State) -> (usize, usize) {
-    let (lo, hi) = range(cfg, st);
+fn work_range(cfg: &Config, st: &State, k: usize) -> (usize, usize) {
+    let (lo, hi) = range(cfg, st, k);
     if cfg.design == Design::Hugetlb {
-        let (glo, ghi) = mm::gig_range(cfg, st.conv.batch as usize);
+        let (glo, ghi) = mm::gig_range(cfg, st.conv[k].batch as usize);
         (lo.max(glo), hi.min(ghi))
     } else {
         (lo, hi)
     }
 }
 
-fn private_bits(cfg: &Config, st: &State) -> u8 {
-    let (lo, hi) = range(cfg, st);
+fn private_bits(cfg: &Config, st: &State, k: usize) -> u8 {
+    let (lo, hi) = range(cfg, st, k);
     (lo..hi).fold(0, |b, i| b | ((st.pages[i].private as u8) << (i - lo)))
 }
 
-/// The VMM issues its next request. Not after the close: the VMM has
-/// exited and the fd is gone, so no ioctl can be issued on it (the scripts
-/// never do; `crate::seq` returns -EBADF for one).
-pub fn can_start(cfg: &Config, st: &State) -> bool {
+/// Thread `k` of the VMM issues its next request. Not after the close: the
+/// VMM has exited and the fd is gone, so no ioctl can be issued on it (the
+/// scripts never do; `crate::seq` returns -EBADF for one).
+pub fn can_start(cfg: &Config, st: &State, k: usize) -> bool {
     if st.closed {
         return false;
     }
-    match st.conv.pc {
-        ConvPc::Idle => !cfg.conversions.is_empty(),
-        ConvPc::Done => !retrying(cfg, st) && (st.conv.op as usize + 1) < cfg.conversions.len(),
+    match st.conv[k].pc {
+        ConvPc::Idle => cfg.conversions_of(k as u8).next().is_some(),
+        ConvPc::Done => {
+            !retrying(cfg, st, k)
+                && (st.conv[k].op as usize + 1) < cfg.conversions_of(k as u8).count()
+        }
         _ => false,
     }
 }
 
 /// The VMM retries a failed request (after dropping what it owns); under
 /// design hugetlb also one that failed -ENOMEM (question 4 of issue 13).
-fn retrying(cfg: &Config, st: &State) -> bool {
+fn retrying(cfg: &Config, st: &State, k: usize) -> bool {
     cfg.retry_until_ok
-        && match st.conv.result {
+        && match st.conv[k].result {
             Some(ConvResult::Eagain { .. }) => true,
             Some(ConvResult::Enomem { .. }) => cfg.design == Design::Hugetlb,
             _ => false,
         }
 }
 
-pub fn in_flight(cfg: &Config, st: &State) -> bool {
-    match st.conv.pc {
+pub fn in_flight(cfg: &Config, st: &State, k: usize) -> bool {
+    match st.conv[k].pc {
         ConvPc::Idle => false,
-        ConvPc::Done => retrying(cfg, st),
+        ConvPc::Done => retrying(cfg, st, k),
         _ => true,
     }
 }
 
-/// The ioctl is entered: snapshot the range for conversion_atomic.
-pub fn start(cfg: &Config, st: &mut State) {
-    if st.conv.pc == ConvPc::Done {
-        st.conv.op += 1;
+/// The ioctl is entered.
+pub fn start(cfg: &Config, st: &mut State, k: usize) {
+    if st.conv[k].pc == ConvPc::Done {
+        st.conv[k].op += 1;
     }
-    begin_attempt(cfg, st);
-    st.conv.succeeded = false;
-    st.conv.enomem_seen = false;
+    begin_attempt(cfg, st, k);
+    st.conv[k].succeeded = false;
+    st.conv[k].enomem_seen = false;
 }
 
-fn begin_attempt(cfg: &Config, st: &mut State) {
-    st.conv.before = private_bits(cfg, st);
-    st.conv.after = 0;
-    st.conv.result = None;
-    st.conv.drained = false;
-    st.conv.inv_open = false;
-    st.conv.batch = if cfg.design == Design::Hugetlb {
-        mm::gig_of(cfg, range(cfg, st).0) as u8
+fn begin_attempt(cfg: &Config, st: &mut State, k: usize) {
+    // The snapshots for conversion_atomic are taken where the call has the
+    // range to itself (`enter`, `unlock`): another converter thread may
+    // store an overlapping range before this one takes the lock.
+    st.conv[k].before = 0;
+    st.conv[k].after = 0;
+    st.conv[k].result = None;
+    st.conv[k].drained = false;
+    st.conv[k].inv_open = false;
+    st.conv[k].batch = if cfg.design == Design::Hugetlb {
+        mm::gig_of(cfg, range(cfg, st, k).0) as u8
     } else {
         0
     };
-    let o = op(cfg, st);
-    st.conv.pc = match (cfg.design, o.to) {
+    let o = op(cfg, st, k);
+    st.conv[k].pc = match (cfg.design, o.to) {
         (Design::ExclusivePin, Attr::Private) => ConvPc::ExclPin,
         (Design::ExclusivePin, Attr::Shared) => ConvPc::Unexc,
         (Design::Wait, Attr::Private) if !cfg.block_pins_while_waiting => {
@@ -141,60 +173,76 @@ fn begin_attempt(cfg: &Config, st: &mut State) {
     };
 }
 
-fn finish(cfg: &Config, st: &mut State, r: ConvResult) {
+fn finish(cfg: &Config, st: &mut State, k: usize, r: ConvResult) {
     if r != ConvResult::Ok && cfg.attrs_arg_page.is_some() {
         // A failed call writes error_offset back to the user's struct. v13
         // drops the invalidate lock first (`kvm_gmem_set_attributes()`: the
         // copy_to_user() follows the unlock); BUG copy_out_under_lock copies
         // while still holding it.
         if !cfg.has(Bug::CopyOutUnderLock) {
-            unlock(st);
+            unlock(cfg, st, k);
         }
-        st.conv.result = Some(r);
-        st.conv.pc = ConvPc::CopyOut(FaultPc::LockInv);
+        st.conv[k].result = Some(r);
+        st.conv[k].pc = ConvPc::CopyOut(FaultPc::LockInv);
         return;
     }
-    returned(cfg, st, r);
+    returned(cfg, st, k, r);
 }
 
-fn unlock(st: &mut State) {
-    if st.invalidate_lock.writer == Some(ME) {
+/// The call has the range to itself from here (it holds the invalidate
+/// lock for write; the exclusive-pin RFC, which takes no lock, from its
+/// first step): snapshot the range's attributes for conversion_atomic.
+fn enter(cfg: &Config, st: &mut State, k: usize) {
+    st.conv[k].before = private_bits(cfg, st, k);
+}
+
+/// The call's exclusive section ends: drop the invalidate lock if this
+/// thread holds it, and snapshot the range (what the call left there; once
+/// the lock is free another converter thread may store over it before this
+/// one returns).
+fn unlock(cfg: &Config, st: &mut State, k: usize) {
+    if st.invalidate_lock.writer == Some(tid(k)) {
         st.invalidate_lock.writer = None;
     }
+    st.conv[k].after = private_bits(cfg, st, k);
 }
 
 /// The ioctl returns `r` to userspace.
-fn returned(cfg: &Config, st: &mut State, r: ConvResult) {
-    unlock(st);
-    st.conv.after = private_bits(cfg, st);
-    st.conv.result = Some(r);
-    st.conv.succeeded |= r == ConvResult::Ok;
-    st.conv.pc = ConvPc::Done;
+fn returned(cfg: &Config, st: &mut State, k: usize, r: ConvResult) {
+    // A copy-out after the unlock already took the snapshot.
+    let unlocked =
+        matches!(st.conv[k].pc, ConvPc::CopyOut(_)) && st.invalidate_lock.writer != Some(tid(k));
+    if !unlocked {
+        unlock(cfg, st, k);
+    }
+    st.conv[k].result = Some(r);
+    st.conv[k].succeeded |= r == ConvResult::Ok;
+    st.conv[k].pc = ConvPc::Done;
 }
 
 /// One step of the copy-out of `error_offset` (a user write to the page
 /// `attrs_arg_page` through process 0's mapping of the guest_memfd).
-fn copy_out(cfg: &Config, st: &mut State, fpc: FaultPc) -> bool {
+fn copy_out(cfg: &Config, st: &mut State, k: usize, fpc: FaultPc) -> bool {
     let i = cfg
         .attrs_arg_page
         .expect("copy-out only with attrs_arg_page") as usize;
-    let r = st.conv.result.expect("copy-out carries the error");
+    let r = st.conv[k].result.expect("copy-out carries the error");
     if fpc == FaultPc::LockInv && st.pages[i].ptes & 1 != 0 {
         if let Some(s) = st.pages[i].folio {
             write_arg(st, s, i);
-            returned(cfg, st, r);
+            returned(cfg, st, k, r);
             return true;
         }
     }
-    match fault_step(cfg, st, ME, 0, i, fpc) {
+    match fault_step(cfg, st, tid(k), 0, i, fpc) {
         Fault::Blocked => return false,
-        Fault::Next(fpc) => st.conv.pc = ConvPc::CopyOut(fpc),
+        Fault::Next(fpc) => st.conv[k].pc = ConvPc::CopyOut(fpc),
         Fault::Installed(s) => {
             write_arg(st, s, i);
-            returned(cfg, st, r);
+            returned(cfg, st, k, r);
         }
         // The struct's page is private: copy_to_user() fails, -EFAULT.
-        Fault::Sigbus => returned(cfg, st, ConvResult::Efault),
+        Fault::Sigbus => returned(cfg, st, k, ConvResult::Efault),
     }
     true
 }
@@ -211,7 +259,7 @@ fn write_arg(st: &mut State, s: Slot, i: usize) {
 
 /// The environment's choice at `ConvPc::Prealloc`: the maple-tree node
 /// allocation fails. -ENOMEM, `error_offset = start`, nothing changed.
-pub fn prealloc_can_fail(cfg: &Config, st: &State) -> bool {
+pub fn prealloc_can_fail(cfg: &Config, st: &State, k: usize) -> bool {
     if !cfg.enomem {
         return false;
     }
@@ -219,22 +267,23 @@ pub fn prealloc_can_fail(cfg: &Config, st: &State) -> bool {
         // Design hugetlb: kvm_gmem_split_private() (when there is a huge
         // leaf to split) and hugetlb_vmemmap_restore_folio() in the split
         // may fail -ENOMEM; the environment fails at most once per request.
-        return !st.conv.enomem_seen && matches!(st.conv.pc, ConvPc::S2Split | ConvPc::SplitDo);
+        return !st.conv[k].enomem_seen
+            && matches!(st.conv[k].pc, ConvPc::S2Split | ConvPc::SplitDo);
     }
-    st.conv.pc == ConvPc::Prealloc
+    st.conv[k].pc == ConvPc::Prealloc
 }
 
-pub fn prealloc_fail(cfg: &Config, st: &mut State) {
+pub fn prealloc_fail(cfg: &Config, st: &mut State, k: usize) {
     if cfg.design == Design::Hugetlb {
         // *err_index = start of the batch; the batch's attributes are not
         // stored; earlier batches stay converted.
         let err = ConvResult::Enomem {
-            error_index: work_range(cfg, st).0,
+            error_index: work_range(cfg, st, k).0,
         };
-        st.conv.enomem_seen = true;
-        if st.conv.pc == ConvPc::SplitDo {
+        st.conv[k].enomem_seen = true;
+        if st.conv[k].pc == ConvPc::SplitDo {
             // The folio is unfrozen at the page cache's count, still whole.
-            let g = st.conv.batch as usize;
+            let g = st.conv[k].batch as usize;
             let w = mm::whole_slot(cfg, g);
             let n = mm::ppg(cfg) as i32;
             if st.folio(w).frozen {
@@ -242,17 +291,17 @@ pub fn prealloc_fail(cfg: &Config, st: &mut State) {
             }
             st.gigantic[g].structure = Structure::Whole;
         }
-        if st.conv.inv_open {
+        if st.conv[k].inv_open {
             // kvm_gmem_invalidate_end() before returning.
-            st.conv.result = Some(err);
-            st.conv.pc = ConvPc::InvEnd;
+            st.conv[k].result = Some(err);
+            st.conv[k].pc = ConvPc::InvEnd;
         } else {
-            finish(cfg, st, err);
+            finish(cfg, st, k, err);
         }
         return;
     }
-    let start = op(cfg, st).start as usize;
-    finish(cfg, st, ConvResult::Enomem { error_index: start });
+    let start = op(cfg, st, k).start as usize;
+    finish(cfg, st, k, ConvResult::Enomem { error_index: start });
 }
 
 /// Design hugetlb: the first step of the current batch.
@@ -273,8 +322,8 @@ fn store_after_end(cfg: &Config) -> bool {
 /// Design hugetlb, `kvm_gmem_restructure()`: split the batch's huge page
 /// (to-shared, when it is whole) or merge it (to-private, when every other
 /// subpage of it is private); `None` when there is nothing to do.
-fn restructure(cfg: &Config, st: &mut State, to: Attr) -> Option<ConvPc> {
-    let g = st.conv.batch as usize;
+fn restructure(cfg: &Config, st: &mut State, k: usize, to: Attr) -> Option<ConvPc> {
+    let g = st.conv[k].batch as usize;
     if st.gigantic[g].in_pool {
         return None;
     }
@@ -285,7 +334,7 @@ fn restructure(cfg: &Config, st: &mut State, to: Attr) -> Option<ConvPc> {
         }
         Attr::Private if st.gigantic[g].structure == Structure::Split => {
             let (glo, ghi) = mm::gig_range(cfg, g);
-            let (lo, hi) = work_range(cfg, st);
+            let (lo, hi) = work_range(cfg, st, k);
             let rest_private = (glo..ghi).all(|j| (lo..hi).contains(&j) || st.pages[j].private);
             rest_private.then(|| {
                 st.gigantic[g].structure = Structure::Merging;
@@ -297,23 +346,23 @@ fn restructure(cfg: &Config, st: &mut State, to: Attr) -> Option<ConvPc> {
 }
 
 /// Design hugetlb: after the zap (and make_shared) of a batch.
-fn after_zap(cfg: &Config, st: &mut State, to: Attr) -> ConvPc {
+fn after_zap(cfg: &Config, st: &mut State, k: usize, to: Attr) -> ConvPc {
     if store_after_end(cfg) {
         ConvPc::InvEnd
     } else {
-        restructure(cfg, st, to).unwrap_or(ConvPc::Flip)
+        restructure(cfg, st, k, to).unwrap_or(ConvPc::Flip)
     }
 }
 
 /// Design hugetlb: the batch is stored; the next batch, or return.
-fn next_batch(cfg: &Config, st: &mut State, to: Attr) {
-    let (_, hi) = range(cfg, st);
-    let next = st.conv.batch as usize + 1;
+fn next_batch(cfg: &Config, st: &mut State, k: usize, to: Attr) {
+    let (_, hi) = range(cfg, st, k);
+    let next = st.conv[k].batch as usize + 1;
     if mm::gig_range(cfg, next).0 < hi {
-        st.conv.batch = next as u8;
-        st.conv.pc = batch_first(to);
+        st.conv[k].batch = next as u8;
+        st.conv[k].pc = batch_first(to);
     } else {
-        finish(cfg, st, ConvResult::Ok);
+        finish(cfg, st, k, ConvResult::Ok);
     }
 }
 
@@ -367,8 +416,8 @@ fn maybe_dma_pinned(st: &State, s: Slot) -> bool {
 /// The next page at or after `from` in the range whose folio must be
 /// checked: present folios only (absent ones cannot be referenced), and one
 /// check per folio (a large folio covers every page).
-fn next_check(cfg: &Config, st: &State, from: usize) -> Option<u8> {
-    let (lo, hi) = work_range(cfg, st);
+fn next_check(cfg: &Config, st: &State, k: usize, from: usize) -> Option<u8> {
+    let (lo, hi) = work_range(cfg, st, k);
     if cfg.has(Bug::PartialFlip) {
         // The buggy loop visits every page in order, flipping as it goes.
         return (from.max(lo) < hi).then_some(from.max(lo) as u8);
@@ -407,29 +456,29 @@ fn at_baseline(cfg: &Config, st: &State, s: Slot) -> bool {
 }
 
 /// After unmapping (or, with the bug, instead of it first): where to go.
-fn after_unmap(cfg: &Config, st: &State) -> ConvPc {
+fn after_unmap(cfg: &Config, st: &State, k: usize) -> ConvPc {
     if cfg.has(Bug::CheckBeforeUnmap) {
         return ConvPc::InvBegin;
     }
     match cfg.design {
-        Design::Wait => match next_check(cfg, st, 0) {
+        Design::Wait => match next_check(cfg, st, k, 0) {
             Some(i) => ConvPc::Wait(i),
             None => ConvPc::InvBegin,
         },
         // PFNMAP: no references to drain, unmapping is enough
         // (docs/kernel.md#option-c).
         Design::Pfnmap => ConvPc::InvBegin,
-        _ => match next_check(cfg, st, 0) {
+        _ => match next_check(cfg, st, k, 0) {
             Some(i) => ConvPc::Check(i),
             None => ConvPc::InvBegin,
         },
     }
 }
 
-fn after_prealloc(cfg: &Config, st: &State, to: Attr) -> ConvPc {
+fn after_prealloc(cfg: &Config, st: &State, k: usize, to: Attr) -> ConvPc {
     match to {
         Attr::Shared => ConvPc::InvBegin,
-        Attr::Private if cfg.has(Bug::CheckBeforeUnmap) => match next_check(cfg, st, 0) {
+        Attr::Private if cfg.has(Bug::CheckBeforeUnmap) => match next_check(cfg, st, k, 0) {
             Some(i) => ConvPc::Check(i),
             None => ConvPc::Unmap,
         },
@@ -445,9 +494,9 @@ fn after_checks(cfg: &Config) -> ConvPc {
     }
 }
 
-fn split_needed(cfg: &Config, st: &State) -> bool {
+fn split_needed(cfg: &Config, st: &State, k: usize) -> bool {
     cfg.design == Design::Split
-        && op(cfg, st).to == Attr::Shared
+        && op(cfg, st, k).to == Attr::Shared
         && !st.gigantic[0].in_pool
         && st.gigantic[0].structure == Structure::Whole
 }
@@ -462,16 +511,16 @@ pub fn exclusive_set(st: &State, s: Slot) -> bool {
     }
 }
 
-pub fn step(cfg: &Config, st: &mut State) -> bool {
-    let (rlo, rhi) = range(cfg, st);
-    let (lo, hi) = work_range(cfg, st);
-    let to = op(cfg, st).to;
+pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
+    let (rlo, rhi) = range(cfg, st, k);
+    let (lo, hi) = work_range(cfg, st, k);
+    let to = op(cfg, st, k).to;
     let hugetlb = cfg.design == Design::Hugetlb;
-    match st.conv.pc {
+    match st.conv[k].pc {
         ConvPc::Idle => return false,
         ConvPc::Done => {
             // The VMM dropped what it owns and retries the same request.
-            begin_attempt(cfg, st);
+            begin_attempt(cfg, st, k);
         }
         ConvPc::WaitMapped(i) => {
             // Variant of design wait: wait for GUP references to drain while
@@ -484,7 +533,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     return false;
                 }
             }
-            st.conv.pc = if i + 1 < hi {
+            st.conv[k].pc = if i + 1 < hi {
                 ConvPc::WaitMapped(i as u8 + 1)
             } else {
                 ConvPc::Lock
@@ -495,23 +544,24 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             if !st.invalidate_lock.can_write() {
                 return false;
             }
-            st.invalidate_lock.writer = Some(ME);
+            st.invalidate_lock.writer = Some(tid(k));
+            enter(cfg, st, k);
             // Early exit: the whole range already has the attribute.
             if (rlo..rhi).all(|i| st.pages[i].attr() == to) {
-                finish(cfg, st, ConvResult::Ok);
+                finish(cfg, st, k, ConvResult::Ok);
                 return true;
             }
-            st.conv.pc = if cfg.enomem && !hugetlb {
+            st.conv[k].pc = if cfg.enomem && !hugetlb {
                 ConvPc::Prealloc
             } else {
-                after_prealloc(cfg, st, to)
+                after_prealloc(cfg, st, k, to)
             };
         }
         ConvPc::Prealloc => {
             // kvm_gmem_mas_preallocate() succeeded.
-            st.conv.pc = after_prealloc(cfg, st, to);
+            st.conv[k].pc = after_prealloc(cfg, st, k, to);
         }
-        ConvPc::CopyOut(fpc) => return copy_out(cfg, st, fpc),
+        ConvPc::CopyOut(fpc) => return copy_out(cfg, st, k, fpc),
         ConvPc::Unmap => {
             // unmap_mapping_pages(): every process, TLB flushed. huge_whole
             // unmaps the whole folio, as Hildenbrand's protocol does for a
@@ -522,7 +572,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 (lo, hi)
             };
             mm::unmap_mapping_pages(cfg, st, ulo, uhi);
-            st.conv.pc = after_unmap(cfg, st);
+            st.conv[k].pc = after_unmap(cfg, st, k);
         }
         ConvPc::Check(i) => {
             let i = i as usize;
@@ -551,32 +601,32 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     mm::zap_stage2(st, st.bound, i, i + 1, None);
                     st.pages[i].private = to == Attr::Private;
                 }
-                st.conv.pc = match next_check(cfg, st, i + 1) {
+                st.conv[k].pc = match next_check(cfg, st, k, i + 1) {
                     Some(j) => ConvPc::Check(j),
                     None => after_checks(cfg),
                 };
             } else if !busy_at_once
                 && st.pages[i].folio.is_some_and(|s| st.folio(s).lru)
-                && !st.conv.drained
+                && !st.conv[k].drained
                 && !cfg.has(Bug::NoLruDrain)
             {
                 // A folio that may sit in an lru_add batch gets one drain
                 // per call and a re-check (v13: lru_cache_drain_for_folio(),
                 // local CPU then all CPUs, state shared across the call's
                 // folios; mm/swap.c). BUG no_lru_drain removes this.
-                st.conv.pc = ConvPc::Drain(i as u8);
+                st.conv[k].pc = ConvPc::Drain(i as u8);
             } else {
                 // -EAGAIN, error_offset = max(start, folio->index) (design
                 // hugetlb: kvm_gmem_has_safe_refcount() sets folio->index).
                 let index = st.pages[i].folio.map_or(i, |s| st.folio(s).index as usize);
                 let err = if hugetlb { index } else { index.max(lo) };
-                finish(cfg, st, ConvResult::Eagain { error_index: err });
+                finish(cfg, st, k, ConvResult::Eagain { error_index: err });
             }
         }
         ConvPc::Drain(i) => {
             mm::lru_add_drain_all(cfg, st);
-            st.conv.drained = true;
-            st.conv.pc = ConvPc::Check(i);
+            st.conv[k].drained = true;
+            st.conv[k].pc = ConvPc::Check(i);
         }
         ConvPc::Wait(i) => {
             // Option (a): sleep until short-term references drain.
@@ -594,15 +644,15 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                         return true;
                     }
                     let f = *st.folio(s);
-                    if f.lru && !st.conv.drained && !cfg.has(Bug::NoLruDrain) {
+                    if f.lru && !st.conv[k].drained && !cfg.has(Bug::NoLruDrain) {
                         mm::lru_add_drain_all(cfg, st);
-                        st.conv.drained = true;
+                        st.conv[k].drained = true;
                         return true;
                     }
                     return false;
                 }
             }
-            st.conv.pc = match next_check(cfg, st, i + 1) {
+            st.conv[k].pc = match next_check(cfg, st, k, i + 1) {
                 Some(j) => ConvPc::Wait(j),
                 None => ConvPc::InvBegin,
             };
@@ -611,45 +661,45 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // kvm_gmem_invalidate_start(): point of no return. Zap the
             // stage-2 entries of the filter's type in every bound VM and
             // raise each VM's mmu_invalidate_in_progress.
-            let (ilo, ihi) = invalidation_range(cfg, st);
+            let (ilo, ihi) = invalidation_range(cfg, st, k);
             let vms = invalidated_vms(cfg, st);
             if hugetlb {
                 // kvm_gmem_invalidate_begin() over the huge page; to-shared
                 // first splits huge private leaves (kvm_gmem_split_private(),
                 // which may fail), then kvm_gmem_zap() of the batch's range.
-                st.conv.inv_open = true;
+                st.conv[k].inv_open = true;
                 if to == Attr::Shared && mm::has_huge_leaf(st, vms, ilo, ihi) {
-                    st.conv.pc = ConvPc::S2Split;
+                    st.conv[k].pc = ConvPc::S2Split;
                     return true;
                 }
                 mm::zap_stage2(st, vms, lo, hi, zap_filter(cfg, to));
-                st.conv.pc = if to == Attr::Shared && !cfg.has(Bug::NoMakeShared) {
+                st.conv[k].pc = if to == Attr::Shared && !cfg.has(Bug::NoMakeShared) {
                     ConvPc::MakeShared
                 } else {
-                    after_zap(cfg, st, to)
+                    after_zap(cfg, st, k, to)
                 };
                 return true;
             }
             mm::zap_stage2(st, vms, ilo, ihi, zap_filter(cfg, to));
             // BUG no_make_shared: the to-shared path skips the arch hook.
-            st.conv.pc = if to == Attr::Shared && arch_converts(cfg) && !cfg.has(Bug::NoMakeShared)
-            {
-                ConvPc::MakeShared
-            } else {
-                after_make_shared(cfg, st)
-            };
+            st.conv[k].pc =
+                if to == Attr::Shared && arch_converts(cfg) && !cfg.has(Bug::NoMakeShared) {
+                    ConvPc::MakeShared
+                } else {
+                    after_make_shared(cfg, st, k)
+                };
         }
         ConvPc::S2Split => {
             // kvm_split_cross_boundary_leafs() succeeded: 4K leaves to the
             // same pfns; then kvm_gmem_zap() of the batch's private entries.
-            let (ilo, ihi) = invalidation_range(cfg, st);
+            let (ilo, ihi) = invalidation_range(cfg, st, k);
             let vms = invalidated_vms(cfg, st);
             mm::split_stage2(st, vms, ilo, ihi);
             mm::zap_stage2(st, vms, lo, hi, zap_filter(cfg, to));
-            st.conv.pc = if !cfg.has(Bug::NoMakeShared) {
+            st.conv[k].pc = if !cfg.has(Bug::NoMakeShared) {
                 ConvPc::MakeShared
             } else {
-                after_zap(cfg, st, to)
+                after_zap(cfg, st, k, to)
             };
         }
         ConvPc::MakeShared => {
@@ -662,16 +712,16 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     st.folio_mut(s).hw_private &= !(1u8 << (i - first));
                 }
             }
-            st.conv.pc = if hugetlb {
-                after_zap(cfg, st, to)
+            st.conv[k].pc = if hugetlb {
+                after_zap(cfg, st, k, to)
             } else {
-                after_make_shared(cfg, st)
+                after_make_shared(cfg, st, k)
             };
         }
         ConvPc::SplitFreeze => {
             // folio_ref_freeze() at the page cache's count, spinning while
             // speculative references are held (RFC v2 patch 38).
-            let w = mm::whole_slot(cfg, st.conv.batch as usize);
+            let w = mm::whole_slot(cfg, st.conv[k].batch as usize);
             let n = mm::ppg(cfg) as i32;
             if cfg.has(Bug::RestructureNoFreeze) {
                 // BUG restructure_no_freeze: a plain read of the count instead
@@ -683,15 +733,15 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             } else if !mm::freeze(st, w, n) {
                 return false;
             }
-            st.conv.pc = ConvPc::SplitDo;
+            st.conv[k].pc = ConvPc::SplitDo;
         }
         ConvPc::SplitDo => {
             // The page cache's references move to the 4K folios. (Design
             // hugetlb: hugetlb_vmemmap_restore_folio() succeeded; its
             // -ENOMEM is the environment's `prealloc_fail` at this pc.)
-            let g = st.conv.batch as usize;
+            let g = st.conv[k].batch as usize;
             mm::split_gigantic(cfg, st, g);
-            st.conv.pc = ConvPc::Flip;
+            st.conv[k].pc = ConvPc::Flip;
         }
         ConvPc::Flip => {
             // The maple tree store (kvm_gmem_set_attributes' point of effect).
@@ -699,18 +749,18 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 p.private = to == Attr::Private;
             }
             if cfg.design == Design::ExclusivePin {
-                finish(cfg, st, ConvResult::Ok);
+                finish(cfg, st, k, ConvResult::Ok);
                 return true;
             }
             if hugetlb {
                 if store_after_end(cfg) {
-                    next_batch(cfg, st, to);
+                    next_batch(cfg, st, k, to);
                 } else {
-                    st.conv.pc = ConvPc::InvEnd;
+                    st.conv[k].pc = ConvPc::InvEnd;
                 }
                 return true;
             }
-            st.conv.pc = if merge_after_flip(cfg, st) {
+            st.conv[k].pc = if merge_after_flip(cfg, st) {
                 st.gigantic[0].structure = Structure::Merging;
                 ConvPc::MergeFreeze(0)
             } else {
@@ -729,16 +779,16 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             } else if !mm::freeze(st, s, 1) {
                 return false;
             }
-            let end = mm::gig_range(cfg, st.conv.batch as usize).1;
-            st.conv.pc = if (i as usize + 1) < end {
+            let end = mm::gig_range(cfg, st.conv[k].batch as usize).1;
+            st.conv[k].pc = if (i as usize + 1) < end {
                 ConvPc::MergeFreeze(i + 1)
             } else {
                 ConvPc::MergeFold
             };
         }
         ConvPc::MergeFold => {
-            fold_subfolios(cfg, st, st.conv.batch as usize);
-            st.conv.pc = if hugetlb {
+            fold_subfolios(cfg, st, st.conv[k].batch as usize);
+            st.conv[k].pc = if hugetlb {
                 ConvPc::Flip
             } else {
                 ConvPc::InvEnd
@@ -750,24 +800,25 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             let vms = invalidated_vms(cfg, st);
             mm::bump_seq(st, vms);
             if hugetlb {
-                st.conv.inv_open = false;
-                if let Some(r) = st.conv.result {
+                st.conv[k].inv_open = false;
+                if let Some(r) = st.conv[k].result {
                     // A failed batch (-ENOMEM) returns after the end.
-                    finish(cfg, st, r);
+                    finish(cfg, st, k, r);
                 } else if store_after_end(cfg) {
                     // The branch: kvm_gmem_restructure(), then
                     // mas_store_prealloc(), after the window closed.
-                    st.conv.pc = restructure(cfg, st, to).unwrap_or(ConvPc::Flip);
+                    st.conv[k].pc = restructure(cfg, st, k, to).unwrap_or(ConvPc::Flip);
                 } else {
-                    next_batch(cfg, st, to);
+                    next_batch(cfg, st, k, to);
                 }
                 return true;
             }
-            finish(cfg, st, ConvResult::Ok);
+            finish(cfg, st, k, ConvResult::Ok);
         }
-        ConvPc::ExclPin => return excl_pin(cfg, st),
+        ConvPc::ExclPin => return excl_pin(cfg, st, k),
         ConvPc::Unexc => {
-            if let Some(s) = st.conv.excl {
+            enter(cfg, st, k);
+            if let Some(s) = st.conv[k].excl {
                 // unexc_user_page(): drop the exclusive bias, keeping one
                 // normal pin, then the VMM unpins it.
                 let large = st.folio(s).large;
@@ -786,9 +837,9 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 } else {
                     mm::put(cfg, st, s, GUP_PIN_COUNTING_BIAS as i32);
                 }
-                st.conv.excl = None;
+                st.conv[k].excl = None;
             }
-            st.conv.pc = ConvPc::Flip;
+            st.conv[k].pc = ConvPc::Flip;
         }
     }
     true
@@ -801,8 +852,8 @@ pub fn arch_converts(cfg: &Config) -> bool {
     cfg.design.is_gmem()
 }
 
-fn after_make_shared(cfg: &Config, st: &mut State) -> ConvPc {
-    if split_needed(cfg, st) {
+fn after_make_shared(cfg: &Config, st: &mut State, k: usize) -> ConvPc {
+    if split_needed(cfg, st, k) {
         st.gigantic[0].structure = Structure::Splitting;
         ConvPc::SplitFreeze
     } else {
@@ -858,11 +909,12 @@ pub fn fold_subfolios(cfg: &Config, st: &mut State, g: usize) {
 /// docs/kernel.md#exclusive-pin-rfc): GUP the page through the VMM's mapping
 /// with FOLL_PIN|FOLL_LONGTERM|FOLL_EXCLUSIVE. The CAS succeeds only if no
 /// pin of any kind exists.
-fn excl_pin(cfg: &Config, st: &mut State) -> bool {
-    let i = op(cfg, st).start as usize;
+fn excl_pin(cfg: &Config, st: &mut State, k: usize) -> bool {
+    enter(cfg, st, k);
+    let i = op(cfg, st, k).start as usize;
     // GUP slow path on anonymous memory: fault the page in if needed.
     let Some(s) = mm::alloc(cfg, st, i) else {
-        finish(cfg, st, ConvResult::Eagain { error_index: i });
+        finish(cfg, st, k, ConvResult::Eagain { error_index: i });
         return true;
     };
     if st.pages[i].ptes & 1 == 0 {
@@ -877,7 +929,7 @@ fn excl_pin(cfg: &Config, st: &mut State) -> bool {
     };
     if !ok {
         // GUP returns no page: the donation fails.
-        finish(cfg, st, ConvResult::Eagain { error_index: i });
+        finish(cfg, st, k, ConvResult::Eagain { error_index: i });
         return true;
     }
     let fm = st.folio_mut(s);
@@ -893,7 +945,7 @@ fn excl_pin(cfg: &Config, st: &mut State) -> bool {
     } else {
         fm.refcount += (GUP_PIN_COUNTING_BIAS + GUP_PIN_EXCLUSIVE_BIAS) as i32;
     }
-    st.conv.excl = Some(s);
-    st.conv.pc = ConvPc::Flip;
+    st.conv[k].excl = Some(s);
+    st.conv[k].pc = ConvPc::Flip;
     true
 }

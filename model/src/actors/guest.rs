@@ -87,12 +87,7 @@ pub fn start(cfg: &Config, st: &mut State, vm: usize) {
 /// Is an invalidation covering page `i` in progress in VM `vm`
 /// (`mmu_invalidate_in_progress` with a range that contains the gfn)?
 pub fn invalidation_covers(cfg: &Config, st: &State, vm: usize, i: usize) -> bool {
-    let conv = converter::in_invalidation(cfg, st)
-        && converter::invalidated_vms(cfg, st) & (1 << vm) != 0
-        && {
-            let (lo, hi) = converter::invalidation_range(cfg, st);
-            (lo..hi).contains(&i)
-        };
+    let conv = converter::any_invalidation_covers(cfg, st, vm, i);
     // kvm_gmem_error_folio() zaps and bumps the seq inside one step, so it
     // never leaves an invalidation open between steps.
     conv || truncate::invalidation_covers(cfg, st, vm, i)

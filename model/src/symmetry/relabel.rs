@@ -304,32 +304,36 @@ pub fn relabel(st: &State, m: &Maps) -> State {
         readers: bits(readers, &m.tids),
     };
 
-    let Converter {
-        op,
-        pc,
-        result: res,
-        before,
-        after,
-        succeeded,
-        drained,
-        excl,
-        batch,
-        inv_open,
-        enomem_seen,
-    } = *conv;
-    let conv = Converter {
-        op,
-        pc: conv_pc(m, pc),
-        result: result(m, res),
-        before,
-        after,
-        succeeded,
-        drained,
-        excl: excl.map(|s| m.slot(s)),
-        batch,
-        inv_open,
-        enomem_seen,
-    };
+    // Converter threads are never renamed (their requests name pages, which
+    // a permutation must fix); only what each one points at is.
+    let conv = conv.map(|c| {
+        let Converter {
+            op,
+            pc,
+            result: res,
+            before,
+            after,
+            succeeded,
+            drained,
+            excl,
+            batch,
+            inv_open,
+            enomem_seen,
+        } = c;
+        Converter {
+            op,
+            pc: conv_pc(m, pc),
+            result: result(m, res),
+            before,
+            after,
+            succeeded,
+            drained,
+            excl: excl.map(|s| m.slot(s)),
+            batch,
+            inv_open,
+            enomem_seen,
+        }
+    });
 
     let mut new_procs = *procs;
     for (p, x) in procs.iter().enumerate() {
@@ -460,9 +464,11 @@ pub fn slot_refs(st: &State, f: &mut impl FnMut(Slot)) {
         p.folio.into_iter().for_each(&mut *f);
         p.s2.iter().filter_map(|e| e2(*e)).for_each(&mut *f);
     }
-    conv.excl.into_iter().for_each(&mut *f);
-    if let ConvPc::CopyOut(fp) = conv.pc {
-        fault_slot(fp).into_iter().for_each(&mut *f);
+    for c in conv {
+        c.excl.into_iter().for_each(&mut *f);
+        if let ConvPc::CopyOut(fp) = c.pc {
+            fault_slot(fp).into_iter().for_each(&mut *f);
+        }
     }
     for p in procs {
         if let ProcPc::Fault(fp) = p.pc {

@@ -39,6 +39,7 @@ fn mirrored_inplace() -> Config {
     ];
     c.pinners = vec![pinner(1, 0), pinner(2, 1)];
     c.conversions = vec![ConvOp {
+        converter: 0,
         start: 0,
         pages: 1,
         to: Attr::Private,
@@ -59,6 +60,7 @@ fn mirrored_vms() -> Config {
     c.vms = 2;
     c.procs = vec![vec![HostOp::Read { page: 1 }]; 2];
     c.conversions = vec![ConvOp {
+        converter: 0,
         start: 0,
         pages: 2,
         to: Attr::Private,
@@ -362,6 +364,7 @@ fn finder_rejects_what_is_no_symmetry() {
     // A conversion scans its pages in order: page 0 must stay.
     let mut converted = c.clone();
     converted.conversions = vec![ConvOp {
+        converter: 0,
         start: 0,
         pages: 2,
         to: Attr::Private,
@@ -376,6 +379,7 @@ fn finder_rejects_what_is_no_symmetry() {
     assert!(check(&named, &both).unwrap_err().contains("memory_failure"));
     let mut copy = c.clone();
     copy.conversions = vec![ConvOp {
+        converter: 0,
         start: 0,
         pages: 1,
         to: Attr::Private,

@@ -191,18 +191,18 @@ fn canon(m: &GmemModel, s: &State) -> String {
     for f in &s.folios[..n] {
         write!(o, "{}:{}:{}:{},", (f.state != FolioState::Unused) as u8, f.index, f.refcount, f.pincount).unwrap();
     }
-    let (cpc, carg) = match s.conv.pc {
+    let (cpc, carg) = match s.conv[0].pc {
         ConvPc::Idle => (0, 0), ConvPc::Lock => (1, 0), ConvPc::Unmap => (2, 0),
         ConvPc::Check(i) => (3, i), ConvPc::InvBegin => (4, 0), ConvPc::Flip => (5, 0),
         ConvPc::InvEnd => (6, 0), ConvPc::Done => (7, 0), x => panic!("{x:?}"),
     };
-    let cres = match s.conv.result {
+    let cres = match s.conv[0].result {
         None => 254, Some(invariants::ConvResult::Ok) => 253,
         Some(invariants::ConvResult::Eagain { error_index }) => error_index, Some(x) => panic!("{x:?}"),
     };
     write!(o, " pool={} w={} r={} conv={cpc}:{carg}:{cres}:{}:{}:{}:{}",
-        s.gigantic.in_pool as u8, (s.invalidate_lock.writer == Some(0)) as u8, s.invalidate_lock.readers,
-        s.conv.before, s.conv.after, s.conv.succeeded as u8, s.guests[0].seq_stale as u8).unwrap();
+        s.gigantic[0].in_pool as u8, (s.invalidate_lock.writer == Some(0)) as u8, s.invalidate_lock.readers,
+        s.conv[0].before, s.conv[0].after, s.conv[0].succeeded as u8, s.guests[0].seq_stale as u8).unwrap();
     o += " procs=";
     for p in &s.procs[..c.procs.len()] {
         let (pc, sl) = match p.pc {
