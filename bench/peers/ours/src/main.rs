@@ -201,7 +201,7 @@ fn canon(m: &GmemModel, s: &State) -> String {
         Some(invariants::ConvResult::Eagain { error_index }) => error_index, Some(x) => panic!("{x:?}"),
     };
     write!(o, " pool={} w={} r={} conv={cpc}:{carg}:{cres}:{}:{}:{}:{}",
-        s.gigantic.in_pool as u8, (s.invalidate_lock.writer == Some(0)) as u8, s.invalidate_lock.readers,
+        s.gigantic[0].in_pool as u8, (s.invalidate_lock.writer == Some(0)) as u8, s.invalidate_lock.readers,
         s.conv.before, s.conv.after, s.conv.succeeded as u8, s.guests[0].seq_stale as u8).unwrap();
     o += " procs=";
     for p in &s.procs[..c.procs.len()] {
