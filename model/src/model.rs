@@ -3,8 +3,9 @@
 use crate::actors::{
     converter, guest, gup, host, memory_failure, populate, secondary_mmu, truncate, Action, Actor,
 };
-use crate::config::{Config, ConfigError, MAX_PAGES};
+use crate::config::{Config, ConfigError, MAX_CONVERTERS, MAX_PAGES, MAX_PINNERS, MAX_PROCS};
 use crate::state::*;
+use invariants::MAX_VMS;
 use stateright::{Model, Property};
 
 thread_local! {
@@ -17,6 +18,43 @@ thread_local! {
 #[derive(Clone, Debug)]
 pub struct GmemModel {
     pub cfg: Config,
+}
+
+/// The most actors a configuration has: every converter thread, process,
+/// GUP user and vCPU, and one of each other kind (truncator, populate,
+/// speculative walker, pool callback, memory failure, -ENOMEM, secondary MMU).
+const MAX_ACTORS: usize = MAX_CONVERTERS + MAX_PROCS + MAX_PINNERS + MAX_VMS + 7;
+
+/// A configuration's actors in a fixed-size array ([`GmemModel::actor_list`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ActorList {
+    list: [Actor; MAX_ACTORS],
+    len: usize,
+}
+
+impl Default for ActorList {
+    fn default() -> ActorList {
+        ActorList {
+            list: [Actor::Converter(0); MAX_ACTORS],
+            len: 0,
+        }
+    }
+}
+
+impl ActorList {
+    fn push(&mut self, a: Actor) {
+        // Config::validate bounds processes, GUP users and VMs by the
+        // state's arrays, so the list cannot overflow.
+        self.list[self.len] = a;
+        self.len += 1;
+    }
+}
+
+impl std::ops::Deref for ActorList {
+    type Target = [Actor];
+    fn deref(&self) -> &[Actor] {
+        &self.list[..self.len]
+    }
 }
 
 impl GmemModel {
@@ -54,16 +92,30 @@ impl GmemModel {
 
     /// Every actor that exists in this configuration, in a fixed order.
     pub fn actors(&self) -> Vec<Actor> {
+        self.actor_list().to_vec()
+    }
+
+    /// [`GmemModel::actors`] without allocating: `actions()` asks for it on
+    /// every state the search expands, where a `Vec` per state was one of
+    /// the checker's larger costs. Computed from `cfg` each time rather than
+    /// cached, because `cfg` is public and `seq.rs` edits it in place.
+    pub fn actor_list(&self) -> ActorList {
         let c = &self.cfg;
-        let mut v = Vec::new();
-        v.extend(c.converters().map(Actor::Converter));
-        v.extend((0..c.procs.len() as u8).map(Actor::Proc));
-        v.extend((0..c.pinners.len() as u8).map(Actor::Pinner));
-        v.extend(
-            (0..c.vms)
-                .filter(|&vm| guest::has_vcpu(c, vm as usize))
-                .map(Actor::Guest),
-        );
+        let mut v = ActorList::default();
+        for k in c.converters() {
+            v.push(Actor::Converter(k));
+        }
+        for p in 0..c.procs.len() as u8 {
+            v.push(Actor::Proc(p));
+        }
+        for k in 0..c.pinners.len() as u8 {
+            v.push(Actor::Pinner(k));
+        }
+        for vm in 0..c.vms {
+            if guest::has_vcpu(c, vm as usize) {
+                v.push(Actor::Guest(vm));
+            }
+        }
         if c.truncate.is_some() {
             v.push(Actor::Truncator);
         }
@@ -126,7 +178,10 @@ impl GmemModel {
     /// spinning on a freeze, or not offered in this state).
     pub fn apply(&self, st: &State, action: Action) -> Option<State> {
         let c = &self.cfg;
-        let mut next = st.clone();
+        // Built in the returned Option itself: `ok.then_some(next)` copied
+        // the whole state once more per generated state.
+        let mut out = Some(st.clone());
+        let next = out.as_mut()?;
         next.last_access = None;
         let ok = match action {
             Action::Start(a) => {
@@ -134,22 +189,26 @@ impl GmemModel {
                     return None;
                 }
                 match a {
-                    Actor::Converter(k) => converter::start(c, &mut next, k as usize),
-                    Actor::Proc(p) => host::start(c, &mut next, p as usize),
-                    Actor::Pinner(k) => gup::start(c, &mut next, k as usize),
-                    Actor::Guest(v) => guest::start(c, &mut next, v as usize),
-                    Actor::Truncator => truncate::start(&mut next),
-                    Actor::Populate => populate::start(c, &mut next),
+                    Actor::Converter(k) => converter::start(c, next, k as usize),
+                    Actor::Proc(p) => host::start(c, next, p as usize),
+                    Actor::Pinner(k) => gup::start(c, next, k as usize),
+                    Actor::Guest(v) => guest::start(c, next, v as usize),
+                    Actor::Truncator => truncate::start(next),
+                    Actor::Populate => populate::start(c, next),
                     Actor::Speculative => {
-                        return populate::spec_start(c, &mut next).then_some(next)
+                        return if populate::spec_start(c, next) {
+                            out
+                        } else {
+                            None
+                        };
                     }
                     Actor::PoolCallback => return None,
-                    Actor::MemoryFailure => memory_failure::start(c, &mut next),
+                    Actor::MemoryFailure => memory_failure::start(c, next),
                     Actor::AllocFail => match converter::failing_converter(c, st) {
-                        Some(k) => converter::prealloc_fail(c, &mut next, k),
+                        Some(k) => converter::prealloc_fail(c, next, k),
                         None => return None,
                     },
-                    Actor::SecondaryMmu => secondary_mmu::start(&mut next),
+                    Actor::SecondaryMmu => secondary_mmu::start(next),
                 }
                 true
             }
@@ -158,24 +217,28 @@ impl GmemModel {
                     return None;
                 }
                 match a {
-                    Actor::Converter(k) => converter::step(c, &mut next, k as usize),
-                    Actor::Proc(p) => host::step(c, &mut next, p as usize),
-                    Actor::Pinner(k) => gup::step(c, &mut next, k as usize),
-                    Actor::Guest(v) => guest::step(c, &mut next, v as usize),
-                    Actor::Truncator => truncate::step(c, &mut next),
-                    Actor::Populate => populate::step(c, &mut next),
-                    Actor::Speculative => populate::spec_step(c, &mut next),
+                    Actor::Converter(k) => converter::step(c, next, k as usize),
+                    Actor::Proc(p) => host::step(c, next, p as usize),
+                    Actor::Pinner(k) => gup::step(c, next, k as usize),
+                    Actor::Guest(v) => guest::step(c, next, v as usize),
+                    Actor::Truncator => truncate::step(c, next),
+                    Actor::Populate => populate::step(c, next),
+                    Actor::Speculative => populate::spec_step(c, next),
                     Actor::PoolCallback => {
-                        truncate::pool_callback(&self.cfg, &mut next);
+                        truncate::pool_callback(&self.cfg, next);
                         true
                     }
-                    Actor::MemoryFailure => memory_failure::step(c, &mut next),
+                    Actor::MemoryFailure => memory_failure::step(c, next),
                     Actor::AllocFail => false,
-                    Actor::SecondaryMmu => secondary_mmu::step(c, &mut next),
+                    Actor::SecondaryMmu => secondary_mmu::step(c, next),
                 }
             }
         };
-        ok.then_some(next)
+        if ok {
+            out
+        } else {
+            None
+        }
     }
 }
 
@@ -188,7 +251,7 @@ impl Model for GmemModel {
     }
 
     fn actions(&self, st: &State, actions: &mut Vec<Action>) {
-        for a in self.actors() {
+        for &a in self.actor_list().iter() {
             if self.can_start(st, a) {
                 actions.push(Action::Start(a));
             }

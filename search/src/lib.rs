@@ -1558,7 +1558,11 @@ where
             for (k, &fp) in self.fps.iter().enumerate() {
                 if visited.insert(fp, &self.stack[base + k].state) {
                     self.uniq += 1;
-                    self.stack.swap(kept, base + k);
+                    // A swap of an entry with itself still copies it three
+                    // times through a temporary: skip it.
+                    if kept != base + k {
+                        self.stack.swap(kept, base + k);
+                    }
                     kept += 1;
                 }
             }
