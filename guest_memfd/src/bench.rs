@@ -1,6 +1,7 @@
 //! Measurements shared by `benches/conversion.rs` and the checker's `bench`
 //! command: conversion and punch time of a 1 GiB range on a 1 TiB file with
-//! no folios present, and metadata bytes per 4K page (from
+//! no folios present, conversion of a populated 1 GiB range (every page has
+//! its folio), and metadata bytes per 4K page (from
 //! [`GuestMemFd::metadata_bytes`]).
 
 use crate::design::{Config, Design, GmemFlags, PAGES_PER_1G};
@@ -26,6 +27,12 @@ pub struct BenchRow {
     /// Metadata bytes per 4K page of a file of `range_pages` pages whose
     /// every page is allocated.
     pub meta_per_page_populated: f64,
+    /// Convert that populated file to the other type and back (to-private
+    /// and back from shared; design hugetlb, whose files start private,
+    /// to-shared and back): the per-folio work of the conversion (unmap,
+    /// the refcount check, the hardware ownership, hugetlb's split and
+    /// merge).
+    pub convert_populated_round_trip: Duration,
 }
 
 fn config(design: Design, pages: usize, ppg: usize) -> Config {
@@ -58,6 +65,15 @@ pub fn measure_at(design: Design, file_pages: usize, range_pages: usize) -> Resu
     let p = GuestMemFd::new(config(design, range_pages, ppg))?;
     p.allocate(0, range_pages)?;
     let meta_per_page_populated = p.metadata_bytes() as f64 / range_pages as f64;
+    let (there, back) = if design == Design::Hugetlb {
+        (Attr::Shared, Attr::Private)
+    } else {
+        (Attr::Private, Attr::Shared)
+    };
+    let t = Instant::now();
+    p.convert(0, range_pages, there)?;
+    p.convert(0, range_pages, back)?;
+    let convert_populated_round_trip = t.elapsed();
     Ok(BenchRow {
         design,
         file_pages,
@@ -66,6 +82,7 @@ pub fn measure_at(design: Design, file_pages: usize, range_pages: usize) -> Resu
         punch,
         meta_per_page_untouched,
         meta_per_page_populated,
+        convert_populated_round_trip,
     })
 }
 
@@ -78,18 +95,20 @@ pub fn measure(design: Design) -> Result<BenchRow> {
 pub fn table(rows: &[BenchRow]) -> String {
     let mut s = String::new();
     s.push_str(&format!(
-        "{:<14} {:>18} {:>12} {:>22} {:>22}\n",
+        "{:<14} {:>18} {:>18} {:>12} {:>22} {:>22}\n",
         "design",
         "1G to-priv+back",
+        "1G populated",
         "1G punch",
         "meta B/4K @1T untouched",
         "meta B/4K @1G populated"
     ));
     for r in rows {
         s.push_str(&format!(
-            "{:<14} {:>18} {:>12} {:>22.6} {:>22.2}\n",
+            "{:<14} {:>18} {:>18} {:>12} {:>22.6} {:>22.2}\n",
             r.design.name(),
             format!("{:.3?}", r.convert_round_trip),
+            format!("{:.3?}", r.convert_populated_round_trip),
             format!("{:.3?}", r.punch),
             r.meta_per_page_untouched,
             r.meta_per_page_populated
