@@ -1,6 +1,7 @@
 //! The symmetries of one configuration: renamings of pages, gigantic
 //! pages, processes, GUP users and VMs that map the configuration to
-//! itself and that the model's steps and properties cannot tell apart.
+//! itself and that the model's steps and properties cannot tell apart,
+//! together with a renaming of the two converter threads.
 //!
 //! A [`Perm`] is a list of per-component permutations. [`check`] says why
 //! a renaming is not a symmetry of a configuration (or accepts it);
@@ -11,9 +12,14 @@
 //! - **Config**: every actor's script, renamed, is the script of the actor
 //!   it is renamed to (a process's operations, a GUP user's page, kind,
 //!   path and process, a VM's guest accesses in order).
-//! - **Fixed pages**: a page in a conversion's or a punch's range is
-//!   scanned in index order (`ConvPc::Check(i)`, batches, `TruncPc::Check`,
-//!   `error_offset`), and a page named once by the configuration
+//! - **Converter threads**: each thread's requests, renamed, are its
+//!   image's, op by op; a range must land on a contiguous range of the
+//!   same length in the same order, because the ioctl scans it in index
+//!   order (`ConvPc::Check(i)`, batches, `error_offset`). With one thread
+//!   (or two different scripts) a conversion's pages stay in place. The
+//!   threads stay under `attrs_arg_page` and design exclusive_pin.
+//! - **Fixed pages**: a page in a punch's range is scanned in index order
+//!   (`TruncPc::Check`), and a page named once by the configuration
 //!   (memory failure, the PFN walker, the secondary MMU, populate's source
 //!   and destination, the copy-out's argument) has no partner to swap
 //!   with: both stay where they are.
@@ -34,8 +40,8 @@
 use super::relabel::{Maps, MAX_TIDS};
 use crate::actors::Actor;
 use crate::config::{
-    Bug, Config, Design, GuestOp, HostOp, PinnerCfg, SecondaryMmuCfg, TruncOp, MAX_PAGES,
-    MAX_PINNERS, MAX_PROCS,
+    Bug, Config, ConvOp, Design, GuestOp, HostOp, PinnerCfg, SecondaryMmuCfg, TruncOp,
+    MAX_CONVERTERS, MAX_PAGES, MAX_PINNERS, MAX_PROCS,
 };
 use crate::mm;
 use crate::state::MAX_FOLIOS;
@@ -49,6 +55,8 @@ pub struct Perm {
     pub procs: [u8; MAX_PROCS],
     pub pinners: [u8; MAX_PINNERS],
     pub vms: [u8; MAX_VMS],
+    /// Converter threads (`ConvOp::converter`).
+    pub convs: [u8; MAX_CONVERTERS],
 }
 
 impl Default for Perm {
@@ -91,6 +99,7 @@ impl Perm {
             procs: id(),
             pinners: id(),
             vms: id(),
+            convs: id(),
         }
     }
 
@@ -109,6 +118,7 @@ impl Perm {
             procs: c(&self.procs, &other.procs),
             pinners: c(&self.pinners, &other.pinners),
             vms: c(&self.vms, &other.vms),
+            convs: c(&self.convs, &other.convs),
         }
     }
 
@@ -139,6 +149,12 @@ impl Perm {
         for v in 0..MAX_VMS as u8 {
             set(Actor::Guest(v), Actor::Guest(self.vms[v as usize]));
         }
+        for k in 0..MAX_CONVERTERS as u8 {
+            set(
+                Actor::Converter(k),
+                Actor::Converter(self.convs[k as usize]),
+            );
+        }
         Maps {
             pages: self.pages,
             slots,
@@ -146,6 +162,7 @@ impl Perm {
             procs: self.procs,
             pinners: self.pinners,
             vms: self.vms,
+            convs: self.convs,
             tids,
         }
     }
@@ -158,6 +175,7 @@ impl Perm {
             ("processes", cycles(&self.procs)),
             ("GUP users", cycles(&self.pinners)),
             ("VMs", cycles(&self.vms)),
+            ("converter threads", cycles(&self.convs)),
         ]
         .into_iter()
         .filter(|(_, c)| !c.is_empty())
@@ -186,13 +204,10 @@ fn permutes(p: &[u8], n: usize) -> bool {
 
 /// The pages every symmetry must leave in place (see the module docs),
 /// each with the reason.
+/// A conversion's pages are not among them: [`check`] maps each converter
+/// thread's requests onto its image's instead (see [`conv_op`]).
 pub fn fixed_pages(cfg: &Config) -> Vec<(u8, &'static str)> {
     let mut v = Vec::new();
-    for c in &cfg.conversions {
-        for i in c.start..c.start + c.pages {
-            v.push((i, "a conversion scans it in index order"));
-        }
-    }
     if let Some(TruncOp::Punch { start, pages }) = cfg.truncate {
         for i in start..start + pages {
             v.push((i, "the punch scans it in index order"));
@@ -221,6 +236,21 @@ fn host_op(p: &Perm, op: HostOp) -> HostOp {
         HostOp::Write { page } => HostOp::Write { page: m(page) },
         HostOp::Dontneed { page } => HostOp::Dontneed { page: m(page) },
     }
+}
+
+/// Request `c`, renamed: its range must land on a contiguous range of the
+/// same length in the same order (the ioctl scans, batches and reports
+/// `error_offset` in index order, and `Converter::before`/`after` are bits
+/// relative to the range's start), and it is issued by the image thread.
+fn conv_op(p: &Perm, c: ConvOp) -> Option<ConvOp> {
+    let start = p.pages[c.start as usize];
+    let in_order = (0..c.pages).all(|j| p.pages[(c.start + j) as usize] == start + j);
+    in_order.then_some(ConvOp {
+        start,
+        pages: c.pages,
+        to: c.to,
+        converter: p.convs[c.converter as usize],
+    })
 }
 
 fn pinner(p: &Perm, c: PinnerCfg) -> PinnerCfg {
@@ -260,7 +290,7 @@ pub fn check(cfg: &Config, p: &Perm) -> Result<(), String> {
         init_shared: _,
         procs,
         pinners,
-        conversions: _,
+        conversions,
         retry_until_ok: _,
         guest: _,
         truncate,
@@ -282,9 +312,10 @@ pub fn check(cfg: &Config, p: &Perm) -> Result<(), String> {
         || !permutes(&p.procs, MAX_PROCS)
         || !permutes(&p.pinners, pinners.len())
         || !permutes(&p.vms, *vms as usize)
+        || !permutes(&p.convs, MAX_CONVERTERS)
     {
         return err(format!(
-            "{}: not a permutation of the configuration's pages, gigantic pages, processes, GUP users and VMs",
+            "{}: not a permutation of the configuration's pages, gigantic pages, processes, GUP users, VMs and converter threads",
             p.describe()
         ));
     }
@@ -333,6 +364,15 @@ pub fn check(cfg: &Config, p: &Perm) -> Result<(), String> {
                 .into(),
         );
     }
+    let moves_convs = p.convs != Perm::identity().convs;
+    if moves_convs && attrs_arg_page.is_some() {
+        return err(
+            "converter threads must stay: the copy-out of error_offset (kept conservative)".into(),
+        );
+    }
+    if moves_convs && *design == Design::ExclusivePin {
+        return err("converter threads must stay: design exclusive_pin (each thread owns its donated pages)".into());
+    }
     for (i, why) in fixed_pages(cfg) {
         if p.pages[i as usize] != i {
             return err(format!("page {i} must stay: {why}"));
@@ -370,6 +410,17 @@ pub fn check(cfg: &Config, p: &Perm) -> Result<(), String> {
     if let Some(TruncOp::Release { vm }) = truncate {
         if p.vms[*vm as usize] != *vm {
             return err(format!("VM {vm} must stay: truncate releases its file"));
+        }
+    }
+    for k in 0..MAX_CONVERTERS as u8 {
+        let to = p.convs[k as usize];
+        let of = |t: u8| conversions.iter().filter(move |c| c.converter == t);
+        let renamed: Option<Vec<ConvOp>> = of(k).map(|&c| conv_op(p, c)).collect();
+        let theirs: Vec<ConvOp> = of(to).copied().collect();
+        if renamed.as_ref() != Some(&theirs) {
+            return err(format!(
+                "converter {k}'s requests, renamed (ranges in index order), are not converter {to}'s"
+            ));
         }
     }
     let script = |q: usize| procs.get(q).map(Vec::as_slice).unwrap_or(&[]);
@@ -455,7 +506,17 @@ fn page_candidates(cfg: &Config) -> Vec<([u8; MAX_PAGES], [u8; 2])> {
     let n = cfg.pages as usize;
     match cfg.design {
         Design::Inplace | Design::Wait | Design::Pfnmap | Design::NoDirectMap => {
-            let fixed: Vec<u8> = fixed_pages(cfg).into_iter().map(|(i, _)| i).collect();
+            // Conversion ranges stay in place here (a range moving onto
+            // another thread's range is tried in design hugetlb only).
+            let fixed: Vec<u8> = fixed_pages(cfg)
+                .into_iter()
+                .map(|(i, _)| i)
+                .chain(
+                    cfg.conversions
+                        .iter()
+                        .flat_map(|c| c.start..c.start + c.pages),
+                )
+                .collect();
             let mut named: Vec<u8> = cfg
                 .procs
                 .iter()
@@ -529,20 +590,24 @@ pub fn automorphisms(cfg: &Config) -> Vec<Perm> {
         .filter(|&v| cfg.guest.iter().any(|g| g.vm == v))
         .collect();
     let vms = perms_of(&vcpus, MAX_VMS);
+    let convs = perms_of(&cfg.converters().collect::<Vec<_>>(), MAX_CONVERTERS);
     let mut out = Vec::new();
     for (pages, gigantic) in page_candidates(cfg) {
         for pr in &procs {
             for pi in &pinners {
                 for vm in &vms {
-                    let p = Perm {
-                        pages,
-                        gigantic,
-                        procs: arr(pr),
-                        pinners: arr(pi),
-                        vms: arr(vm),
-                    };
-                    if check(cfg, &p).is_ok() {
-                        out.push(p);
+                    for cv in &convs {
+                        let p = Perm {
+                            pages,
+                            gigantic,
+                            procs: arr(pr),
+                            pinners: arr(pi),
+                            vms: arr(vm),
+                            convs: arr(cv),
+                        };
+                        if check(cfg, &p).is_ok() {
+                            out.push(p);
+                        }
                     }
                 }
             }

@@ -7,7 +7,7 @@
 //! field or variant does not compile until it is placed here: either
 //! renamed, or named as carrying no index.
 
-use crate::config::{MAX_PAGES, MAX_PINNERS, MAX_PROCS};
+use crate::config::{MAX_CONVERTERS, MAX_PAGES, MAX_PINNERS, MAX_PROCS};
 use crate::state::*;
 use invariants::{Accessor, ConvResult, MAX_VMS};
 
@@ -24,7 +24,10 @@ pub struct Maps {
     pub procs: [u8; MAX_PROCS],
     pub pinners: [u8; MAX_PINNERS],
     pub vms: [u8; MAX_VMS],
-    /// Derived from `procs`, `pinners` and `vms` (a lock holder's id).
+    /// Converter threads (`State::conv`).
+    pub convs: [u8; MAX_CONVERTERS],
+    /// Derived from `procs`, `pinners`, `vms` and `convs` (a lock
+    /// holder's id).
     pub tids: [u8; MAX_TIDS],
 }
 
@@ -41,6 +44,7 @@ impl Maps {
             procs: identity(),
             pinners: identity(),
             vms: identity(),
+            convs: identity(),
             tids: identity(),
         }
     }
@@ -213,10 +217,12 @@ fn accessor(m: &Maps, who: Accessor) -> Accessor {
 /// page `m.pages[i]`, folio slot `s`'s to slot `m.slots[s]`, and so on,
 /// and every reference to an index is renamed the same way.
 ///
-/// Not renamed: `conv.batch`, which names the gigantic page of a
-/// conversion's range. The conversion's pages are fixed points of every
-/// page renaming `crate::symmetry::group` accepts, so its gigantic page
-/// is one too. Nor a freed folio's `index`: `mm::free` resets it to 0 and
+/// Converter thread `k`'s state moves to thread `m.convs[k]`, whose
+/// requests are `k`'s renamed (`crate::symmetry::group::check`): its
+/// request index `op` and the range-relative `before`/`after` bits stay,
+/// and `batch`, the gigantic page of the current batch, is renamed once
+/// the thread has left `Idle` (`begin_attempt` sets it; an idle thread's
+/// is the default 0, which names nothing). Not renamed: a freed folio's `index`: `mm::free` resets it to 0 and
 /// no step or property reads it (`host_access_only_hw_shared` reads a
 /// freed folio's `hw_private` only under BUG no_reclaim_on_free, where the
 /// group renames no page).
@@ -304,9 +310,8 @@ pub fn relabel(st: &State, m: &Maps) -> State {
         readers: bits(readers, &m.tids),
     };
 
-    // Converter threads are never renamed (their requests name pages, which
-    // a permutation must fix); only what each one points at is.
-    let conv = conv.map(|c| {
+    let mut new_conv = *conv;
+    for (k, c) in conv.iter().enumerate() {
         let Converter {
             op,
             pc,
@@ -319,8 +324,8 @@ pub fn relabel(st: &State, m: &Maps) -> State {
             batch,
             inv_open,
             enomem_seen,
-        } = c;
-        Converter {
+        } = *c;
+        new_conv[m.convs[k] as usize] = Converter {
             op,
             pc: conv_pc(m, pc),
             result: result(m, res),
@@ -329,11 +334,15 @@ pub fn relabel(st: &State, m: &Maps) -> State {
             succeeded,
             drained,
             excl: excl.map(|s| m.slot(s)),
-            batch,
+            batch: if pc == ConvPc::Idle {
+                batch
+            } else {
+                m.gig(batch)
+            },
             inv_open,
             enomem_seen,
-        }
-    });
+        };
+    }
 
     let mut new_procs = *procs;
     for (p, x) in procs.iter().enumerate() {
@@ -415,7 +424,7 @@ pub fn relabel(st: &State, m: &Maps) -> State {
         gigantic: new_gigantic,
         invalidate_lock,
         closed: *closed,
-        conv,
+        conv: new_conv,
         procs: new_procs,
         pinners: new_pinners,
         guests: new_guests,
