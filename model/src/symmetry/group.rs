@@ -205,7 +205,7 @@ fn permutes(p: &[u8], n: usize) -> bool {
 /// The pages every symmetry must leave in place (see the module docs),
 /// each with the reason.
 /// A conversion's pages are not among them: [`check`] maps each converter
-/// thread's requests onto its image's instead (see [`conv_op`]).
+/// thread's requests onto its image's instead (see `conv_op`).
 pub fn fixed_pages(cfg: &Config) -> Vec<(u8, &'static str)> {
     let mut v = Vec::new();
     if let Some(TruncOp::Punch { start, pages }) = cfg.truncate {
