@@ -556,3 +556,27 @@ fn the_converter_swap_is_no_symmetry_without_the_page_swap() {
     });
     assert!(differs);
 }
+
+#[test]
+fn equal_converter_scripts_swap_in_place() {
+    // Two threads issuing the same request on the same range (design
+    // inplace, the range stays): the thread swap alone is a symmetry.
+    let mut c = Config::empty(Design::Inplace, 2);
+    c.procs = vec![vec![HostOp::Write { page: 1 }]];
+    let op = |converter| ConvOp {
+        converter,
+        start: 0,
+        pages: 2,
+        to: Attr::Private,
+    };
+    c.conversions = vec![op(0), op(1)];
+    let g = automorphisms(&c);
+    assert_eq!(g.len(), 2, "{g:?}");
+    assert_eq!(g[1].describe(), "converter threads (0 1)");
+    let m = GmemModel::new(c.clone()).unwrap();
+    let states = sample(&m, 3000);
+    assert!(states.len() > 100, "{}", states.len());
+    for s in states {
+        assert_symmetric_at("equal scripts", &m, &s, &g[1].maps(&c));
+    }
+}
