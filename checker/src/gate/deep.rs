@@ -312,18 +312,10 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
                 secs(wall)
             );
         } else {
-            println!("\ngate --deep: FAIL: {} differences:", diffs.len());
-            for d in &diffs {
-                println!("  {d}");
-            }
-            println!("(wall time {})", secs(wall));
+            super::print_failures("gate --deep", &diffs, wall);
         }
     }
-    Ok(if diffs.is_empty() {
-        Code::Ok
-    } else {
-        Code::Failed
-    })
+    Ok(super::verdict_code(&diffs))
 }
 
 #[cfg(test)]

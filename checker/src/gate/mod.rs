@@ -124,18 +124,28 @@ pub fn cmd(a: &GateArgs) -> Result<Code> {
                 println!("{}", symmetry_line(&rows));
             }
         } else {
-            println!("\ngate: FAIL: {} differences:", diffs.len());
-            for d in &diffs {
-                println!("  {d}");
-            }
-            println!("(wall time {})", secs(wall));
+            print_failures("gate", &diffs, wall);
         }
     }
-    Ok(if diffs.is_empty() {
+    Ok(verdict_code(&diffs))
+}
+
+/// A failed gate run's report: each difference, then the wall time.
+pub(crate) fn print_failures(label: &str, diffs: &[String], wall: std::time::Duration) {
+    println!("\n{label}: FAIL: {} differences:", diffs.len());
+    for d in diffs {
+        println!("  {d}");
+    }
+    println!("(wall time {})", secs(wall));
+}
+
+/// The gate's exit code: it passes only without differences.
+pub(crate) fn verdict_code(diffs: &[String]) -> Code {
+    if diffs.is_empty() {
         Code::Ok
     } else {
         Code::Failed
-    })
+    }
 }
 
 /// `gate --symmetry`: which rows had something to reduce.

@@ -111,7 +111,7 @@ fn model_point(
             // The VMM retries an EAGAIN'd request (design hugetlb: an
             // ENOMEM'd one too); otherwise it is between requests (or done
             // with its script).
-            ConvPc::Done if cfg.retry_until_ok && retried(cfg, st.conv[k as usize].result) => {
+            ConvPc::Done if model::actors::converter::retrying(cfg, st, k as usize) => {
                 ("conv.done", None)
             }
             ConvPc::Done => (START, None),
@@ -207,16 +207,6 @@ fn model_point(
             DevPc::Map(_) => ("dev.map", None),
             DevPc::Mapped(_) => ("dev.access", None),
         },
-    }
-}
-
-/// Does the VMM retry a request that returned `r` (the model's
-/// `converter::retrying`)?
-fn retried(cfg: &model::Config, r: Option<invariants::ConvResult>) -> bool {
-    match r {
-        Some(invariants::ConvResult::Eagain { .. }) => true,
-        Some(invariants::ConvResult::Enomem { .. }) => cfg.design == Design::Hugetlb,
-        _ => false,
     }
 }
 

@@ -121,7 +121,7 @@ pub fn can_start(cfg: &Config, st: &State, k: usize) -> bool {
 
 /// The VMM retries a failed request (after dropping what it owns); under
 /// design hugetlb also one that failed -ENOMEM (question 4 of issue 13).
-fn retrying(cfg: &Config, st: &State, k: usize) -> bool {
+pub fn retrying(cfg: &Config, st: &State, k: usize) -> bool {
     cfg.retry_until_ok
         && match st.conv[k].result {
             Some(ConvResult::Eagain { .. }) => true,
