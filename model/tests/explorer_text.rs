@@ -5,16 +5,12 @@
 //! guard they remove.
 
 use invariants::PropertyId;
-use model::gate;
-use model::{Action, Config, GmemModel, State};
+use model::{Action, GmemModel, State};
 use stateright::Model;
 use std::collections::{HashSet, VecDeque};
-use std::path::Path;
 
-fn row(name: &str) -> Config {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/{name}.json"));
-    gate::load_file(&p).unwrap_or_else(|e| panic!("{e}")).cfg
-}
+mod common;
+use common::row;
 
 /// Every reachable state with its enabled actions, as the explorer lists
 /// them: `format_step` first, then `format_action` (stateright 0.31's order).

@@ -8,16 +8,8 @@ use invariants::{Accessor, Kind, PropertyId};
 use model::config::{HostOp, SecondaryMmuCfg};
 use model::gate;
 
-/// A gate row's configuration, from `configs/NAME.json`.
-fn row(name: &str) -> Config {
-    gate::load_file(&row_file(name))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .cfg
-}
-
-fn row_file(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/{name}.json"))
-}
+mod common;
+use common::{row, row_file};
 
 fn secondary_mmu_config(d: Design) -> Config {
     row(&format!("{d}@secondary_mmu"))

@@ -4,47 +4,14 @@
 //! on (reached, not just allowed), its liveness verdicts, and pinned state
 //! counts.
 
-use invariants::{ConvResult, Kind, PropertyId, Structure};
+use invariants::{ConvResult, PropertyId, Structure};
 use model::state::{FaultPc, GuestPc, ProcPc, State};
 use model::{Config, Design, GmemModel};
-use stateright::{Checker, Model};
+use stateright::Model;
 use std::collections::{HashSet, VecDeque};
 
-/// A gate row's configuration, from `configs/NAME.json`.
-fn row(name: &str) -> Config {
-    let file =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/{name}.json"));
-    model::gate::load_file(&file)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .cfg
-}
-
-struct Outcome {
-    unique: usize,
-    violated: Vec<&'static str>,
-    missing_examples: Vec<&'static str>,
-}
-
-fn run(cfg: Config) -> Outcome {
-    let m = GmemModel::new(cfg).expect("valid config");
-    let props = m.properties();
-    let c = m.clone().checker().threads(1).spawn_dfs().join();
-    assert!(c.is_done());
-    let mut o = Outcome {
-        unique: c.unique_state_count(),
-        violated: vec![],
-        missing_examples: vec![],
-    };
-    for p in props {
-        let found = c.discovery(p.name).is_some();
-        match PropertyId::by_name(p.name).map(|id| id.kind()) {
-            Some(Kind::Safety) if found => o.violated.push(p.name),
-            Some(Kind::Sanity) if !found => o.missing_examples.push(p.name),
-            _ => {}
-        }
-    }
-    o
-}
+mod common;
+use common::{row, run};
 
 /// Every reachable state (the hugetlb rows are small).
 fn reachable(cfg: Config) -> Vec<State> {

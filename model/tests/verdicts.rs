@@ -8,8 +8,10 @@ use invariants::{Kind, PropertyId};
 use model::config::BugScope;
 use model::gate::{self, Pass};
 use model::{properties, Bug, Config, Design, GmemModel};
-use stateright::{Checker, Model};
 use std::path::Path;
+
+mod common;
+use common::{row, run};
 
 /// The repository's `configs/` (tests run in the checkout).
 fn configs_dir() -> std::path::PathBuf {
@@ -17,12 +19,6 @@ fn configs_dir() -> std::path::PathBuf {
 }
 
 /// The configuration of gate row `name` (`configs/<name>.json`).
-fn row(name: &str) -> Config {
-    gate::load_file(&configs_dir().join(format!("{name}.json")))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .cfg
-}
-
 /// The gate row of bug switch `b` on its default design.
 fn bug_row(b: Bug) -> Config {
     row(&format!("{}+{b}", b.default_design()))
@@ -38,38 +34,6 @@ fn small(d: Design) -> Config {
         c.guest.truncate(1);
     }
     c
-}
-
-struct Outcome {
-    unique: usize,
-    violated: Vec<&'static str>,
-    missing_examples: Vec<&'static str>,
-}
-
-/// Exhaustive DFS; panics if the search was not complete.
-fn run(cfg: Config) -> Outcome {
-    let m = GmemModel::new(cfg).expect("valid config");
-    let props = m.properties();
-    assert!(
-        !props.is_empty(),
-        "a model with no properties explores nothing"
-    );
-    let c = m.clone().checker().threads(1).spawn_dfs().join();
-    assert!(c.is_done());
-    let mut o = Outcome {
-        unique: c.unique_state_count(),
-        violated: vec![],
-        missing_examples: vec![],
-    };
-    for p in props {
-        let found = c.discovery(p.name).is_some();
-        match PropertyId::by_name(p.name).map(|id| id.kind()) {
-            Some(Kind::Safety) if found => o.violated.push(p.name),
-            Some(Kind::Sanity) if !found => o.missing_examples.push(p.name),
-            _ => {}
-        }
-    }
-    o
 }
 
 #[test]
