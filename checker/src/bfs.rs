@@ -46,7 +46,7 @@ impl Tree {
 /// Rebuilds a trace from an init index and action indices.
 pub fn trace_from_indices(m: &GmemModel, init_index: usize, idx: &[usize]) -> Trace {
     let init = m.init_states().swap_remove(init_index);
-    let mut cur = init.clone();
+    let mut cur = init;
     let mut steps = Vec::with_capacity(idx.len());
     let mut actions = Vec::new();
     for &i in idx {
@@ -59,7 +59,7 @@ pub fn trace_from_indices(m: &GmemModel, init_index: usize, idx: &[usize]) -> Tr
         steps.push(Step {
             action: a,
             action_index: i,
-            state: next.clone(),
+            state: next,
         });
         cur = next;
     }

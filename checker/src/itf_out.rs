@@ -101,7 +101,7 @@ pub fn render(m: &GmemModel, label: &str, id: PropertyId, t: &Trace) -> String {
 pub fn render_svg(m: &GmemModel, label: &str, id: PropertyId, t: &Trace) -> String {
     let mut path: Vec<(model::State, Option<model::Action>)> = Vec::new();
     for k in 0..=t.steps.len() {
-        path.push((t.state(k).clone(), t.steps.get(k).map(|s| s.action)));
+        path.push((*t.state(k), t.steps.get(k).map(|s| s.action)));
     }
     let what = match t.loop_start {
         Some(l) if t.steps.len() == l => format!(

@@ -63,7 +63,7 @@ impl Trace {
         let step = |s: &liveness::Step<State, Action>| Step {
             action: s.action,
             action_index: s.action_index,
-            state: s.state.clone(),
+            state: s.state,
         };
         let steps: Vec<Step> = l.stem.iter().chain(&l.cycle).map(step).collect();
         let loop_start = l.stem.len();
@@ -101,7 +101,7 @@ impl Trace {
         }
         Trace {
             init_index: l.init_index,
-            init: l.init.clone(),
+            init: l.init,
             steps,
             loop_start: Some(loop_start),
             witnesses,
@@ -131,7 +131,7 @@ pub fn replay(m: &GmemModel, init_index: usize, actions: &[Action]) -> Result<Tr
         )
     })?;
     let mut steps = Vec::with_capacity(actions.len());
-    let mut cur = init.clone();
+    let mut cur = init;
     let mut offered = Vec::new();
     for (k, &a) in actions.iter().enumerate() {
         offered.clear();
@@ -153,7 +153,7 @@ pub fn replay(m: &GmemModel, init_index: usize, actions: &[Action]) -> Result<Tr
         steps.push(Step {
             action: a,
             action_index: idx,
-            state: next.clone(),
+            state: next,
         });
         cur = next;
     }

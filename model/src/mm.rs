@@ -14,6 +14,13 @@ pub fn sub_slot(i: usize) -> Slot {
     1 + i as Slot
 }
 
+/// Pages `lo..hi` as a bit set, one bit per page index (`MAX_PAGES` <= 16).
+pub fn page_bits(lo: usize, hi: usize) -> u16 {
+    const _: () = assert!(crate::config::MAX_PAGES <= 16);
+    let below = |n: usize| if n >= 16 { u16::MAX } else { (1u16 << n) - 1 };
+    below(hi) & !below(lo)
+}
+
 /// Pages per gigantic page: two in design hugetlb (two gigantic pages of
 /// two subpages), the whole file in split/huge_whole.
 pub fn ppg(cfg: &Config) -> usize {

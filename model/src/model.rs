@@ -5,6 +5,8 @@ use crate::actors::{
 };
 use crate::config::{Config, ConfigError, MAX_CONVERTERS, MAX_PAGES, MAX_PINNERS, MAX_PROCS};
 use crate::state::*;
+use crate::view::{View, ViewCache};
+use invariants::PropertyId;
 use invariants::MAX_VMS;
 use stateright::{Model, Property};
 
@@ -177,16 +179,28 @@ impl GmemModel {
     /// Apply an action; `None` when it is not enabled (blocked on a lock,
     /// spinning on a freeze, or not offered in this state).
     pub fn apply(&self, st: &State, action: Action) -> Option<State> {
-        let c = &self.cfg;
         // Built in the returned Option itself: `ok.then_some(next)` copied
-        // the whole state once more per generated state.
-        let mut out = Some(st.clone());
-        let next = out.as_mut()?;
+        // the whole state once more.
+        let mut out = Some(*st);
+        let ok = self.apply_in_place(st, out.as_mut()?, action);
+        if ok {
+            out
+        } else {
+            None
+        }
+    }
+
+    /// [`GmemModel::apply`] into `next`, which equals `st` on entry: false
+    /// when the action is not enabled (`next` is then left partly
+    /// stepped). The search builds every successor this way, in a slot of
+    /// its stack ([`search::InPlace`]).
+    pub fn apply_in_place(&self, st: &State, next: &mut State, action: Action) -> bool {
+        let c = &self.cfg;
         next.last_access = None;
-        let ok = match action {
+        match action {
             Action::Start(a) => {
                 if !self.can_start(st, a) {
-                    return None;
+                    return false;
                 }
                 match a {
                     Actor::Converter(k) => converter::start(c, next, k as usize),
@@ -195,18 +209,12 @@ impl GmemModel {
                     Actor::Guest(v) => guest::start(c, next, v as usize),
                     Actor::Truncator => truncate::start(next),
                     Actor::Populate => populate::start(c, next),
-                    Actor::Speculative => {
-                        return if populate::spec_start(c, next) {
-                            out
-                        } else {
-                            None
-                        };
-                    }
-                    Actor::PoolCallback => return None,
+                    Actor::Speculative => return populate::spec_start(c, next),
+                    Actor::PoolCallback => return false,
                     Actor::MemoryFailure => memory_failure::start(c, next),
                     Actor::AllocFail => match converter::failing_converter(c, st) {
                         Some(k) => converter::prealloc_fail(c, next, k),
-                        None => return None,
+                        None => return false,
                     },
                     Actor::SecondaryMmu => secondary_mmu::start(next),
                 }
@@ -214,7 +222,7 @@ impl GmemModel {
             }
             Action::Step(a) => {
                 if !self.in_flight(st, a) {
-                    return None;
+                    return false;
                 }
                 match a {
                     Actor::Converter(k) => converter::step(c, next, k as usize),
@@ -233,14 +241,57 @@ impl GmemModel {
                     Actor::SecondaryMmu => secondary_mmu::step(c, next),
                 }
             }
-        };
-        if ok {
-            out
-        } else {
-            None
         }
     }
 }
+
+/// Successors are stepped in the search's own stack slot, and the
+/// properties of one state share one view of it.
+impl search::InPlace for GmemModel {
+    fn next_state_in_place(&self, prev: &State, next: &mut State, action: Action) -> bool {
+        self.apply_in_place(prev, next, action)
+    }
+
+    /// The property's `PropertyId` index (`PropertyId::all()` order), or
+    /// `usize::MAX` for a property that is not one of ours (its condition
+    /// is then called as is).
+    fn property_keys(&self, props: &[Property<Self>]) -> Vec<usize> {
+        props
+            .iter()
+            .map(|p| {
+                PropertyId::all()
+                    .position(|id| id.name() == p.name)
+                    .unwrap_or(usize::MAX)
+            })
+            .collect()
+    }
+
+    /// Every property's condition is `id.eval(&View::new(self, st))`
+    /// (`crate::properties::stateright_property`); here they share one
+    /// [`View::cached`].
+    fn evaluate(
+        &self,
+        st: &State,
+        props: &[Property<Self>],
+        keys: &[usize],
+        pending: &[usize],
+        report: &mut dyn FnMut(usize, bool),
+    ) {
+        let cache = ViewCache::default();
+        let view = View::cached(self, st, &cache);
+        for &i in pending {
+            let holds = match PROPERTY_IDS.get(keys[i]) {
+                Some(id) => id.eval(&view),
+                None => (props[i].condition)(self, st),
+            };
+            report(i, holds);
+        }
+    }
+}
+
+/// `PropertyId::all()`, indexed by [`search::InPlace::property_keys`].
+static PROPERTY_IDS: std::sync::LazyLock<Vec<PropertyId>> =
+    std::sync::LazyLock::new(|| PropertyId::all().collect());
 
 impl Model for GmemModel {
     type State = State;

@@ -423,7 +423,9 @@ pub struct LastAccess {
     pub guest_type: Option<Attr>,
 }
 
-#[derive(Clone, PartialEq, Eq)]
+/// `Copy`: every field is plain data, and a bitwise copy is one `memcpy`
+/// where a derived `Clone` copied field by field.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct State {
     /// Configured page count (constant per model; kept here so the state
     /// can print itself compactly).

@@ -3,11 +3,21 @@
 //! counters are the kernel's; `refcount_conserved` compares the two.
 
 use crate::actors::{converter, guest};
-use crate::config::{Bug, Config, Design, PinKind};
+use crate::config::{Bug, Config, Design, PinKind, MAX_PAGES};
 use crate::mm;
 use crate::model::GmemModel;
 use crate::state::*;
 use invariants::*;
+
+/// The page and folio views already built for one state, shared by the
+/// properties evaluated on it (the search evaluates them together:
+/// `search::InPlace::evaluate`). Each property reads most pages and
+/// folios, and building a view walks every holder.
+#[derive(Default)]
+pub struct ViewCache {
+    pages: [std::cell::Cell<Option<PageView>>; MAX_PAGES],
+    folios: [std::cell::Cell<Option<FolioView>>; MAX_FOLIOS],
+}
 
 pub struct View<'a> {
     pub cfg: &'a Config,
@@ -16,6 +26,13 @@ pub struct View<'a> {
     /// about "the conversion" is checked per thread:
     /// [`crate::properties::pending_scopes`]); `None` shows every thread's.
     pub converter: Option<usize>,
+    /// Per VM, the pages an open invalidation covers
+    /// ([`guest::invalidation_mask`]), computed on the first
+    /// [`GmemView::page`] call: every property reads pages, and the masks
+    /// do not depend on the page.
+    inv: std::cell::Cell<Option<[u16; MAX_VMS]>>,
+    /// Views built earlier on the same state, if shared.
+    cache: Option<&'a ViewCache>,
 }
 
 impl<'a> View<'a> {
@@ -24,6 +41,17 @@ impl<'a> View<'a> {
             cfg: &m.cfg,
             st,
             converter: None,
+            inv: std::cell::Cell::new(None),
+            cache: None,
+        }
+    }
+
+    /// The view that keeps the page and folio views it builds in `cache`
+    /// (which must only ever see this state).
+    pub fn cached(m: &'a GmemModel, st: &'a State, cache: &'a ViewCache) -> View<'a> {
+        View {
+            cache: Some(cache),
+            ..View::new(m, st)
         }
     }
 
@@ -106,6 +134,18 @@ impl<'a> View<'a> {
     }
 
     fn folio_view(&self, s: Slot) -> FolioView {
+        let Some(cache) = self.cache else {
+            return self.build_folio_view(s);
+        };
+        let cell = &cache.folios[s as usize];
+        cell.get().unwrap_or_else(|| {
+            let v = self.build_folio_view(s);
+            cell.set(Some(v));
+            v
+        })
+    }
+
+    fn build_folio_view(&self, s: Slot) -> FolioView {
         let f = self.st.folio(s);
         let parts = self.parts(s);
         FolioView {
@@ -135,14 +175,8 @@ impl<'a> View<'a> {
         let p = self.parts(s);
         p.gets + p.pins + p.transient + p.ptes
     }
-}
 
-impl GmemView for View<'_> {
-    fn nr_pages(&self) -> usize {
-        self.cfg.pages as usize
-    }
-
-    fn page(&self, i: usize) -> PageView {
+    fn build_page(&self, i: usize) -> PageView {
         let (cfg, st) = (self.cfg, self.st);
         let pg = &st.pages[i];
         let mut v = PageView {
@@ -159,7 +193,14 @@ impl GmemView for View<'_> {
                 S2::Shared(s) => Stage2::Shared(s as FolioId),
                 S2::Private(s) => Stage2::Private(s as FolioId),
             }),
-            invalidating: std::array::from_fn(|vm| guest::invalidation_covers(cfg, st, vm, i)),
+            invalidating: {
+                let inv = self.inv.get().unwrap_or_else(|| {
+                    let m = std::array::from_fn(|vm| guest::invalidation_mask(cfg, st, vm));
+                    self.inv.set(Some(m));
+                    m
+                });
+                inv.map(|m| m & (1 << i) != 0)
+            },
         };
         // Completed references taken through this index on its current folio.
         for (k, pin) in st.pinners.iter().enumerate().take(cfg.pinners.len()) {
@@ -191,6 +232,24 @@ impl GmemView for View<'_> {
             }
         }
         v
+    }
+}
+
+impl GmemView for View<'_> {
+    fn nr_pages(&self) -> usize {
+        self.cfg.pages as usize
+    }
+
+    fn page(&self, i: usize) -> PageView {
+        let Some(cache) = self.cache else {
+            return self.build_page(i);
+        };
+        let cell = &cache.pages[i];
+        cell.get().unwrap_or_else(|| {
+            let v = self.build_page(i);
+            cell.set(Some(v));
+            v
+        })
     }
 
     fn for_each_folio(&self, f: &mut dyn FnMut(&FolioView)) {

@@ -18,7 +18,7 @@ fn every_choice(m: &GmemModel, mut f: impl FnMut(&State, Action, String, Option<
     let mut seen = HashSet::new();
     let mut queue: VecDeque<State> = m.init_states().into();
     while let Some(s) = queue.pop_front() {
-        if !seen.insert(s.clone()) {
+        if !seen.insert(s) {
             continue;
         }
         let mut acts = vec![];
@@ -104,9 +104,9 @@ fn the_explorer_marks_a_lasso() {
     let liveness::Verdict::Violated(l) = report.verdict else {
         panic!("expected a lasso");
     };
-    let mut path = vec![(l.init.clone(), None)];
+    let mut path = vec![(l.init, None)];
     for s in l.stem.iter().chain(&l.cycle) {
-        path.push((s.state.clone(), Some(s.action)));
+        path.push((s.state, Some(s.action)));
     }
     assert_eq!(
         model::svg::lasso_of(&m, &path).map(|(i, _)| i),

@@ -55,7 +55,7 @@ fn reachable(cfg: Config, pred: impl Fn(&State) -> bool) -> bool {
         if pred(&s) {
             return true;
         }
-        if !seen.insert(s.clone()) {
+        if !seen.insert(s) {
             continue;
         }
         actions.clear();

@@ -20,7 +20,7 @@ fn reachable(cfg: Config) -> Vec<State> {
     let mut queue: VecDeque<State> = m.init_states().into_iter().collect();
     let mut all = vec![];
     while let Some(s) = queue.pop_front() {
-        if !seen.insert(s.clone()) {
+        if !seen.insert(s) {
             continue;
         }
         let mut acts = vec![];
@@ -224,7 +224,7 @@ fn shortest_path(cfg: Config, goal: impl Fn(&State) -> bool) -> Vec<String> {
         Default::default();
     let mut queue: VecDeque<State> = VecDeque::new();
     for s in m.init_states() {
-        parent.insert(s.clone(), None);
+        parent.insert(s, None);
         queue.push_back(s);
     }
     while let Some(s) = queue.pop_front() {
@@ -247,8 +247,8 @@ fn shortest_path(cfg: Config, goal: impl Fn(&State) -> bool) -> Vec<String> {
         m.actions(&s, &mut acts);
         for a in acts {
             if let Some(n) = m.next_state(&s, a) {
-                if !parent.contains_key(&n) {
-                    parent.insert(n.clone(), Some((s.clone(), a)));
+                if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(n) {
+                    e.insert(Some((s, a)));
                     queue.push_back(n);
                 }
             }

@@ -58,7 +58,7 @@ fn a_call_is_judged_on_what_it_did_under_the_lock() {
     assert!(properties::eval(&m, &st, PropertyId::ConversionAtomic));
     // A snapshot taken at the ioctl's entry (both pages shared) would have
     // called this call non-atomic.
-    let mut at_entry = st.clone();
+    let mut at_entry = st;
     at_entry.conv[0].before = 0;
     assert!(!properties::eval(
         &m,
@@ -83,7 +83,7 @@ fn the_two_calls_serialise_on_the_invalidate_lock() {
     let mut todo = vec![m.init_state()];
     let (mut both_in, mut one_waits) = (false, false);
     while let Some(st) = todo.pop() {
-        if !seen.insert(st.clone()) {
+        if !seen.insert(st) {
             continue;
         }
         both_in |= locked(&st, 0) && locked(&st, 1);

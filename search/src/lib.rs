@@ -75,6 +75,62 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+// ------------------------------------------------------------ successors
+
+/// How the search builds a successor: into a slot on its own stack that
+/// already holds a copy of the state being expanded, rather than into a new
+/// value that is then moved onto the stack (for a state of a few hundred
+/// bytes, each move is a `memcpy`, and a generated state was moved three
+/// or more times). The provided method falls back on
+/// [`Model::next_state`]; a model overrides it to step in place.
+pub trait InPlace: Model {
+    /// On entry `next` equals `prev`. Turns `next` into the successor of
+    /// `prev` by `action` and returns true, or returns false when
+    /// `next_state(prev, action)` would be `None` (then `next` may hold
+    /// anything: the search overwrites it before its next use). Must agree
+    /// with [`Model::next_state`].
+    fn next_state_in_place(
+        &self,
+        prev: &Self::State,
+        next: &mut Self::State,
+        action: Self::Action,
+    ) -> bool {
+        match self.next_state(prev, action) {
+            Some(s) => {
+                *next = s;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// One key per property of `props` (the model's `properties()`),
+    /// computed once per search and handed back to
+    /// [`InPlace::evaluate`]. The provided method gives each its index.
+    fn property_keys(&self, props: &[Property<Self>]) -> Vec<usize> {
+        (0..props.len()).collect()
+    }
+
+    /// Evaluates on `state` the condition of `props[i]` for each `i` in
+    /// `pending` (ascending), calling `report(i, holds)`. The search calls
+    /// it once per visited state; the provided method calls each condition
+    /// in turn, and a model overrides it to share the work the properties
+    /// of one state have in common. Must agree with the conditions.
+    fn evaluate(
+        &self,
+        state: &Self::State,
+        props: &[Property<Self>],
+        keys: &[usize],
+        pending: &[usize],
+        report: &mut dyn FnMut(usize, bool),
+    ) {
+        let _ = keys;
+        for &i in pending {
+            report(i, (props[i].condition)(self, state));
+        }
+    }
+}
+
 // ------------------------------------------------------------ fingerprints
 
 /// Fixed keys: fingerprints are the same from run to run (the visited set
@@ -926,7 +982,7 @@ pub struct Progress {
 /// Runs the search to its end.
 pub fn run<M>(model: &M, opts: &Options) -> Result<Outcome<M>, Error>
 where
-    M: Model + Sync,
+    M: InPlace + Sync,
     M::State: Hash + Send + Clone + PartialEq,
     M::Action: Clone,
 {
@@ -941,7 +997,7 @@ pub fn run_with_progress<M, F>(
     progress: F,
 ) -> Result<Outcome<M>, Error>
 where
-    M: Model + Sync,
+    M: InPlace + Sync,
     M::State: Hash + Send + Clone + PartialEq,
     M::Action: Clone,
     F: FnMut(Progress),
@@ -961,7 +1017,7 @@ pub fn run_reduced<M>(
     canon: Canonical<'_, M::State>,
 ) -> Result<Outcome<M>, Error>
 where
-    M: Model + Sync,
+    M: InPlace + Sync,
     M::State: Hash + Send + Clone + PartialEq,
     M::Action: Clone,
 {
@@ -977,7 +1033,7 @@ pub fn run_reduced_with_progress<M, F>(
     progress: F,
 ) -> Result<Outcome<M>, Error>
 where
-    M: Model + Sync,
+    M: InPlace + Sync,
     M::State: Hash + Send + Clone + PartialEq,
     M::Action: Clone,
     F: FnMut(Progress),
@@ -993,7 +1049,7 @@ fn search<M, F>(
     mut progress: F,
 ) -> Result<Outcome<M>, Error>
 where
-    M: Model + Sync,
+    M: InPlace + Sync,
     M::State: Hash + Send + Clone + PartialEq,
     M::Action: Clone,
     F: FnMut(Progress),
@@ -1033,6 +1089,7 @@ where
         model,
         canon,
         props: &props,
+        keys: model.property_keys(&props),
         seed,
         threads,
         max_states: opts.max_states,
@@ -1082,7 +1139,7 @@ where
     left |= lock(&shared.pool)
         .chunks
         .iter()
-        .any(|c| !c.entries.is_empty());
+        .any(|c| c.entries.iter().any(Entry::live));
     let why = *lock(&shared.why);
     let end = match why {
         Some(End::AllDiscovered) => End::AllDiscovered,
@@ -1144,8 +1201,8 @@ fn drive<'s, M, T, V, H, F>(
     progress: &mut F,
 ) -> (bool, Option<Error>, usize)
 where
-    M: Model + Sync,
-    M::State: Hash + Send,
+    M: InPlace + Sync,
+    M::State: Hash + Send + Clone,
     T: Count + Sync,
     V: Visited<M::State>,
     H: Fn(&'s T) -> V + Sync,
@@ -1308,6 +1365,17 @@ struct Entry<S> {
     step: u32,
 }
 
+/// The depth of an entry whose state was found visited after it was
+/// generated onto the stack: it is skipped when popped (dropping it where it
+/// lies instead of closing the gap moves no state).
+const DEAD: u32 = u32::MAX;
+
+impl<S> Entry<S> {
+    fn live(&self) -> bool {
+        self.depth != DEAD
+    }
+}
+
 /// Work handed from one worker to another: entries from the bottom of the
 /// giver's stack and the giver's path down to the deepest of them.
 struct Chunk<S> {
@@ -1326,6 +1394,8 @@ struct Shared<'a, M: Model> {
     /// The orbit representative map of a reduced search.
     canon: Option<Canonical<'a, M::State>>,
     props: &'a [Property<M>],
+    /// [`InPlace::property_keys`] of `props`.
+    keys: Vec<usize>,
     seed: ahash::RandomState,
     threads: usize,
     max_states: Option<usize>,
@@ -1398,7 +1468,10 @@ impl<M: Model> Shared<'_, M> {
             return;
         }
         let k = stack.len() / 2;
-        let entries: Vec<_> = stack.drain(..k).collect();
+        let entries: Vec<_> = stack.drain(..k).filter(Entry::live).collect();
+        if entries.is_empty() {
+            return;
+        }
         let deepest = entries.last().map_or(0, |e| e.depth as usize);
         p.chunks.push(Chunk {
             base: path[..deepest.min(path.len())].to_vec(),
@@ -1424,6 +1497,8 @@ struct Worker<'s, 'a, M: Model> {
     actions: Vec<M::Action>,
     /// Fingerprints of the successors being looked up.
     fps: Vec<u64>,
+    /// Indices of the properties not yet discovered.
+    pending: Vec<usize>,
     /// Generated and unique counts not yet added to the shared ones.
     gen: usize,
     uniq: usize,
@@ -1435,8 +1510,8 @@ struct Worker<'s, 'a, M: Model> {
 
 impl<'s, 'a, M> Worker<'s, 'a, M>
 where
-    M: Model,
-    M::State: Hash,
+    M: InPlace,
+    M::State: Hash + Clone,
 {
     fn new(sh: &'s Shared<'a, M>, main: std::thread::Thread) -> Self {
         Worker {
@@ -1446,6 +1521,7 @@ where
             path: Vec::new(),
             actions: Vec::new(),
             fps: Vec::new(),
+            pending: Vec::new(),
             gen: 0,
             uniq: 0,
             seen: sh.generated.load(Ordering::Relaxed),
@@ -1486,6 +1562,10 @@ where
             if sh.stop.load(Ordering::Relaxed) {
                 break;
             }
+            // Skip the dead entries in place (no state is moved for them).
+            while self.stack.last().is_some_and(|e| !e.live()) {
+                self.stack.truncate(self.stack.len() - 1);
+            }
             let Some(e) = self.stack.pop() else {
                 self.publish();
                 visited.pause();
@@ -1507,20 +1587,20 @@ where
 
             // Properties: every one not yet discovered, on every state.
             if sh.found_count.load(Ordering::Relaxed) < props.len() {
-                for (i, p) in props.iter().enumerate() {
-                    if sh.found[i].load(Ordering::Relaxed) {
-                        continue;
-                    }
-                    let holds = (p.condition)(model, &state);
-                    let hit = match p.expectation {
+                self.pending.clear();
+                self.pending
+                    .extend((0..props.len()).filter(|&i| !sh.found[i].load(Ordering::Relaxed)));
+                let path = &self.path;
+                model.evaluate(&state, props, &sh.keys, &self.pending, &mut |i, holds| {
+                    let hit = match props[i].expectation {
                         Expectation::Always => !holds,
                         Expectation::Sometimes => holds,
                         Expectation::Eventually => false,
                     };
                     if hit {
-                        sh.discovered(i, &self.path);
+                        sh.discovered(i, path);
                     }
-                }
+                });
                 if sh.stop.load(Ordering::Relaxed) {
                     // Every property discovered: as Stateright, this state
                     // is not expanded.
@@ -1529,44 +1609,58 @@ where
             }
 
             // Successors: each one counted, fingerprinted, looked up once.
-            // They are generated first, each pushed on the stack with its
-            // table slot prefetched; then looked up in order, the visited
-            // ones leaving the stack (the others keep their order). The
-            // slots, likely cache misses, load while the model works.
+            // Each is built in a slot on top of the stack that starts as a
+            // copy of `state` (one copy per attempt, none per move), its
+            // table slot prefetched; they are looked up after the last is
+            // generated, so the table's cache lines load while the model
+            // works. A visited one is marked dead where it lies.
             model.actions(&state, &mut self.actions);
             let base = self.stack.len();
             self.fps.clear();
+            // A slot above the successors kept so far, left dirty by an
+            // action that was not enabled or led out of the boundary.
+            let mut spare = false;
             for (i, a) in self.actions.drain(..).enumerate() {
-                let Some(next) = model.next_state(&state, a) else {
-                    continue;
-                };
-                let next = represent(sh.canon, next);
-                if !model.within_boundary(&next) {
+                if spare {
+                    let top = self.stack.len() - 1;
+                    self.stack[top].state.clone_from(&state);
+                } else {
+                    self.stack.push(Entry {
+                        state: state.clone(),
+                        depth: e.depth + 1,
+                        step: 0,
+                    });
+                }
+                let top = self.stack.len() - 1;
+                let slot = &mut self.stack[top];
+                spare = true;
+                if !model.next_state_in_place(&state, &mut slot.state, a) {
                     continue;
                 }
+                if let Some(c) = sh.canon {
+                    slot.state = c(&slot.state);
+                }
+                if !model.within_boundary(&slot.state) {
+                    continue;
+                }
+                spare = false;
+                slot.step = i as u32;
                 self.gen += 1;
-                let fp = fingerprint_with(&sh.seed, &next);
+                let fp = fingerprint_with(&sh.seed, &slot.state);
                 visited.touch(fp);
                 self.fps.push(fp);
-                self.stack.push(Entry {
-                    state: next,
-                    depth: e.depth + 1,
-                    step: i as u32,
-                });
             }
-            let mut kept = base;
+            if spare {
+                self.stack.truncate(self.stack.len() - 1);
+            }
             for (k, &fp) in self.fps.iter().enumerate() {
-                if visited.insert(fp, &self.stack[base + k].state) {
+                let entry = &mut self.stack[base + k];
+                if visited.insert(fp, &entry.state) {
                     self.uniq += 1;
-                    // A swap of an entry with itself still copies it three
-                    // times through a temporary: skip it.
-                    if kept != base + k {
-                        self.stack.swap(kept, base + k);
-                    }
-                    kept += 1;
+                } else {
+                    entry.depth = DEAD;
                 }
             }
-            self.stack.truncate(kept);
 
             if let Some(max) = sh.max_states {
                 if self.seen + self.gen >= max {
@@ -1593,7 +1687,7 @@ where
             }
         }
         self.publish();
-        !self.stack.is_empty()
+        self.stack.iter().any(Entry::live)
     }
 }
 
@@ -1609,6 +1703,8 @@ mod tests {
         n: u8,
         bad: (u8, u8),
     }
+
+    impl InPlace for Grid {}
 
     impl Model for Grid {
         type State = (u8, u8);
@@ -1643,6 +1739,7 @@ mod tests {
 
     /// 2^17 states, each with two successors.
     struct Wide;
+    impl InPlace for Wide {}
     impl Model for Wide {
         type State = u32;
         type Action = u32;
@@ -1671,6 +1768,111 @@ mod tests {
         Options {
             threads,
             ..Default::default()
+        }
+    }
+
+    /// Grid, stepping in place the way a real model does: the slot is
+    /// scribbled on before an action turns out disabled or leads out of the
+    /// boundary, and the properties are evaluated in one batch (in reverse,
+    /// to show the order is the search's, not the model's).
+    struct DirtyGrid(Grid);
+
+    impl InPlace for DirtyGrid {
+        /// Grid's steps, made on `next` itself (so they are right only if
+        /// `next` starts as a copy of `prev`); a disabled action scribbles
+        /// on it first.
+        fn next_state_in_place(&self, _: &(u8, u8), next: &mut (u8, u8), a: u8) -> bool {
+            let n = self.0.n;
+            match a {
+                0 => next.0 = (next.0 + 1) % n,
+                1 => next.1 = (next.1 + 1) % n,
+                2 if next.0.is_multiple_of(2) => next.0 += next.1,
+                2 => {
+                    next.1 = 99;
+                    return false;
+                }
+                _ => {
+                    *next = (77, 77);
+                    return false;
+                }
+            }
+            true
+        }
+        fn property_keys(&self, props: &[Property<Self>]) -> Vec<usize> {
+            (0..props.len()).rev().collect()
+        }
+        fn evaluate(
+            &self,
+            state: &(u8, u8),
+            props: &[Property<Self>],
+            keys: &[usize],
+            pending: &[usize],
+            report: &mut dyn FnMut(usize, bool),
+        ) {
+            assert_eq!(keys.len(), props.len());
+            for &i in pending {
+                assert_eq!(keys[i], props.len() - 1 - i);
+                report(i, (props[i].condition)(self, state));
+            }
+        }
+    }
+
+    impl Model for DirtyGrid {
+        type State = (u8, u8);
+        type Action = u8;
+        fn init_states(&self) -> Vec<(u8, u8)> {
+            self.0.init_states()
+        }
+        fn actions(&self, s: &(u8, u8), a: &mut Vec<u8>) {
+            self.0.actions(s, a)
+        }
+        fn next_state(&self, s: &(u8, u8), a: u8) -> Option<(u8, u8)> {
+            self.0.next_state(s, a)
+        }
+        fn within_boundary(&self, s: &(u8, u8)) -> bool {
+            self.0.within_boundary(s)
+        }
+        fn properties(&self) -> Vec<Property<Self>> {
+            vec![
+                Property::always("not bad", |m: &DirtyGrid, s: &(u8, u8)| *s != m.0.bad),
+                Property::sometimes("diagonal", |_, s: &(u8, u8)| s.0 == s.1 && s.0 > 0),
+                Property::always("in range", |m: &DirtyGrid, s: &(u8, u8)| s.0 < m.0.n),
+            ]
+        }
+    }
+
+    /// A slot left dirty by a failed step is restored before the next
+    /// action, visited successors are dropped where they lie, and a batch
+    /// evaluation reports what the conditions say: counts, depth and
+    /// discoveries equal Grid's (Stateright's), on one thread and several,
+    /// and a violation's path replays.
+    #[test]
+    fn in_place_steps_and_batch_evaluation_agree() {
+        for bad in [(6, 6), (3, 2)] {
+            let plain = Grid { n: 7, bad };
+            let dirty = DirtyGrid(plain.clone());
+            for threads in [1, 2, 3] {
+                let a = run(&plain, &opts(threads)).unwrap();
+                let b = run(&dirty, &opts(threads)).unwrap();
+                assert_eq!(a.end, b.end, "threads {threads}");
+                let mut na: Vec<&str> = a.discoveries.keys().copied().collect();
+                let mut nb: Vec<&str> = b.discoveries.keys().copied().collect();
+                na.sort();
+                nb.sort();
+                assert_eq!(na, nb, "threads {threads}");
+                if threads == 1 {
+                    assert_eq!(
+                        (a.unique, a.generated, a.max_depth),
+                        (b.unique, b.generated, b.max_depth)
+                    );
+                    for (p, d) in &b.discoveries {
+                        assert_eq!(d.states, a.discoveries[p].states, "{p}");
+                    }
+                }
+                if let Some(d) = b.discovery("not bad") {
+                    assert_eq!(*d.last_state().unwrap(), bad);
+                }
+            }
         }
     }
 
@@ -1719,6 +1921,7 @@ mod tests {
     #[test]
     fn every_property_discovered_ends_the_search() {
         struct AllFound;
+        impl InPlace for AllFound {}
         impl Model for AllFound {
             type State = u32;
             type Action = ();
@@ -1799,6 +2002,7 @@ mod tests {
     #[test]
     fn eventually_properties_are_refused() {
         struct Ev;
+        impl InPlace for Ev {}
         impl Model for Ev {
             type State = u8;
             type Action = ();
@@ -1819,6 +2023,7 @@ mod tests {
     #[test]
     fn a_panicking_model_is_an_error() {
         struct Boom;
+        impl InPlace for Boom {}
         impl Model for Boom {
             type State = u32;
             type Action = ();
@@ -1881,6 +2086,7 @@ mod tests {
         }
     }
     struct Colliding;
+    impl InPlace for Colliding {}
     impl Model for Colliding {
         type State = Blind;
         type Action = u8;
@@ -2006,6 +2212,7 @@ mod tests {
     /// Two counters mod 5, each incremented by its own action: swapping
     /// them (and the actions) is a symmetry, and so are the properties.
     struct Pair;
+    impl InPlace for Pair {}
     impl Model for Pair {
         type State = (u8, u8);
         type Action = u8;
@@ -2060,6 +2267,7 @@ mod tests {
         // With the violation out of reach, the whole quotient: the 15
         // unordered pairs of 0..5 instead of 25 states.
         struct NoBad;
+        impl InPlace for NoBad {}
         impl Model for NoBad {
             type State = (u8, u8);
             type Action = u8;

@@ -1101,7 +1101,7 @@ mod tests {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            let (a, n) = enabled[(x % enabled.len() as u64) as usize].clone();
+            let (a, n) = enabled[(x % enabled.len() as u64) as usize];
             path.push(a);
             s = n;
         }

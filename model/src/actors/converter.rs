@@ -24,15 +24,22 @@ pub fn op(cfg: &Config, st: &State, k: usize) -> ConvOp {
         .expect("a converter's request index stays within its script")
 }
 
-/// Is the invalidation of any converter thread covering page `i` in VM `vm`?
-pub fn any_invalidation_covers(cfg: &Config, st: &State, vm: usize, i: usize) -> bool {
-    cfg.converters().any(|k| {
+/// The pages any converter thread's open invalidation covers in VM `vm`,
+/// one bit per page (`kvm_gmem_invalidate_begin()` raised
+/// `mmu_invalidate_in_progress` over them and `_end()` has not run).
+pub fn invalidation_mask(cfg: &Config, st: &State, vm: usize) -> u16 {
+    if invalidated_vms(cfg, st) & (1 << vm) == 0 {
+        return 0;
+    }
+    let mut mask = 0;
+    for k in cfg.converters() {
         let k = k as usize;
-        in_invalidation(cfg, st, k) && invalidated_vms(cfg, st) & (1 << vm) != 0 && {
+        if in_invalidation(cfg, st, k) {
             let (lo, hi) = invalidation_range(cfg, st, k);
-            (lo..hi).contains(&i)
+            mask |= mm::page_bits(lo, hi);
         }
-    })
+    }
+    mask
 }
 
 /// The converter thread at an allocation the environment may fail (at

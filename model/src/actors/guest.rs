@@ -84,13 +84,17 @@ pub fn start(cfg: &Config, st: &mut State, vm: usize) {
     st.guests[vm].pc = first(cfg);
 }
 
-/// Is an invalidation covering page `i` in progress in VM `vm`
-/// (`mmu_invalidate_in_progress` with a range that contains the gfn)?
+/// The pages an invalidation in progress covers in VM `vm`, one bit per
+/// page (`mmu_invalidate_in_progress` with a range that contains the gfn).
+/// kvm_gmem_error_folio() zaps and bumps the seq inside one step, so it
+/// never leaves an invalidation open between steps.
+pub fn invalidation_mask(cfg: &Config, st: &State, vm: usize) -> u16 {
+    converter::invalidation_mask(cfg, st, vm) | truncate::invalidation_mask(cfg, st, vm)
+}
+
+/// Is an invalidation covering page `i` in progress in VM `vm`?
 pub fn invalidation_covers(cfg: &Config, st: &State, vm: usize, i: usize) -> bool {
-    let conv = converter::any_invalidation_covers(cfg, st, vm, i);
-    // kvm_gmem_error_folio() zaps and bumps the seq inside one step, so it
-    // never leaves an invalidation open between steps.
-    conv || truncate::invalidation_covers(cfg, st, vm, i)
+    invalidation_mask(cfg, st, vm) & (1 << i) != 0
 }
 
 pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {

@@ -45,7 +45,9 @@ fn vms(cfg: &Config, st: &State) -> u8 {
     }
 }
 
-pub fn invalidation_covers(cfg: &Config, st: &State, vm: usize, i: usize) -> bool {
+/// The pages this truncation's open invalidation covers in VM `vm`, one
+/// bit per page.
+pub fn invalidation_mask(cfg: &Config, st: &State, vm: usize) -> u16 {
     let active = matches!(
         st.trunc.pc,
         TruncPc::Unmap
@@ -55,8 +57,11 @@ pub fn invalidation_covers(cfg: &Config, st: &State, vm: usize, i: usize) -> boo
             | TruncPc::ReleaseVm
             | TruncPc::InvEnd
     );
+    if !active || vms(cfg, st) & (1 << vm) == 0 {
+        return 0;
+    }
     let (lo, hi) = invalidation_range(cfg);
-    active && vms(cfg, st) & (1 << vm) != 0 && (lo..hi).contains(&i)
+    crate::mm::page_bits(lo, hi)
 }
 
 pub fn can_start(cfg: &Config, st: &State) -> bool {

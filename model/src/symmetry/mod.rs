@@ -98,7 +98,7 @@ impl Symmetry {
     /// packed bytes are smallest. Always a renaming of `st`.
     pub fn canonical(&self, st: &State) -> State {
         if self.is_trivial() {
-            return st.clone();
+            return *st;
         }
         if self.maps.len() == 1 {
             return slots::canonical(st);
@@ -109,7 +109,7 @@ impl Symmetry {
         let mut bytes = [0u8; PACKED_MAX];
         for (i, m) in self.maps.iter().enumerate() {
             let t = if i == 0 {
-                st.clone()
+                *st
             } else {
                 relabel::relabel(st, m)
             };
@@ -125,7 +125,7 @@ impl Symmetry {
                 best = Some(t);
             }
         }
-        best.unwrap_or_else(|| st.clone())
+        best.unwrap_or(*st)
     }
 
     /// `st` renamed by group element `i` (no slot renaming): for tests

@@ -90,7 +90,7 @@ pub fn canonical(st: &State) -> State {
     }
     if (0..used).all(|s| name[s] as usize == s) {
         // Already in canonical order (the common case): no renaming.
-        return st.clone();
+        return *st;
     }
     let mut m = Maps::identity();
     for (s, n) in name.iter().enumerate().take(used) {

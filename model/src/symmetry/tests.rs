@@ -120,7 +120,7 @@ fn sample(m: &GmemModel, n: usize) -> Vec<State> {
         if out.len() == n {
             break;
         }
-        if !seen.insert(s.clone()) {
+        if !seen.insert(s) {
             continue;
         }
         acts.clear();

@@ -32,17 +32,53 @@ const PROPS: [PropertyId; 4] = [
 fn ev(m: &Peer, s: &State, id: PropertyId) -> bool {
     model::properties::eval(&m.0, s, id)
 }
-fn p0(m: &Peer, s: &State) -> bool { ev(m, s, PROPS[0]) }
-fn p1(m: &Peer, s: &State) -> bool { ev(m, s, PROPS[1]) }
-fn p2(m: &Peer, s: &State) -> bool { ev(m, s, PROPS[2]) }
-fn p3(m: &Peer, s: &State) -> bool { ev(m, s, PROPS[3]) }
+fn p0(m: &Peer, s: &State) -> bool {
+    ev(m, s, PROPS[0])
+}
+fn p1(m: &Peer, s: &State) -> bool {
+    ev(m, s, PROPS[1])
+}
+fn p2(m: &Peer, s: &State) -> bool {
+    ev(m, s, PROPS[2])
+}
+fn p3(m: &Peer, s: &State) -> bool {
+    ev(m, s, PROPS[3])
+}
+
+// As GmemModel's own: successors stepped in the search's stack slot, the
+// four properties of a state evaluated on one shared view.
+impl search::InPlace for Peer {
+    fn next_state_in_place(&self, s: &State, n: &mut State, a: model::Action) -> bool {
+        self.0.apply_in_place(s, n, a)
+    }
+    fn evaluate(
+        &self,
+        s: &State,
+        _: &[Property<Self>],
+        keys: &[usize],
+        pending: &[usize],
+        report: &mut dyn FnMut(usize, bool),
+    ) {
+        let cache = model::view::ViewCache::default();
+        let view = model::view::View::cached(&self.0, s, &cache);
+        for &i in pending {
+            report(i, PROPS[keys[i]].eval(&view));
+        }
+    }
+}
 
 impl Model for Peer {
     type State = State;
     type Action = model::Action;
-    fn init_states(&self) -> Vec<State> { self.0.init_states() }
-    fn actions(&self, s: &State, a: &mut Vec<model::Action>) { self.0.actions(s, a) }
-    fn next_state(&self, s: &State, a: model::Action) -> Option<State> { self.0.next_state(s, a) }
+    fn init_states(&self) -> Vec<State> {
+        self.0.init_states()
+    }
+    fn actions(&self, s: &State, a: &mut Vec<model::Action>) {
+        self.0.actions(s, a)
+    }
+    fn next_state(&self, s: &State, a: model::Action) -> Option<State> {
+        self.0.next_state(s, a)
+    }
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
             Property::always(PROPS[0].name(), p0),
@@ -78,14 +114,26 @@ fn config(name: &str, pages: Option<u8>) -> model::Config {
 fn scaled(spec: &str, n: u8) -> model::Config {
     let v: Vec<&str> = spec.split(':').collect();
     let d: Design = v[0].parse().unwrap();
-    let (np, nk, l): (u8, u8, u8) = (v[1].parse().unwrap(), v[2].parse().unwrap(), v[3].parse().unwrap());
+    let (np, nk, l): (u8, u8, u8) = (
+        v[1].parse().unwrap(),
+        v[2].parse().unwrap(),
+        v[3].parse().unwrap(),
+    );
     let mut c = peer_config(d, None).with_pages(n).expect("resize");
     c.procs = (0..np)
-        .map(|p| (0..l).map(|j| model::config::HostOp::Write { page: (p + j) % n }).collect())
+        .map(|p| {
+            (0..l)
+                .map(|j| model::config::HostOp::Write { page: (p + j) % n })
+                .collect()
+        })
         .collect();
     let pin = c.pinners[0];
     c.pinners = (0..nk)
-        .map(|k| model::config::PinnerCfg { page: k % n, proc: k % np, ..pin })
+        .map(|k| model::config::PinnerCfg {
+            page: k % n,
+            proc: k % np,
+            ..pin
+        })
         .collect();
     c.validate().expect("valid");
     c
@@ -110,15 +158,34 @@ fn main() {
     let t = Instant::now();
     let (distinct, generated, violated): (usize, usize, Vec<bool>) = match engine {
         "search" => {
-            let opts = search::Options { threads, ..Default::default() };
+            let opts = search::Options {
+                threads,
+                ..Default::default()
+            };
             let o = search::run(&m, &opts).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(o.end, search::End::Exhausted, "the search must cover the whole graph");
-            let v = m.properties().iter().map(|p| o.discovery(p.name).is_some()).collect();
+            assert_eq!(
+                o.end,
+                search::End::Exhausted,
+                "the search must cover the whole graph"
+            );
+            let v = m
+                .properties()
+                .iter()
+                .map(|p| o.discovery(p.name).is_some())
+                .collect();
             (o.unique, o.generated, v)
         }
         "stateright" => {
-            let c = Peer(m.0.clone()).checker().threads(threads).spawn_dfs().join();
-            let v = m.properties().iter().map(|p| c.discovery(p.name).is_some()).collect();
+            let c = Peer(m.0.clone())
+                .checker()
+                .threads(threads)
+                .spawn_dfs()
+                .join();
+            let v = m
+                .properties()
+                .iter()
+                .map(|p| c.discovery(p.name).is_some())
+                .collect();
             (c.unique_state_count(), c.state_count(), v)
         }
         e => panic!("unknown engine {e} (search or stateright)"),
@@ -151,7 +218,9 @@ fn live(design: &str) {
     };
     println!(
         "OURS-LIVE config=live_{design} distinct={} edges={} secs={:.6} independent_subpages={v}",
-        r.states, r.edges, t.elapsed().as_secs_f64()
+        r.states,
+        r.edges,
+        t.elapsed().as_secs_f64()
     );
 }
 
@@ -160,7 +229,9 @@ fn dump(name: &str, pages: Option<u8>) {
     let m = GmemModel::new(config(name, pages)).unwrap();
     let mut seen = std::collections::HashSet::new();
     let mut q: std::collections::VecDeque<State> = m.init_states().into();
-    for s in &q { seen.insert(s.clone()); }
+    for s in &q {
+        seen.insert(s.clone());
+    }
     let mut acts = Vec::new();
     while let Some(s) = q.pop_front() {
         println!("{}", canon(&m, &s));
@@ -168,7 +239,9 @@ fn dump(name: &str, pages: Option<u8>) {
         m.actions(&s, &mut acts);
         for a in acts.drain(..) {
             if let Some(n) = m.next_state(&s, a) {
-                if seen.insert(n.clone()) { q.push_back(n); }
+                if seen.insert(n.clone()) {
+                    q.push_back(n);
+                }
             }
         }
     }
@@ -182,27 +255,58 @@ fn canon(m: &GmemModel, s: &State) -> String {
     let c = &m.cfg;
     let n = c.pages as usize;
     let mut o = String::from("S priv=");
-    for i in 0..n { write!(o, "{}", s.pages[i].private as u8).unwrap(); }
+    for i in 0..n {
+        write!(o, "{}", s.pages[i].private as u8).unwrap();
+    }
     o += " pf=";
-    for i in 0..n { write!(o, "{},", s.pages[i].folio.unwrap_or(255)).unwrap(); }
+    for i in 0..n {
+        write!(o, "{},", s.pages[i].folio.unwrap_or(255)).unwrap();
+    }
     o += " ptes=";
-    for i in 0..n { write!(o, "{},", s.pages[i].ptes).unwrap(); }
+    for i in 0..n {
+        write!(o, "{},", s.pages[i].ptes).unwrap();
+    }
     o += " fo=";
     for f in &s.folios[..n] {
-        write!(o, "{}:{}:{}:{},", (f.state != FolioState::Unused) as u8, f.index, f.refcount, f.pincount).unwrap();
+        write!(
+            o,
+            "{}:{}:{}:{},",
+            (f.state != FolioState::Unused) as u8,
+            f.index,
+            f.refcount,
+            f.pincount
+        )
+        .unwrap();
     }
     let (cpc, carg) = match s.conv[0].pc {
-        ConvPc::Idle => (0, 0), ConvPc::Lock => (1, 0), ConvPc::Unmap => (2, 0),
-        ConvPc::Check(i) => (3, i), ConvPc::InvBegin => (4, 0), ConvPc::Flip => (5, 0),
-        ConvPc::InvEnd => (6, 0), ConvPc::Done => (7, 0), x => panic!("{x:?}"),
+        ConvPc::Idle => (0, 0),
+        ConvPc::Lock => (1, 0),
+        ConvPc::Unmap => (2, 0),
+        ConvPc::Check(i) => (3, i),
+        ConvPc::InvBegin => (4, 0),
+        ConvPc::Flip => (5, 0),
+        ConvPc::InvEnd => (6, 0),
+        ConvPc::Done => (7, 0),
+        x => panic!("{x:?}"),
     };
     let cres = match s.conv[0].result {
-        None => 254, Some(invariants::ConvResult::Ok) => 253,
-        Some(invariants::ConvResult::Eagain { error_index }) => error_index, Some(x) => panic!("{x:?}"),
+        None => 254,
+        Some(invariants::ConvResult::Ok) => 253,
+        Some(invariants::ConvResult::Eagain { error_index }) => error_index,
+        Some(x) => panic!("{x:?}"),
     };
-    write!(o, " pool={} w={} r={} conv={cpc}:{carg}:{cres}:{}:{}:{}:{}",
-        s.gigantic[0].in_pool as u8, (s.invalidate_lock.writer == Some(0)) as u8, s.invalidate_lock.readers,
-        s.conv[0].before, s.conv[0].after, s.conv[0].succeeded as u8, s.guests[0].seq_stale as u8).unwrap();
+    write!(
+        o,
+        " pool={} w={} r={} conv={cpc}:{carg}:{cres}:{}:{}:{}:{}",
+        s.gigantic[0].in_pool as u8,
+        (s.invalidate_lock.writer == Some(0)) as u8,
+        s.invalidate_lock.readers,
+        s.conv[0].before,
+        s.conv[0].after,
+        s.conv[0].succeeded as u8,
+        s.guests[0].seq_stale as u8
+    )
+    .unwrap();
     o += " procs=";
     for p in &s.procs[..c.procs.len()] {
         let (pc, sl) = match p.pc {
@@ -217,11 +321,18 @@ fn canon(m: &GmemModel, s: &State) -> String {
     o += " pins=";
     for k in &s.pinners[..c.pinners.len()] {
         let (pc, sl) = match k.pc {
-            PinPc::Idle => (0, 0), PinPc::FastReadPte => (1, 0), PinPc::FastTryAdd(x) => (2, x),
-            PinPc::FastRecheck(x) => (3, x), PinPc::SlowFollow => (4, 0),
-            PinPc::SlowFault(FaultPc::LockInv) => (5, 0), PinPc::SlowFault(FaultPc::Lookup) => (6, 0),
-            PinPc::SlowFault(FaultPc::Install(x)) => (7, x), PinPc::Held(x) => (8, x),
-            PinPc::Accessed(x) => (9, x), PinPc::Finished => (10, 0), x => panic!("{x:?}"),
+            PinPc::Idle => (0, 0),
+            PinPc::FastReadPte => (1, 0),
+            PinPc::FastTryAdd(x) => (2, x),
+            PinPc::FastRecheck(x) => (3, x),
+            PinPc::SlowFollow => (4, 0),
+            PinPc::SlowFault(FaultPc::LockInv) => (5, 0),
+            PinPc::SlowFault(FaultPc::Lookup) => (6, 0),
+            PinPc::SlowFault(FaultPc::Install(x)) => (7, x),
+            PinPc::Held(x) => (8, x),
+            PinPc::Accessed(x) => (9, x),
+            PinPc::Finished => (10, 0),
+            x => panic!("{x:?}"),
         };
         write!(o, "{pc}:{sl},").unwrap();
     }
