@@ -25,6 +25,14 @@
 //!   prefetched (`_mm_prefetch` on x86_64, nothing elsewhere), and looked up
 //!   after the last is generated, so the slots load while the model works
 //!   (one thread and several);
+//! - a successor is built where it will wait: in a slot on top of the
+//!   stack, holding a copy of the state being expanded, which the model
+//!   steps in place ([`InPlace::next_state_in_place`]); one that turns out
+//!   visited is marked dead where it lies and skipped when popped, so a
+//!   generated state is copied once and never moved;
+//! - the properties of a state are evaluated in one call
+//!   ([`InPlace::evaluate`]), so a model can share the work they have in
+//!   common (`model::GmemModel` builds each page's and folio's view once);
 //! - a pending state carries its depth and the index of the action that
 //!   produced it, not a copy of its whole path: the path of the state being
 //!   expanded is kept once per worker thread;
