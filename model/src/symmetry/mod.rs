@@ -108,11 +108,7 @@ impl Symmetry {
         let mut best_len = 0;
         let mut bytes = [0u8; PACKED_MAX];
         for (i, m) in self.maps.iter().enumerate() {
-            let t = if i == 0 {
-                *st
-            } else {
-                relabel::relabel(st, m)
-            };
+            let t = if i == 0 { *st } else { relabel::relabel(st, m) };
             let t = if self.rename_slots {
                 slots::canonical(&t)
             } else {
