@@ -44,7 +44,15 @@ pub struct ConfigFile {
     /// What question the row asks, for people.
     #[serde(default)]
     pub description: String,
-    pub config: Config,
+    /// Another row of the same directory whose configuration this one
+    /// starts from: `config` then holds only the fields that differ (each
+    /// replaces the base's field of that name). The base must not have a
+    /// base itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<String>,
+    /// The configuration (the serde form of [`Config`]), or with `base`
+    /// the fields that differ from the base row's.
+    pub config: serde_json::Map<String, serde_json::Value>,
 }
 
 /// One loaded, validated configuration.
@@ -55,9 +63,14 @@ pub struct GateConfig {
     pub pass: Pass,
     pub description: String,
     pub cfg: Config,
+    /// The row whose configuration this one starts from ([`ConfigFile::base`]).
+    pub base: Option<String>,
     /// The file it came from.
     pub file: PathBuf,
 }
+
+/// Finds a base row's file text by row name (see [`parse_with`]).
+pub type BaseLookup<'a> = &'a dyn Fn(&str) -> Result<String, String>;
 
 /// Configuration files larger than this are refused before parsing.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
@@ -105,56 +118,97 @@ pub fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String
 }
 
 /// Parses and validates one configuration file's text. `origin` names the
-/// file in error messages.
+/// file in error messages. A file with a `base` needs its directory: see
+/// [`load_file`] (here it is an error).
 pub fn parse(text: &str, origin: &str) -> Result<GateConfig, ConfigError> {
-    let e = |m: String| ConfigError(format!("{origin}: {m}"));
+    parse_with(text, origin, &|_| {
+        Err(
+            "a row with a base is read from its file (the base is a file of the same directory)"
+                .into(),
+        )
+    })
+}
+
+/// The raw file: the fields, checked for shape, with `config` unparsed.
+fn parse_file(text: &str) -> Result<ConfigFile, String> {
     if text.trim().is_empty() {
-        return Err(e(
-            "empty file (expected a JSON configuration: docs/configuration.md)".into(),
-        ));
+        return Err("empty file (expected a JSON configuration: docs/configuration.md)".into());
     }
     if !text.trim_start().starts_with('{') {
-        return Err(e(
-            "not a configuration: expected a JSON object with name, pass, description and config (docs/configuration.md)".into(),
-        ));
+        return Err("not a configuration: expected a JSON object with name, pass, description and config (docs/configuration.md)".into());
     }
-    let f: ConfigFile = from_json(text).map_err(e)?;
+    let f: ConfigFile = from_json(text)?;
     if !name_ok(&f.name) {
-        return Err(e(format!(
+        return Err(format!(
             "name: '{}' is not a row name (1-100 characters of a-z, 0-9, _ + @ - .)",
             clip(&f.name)
-        )));
+        ));
     }
-    f.config
+    Ok(f)
+}
+
+/// [`parse`], finding a `base` row's file text with `lookup`.
+pub fn parse_with(text: &str, origin: &str, lookup: BaseLookup) -> Result<GateConfig, ConfigError> {
+    let e = |m: String| ConfigError(format!("{origin}: {m}"));
+    let f = parse_file(text).map_err(e)?;
+    let mut fields = f.config;
+    if let Some(base) = &f.base {
+        if !name_ok(base) || *base == f.name {
+            return Err(e(format!(
+                "base: '{}' is not another row's name",
+                clip(base)
+            )));
+        }
+        let base_text = lookup(base).map_err(|m| e(format!("base: {m}")))?;
+        let b = parse_file(&base_text)
+            .map_err(|m| e(format!("base: row '{base}' does not parse: {m}")))?;
+        if b.base.is_some() {
+            return Err(e(format!(
+                "base: row '{base}' has a base itself (a base must spell out its configuration)"
+            )));
+        }
+        let mut merged = b.config;
+        merged.extend(fields);
+        fields = merged;
+    }
+    let config: Config = serde_path_to_error::deserialize(serde_json::Value::Object(fields))
+        .map_err(|err| {
+            let path = err.path().to_string();
+            let inner = clip(&err.into_inner().to_string());
+            if path == "." {
+                e(format!("config: {inner}"))
+            } else {
+                e(format!("config.{path}: {inner}"))
+            }
+        })?;
+    config
         .validate_work()
         .map_err(|err| e(format!("config.{}", err.0)))?;
     Ok(GateConfig {
         name: f.name,
         pass: f.pass,
         description: f.description,
-        cfg: f.config,
+        cfg: config,
+        base: f.base,
         file: PathBuf::from(origin),
     })
 }
 
-/// Reads, parses and validates one configuration file; its `name` must be
-/// its file name without `.json`.
-pub fn load_file(path: &Path) -> Result<GateConfig, ConfigError> {
-    let shown = path.display().to_string();
-    let e = |m: String| ConfigError(format!("{shown}: {m}"));
-    let meta = std::fs::metadata(path).map_err(|err| e(format!("cannot read: {err}")))?;
+/// Reads a file of at most [`MAX_CONFIG_BYTES`] as UTF-8 text.
+fn read_text(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|err| format!("cannot read: {err}"))?;
     if meta.is_dir() {
-        return Err(e(
+        return Err(
             "is a directory, not a configuration file (a gate row's file is configs/NAME.json)"
                 .into(),
-        ));
+        );
     }
     if meta.len() > MAX_CONFIG_BYTES {
-        return Err(e(format!(
+        return Err(format!(
             "{} bytes: larger than the {} byte limit of a configuration file",
             meta.len(),
             MAX_CONFIG_BYTES
-        )));
+        ));
     }
     // `take` also bounds what a character device (or a file that grows) yields.
     let mut bytes = Vec::new();
@@ -162,15 +216,31 @@ pub fn load_file(path: &Path) -> Result<GateConfig, ConfigError> {
         use std::io::Read;
         std::fs::File::open(path)
             .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
-            .map_err(|err| e(format!("cannot read: {err}")))?;
+            .map_err(|err| format!("cannot read: {err}"))?;
     }
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(e(format!(
+        return Err(format!(
             "larger than the {MAX_CONFIG_BYTES} byte limit of a configuration file"
-        )));
+        ));
     }
-    let text = String::from_utf8(bytes).map_err(|_| e("not UTF-8 text".into()))?;
-    let g = parse(&text, &shown)?;
+    String::from_utf8(bytes).map_err(|_| "not UTF-8 text".into())
+}
+
+/// Reads, parses and validates one configuration file; its `name` must be
+/// its file name without `.json`.
+pub fn load_file(path: &Path) -> Result<GateConfig, ConfigError> {
+    let shown = path.display().to_string();
+    let e = |m: String| ConfigError(format!("{shown}: {m}"));
+    let text = read_text(path).map_err(e)?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let lookup = |base: &str| {
+        let p = dir.join(format!("{base}.json"));
+        if !p.exists() {
+            return Err(format!("no row '{base}' ({} does not exist)", p.display()));
+        }
+        read_text(&p).map_err(|m| format!("{}: {m}", p.display()))
+    };
+    let g = parse_with(&text, &shown, &lookup)?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     if path.extension().and_then(|x| x.to_str()) == Some("json") && stem != g.name {
         return Err(e(format!(

@@ -122,7 +122,13 @@ fn the_documented_examples_load() {
     let mut n = 0;
     for block in doc.split("```json").skip(1) {
         let text = block.split("```").next().unwrap();
-        let g = parse(text, "docs/configuration.md").unwrap_or_else(|e| panic!("{e}\n{text}"));
+        // A `base` names a gate row: found in configs/.
+        let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let lookup = |b: &str| {
+            std::fs::read_to_string(configs.join(format!("{b}.json"))).map_err(|e| e.to_string())
+        };
+        let g = model::gate::parse_with(text, "docs/configuration.md", &lookup)
+            .unwrap_or_else(|e| panic!("{e}\n{text}"));
         GmemModel::new(g.cfg).expect("valid");
         n += 1;
     }
@@ -195,4 +201,80 @@ fn converter_threads_are_validated() {
     );
     let g = parse(&ok, "x.json").expect("overlapping ranges of two threads are valid");
     assert_eq!(g.cfg.converters().collect::<Vec<_>>(), [0, 1]);
+}
+
+/// A row with a `base` starts from the base row's configuration, each of
+/// its own fields replacing the base's; a missing, self-naming, chained or
+/// broken base, or a bad field over a good base, is an error naming it.
+#[test]
+fn a_base_row_is_the_base_with_its_fields_replaced() {
+    use model::gate::{load_file, parse_with};
+    let dir = std::env::temp_dir().join(format!("gmem-base-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(format!("{name}.json"));
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    write("inplace", VALID);
+    let row = |name: &str, base: &str, config: &str| {
+        format!(r#"{{"name": "{name}", "pass": "liveness", "base": "{base}", "config": {config}}}"#)
+    };
+    let base = parse(VALID, "inplace.json").unwrap().cfg;
+
+    // Fields replace the base's; the rest is the base's.
+    let p = write(
+        "r1",
+        &row("r1", "inplace", r#"{"retry_until_ok": true, "pages": 2}"#),
+    );
+    let g = load_file(&p).expect("loads");
+    assert_eq!(g.base.as_deref(), Some("inplace"));
+    assert!(g.cfg.retry_until_ok && !base.retry_until_ok);
+    let mut expect = base.clone();
+    expect.retry_until_ok = true;
+    assert_eq!(format!("{:?}", g.cfg), format!("{expect:?}"));
+    // An empty object is the base's configuration itself.
+    let p = write("r2", &row("r2", "inplace", "{}"));
+    assert_eq!(
+        format!("{:?}", load_file(&p).unwrap().cfg),
+        format!("{base:?}")
+    );
+
+    let cases = [
+        (row("r3", "nosuch", "{}"), "base: no row 'nosuch'"),
+        (
+            row("r3", "r3", "{}"),
+            "base: 'r3' is not another row's name",
+        ),
+        (
+            row("r3", "../x", "{}"),
+            "base: '../x' is not another row's name",
+        ),
+        (row("r3", "r1", "{}"), "base: row 'r1' has a base itself"),
+        (
+            row("r3", "inplace", r#"{"pinnerz": []}"#),
+            "config.pinnerz: unknown field `pinnerz`",
+        ),
+        (row("r3", "inplace", r#"{"pages": 0}"#), "config.pages"),
+        (row("r3", "inplace", "[]"), "config: invalid type: sequence"),
+    ];
+    for (text, want) in cases {
+        let p = write("r3", &text);
+        let e = load_file(&p).expect_err(want);
+        assert!(e.0.contains(want), "want '{want}', got: {}", e.0);
+    }
+    write("broken", "{");
+    let p = write("r3", &row("r3", "broken", "{}"));
+    let e = load_file(&p).expect_err("broken base");
+    assert!(e.0.contains("base: row 'broken' does not parse"), "{}", e.0);
+    // Without a directory (text only) a base cannot be found.
+    let e = parse(&row("r4", "inplace", "{}"), "r4.json").expect_err("no directory");
+    assert!(e.0.contains("base:"), "{}", e.0);
+    // A lookup that fails says why.
+    let e = parse_with(&row("r4", "inplace", "{}"), "r4.json", &|_| {
+        Err("gone".into())
+    })
+    .expect_err("lookup fails");
+    assert!(e.0.contains("base: gone"), "{}", e.0);
+    let _ = std::fs::remove_dir_all(&dir);
 }
