@@ -176,6 +176,29 @@ impl GmemModel {
         }
     }
 
+    /// The first `limit` reachable states, breadth first from the initial
+    /// state (a sample for tests and tools that check a claim state by
+    /// state).
+    pub fn bfs_states(&self, limit: usize) -> Vec<State> {
+        let mut seen = std::collections::HashSet::new();
+        let mut queue: std::collections::VecDeque<State> = self.init_states().into();
+        let mut out = Vec::new();
+        let mut actions = Vec::new();
+        while let Some(s) = queue.pop_front() {
+            if out.len() == limit {
+                break;
+            }
+            if !seen.insert(s) {
+                continue;
+            }
+            actions.clear();
+            self.actions(&s, &mut actions);
+            queue.extend(actions.iter().filter_map(|&a| self.apply(&s, a)));
+            out.push(s);
+        }
+        out
+    }
+
     /// Apply an action; `None` when it is not enabled (blocked on a lock,
     /// spinning on a freeze, or not offered in this state).
     pub fn apply(&self, st: &State, action: Action) -> Option<State> {

@@ -464,8 +464,6 @@ fn waits_for(cfg: &Config, st: &State, tid: u8) -> Option<(LockId, LockMode)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use stateright::Model;
-    use std::collections::{HashSet, VecDeque};
 
     /// Every thread `waits_for` finds blocked is among the threads
     /// `acquiring` lets `for_each_thread_locks` ask about, on the states of
@@ -477,13 +475,7 @@ mod tests {
         let mut blocked = 0;
         for g in crate::gate::load_dir(&dir).expect("configs/ loads") {
             let m = GmemModel::new(g.cfg.clone()).unwrap();
-            let mut seen = HashSet::new();
-            let mut queue: VecDeque<State> = m.init_states().into();
-            let mut actions = Vec::new();
-            while let Some(st) = queue.pop_front() {
-                if seen.len() == 3000 || !seen.insert(st) {
-                    continue;
-                }
+            for st in m.bfs_states(3000) {
                 let acq = acquiring(&st);
                 for tid in 0..16u8 {
                     if waits_for(&m.cfg, &st, tid).is_some() {
@@ -491,9 +483,6 @@ mod tests {
                         assert!(acq & (1 << tid) != 0, "{}: thread {tid} in {st:?}", g.name);
                     }
                 }
-                actions.clear();
-                m.actions(&st, &mut actions);
-                queue.extend(actions.iter().filter_map(|&a| m.next_state(&st, a)));
             }
         }
         assert!(blocked > 1000, "{blocked} blocked threads seen");

@@ -4,35 +4,9 @@
 //! `apply_in_place` gives `next_state`, on the states of every gate row.
 
 use model::gate::{load_dir, Pass};
-use model::{GmemModel, State};
+use model::GmemModel;
 use search::InPlace;
 use stateright::Model;
-use std::collections::{HashSet, VecDeque};
-
-/// Up to `limit` states of `m`, breadth first.
-fn states(m: &GmemModel, limit: usize) -> Vec<State> {
-    let mut seen = HashSet::new();
-    let mut queue: VecDeque<State> = m.init_states().into();
-    let mut out = Vec::new();
-    let mut actions = Vec::new();
-    while let Some(s) = queue.pop_front() {
-        if out.len() == limit {
-            break;
-        }
-        if !seen.insert(s) {
-            continue;
-        }
-        actions.clear();
-        m.actions(&s, &mut actions);
-        for &a in &actions {
-            if let Some(n) = m.next_state(&s, a) {
-                queue.push_back(n);
-            }
-        }
-        out.push(s);
-    }
-    out
-}
 
 #[test]
 fn batch_evaluation_and_in_place_steps_agree_on_every_row() {
@@ -50,7 +24,7 @@ fn batch_evaluation_and_in_place_steps_agree_on_every_row() {
         );
         let all: Vec<usize> = (0..props.len()).collect();
         let mut actions = Vec::new();
-        for s in states(&m, 1500) {
+        for s in m.bfs_states(1500) {
             // Every property, and every other one (a batch with gaps, as
             // after discoveries): the same answers as the conditions.
             for pending in [all.clone(), all.iter().copied().step_by(2).collect()] {

@@ -14,7 +14,7 @@ use crate::config::{
 use crate::state::{FolioState, State, PACKED_MAX};
 use crate::GmemModel;
 use stateright::Model;
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
 fn pinner(page: u8, proc: u8) -> PinnerCfg {
     PinnerCfg {
@@ -108,31 +108,6 @@ fn configs() -> Vec<(&'static str, Config)> {
         ("hugetlb@fresh_split_race", fresh),
         ("hugetlb@two_converters_symmetric", convs),
     ]
-}
-
-/// Up to `n` reachable states, breadth first.
-fn sample(m: &GmemModel, n: usize) -> Vec<State> {
-    let mut seen = HashSet::new();
-    let mut q: VecDeque<State> = m.init_states().into();
-    let mut out = Vec::new();
-    let mut acts = Vec::new();
-    while let Some(s) = q.pop_front() {
-        if out.len() == n {
-            break;
-        }
-        if !seen.insert(s) {
-            continue;
-        }
-        acts.clear();
-        m.actions(&s, &mut acts);
-        for a in acts.drain(..) {
-            if let Some(t) = m.next_state(&s, a) {
-                q.push_back(t);
-            }
-        }
-        out.push(s);
-    }
-    out
 }
 
 fn packed(s: &State) -> Vec<u8> {
@@ -251,7 +226,7 @@ fn group_elements_are_symmetries_of_the_model() {
                 p.describe()
             );
         }
-        for s in sample(&m, 3000) {
+        for s in m.bfs_states(3000) {
             for p in sym.perms() {
                 assert_symmetric_at(name, &m, &s, &p.maps(&cfg));
             }
@@ -282,7 +257,7 @@ fn slot_renaming_is_a_symmetry_of_the_4k_designs() {
         }
         let m = GmemModel::new(cfg).unwrap();
         // States with two or more folios allocated.
-        let many = sample(&m, 40_000).into_iter().filter(|s| {
+        let many = m.bfs_states(40_000).into_iter().filter(|s| {
             s.folios
                 .iter()
                 .filter(|f| f.state != FolioState::Unused)
@@ -308,7 +283,7 @@ fn canonical_form_is_idempotent_and_the_same_across_an_orbit() {
         let m = GmemModel::new(cfg.clone()).unwrap();
         let sym = Symmetry::of(&cfg);
         let mut orbits = HashSet::new();
-        let states = sample(&m, 3000);
+        let states = m.bfs_states(3000);
         for s in &states {
             let c = sym.canonical(s);
             assert_eq!(sym.canonical(&c), c, "{name}: not idempotent\n{s:?}");
@@ -334,7 +309,7 @@ fn canonical_is_a_renaming() {
     let cfg = mirrored_inplace();
     let m = GmemModel::new(cfg.clone()).unwrap();
     let sym = Symmetry::of(&cfg);
-    for s in sample(&m, 500) {
+    for s in m.bfs_states(500) {
         let c = sym.canonical(&s);
         let hit = (0..sym.order()).any(|i| slots::canonical(&sym.apply(i, &s)) == c);
         assert!(hit, "{s:?}");
@@ -470,7 +445,7 @@ fn a_rejected_renaming_is_really_no_symmetry() {
         ..Perm::identity()
     };
     let maps = both.maps(&c);
-    let differs = sample(&m, 2000).iter().any(|s| {
+    let differs = m.bfs_states(2000).iter().any(|s| {
         let t = relabel(s, &maps);
         successors(&m, &t) != successors_renamed(&m, s, &maps)
     });
@@ -550,7 +525,7 @@ fn the_converter_swap_is_no_symmetry_without_the_page_swap() {
         ..Perm::identity()
     };
     let maps = threads_only.maps(&row);
-    let differs = sample(&m, 2000).iter().any(|s| {
+    let differs = m.bfs_states(2000).iter().any(|s| {
         let t = relabel(s, &maps);
         successors(&m, &t) != successors_renamed(&m, s, &maps)
     });
@@ -574,7 +549,7 @@ fn equal_converter_scripts_swap_in_place() {
     assert_eq!(g.len(), 2, "{g:?}");
     assert_eq!(g[1].describe(), "converter threads (0 1)");
     let m = GmemModel::new(c.clone()).unwrap();
-    let states = sample(&m, 3000);
+    let states = m.bfs_states(3000);
     assert!(states.len() > 100, "{}", states.len());
     for s in states {
         assert_symmetric_at("equal scripts", &m, &s, &g[1].maps(&c));
