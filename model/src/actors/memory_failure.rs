@@ -1,5 +1,6 @@
 //! Memory failure on a guest_memfd page: `mm/memory-failure.c:
-//! memory_failure()` marks the page `PG_hwpoison`, then calls the mapping's
+//! memory_failure()` marks the page `PG_hwpoison`, unmaps it from user page
+//! tables (`hwpoison_user_mappings()`), then calls the mapping's
 //! `error_remove_folio`, which for guest_memfd is `kvm_gmem_error_folio()`
 //! (`virt/kvm/guest_memfd.c`): invalidate lock **shared**, invalidate and zap
 //! the stage-2 entries of every type in every bound VM, no truncation,
@@ -21,12 +22,23 @@ pub fn in_flight(st: &State) -> bool {
 }
 
 /// The hardware reports an uncorrectable error on the page: `PG_hwpoison` is
-/// set on the folio backing it (if the page is allocated at all).
+/// set on the folio backing it (if the page is allocated at all), and
+/// `hwpoison_user_mappings()` takes a mapped folio out of every user page
+/// table (`unmap_poisoned_folio()` -> `try_to_unmap(folio, TTU_HWPOISON)`,
+/// whose rmap walk fires the mmu notifiers of each mapping) before the
+/// mapping's `error_remove_folio` runs. The unmap holds no guest_memfd lock,
+/// and the model takes it in the same step as the poison, as the
+/// implementation does (`GuestMemFd::memory_failure`).
 pub fn start(cfg: &Config, st: &mut State) {
     let i = cfg.memory_failure.expect("can_start checked") as usize;
     st.mf = match st.pages[i].folio {
         Some(s) => {
             st.folio_mut(s).poisoned = true;
+            for j in 0..cfg.pages as usize {
+                if st.pages[j].folio == Some(s) && st.pages[j].ptes != 0 {
+                    mm::unmap_mapping_pages(cfg, st, j, j + 1);
+                }
+            }
             MfPc::ErrorFolio(s)
         }
         None => MfPc::Finished,
@@ -52,4 +64,43 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
     mm::bump_seq(st, vms);
     st.mf = MfPc::Finished;
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::actors::{Action, Actor};
+    use crate::state::MfPc;
+    use crate::GmemModel;
+
+    /// Row inplace@memory_failure_mapped: wherever the poisoned page is
+    /// mapped by the VMM when the error arrives, the poisoning step leaves
+    /// it unmapped, with the PTE's folio reference dropped; and such states
+    /// are reached.
+    #[test]
+    fn a_poisoned_mapped_page_loses_its_ptes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs/inplace@memory_failure_mapped.json");
+        let m = GmemModel::new(crate::gate::load_file(&path).unwrap().cfg).unwrap();
+        let i = m.cfg.memory_failure.unwrap() as usize;
+        let mut seen = 0;
+        for st in m.bfs_states(20_000) {
+            let (Some(s), MfPc::Idle) = (st.pages[i].folio, st.mf) else {
+                continue;
+            };
+            if st.pages[i].ptes == 0 {
+                continue;
+            }
+            let next = m
+                .apply(&st, Action::Start(Actor::MemoryFailure))
+                .expect("memory failure can start");
+            assert!(next.folio(s).poisoned);
+            assert_eq!(next.pages[i].ptes, 0, "{next:?}");
+            assert_eq!(
+                next.folio(s).refcount,
+                st.folio(s).refcount - st.pages[i].ptes.count_ones() as i32
+            );
+            seen += 1;
+        }
+        assert!(seen > 10, "{seen} states with the page mapped");
+    }
 }
