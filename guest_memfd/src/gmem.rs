@@ -58,6 +58,23 @@ pub(crate) struct ConversionRecord {
     pub after: Vec<Attr>,
 }
 
+impl ConversionRecord {
+    /// The record as the properties see it (the implementation's VMM never
+    /// retries on its own).
+    pub(crate) fn view(&self) -> invariants::ConversionView<'_> {
+        invariants::ConversionView {
+            start: self.start,
+            nr_pages: self.nr,
+            to: self.to,
+            status: self.status,
+            before: &self.before,
+            after: &self.after,
+            retries_until_ok: false,
+            succeeded: self.status == invariants::ConvStatus::Returned(invariants::ConvResult::Ok),
+        }
+    }
+}
+
 pub struct GuestMemFd {
     pub(crate) cfg: Config,
     pub(crate) tracker: Arc<LockTracker>,

@@ -131,16 +131,7 @@ impl GmemView for GuestMemFd {
     fn for_each_conversion(&self, f: &mut dyn FnMut(&ConversionView<'_>)) {
         let c = lock(&self.conversions).clone();
         for r in &c {
-            f(&ConversionView {
-                start: r.start,
-                nr_pages: r.nr,
-                to: r.to,
-                status: r.status,
-                before: &r.before,
-                after: &r.after,
-                retries_until_ok: false,
-                succeeded: r.status == invariants::ConvStatus::Returned(invariants::ConvResult::Ok),
-            });
+            f(&r.view());
         }
     }
 
@@ -337,16 +328,7 @@ impl GuestMemFd {
             .find(|r| r.caller == caller)
             .cloned();
         if let Some(r) = c {
-            f(&ConversionView {
-                start: r.start,
-                nr_pages: r.nr,
-                to: r.to,
-                status: r.status,
-                before: &r.before,
-                after: &r.after,
-                retries_until_ok: false,
-                succeeded: r.status == invariants::ConvStatus::Returned(invariants::ConvResult::Ok),
-            });
+            f(&r.view());
         }
     }
 
