@@ -425,7 +425,7 @@ fn print_json(t: &Target, checked: &[Checked], lines: &[String], wall: Duration,
                     })),
                 })),
                 "liveness": c.out.live.iter().map(|l| json!({
-                    "property": l.id.name(),
+                    "properties": l.ids.iter().map(|id| id.name()).collect::<Vec<_>>(),
                     "states": l.states,
                     "edges": l.edges,
                     "seconds": l.elapsed.as_secs_f64(),

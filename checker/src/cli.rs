@@ -98,8 +98,8 @@ pub struct CheckArgs {
     /// liveness graph (the run is then incomplete).
     #[arg(long, value_name = "N")]
     pub max_states: Option<usize>,
-    /// Stop the safety pass, and each liveness search, after S seconds (the
-    /// run is then incomplete).
+    /// Stop the safety pass, and the liveness pass, each after S seconds
+    /// (the run is then incomplete; a violation found before is reported).
     #[arg(long, value_name = "S")]
     pub timeout: Option<u64>,
     /// Print the result as JSON on stdout.

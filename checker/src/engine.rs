@@ -72,9 +72,10 @@ pub struct SafetyStats {
     pub symmetry: Option<reduce::Report>,
 }
 
+/// One enumerated liveness graph and the properties searched on it.
 #[derive(Clone, Debug)]
 pub struct LiveStats {
-    pub id: PropertyId,
+    pub ids: Vec<PropertyId>,
     pub states: usize,
     pub edges: usize,
     pub elapsed: Duration,
@@ -261,6 +262,12 @@ impl Model for Bounded<'_> {
     }
 }
 
+impl search::InPlace for Bounded<'_> {
+    fn next_state_in_place(&self, prev: &State, next: &mut State, action: Action) -> bool {
+        self.m.next_state_in_place(prev, next, action)
+    }
+}
+
 impl FairModel for Bounded<'_> {
     fn fairness_class(&self, s: &State, a: &Action) -> Option<FairClass> {
         self.m.fairness_class(s, a)
@@ -281,111 +288,125 @@ fn rss_text() -> String {
     }
 }
 
-/// Every liveness property: checked, or n/a with the reason. `--max-states`
-/// bounds each property's graph, `--timeout` the whole pass.
+/// Every liveness property: checked, or n/a with the reason. The reachable
+/// graph does not depend on the property, so it is enumerated once and
+/// searched once per property and converter scope (`liveness::check_all`).
+/// `--max-states` bounds that graph, `--timeout` the whole pass.
 pub fn liveness_pass(
     m: &GmemModel,
     b: &Bounds,
     show_progress: bool,
 ) -> (Vec<PropResult>, Vec<LiveStats>) {
-    let mut results = Vec::new();
-    let mut stats = Vec::new();
     let opts = liveness::Options {
         max_states: Some(b.liveness_max_states()),
         timeout: b.timeout,
         exact: b.fingerprints == search::Fingerprints::Exact,
     };
-    let run = LiveRun {
-        m,
-        b,
-        opts,
-        deadline: b.timeout.map(|t| Instant::now() + t),
-        show_progress,
-    };
-    for id in PropertyId::liveness() {
-        if let Some(r) = properties::not_applicable(&m.cfg, id) {
-            results.push(PropResult {
-                id,
-                verdict: Verdict::NotApplicable(r),
-            });
-            continue;
-        }
-        // One search per scope (each converter thread's conversion, or the
-        // whole system): violated if any finds a lasso, holds only if all
-        // hold.
-        let mut verdict = Verdict::Holds;
-        for scope in properties::pending_scopes(&m.cfg, id) {
-            let v = run.search(id, scope, &mut stats);
-            verdict = match (verdict, v) {
-                (Verdict::Violated(t), _) => Verdict::Violated(t),
-                (_, Verdict::Violated(t)) => Verdict::Violated(t),
-                (Verdict::Incomplete(r), _) => Verdict::Incomplete(r),
-                (_, v) => v,
-            };
-        }
-        results.push(PropResult { id, verdict });
-    }
-    (results, stats)
-}
-
-/// What every lasso search of one liveness pass shares.
-struct LiveRun<'a> {
-    m: &'a GmemModel,
-    b: &'a Bounds,
-    opts: liveness::Options,
-    /// `--timeout` bounds the whole pass.
-    deadline: Option<Instant>,
-    show_progress: bool,
-}
-
-impl LiveRun<'_> {
-    /// One lasso search for liveness property `id` in converter scope `scope`.
-    fn search(&self, id: PropertyId, scope: Option<usize>, stats: &mut Vec<LiveStats>) -> Verdict {
-        let (m, b, deadline, opts) = (self.m, self.b, self.deadline, &self.opts);
-        let p = Progress::new("liveness", self.show_progress);
-        p.message(match scope {
-            None => id.name().to_string(),
-            Some(k) => format!("{} ({})", id.name(), model::Actor::Converter(k as u8)),
-        });
+    // One search per scope (each converter thread's conversion, or the
+    // whole system) of every applicable property.
+    let searches: Vec<(PropertyId, Option<usize>)> = PropertyId::liveness()
+        .filter(|&id| properties::not_applicable(&m.cfg, id).is_none())
+        .flat_map(|id| {
+            properties::pending_scopes(&m.cfg, id)
+                .into_iter()
+                .map(move |scope| (id, scope))
+        })
+        .collect();
+    let mut verdicts: Vec<(PropertyId, Verdict)> = Vec::new();
+    let mut stats = Vec::new();
+    if !searches.is_empty() {
+        let deadline = b.timeout.map(|t| Instant::now() + t);
+        let p = Progress::new("liveness", show_progress);
+        let mut names: Vec<&str> = searches.iter().map(|(id, _)| id.name()).collect();
+        names.dedup();
+        p.message(names.join(", "));
         let bounded = Bounded {
             m,
             deadline,
             expanded: AtomicUsize::new(0),
             stopped: AtomicBool::new(deadline.is_some_and(|d| Instant::now() >= d)),
             progress: &p,
-            name: id.name(),
+            name: "liveness",
         };
-        let report = liveness::check(&bounded, |s| properties::eval_in(m, s, id, scope), opts);
+        let preds: Vec<_> = searches
+            .iter()
+            .map(|&(id, scope)| move |s: &State| properties::eval_in(m, s, id, scope))
+            .collect();
+        let refs: Vec<liveness::Predicate<State>> = preds
+            .iter()
+            .map(|p| p as liveness::Predicate<State>)
+            .collect();
+        let reports = liveness::check_all(&bounded, &refs, &opts);
         let timed_out = bounded.stopped.load(Ordering::Relaxed);
         p.finish();
-        let verdict = match &report.verdict {
-            liveness::Verdict::Violated(l) => Verdict::Violated(Some(Trace::from_lasso(m, l))),
-            _ if timed_out => Verdict::Incomplete(format!(
+        for (&(id, _), report) in searches.iter().zip(&reports) {
+            verdicts.push((id, live_verdict(m, b, report, timed_out)));
+        }
+        // One entry per enumerated graph (exact mode: one per search).
+        let mut i = 0;
+        while i < reports.len() {
+            let r = &reports[i];
+            let n = if opts.exact { 1 } else { reports.len() - i };
+            let mut ids: Vec<PropertyId> = searches[i..i + n].iter().map(|&(id, _)| id).collect();
+            ids.dedup();
+            stats.push(LiveStats {
+                ids,
+                states: r.states,
+                edges: r.edges,
+                elapsed: r.elapsed,
+                approx_bytes: r.approx_bytes,
+                collision_probability: r.collision_probability,
+            });
+            i += n;
+        }
+    }
+    let results = PropertyId::liveness()
+        .map(|id| {
+            let verdict = match properties::not_applicable(&m.cfg, id) {
+                Some(r) => Verdict::NotApplicable(r),
+                // Violated if any scope's search finds a lasso (the first
+                // one's is shown), holds only if all hold.
+                None => verdicts.iter().filter(|(v_id, _)| *v_id == id).fold(
+                    Verdict::Holds,
+                    |acc, (_, v)| match (acc, v) {
+                        (Verdict::Violated(t), _) => Verdict::Violated(t),
+                        (_, Verdict::Violated(t)) => Verdict::Violated(t.clone()),
+                        (Verdict::Incomplete(r), _) => Verdict::Incomplete(r),
+                        (_, v) => v.clone(),
+                    },
+                ),
+            };
+            PropResult { id, verdict }
+        })
+        .collect();
+    (results, stats)
+}
+
+/// The verdict of one lasso search.
+fn live_verdict(
+    m: &GmemModel,
+    b: &Bounds,
+    report: &liveness::Report<State, Action>,
+    timed_out: bool,
+) -> Verdict {
+    match &report.verdict {
+        liveness::Verdict::Violated(l) => Verdict::Violated(Some(Trace::from_lasso(m, l))),
+        _ if timed_out => Verdict::Incomplete(format!(
+            "stopped by --timeout {}",
+            b.timeout.map(|t| t.as_secs()).unwrap_or(0)
+        )),
+        liveness::Verdict::Holds => Verdict::Holds,
+        liveness::Verdict::Incomplete { reason } => Verdict::Incomplete(match b.max_states {
+            _ if reason.contains("timeout") => format!(
                 "stopped by --timeout {}",
-                b.timeout.map(|t| t.as_secs()).unwrap_or(0)
-            )),
-            liveness::Verdict::Holds => Verdict::Holds,
-            liveness::Verdict::Incomplete { reason } => Verdict::Incomplete(match b.max_states {
-                _ if reason.contains("timeout") => format!(
-                    "stopped by --timeout {}",
-                    b.timeout.map_or(0, |t| t.as_secs())
-                ),
-                Some(n) => format!("stopped by --max-states {n}"),
-                None => format!(
-                    "stopped at the liveness graph limit of {} states; raise it with --max-states",
-                    b.liveness_max_states()
-                ),
-            }),
-        };
-        stats.push(LiveStats {
-            id,
-            states: report.states,
-            edges: report.edges,
-            elapsed: report.elapsed,
-            approx_bytes: report.approx_bytes,
-            collision_probability: report.collision_probability,
-        });
-        verdict
+                b.timeout.map_or(0, |t| t.as_secs())
+            ),
+            Some(n) => format!("stopped by --max-states {n}"),
+            None => format!(
+                "stopped at the liveness graph limit of {} states; raise it with --max-states",
+                b.liveness_max_states()
+            ),
+        }),
     }
 }
 

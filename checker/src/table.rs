@@ -107,7 +107,11 @@ pub fn stats(safety: Option<&SafetyStats>, live: &[LiveStats], wall: Option<Dura
     for l in live {
         out += &format!(
             "liveness {}: graph of {} states, {} edges, {}, ~{:.1} MiB\n",
-            l.id.name(),
+            l.ids
+                .iter()
+                .map(|id| id.name())
+                .collect::<Vec<_>>()
+                .join(", "),
             thousands(l.states),
             thousands(l.edges),
             secs(l.elapsed),

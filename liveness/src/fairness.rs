@@ -1,7 +1,6 @@
 //! Fairness declarations, and their dense internal numbering.
 
 use serde::Serialize;
-use std::collections::HashMap;
 
 /// Identifier of a fairness class, chosen by the model (e.g. one per actor or thread).
 pub type FairClass = u16;
@@ -50,7 +49,10 @@ impl FairnessDecl {
 /// not, at the model's whim. Without fairness on the actor that completes a request, "the
 /// actor never runs" is a genuine counterexample, so declare every actor that can always
 /// finish what it started.
-pub trait FairModel: stateright::Model {
+///
+/// The compact engine steps successors in place ([`search::InPlace`]: one copy of the
+/// state per action); a model without an in-place step implements it with an empty `impl`.
+pub trait FairModel: search::InPlace {
     /// The fairness class of `action` taken in `state`, or `None` if the action is not
     /// fair. The class may depend on the state: one actor's steps can fall under different
     /// assumptions (e.g. weak fairness for its work, strong fairness for acquiring a lock
@@ -70,21 +72,29 @@ pub(crate) const NO_CLASS: u16 = u16::MAX;
 /// small bitsets.
 pub(crate) struct Classes {
     decls: Vec<FairnessDecl>,
-    dense: HashMap<FairClass, u16>,
+    /// `dense[class]`: the dense index of `class`, or `NO_CLASS` for an undeclared one (a
+    /// table, not a map: it is consulted once per generated transition).
+    dense: Vec<u16>,
 }
 
 impl Classes {
     /// Panics on a duplicate class: a model bug that would make the verdict meaningless.
     pub(crate) fn new(decls: Vec<FairnessDecl>) -> Self {
         assert!(decls.len() < NO_CLASS as usize, "too many fairness classes");
-        let mut dense = HashMap::new();
+        let top = decls
+            .iter()
+            .map(|d| d.class as usize + 1)
+            .max()
+            .unwrap_or(0);
+        let mut dense = vec![NO_CLASS; top];
         for (i, d) in decls.iter().enumerate() {
-            let previous = dense.insert(d.class, i as u16);
+            let slot = &mut dense[d.class as usize];
             assert!(
-                previous.is_none(),
+                *slot == NO_CLASS,
                 "fairness class {} declared twice",
                 d.class
             );
+            *slot = i as u16;
         }
         Classes { decls, dense }
     }
@@ -106,9 +116,10 @@ impl Classes {
     pub(crate) fn dense(&self, class: Option<FairClass>) -> u16 {
         match class {
             None => NO_CLASS,
-            Some(c) => *self.dense.get(&c).unwrap_or_else(|| {
-                panic!("fairness class {c} is returned by fairness_class but not declared")
-            }),
+            Some(c) => match self.dense.get(c as usize) {
+                Some(&d) if d != NO_CLASS => d,
+                _ => panic!("fairness class {c} is returned by fairness_class but not declared"),
+            },
         }
     }
 

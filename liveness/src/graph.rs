@@ -3,11 +3,17 @@
 //! A state is known by its 64-bit fingerprint (the `search` crate's, so both engines see
 //! the same collisions) and numbered in BFS order. Per state the graph keeps its BFS parent
 //! (8 B), the start of its out-edges (8 B), the fairness classes enabled there (8 B per 64
-//! classes), two flag bits (pending, truncated) and one slot of the fingerprint index
-//! (12 B per slot at a load of 3/8 to 3/4: 16-32 B); per non-stuttering transition 8 B
-//! (`dst`, action index, class). States themselves are held only while they wait in the
-//! BFS queue; a lasso's states are recomputed by replaying its actions from the initial
-//! state (see `lasso::rebuild`).
+//! classes), a truncated flag (1 B), one pending bit per predicate (2 B: the graph does not
+//! depend on the predicates, so one enumeration serves up to [`MAX_PREDICATES`] of them)
+//! and one slot of the fingerprint index (12 B per slot at a load of 3/8 to 3/4: 16-32 B);
+//! per non-stuttering transition 8 B (`dst`, action index, class). States themselves are
+//! held only while they wait in the BFS queue; a lasso's states are recomputed by replaying
+//! its actions from the initial state (see `lasso::rebuild`).
+//!
+//! A successor is stepped in place ([`search::InPlace`]) and known by its fingerprint from
+//! then on: a step is stuttering when the successor's fingerprint is its source's (one
+//! comparison where a full state comparison cost more than the step itself; two distinct
+//! states with one fingerprint are one state of this graph anyway).
 //!
 //! The numbering, the parents and the edge order are exactly those of the reference graph
 //! (`reference::graph`), which is what makes the two searches report the same lasso.
@@ -40,15 +46,31 @@ pub(crate) struct Parent {
     pub index: u32,
 }
 
-const PENDING: u8 = 1;
-const TRUNCATED: u8 = 2;
+const TRUNCATED: u8 = 1;
 
-/// Fingerprint -> state number: open addressing with linear probing over two parallel
-/// arrays (`fps[i] == 0` marks an empty slot; the fingerprint 0 is stored as 1).
+/// Predicates one enumeration evaluates (one bit each in [`Graph::pending`]).
+pub(crate) const MAX_PREDICATES: usize = 16;
+
+/// Fingerprint -> state number: open addressing with linear probing (`fp == 0` marks an
+/// empty slot; the fingerprint 0 is stored as 1). A slot holds both, in 12 bytes, so a
+/// probe touches one cache line (rarely two) where two parallel arrays touched two.
 struct Index {
-    fps: Vec<u64>,
-    ids: Vec<u32>,
+    slots: Vec<IndexSlot>,
     len: usize,
+}
+
+#[derive(Clone, Copy, Default)]
+struct IndexSlot {
+    /// The fingerprint, as two halves: 4-byte alignment keeps the slot at 12 bytes.
+    fp: [u32; 2],
+    id: u32,
+}
+
+impl IndexSlot {
+    #[inline]
+    fn fp(&self) -> u64 {
+        (self.fp[1] as u64) << 32 | self.fp[0] as u64
+    }
 }
 
 impl Index {
@@ -56,21 +78,28 @@ impl Index {
 
     fn new() -> Index {
         Index {
-            fps: vec![0; Self::MIN],
-            ids: vec![0; Self::MIN],
+            slots: vec![IndexSlot::default(); Self::MIN],
             len: 0,
         }
+    }
+
+    /// Starts loading the slot where a probe for `fp` begins.
+    #[inline]
+    fn prefetch(&self, fp: u64) {
+        let i = fp.max(1) as usize & (self.slots.len() - 1);
+        search::prefetch(&self.slots[i]);
     }
 
     #[inline]
     fn get(&self, fp: u64) -> Option<u32> {
         let fp = fp.max(1);
-        let mask = self.fps.len() - 1;
+        let mask = self.slots.len() - 1;
         let mut i = fp as usize & mask;
         loop {
-            match self.fps[i] {
+            let slot = &self.slots[i];
+            match slot.fp() {
                 0 => return None,
-                f if f == fp => return Some(self.ids[i]),
+                f if f == fp => return Some(slot.id),
                 _ => i = (i + 1) & mask,
             }
         }
@@ -78,7 +107,7 @@ impl Index {
 
     /// Inserts a fingerprint that is not there yet.
     fn insert(&mut self, fp: u64, id: u32) {
-        if 4 * (self.len + 1) >= 3 * self.fps.len() {
+        if 4 * (self.len + 1) >= 3 * self.slots.len() {
             self.grow();
         }
         self.place(fp.max(1), id);
@@ -86,27 +115,28 @@ impl Index {
     }
 
     fn place(&mut self, fp: u64, id: u32) {
-        let mask = self.fps.len() - 1;
+        let mask = self.slots.len() - 1;
         let mut i = fp as usize & mask;
-        while self.fps[i] != 0 {
+        while self.slots[i].fp() != 0 {
             i = (i + 1) & mask;
         }
-        self.fps[i] = fp;
-        self.ids[i] = id;
+        self.slots[i] = IndexSlot {
+            fp: [fp as u32, (fp >> 32) as u32],
+            id,
+        };
     }
 
     #[cold]
     fn grow(&mut self) {
-        let n = 2 * self.fps.len();
-        let fps = std::mem::replace(&mut self.fps, vec![0; n]);
-        let ids = std::mem::replace(&mut self.ids, vec![0; n]);
-        for (fp, id) in fps.into_iter().zip(ids).filter(|&(f, _)| f != 0) {
-            self.place(fp, id);
+        let n = 2 * self.slots.len();
+        let old = std::mem::replace(&mut self.slots, vec![IndexSlot::default(); n]);
+        for slot in old.into_iter().filter(|s| s.fp() != 0) {
+            self.place(slot.fp(), slot.id);
         }
     }
 
     fn bytes(&self) -> usize {
-        self.fps.capacity() * size_of::<u64>() + self.ids.capacity() * size_of::<u32>()
+        self.slots.capacity() * size_of::<IndexSlot>()
     }
 }
 
@@ -120,12 +150,14 @@ pub(crate) struct Graph {
     enabled: Vec<u64>,
     words: usize,
     flags: Vec<u8>,
+    /// Per state, bit `k` set when predicate `k` holds there.
+    pending: Vec<u16>,
     pub out_of_boundary: usize,
     /// Successors (or init states) that were not stored because of `max_states`.
     pub cut_by_max_states: usize,
     /// States left unexpanded in the queue when the timeout struck.
     pub cut_by_timeout: usize,
-    /// Look-ups made in the fingerprint index: initial states and non-stuttering successors.
+    /// Look-ups made in the fingerprint index: initial states and successors.
     pub lookups: usize,
     /// Largest number of full states held at once (the BFS queue).
     pub peak_queue: usize,
@@ -157,9 +189,10 @@ impl Graph {
         fairness::has(self.enabled(s), class)
     }
 
+    /// Predicate `k` holds in state `s`.
     #[inline]
-    pub(crate) fn pending(&self, s: u32) -> bool {
-        self.flags[s as usize] & PENDING != 0
+    pub(crate) fn pending(&self, s: u32, k: usize) -> bool {
+        self.pending[s as usize] >> k & 1 != 0
     }
 
     #[inline]
@@ -167,9 +200,13 @@ impl Graph {
         self.flags[s as usize] & TRUNCATED != 0
     }
 
-    pub(crate) fn count(&self, flag_pending: bool) -> usize {
-        let f = if flag_pending { PENDING } else { TRUNCATED };
-        self.flags.iter().filter(|&&x| x & f != 0).count()
+    /// States where predicate `k` holds.
+    pub(crate) fn count_pending(&self, k: usize) -> usize {
+        self.pending.iter().filter(|&&x| x >> k & 1 != 0).count()
+    }
+
+    pub(crate) fn count_truncated(&self) -> usize {
+        self.flags.iter().filter(|&&x| x & TRUNCATED != 0).count()
     }
 
     /// Bytes held by the graph (capacities, not lengths). States are not part of it.
@@ -180,6 +217,7 @@ impl Graph {
             + self.edges.capacity() * size_of::<Edge>()
             + self.enabled.capacity() * size_of::<u64>()
             + self.flags.capacity()
+            + self.pending.capacity() * size_of::<u16>()
     }
 
     /// Why the graph is not the whole reachable state space, if it is not.
@@ -220,6 +258,7 @@ impl Graph {
         self.parents.push(Parent { src, index });
         self.enabled.extend(std::iter::repeat_n(0, self.words));
         self.flags.push(0);
+        self.pending.push(0);
         id
     }
 }
@@ -228,19 +267,29 @@ impl Graph {
 const CLOCK_EVERY: usize = 1024;
 
 /// Enumerates the graph breadth-first, in the model's own order (as the reference does),
-/// evaluating `pending` on every stored state. Stops expanding at `deadline`: what is left
-/// in the queue is truncated.
+/// evaluating every predicate of `pending` (at most [`MAX_PREDICATES`]) on every stored
+/// state. Stops expanding at `deadline`: what is left in the queue is truncated.
 pub(crate) fn explore<M>(
     model: &M,
     classes: &Classes,
-    pending: impl Fn(&M::State) -> bool,
+    pending: &[crate::Predicate<'_, M::State>],
     max_states: Option<usize>,
     timeout: Option<Duration>,
 ) -> Graph
 where
     M: FairModel,
-    M::State: Hash + PartialEq,
+    M::State: Hash + Clone,
 {
+    assert!(
+        pending.len() <= MAX_PREDICATES,
+        "internal error: too many predicates"
+    );
+    let pending_bits = |s: &M::State| {
+        pending
+            .iter()
+            .enumerate()
+            .fold(0u16, |bits, (k, p)| bits | (p(s) as u16) << k)
+    };
     let deadline = timeout.map(|t| Instant::now() + t);
     let cap = max_states.unwrap_or(usize::MAX).min(ROOT as usize);
     let words = classes.words();
@@ -252,6 +301,7 @@ where
         enabled: Vec::new(),
         words,
         flags: Vec::new(),
+        pending: Vec::new(),
         out_of_boundary: 0,
         cut_by_max_states: 0,
         cut_by_timeout: 0,
@@ -275,13 +325,14 @@ where
     }
 
     let mut actions = Vec::new();
-    let mut successors: Vec<(u16, u16, u64, M::State)> = Vec::new();
+    // Successors of the state being expanded (slots reused across states), and their
+    // action index, class and fingerprint.
+    let mut succ: Vec<M::State> = Vec::new();
+    let mut meta: Vec<(u16, u16, u64)> = Vec::new();
     let mut id = 0usize;
     while let Some(s) = queue.pop_front() {
         g.peak_queue = g.peak_queue.max(queue.len() + 1);
-        if pending(&s) {
-            g.flags[id] |= PENDING;
-        }
+        g.pending[id] = pending_bits(&s);
         let timed_out =
             deadline.is_some_and(|d| id.is_multiple_of(CLOCK_EVERY) && Instant::now() >= d);
         if timed_out {
@@ -291,9 +342,7 @@ where
             g.offsets.push(g.edges.len() as u64);
             for (k, rest) in queue.drain(..).enumerate() {
                 let j = id + 1 + k;
-                if pending(&rest) {
-                    g.flags[j] |= PENDING;
-                }
+                g.pending[j] = pending_bits(&rest);
                 g.flags[j] |= TRUNCATED;
                 g.offsets.push(g.edges.len() as u64);
             }
@@ -307,34 +356,47 @@ where
             continue;
         }
         model.actions(&s, &mut actions);
+        // Each successor is stepped in a slot of `succ` (a copy of `s`) and its index slot
+        // prefetched; then they are looked up in action order (the numbering is the
+        // reference's, which looks them up in that order) while the slots load.
+        let mut n = 0;
         for (ai, a) in actions.drain(..).enumerate() {
-            let class = classes.dense(model.fairness_class(&s, &a));
-            match model.next_state(&s, a) {
-                Some(t) if t != s => {
-                    if class != NO_CLASS {
-                        fairness::set(&mut g.enabled[id * words..(id + 1) * words], class);
-                    }
-                    let ai = u16::try_from(ai).expect("more than 65535 actions in one state");
-                    let fp = search::fingerprint(&t);
-                    successors.push((ai, class, fp, t));
-                }
-                _ => {} // ignored action or stuttering step
+            if n == succ.len() {
+                succ.push(s.clone());
+            } else {
+                succ[n].clone_from(&s);
             }
+            let class = classes.dense(model.fairness_class(&s, &a));
+            if !model.next_state_in_place(&s, &mut succ[n], a) {
+                continue; // an ignored action
+            }
+            let fp = search::fingerprint(&succ[n]);
+            g.index.prefetch(fp);
+            let ai = u16::try_from(ai).expect("more than 65535 actions in one state");
+            meta.push((ai, class, fp));
+            n += 1;
         }
-        for (action_index, class, fp, t) in successors.drain(..) {
+        for (j, (action_index, class, fp)) in meta.drain(..).enumerate() {
             g.lookups += 1;
             let dst = match g.index.get(fp) {
+                Some(dst) if dst as usize == id => continue, // a stuttering step
                 Some(dst) => dst,
                 None if g.len() < cap => {
-                    queue.push_back(t);
+                    queue.push_back(succ[j].clone());
                     g.push_state(fp, id as u32, action_index as u32)
                 }
                 None => {
+                    if class != NO_CLASS {
+                        fairness::set(&mut g.enabled[id * words..(id + 1) * words], class);
+                    }
                     g.flags[id] |= TRUNCATED;
                     g.cut_by_max_states += 1;
                     continue;
                 }
             };
+            if class != NO_CLASS {
+                fairness::set(&mut g.enabled[id * words..(id + 1) * words], class);
+            }
             g.edges.push(Edge {
                 dst,
                 action_index,

@@ -36,7 +36,7 @@
 //!
 //! In gmem-verify this crate knows nothing of guest_memfd: the `model` crate
 //! implements [`FairModel`] for its model (weak fairness per actor) and the
-//! `checker` runs [`check`] for each liveness property of `invariants`,
+//! `checker` runs [`check_all`] on the liveness properties of `invariants` (one graph for all),
 //! turning a [`Lasso`] into a trace, a timeline and an SVG diagram.
 
 mod build;
@@ -47,12 +47,16 @@ pub mod reference;
 mod report;
 mod search;
 
+pub use ::search::InPlace;
 pub use fairness::{FairClass, FairModel, Fairness, FairnessDecl};
 pub use lasso::{Lasso, Step, Witness, WitnessKind};
 pub use report::{collision_bound, Options, Report, Verdict};
 
 use std::hash::Hash;
 use std::time::Instant;
+
+/// A pending predicate of [`check_all`].
+pub type Predicate<'a, S> = &'a dyn Fn(&S) -> bool;
 
 /// Checks that no fair behaviour of `model` stays `pending` forever.
 ///
@@ -75,27 +79,62 @@ where
     if opts.exact {
         return reference::check(model, pending, opts);
     }
-    let start = Instant::now();
-    let classes = fairness::Classes::new(model.fairness_decls());
-    let g = graph::explore(model, &classes, pending, opts.max_states, opts.timeout);
-    let search = search::find(&g, &classes);
+    check_all(model, &[&pending], opts)
+        .pop()
+        .expect("one report per predicate")
+}
 
-    let verdict = match &search.found {
-        Some(found) => Verdict::Violated(build::build(model, &g, &classes, found)),
-        None => match g.truncation_reason(opts.max_states) {
-            Some(reason) => Verdict::Incomplete { reason },
-            None => Verdict::Holds,
-        },
-    };
-    Report {
-        verdict,
-        states: g.len(),
-        edges: g.edge_count(),
-        pending_states: g.count(true),
-        truncated_states: g.count(false),
-        sccs_examined: search.sccs_examined,
-        elapsed: start.elapsed(),
-        approx_bytes: g.bytes(),
-        collision_probability: report::collision_bound(g.len(), g.lookups, 64),
+/// [`check`] for several predicates of one model, with one enumeration of the graph: it
+/// does not depend on the predicate, so only the searches are repeated. Returns one report
+/// per predicate, in order, each the one [`check`] gives for it (the same verdict and
+/// lasso); `elapsed` is the whole run's. More than 16 predicates take one enumeration per
+/// 16. With [`Options::exact`], each predicate runs the [`mod@reference`] implementation.
+pub fn check_all<M>(
+    model: &M,
+    pending: &[Predicate<'_, M::State>],
+    opts: &Options,
+) -> Vec<Report<M::State, M::Action>>
+where
+    M: FairModel,
+    M::State: Clone + Eq + Hash,
+{
+    if opts.exact {
+        return pending
+            .iter()
+            .map(|p| reference::check(model, p, opts))
+            .collect();
     }
+    let mut reports = Vec::with_capacity(pending.len());
+    for chunk in pending.chunks(graph::MAX_PREDICATES) {
+        let start = Instant::now();
+        let classes = fairness::Classes::new(model.fairness_decls());
+        let g = graph::explore(model, &classes, chunk, opts.max_states, opts.timeout);
+        let first = reports.len();
+        for k in 0..chunk.len() {
+            let search = search::find(&g, &classes, k);
+            let verdict = match &search.found {
+                Some(found) => Verdict::Violated(build::build(model, &g, &classes, found)),
+                None => match g.truncation_reason(opts.max_states) {
+                    Some(reason) => Verdict::Incomplete { reason },
+                    None => Verdict::Holds,
+                },
+            };
+            reports.push(Report {
+                verdict,
+                states: g.len(),
+                edges: g.edge_count(),
+                pending_states: g.count_pending(k),
+                truncated_states: g.count_truncated(),
+                sccs_examined: search.sccs_examined,
+                elapsed: std::time::Duration::ZERO,
+                approx_bytes: g.bytes(),
+                collision_probability: report::collision_bound(g.len(), g.lookups, 64),
+            });
+        }
+        let elapsed = start.elapsed();
+        for r in &mut reports[first..] {
+            r.elapsed = elapsed;
+        }
+    }
+    reports
 }

@@ -58,7 +58,7 @@ pub struct Report<S, A> {
 }
 
 /// Union bound on the probability that a fingerprint collision merged two states: `m`
-/// look-ups (initial states plus every non-stuttering successor) each compared against at
+/// look-ups (initial states plus every generated successor) each compared against at
 /// most `n` stored fingerprints, each match false with probability `2^-bits` for a uniform
 /// hash: `n * m / 2^bits`. (TLC prints the smaller "optimistic" `n^2 / 2^(bits+1)`; this is
 /// the bound, not an estimate.)

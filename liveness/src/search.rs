@@ -55,10 +55,11 @@ enum Judgement {
 
 const NONE: u32 = u32::MAX;
 
-pub(crate) fn find(g: &Graph, classes: &Classes) -> Search {
+/// The search for predicate `k` of the graph's predicates.
+pub(crate) fn find(g: &Graph, classes: &Classes, k: usize) -> Search {
     let n = g.len();
     let eligible: Vec<u32> = (0..n as u32)
-        .filter(|&i| g.pending(i) && !g.truncated(i))
+        .filter(|&i| g.pending(i, k) && !g.truncated(i))
         .collect();
 
     // A state with no fair class enabled; ties with a cycle go to stuttering (shorter).

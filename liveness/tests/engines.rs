@@ -88,3 +88,46 @@ fn compact_and_reference_engines_agree_on_random_fair_graphs() {
         "{violated} of 3000 violated"
     );
 }
+
+/// One enumeration for many predicates (`check_all`) gives each predicate the report
+/// `check` gives it alone: the same verdict, lasso, counts and SCCs examined. 1 to 20
+/// predicates, so the chunking beyond 16 per enumeration is exercised too.
+#[test]
+fn check_all_gives_each_predicate_its_own_report() {
+    for seed in 0..600u64 {
+        let (m, n) = random_graph(seed);
+        let count = 1 + (seed % 20) as u8;
+        let preds: Vec<_> = (0..count)
+            .map(|k| move |s: &u8| !(s ^ k).wrapping_mul(5).wrapping_add(k).is_multiple_of(3))
+            .collect();
+        let refs: Vec<liveness::Predicate<u8>> =
+            preds.iter().map(|p| p as liveness::Predicate<u8>).collect();
+        let opts = Options {
+            max_states: (seed % 5 == 0).then_some(1 + (seed as usize % n as usize)),
+            ..Default::default()
+        };
+        let all = liveness::check_all(&m, &refs, &opts);
+        assert_eq!(all.len(), refs.len(), "seed {seed}");
+        for (k, (r, p)) in all.iter().zip(&refs).enumerate() {
+            let one = check(&m, p, &opts);
+            assert_eq!(r.verdict, one.verdict, "seed {seed}, predicate {k}");
+            assert_eq!(
+                (
+                    r.states,
+                    r.edges,
+                    r.pending_states,
+                    r.truncated_states,
+                    r.sccs_examined
+                ),
+                (
+                    one.states,
+                    one.edges,
+                    one.pending_states,
+                    one.truncated_states,
+                    one.sccs_examined
+                ),
+                "seed {seed}, predicate {k}"
+            );
+        }
+    }
+}

@@ -86,6 +86,7 @@ impl Model for PinModel {
     }
 }
 
+impl liveness::InPlace for PinModel {}
 impl FairModel for PinModel {
     fn fairness_class(&self, _: &Self::State, a: &Act) -> Option<FairClass> {
         match a {

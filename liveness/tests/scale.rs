@@ -31,6 +31,7 @@ impl Model for Ring {
     }
 }
 
+impl liveness::InPlace for Ring {}
 impl FairModel for Ring {
     fn fairness_class(&self, _: &u32, a: &&'static str) -> Option<FairClass> {
         (*a == "Tick").then_some(0)
@@ -71,6 +72,7 @@ fn undeclared_class_is_a_model_bug() {
             Some(s + 1)
         }
     }
+    impl liveness::InPlace for NoDecls {}
     impl FairModel for NoDecls {
         fn fairness_class(&self, _: &u32, _: &&'static str) -> Option<FairClass> {
             Some(0)

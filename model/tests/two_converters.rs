@@ -153,6 +153,7 @@ fn without_the_lock_handoff_a_retrying_thread_starves_the_other() {
             self.0.next_state(s, a)
         }
     }
+    impl liveness::InPlace for WeakOnly {}
     impl FairModel for WeakOnly {
         fn fairness_class(&self, _: &State, a: &Action) -> Option<FairClass> {
             match a {

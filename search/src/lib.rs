@@ -349,9 +349,9 @@ impl<K: Key> FpTable<K> {
 
 /// Asks the CPU to start loading the cache line of `slot`, so that a probe
 /// made a little later finds it in cache. A hint only: it reads nothing the
-/// program sees and cannot fault.
+/// program sees and cannot fault. (Public for the liveness graph's index.)
 #[inline(always)]
-fn prefetch<T>(slot: &T) {
+pub fn prefetch<T>(slot: &T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `_mm_prefetch` is unsafe only for its `target_feature(enable
     // = "sse")`, which every x86_64 target has; the pointer comes from a

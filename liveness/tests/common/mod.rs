@@ -76,6 +76,7 @@ impl Model for GraphModel {
     }
 }
 
+impl liveness::InPlace for GraphModel {}
 impl FairModel for GraphModel {
     fn fairness_class(&self, _: &u8, action: &Go) -> Option<FairClass> {
         action.class
