@@ -29,7 +29,7 @@ where
     let mut stem_edges = Vec::new();
     let mut cur = entry;
     let init_index = loop {
-        let p = g.parents[cur as usize];
+        let p = g.parent(cur);
         if p.src == ROOT {
             break p.index as usize;
         }

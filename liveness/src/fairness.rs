@@ -103,9 +103,9 @@ impl Classes {
         self.decls.len()
     }
 
-    /// Number of `u64` words in a bitset over the classes.
+    /// Number of [`Word`]s in a bitset over the classes.
     pub(crate) fn words(&self) -> usize {
-        self.len().div_ceil(64)
+        self.len().div_ceil(Word::BITS as usize)
     }
 
     pub(crate) fn decl(&self, dense: u16) -> &FairnessDecl {
@@ -129,13 +129,19 @@ impl Classes {
     }
 }
 
-/// Bitset helpers over `&[u64]` words, indexed by dense class.
-pub(crate) fn has(bits: &[u64], class: u16) -> bool {
+/// A word of a bitset over classes: 32 bits, so a model with up to 32 fairness classes
+/// (one per actor and lock) spends 4 bytes per state on the classes enabled there.
+pub(crate) type Word = u32;
+
+const BITS: usize = Word::BITS as usize;
+
+/// Bitset helpers over `&[Word]`, indexed by dense class.
+pub(crate) fn has(bits: &[Word], class: u16) -> bool {
     let c = class as usize;
-    bits[c / 64] >> (c % 64) & 1 == 1
+    bits[c / BITS] >> (c % BITS) & 1 == 1
 }
 
-pub(crate) fn set(bits: &mut [u64], class: u16) {
+pub(crate) fn set(bits: &mut [Word], class: u16) {
     let c = class as usize;
-    bits[c / 64] |= 1 << (c % 64);
+    bits[c / BITS] |= 1 << (c % BITS);
 }

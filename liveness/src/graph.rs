@@ -2,11 +2,12 @@
 //!
 //! A state is known by its 64-bit fingerprint (the `search` crate's, so both engines see
 //! the same collisions) and numbered in BFS order. Per state the graph keeps its BFS parent
-//! (8 B), the start of its out-edges (8 B), the fairness classes enabled there (8 B per 64
-//! classes), a truncated flag (1 B), one pending bit per predicate (2 B: the graph does not
-//! depend on the predicates, so one enumeration serves up to [`MAX_PREDICATES`] of them)
-//! and one slot of the fingerprint index (12 B per slot at a load of 3/8 to 3/4: 16-32 B);
-//! per non-stuttering transition 8 B (`dst`, action index, class). States themselves are
+//! (6 B: source and action index), the start of its out-edges (4 B), the fairness classes
+//! enabled there (4 B per 32 classes), a truncated bit and one pending bit per predicate
+//! (2 B: the graph does not depend on the predicates, so one enumeration serves up to
+//! [`MAX_PREDICATES`] of them) and one slot of the fingerprint index (12 B per slot at a
+//! load of 3/8 to 3/4: 16-32 B), 32-48 B in all; per non-stuttering transition 8 B (`dst`,
+//! action index, class). States themselves are
 //! held only while they wait in the BFS queue; a lasso's states are recomputed by replaying
 //! its actions from the initial state (see `lasso::rebuild`).
 //!
@@ -46,10 +47,16 @@ pub(crate) struct Parent {
     pub index: u32,
 }
 
-const TRUNCATED: u8 = 1;
+/// The bit of [`Graph::marks`] that marks a truncated state; the bits below it are the
+/// predicates'.
+const TRUNCATED: u16 = 1 << 15;
 
-/// Predicates one enumeration evaluates (one bit each in [`Graph::pending`]).
-pub(crate) const MAX_PREDICATES: usize = 16;
+/// Predicates one enumeration evaluates (one bit each in [`Graph::marks`]).
+pub(crate) const MAX_PREDICATES: usize = 15;
+
+/// The most edges a graph stores: edge offsets are 32-bit (4 billion edges would take
+/// 32 GB). A state whose edges would go beyond is truncated, as by `max_states`.
+const MAX_EDGES: usize = u32::MAX as usize;
 
 /// Fingerprint -> state number: open addressing with linear probing (`fp == 0` marks an
 /// empty slot; the fingerprint 0 is stored as 1). A slot holds both, in 12 bytes, so a
@@ -142,19 +149,25 @@ impl Index {
 
 pub(crate) struct Graph {
     index: Index,
-    pub parents: Vec<Parent>,
+    /// [`Parent::src`] of each state.
+    parent_src: Vec<u32>,
+    /// [`Parent::index`] of each state.
+    parent_index: Vec<u16>,
     /// Out-edges of state `i` are `edges[offsets[i]..offsets[i + 1]]`, in action order.
-    offsets: Vec<u64>,
+    offsets: Vec<u32>,
     edges: Vec<Edge>,
     /// Per state, a bitset (`words` words) of the classes enabled there.
-    enabled: Vec<u64>,
+    enabled: Vec<fairness::Word>,
     words: usize,
-    flags: Vec<u8>,
-    /// Per state, bit `k` set when predicate `k` holds there.
-    pending: Vec<u16>,
+    /// Per state, bit `k` set when predicate `k` holds there, and [`TRUNCATED`].
+    marks: Vec<u16>,
     pub out_of_boundary: usize,
     /// Successors (or init states) that were not stored because of `max_states`.
     pub cut_by_max_states: usize,
+    /// Successors not stored because the graph holds `max_edges` edges.
+    pub cut_by_edge_limit: usize,
+    /// The most edges stored ([`MAX_EDGES`]).
+    max_edges: usize,
     /// States left unexpanded in the queue when the timeout struck.
     pub cut_by_timeout: usize,
     /// Look-ups made in the fingerprint index: initial states and successors.
@@ -165,7 +178,15 @@ pub(crate) struct Graph {
 
 impl Graph {
     pub(crate) fn len(&self) -> usize {
-        self.parents.len()
+        self.parent_src.len()
+    }
+
+    #[inline]
+    pub(crate) fn parent(&self, s: u32) -> Parent {
+        Parent {
+            src: self.parent_src[s as usize],
+            index: self.parent_index[s as usize] as u32,
+        }
     }
 
     pub(crate) fn edge_count(&self) -> usize {
@@ -179,7 +200,7 @@ impl Graph {
     }
 
     #[inline]
-    pub(crate) fn enabled(&self, s: u32) -> &[u64] {
+    pub(crate) fn enabled(&self, s: u32) -> &[fairness::Word] {
         let s = s as usize;
         &self.enabled[s * self.words..(s + 1) * self.words]
     }
@@ -192,32 +213,32 @@ impl Graph {
     /// Predicate `k` holds in state `s`.
     #[inline]
     pub(crate) fn pending(&self, s: u32, k: usize) -> bool {
-        self.pending[s as usize] >> k & 1 != 0
+        self.marks[s as usize] >> k & 1 != 0
     }
 
     #[inline]
     pub(crate) fn truncated(&self, s: u32) -> bool {
-        self.flags[s as usize] & TRUNCATED != 0
+        self.marks[s as usize] & TRUNCATED != 0
     }
 
     /// States where predicate `k` holds.
     pub(crate) fn count_pending(&self, k: usize) -> usize {
-        self.pending.iter().filter(|&&x| x >> k & 1 != 0).count()
+        self.marks.iter().filter(|&&x| x >> k & 1 != 0).count()
     }
 
     pub(crate) fn count_truncated(&self) -> usize {
-        self.flags.iter().filter(|&&x| x & TRUNCATED != 0).count()
+        self.marks.iter().filter(|&&x| x & TRUNCATED != 0).count()
     }
 
     /// Bytes held by the graph (capacities, not lengths). States are not part of it.
     pub(crate) fn bytes(&self) -> usize {
         self.index.bytes()
-            + self.parents.capacity() * size_of::<Parent>()
-            + self.offsets.capacity() * size_of::<u64>()
+            + self.parent_src.capacity() * size_of::<u32>()
+            + self.parent_index.capacity() * size_of::<u16>()
+            + self.offsets.capacity() * size_of::<u32>()
             + self.edges.capacity() * size_of::<Edge>()
-            + self.enabled.capacity() * size_of::<u64>()
-            + self.flags.capacity()
-            + self.pending.capacity() * size_of::<u16>()
+            + self.enabled.capacity() * size_of::<fairness::Word>()
+            + self.marks.capacity() * size_of::<u16>()
     }
 
     /// Why the graph is not the whole reachable state space, if it is not.
@@ -238,6 +259,12 @@ impl Graph {
                 self.cut_by_max_states
             ));
         }
+        if self.cut_by_edge_limit > 0 {
+            reasons.push(format!(
+                "the graph's limit of {} edges reached ({} successor(s) not stored)",
+                self.max_edges, self.cut_by_edge_limit
+            ));
+        }
         if self.cut_by_timeout > 0 {
             reasons.push(format!(
                 "the timeout struck ({} state(s) not expanded)",
@@ -252,13 +279,15 @@ impl Graph {
         })
     }
 
-    fn push_state(&mut self, fp: u64, src: u32, index: u32) -> u32 {
-        let id = self.parents.len() as u32;
+    /// Stores a new state reached from `src` by action `index` (an action index, or an
+    /// init index when `src` is [`ROOT`]; both below 65536).
+    fn push_state(&mut self, fp: u64, src: u32, index: u16) -> u32 {
+        let id = self.len() as u32;
         self.index.insert(fp, id);
-        self.parents.push(Parent { src, index });
+        self.parent_src.push(src);
+        self.parent_index.push(index);
         self.enabled.extend(std::iter::repeat_n(0, self.words));
-        self.flags.push(0);
-        self.pending.push(0);
+        self.marks.push(0);
         id
     }
 }
@@ -280,6 +309,22 @@ where
     M: FairModel,
     M::State: Hash + Clone,
 {
+    explore_capped(model, classes, pending, max_states, timeout, MAX_EDGES)
+}
+
+/// [`explore`] storing at most `max_edges` edges (a parameter for the tests).
+fn explore_capped<M>(
+    model: &M,
+    classes: &Classes,
+    pending: &[crate::Predicate<'_, M::State>],
+    max_states: Option<usize>,
+    timeout: Option<Duration>,
+    max_edges: usize,
+) -> Graph
+where
+    M: FairModel,
+    M::State: Hash + Clone,
+{
     assert!(
         pending.len() <= MAX_PREDICATES,
         "internal error: too many predicates"
@@ -295,15 +340,17 @@ where
     let words = classes.words();
     let mut g = Graph {
         index: Index::new(),
-        parents: Vec::new(),
+        parent_src: Vec::new(),
+        parent_index: Vec::new(),
         offsets: vec![0],
         edges: Vec::new(),
         enabled: Vec::new(),
         words,
-        flags: Vec::new(),
-        pending: Vec::new(),
+        marks: Vec::new(),
         out_of_boundary: 0,
         cut_by_max_states: 0,
+        cut_by_edge_limit: 0,
+        max_edges,
         cut_by_timeout: 0,
         lookups: 0,
         peak_queue: 0,
@@ -320,7 +367,8 @@ where
             g.cut_by_max_states += 1;
             continue;
         }
-        g.push_state(fp, ROOT, i as u32);
+        let i = u16::try_from(i).expect("more than 65536 initial states");
+        g.push_state(fp, ROOT, i);
         queue.push_back(s);
     }
 
@@ -332,26 +380,24 @@ where
     let mut id = 0usize;
     while let Some(s) = queue.pop_front() {
         g.peak_queue = g.peak_queue.max(queue.len() + 1);
-        g.pending[id] = pending_bits(&s);
+        g.marks[id] = pending_bits(&s);
         let timed_out =
             deadline.is_some_and(|d| id.is_multiple_of(CLOCK_EVERY) && Instant::now() >= d);
         if timed_out {
             // This state and every one still queued stay unexpanded.
             g.cut_by_timeout = queue.len() + 1;
-            g.flags[id] |= TRUNCATED;
-            g.offsets.push(g.edges.len() as u64);
+            g.marks[id] |= TRUNCATED;
+            g.offsets.push(g.edges.len() as u32);
             for (k, rest) in queue.drain(..).enumerate() {
-                let j = id + 1 + k;
-                g.pending[j] = pending_bits(&rest);
-                g.flags[j] |= TRUNCATED;
-                g.offsets.push(g.edges.len() as u64);
+                g.marks[id + 1 + k] = pending_bits(&rest) | TRUNCATED;
+                g.offsets.push(g.edges.len() as u32);
             }
             break;
         }
         if !model.within_boundary(&s) {
-            g.flags[id] |= TRUNCATED;
+            g.marks[id] |= TRUNCATED;
             g.out_of_boundary += 1;
-            g.offsets.push(g.edges.len() as u64);
+            g.offsets.push(g.edges.len() as u32);
             id += 1;
             continue;
         }
@@ -378,18 +424,29 @@ where
         }
         for (j, (action_index, class, fp)) in meta.drain(..).enumerate() {
             g.lookups += 1;
-            let dst = match g.index.get(fp) {
-                Some(dst) if dst as usize == id => continue, // a stuttering step
+            let found = g.index.get(fp);
+            if found == Some(id as u32) {
+                continue; // a stuttering step
+            }
+            if g.edges.len() >= max_edges {
+                if class != NO_CLASS {
+                    fairness::set(&mut g.enabled[id * words..(id + 1) * words], class);
+                }
+                g.marks[id] |= TRUNCATED;
+                g.cut_by_edge_limit += 1;
+                continue;
+            }
+            let dst = match found {
                 Some(dst) => dst,
                 None if g.len() < cap => {
                     queue.push_back(succ[j].clone());
-                    g.push_state(fp, id as u32, action_index as u32)
+                    g.push_state(fp, id as u32, action_index)
                 }
                 None => {
                     if class != NO_CLASS {
                         fairness::set(&mut g.enabled[id * words..(id + 1) * words], class);
                     }
-                    g.flags[id] |= TRUNCATED;
+                    g.marks[id] |= TRUNCATED;
                     g.cut_by_max_states += 1;
                     continue;
                 }
@@ -403,9 +460,63 @@ where
                 class,
             });
         }
-        g.offsets.push(g.edges.len() as u64);
+        g.offsets.push(g.edges.len() as u32);
         id += 1;
     }
     debug_assert_eq!(g.offsets.len(), g.len() + 1);
     g
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::FairnessDecl;
+
+    /// A ring of 6 states, each step weakly fair.
+    struct Ring;
+
+    impl stateright::Model for Ring {
+        type State = u8;
+        type Action = u8;
+        fn init_states(&self) -> Vec<u8> {
+            vec![0]
+        }
+        fn actions(&self, _: &u8, actions: &mut Vec<u8>) {
+            actions.push(1);
+        }
+        fn next_state(&self, s: &u8, a: u8) -> Option<u8> {
+            Some((s + a) % 6)
+        }
+    }
+
+    impl search::InPlace for Ring {}
+
+    impl FairModel for Ring {
+        fn fairness_class(&self, _: &u8, _: &u8) -> Option<u16> {
+            Some(0)
+        }
+        fn fairness_decls(&self) -> Vec<FairnessDecl> {
+            vec![FairnessDecl::weak(0, "step")]
+        }
+    }
+
+    /// The edge limit truncates like `max_states`: the states whose edges were not
+    /// stored are truncated, and the graph names the limit.
+    #[test]
+    fn the_edge_limit_truncates_the_graph() {
+        let classes = Classes::new(Ring.fairness_decls());
+        let all: &dyn Fn(&u8) -> bool = &|_| true;
+        let whole = explore_capped(&Ring, &classes, &[all], None, None, MAX_EDGES);
+        assert_eq!((whole.len(), whole.edge_count()), (6, 6));
+        assert_eq!(whole.truncation_reason(None), None);
+
+        let cut = explore_capped(&Ring, &classes, &[all], None, None, 3);
+        assert_eq!(
+            (cut.len(), cut.edge_count(), cut.cut_by_edge_limit),
+            (4, 3, 1)
+        );
+        assert!(cut.truncated(3) && !cut.truncated(2));
+        let reason = cut.truncation_reason(None).expect("truncated");
+        assert!(reason.contains("limit of 3 edges"), "{reason}");
+    }
 }

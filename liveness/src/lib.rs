@@ -26,7 +26,7 @@
 //! **Memory.** States are not stored: each is known by its 64-bit fingerprint (the `search`
 //! crate's) and numbered in BFS order; the graph keeps per state its BFS parent, its
 //! enabled fairness classes and flags, and per transition 8 bytes (see `graph.rs`): about
-//! 40-60 bytes per state plus 8 per edge, against 1.2-1.8 KB per state of the gmem model
+//! 32-48 bytes per state plus 8 per edge, against 1.2-1.8 KB per state of the gmem model
 //! when states were kept in full. The lasso's states are recomputed by replaying its
 //! actions. Two distinct states with the same fingerprint would be merged; the report says
 //! how likely that is ([`Report::collision_probability`]), and [`Options::exact`] runs the
@@ -87,8 +87,8 @@ where
 /// [`check`] for several predicates of one model, with one enumeration of the graph: it
 /// does not depend on the predicate, so only the searches are repeated. Returns one report
 /// per predicate, in order, each the one [`check`] gives for it (the same verdict and
-/// lasso); `elapsed` is the whole run's. More than 16 predicates take one enumeration per
-/// 16. With [`Options::exact`], each predicate runs the [`mod@reference`] implementation.
+/// lasso); `elapsed` is the whole run's. More than 15 predicates take one enumeration per
+/// 15. With [`Options::exact`], each predicate runs the [`mod@reference`] implementation.
 pub fn check_all<M>(
     model: &M,
     pending: &[Predicate<'_, M::State>],

@@ -190,9 +190,9 @@ impl Tarjan {
 
 fn judge(g: &Graph, classes: &Classes, scc: &[u32], inside: impl Fn(u32) -> bool) -> Judgement {
     let words = classes.words();
-    let mut taken = vec![0u64; words];
-    let mut enabled_somewhere = vec![0u64; words];
-    let mut enabled_everywhere = vec![u64::MAX; words];
+    let mut taken = vec![0 as fairness::Word; words];
+    let mut enabled_somewhere = vec![0 as fairness::Word; words];
+    let mut enabled_everywhere = vec![fairness::Word::MAX; words];
     for &u in scc {
         for e in g.out(u) {
             if e.class != NO_CLASS && inside(e.dst) {

@@ -91,7 +91,7 @@ fn compact_and_reference_engines_agree_on_random_fair_graphs() {
 
 /// One enumeration for many predicates (`check_all`) gives each predicate the report
 /// `check` gives it alone: the same verdict, lasso, counts and SCCs examined. 1 to 20
-/// predicates, so the chunking beyond 16 per enumeration is exercised too.
+/// predicates, so the chunking beyond 15 per enumeration is exercised too.
 #[test]
 fn check_all_gives_each_predicate_its_own_report() {
     for seed in 0..600u64 {

@@ -40,7 +40,7 @@ pub(crate) struct StateGraph<S> {
     offsets: Vec<usize>,
     edges: Vec<Edge>,
     /// Per state, a bitset (`words` words) of the classes enabled there (`ENABLED <<A>>_v`).
-    enabled: Vec<u64>,
+    enabled: Vec<fairness::Word>,
     words: usize,
     /// Successors unknown or incomplete: outside the boundary, or cut by `max_states`.
     pub truncated: Vec<bool>,
@@ -63,7 +63,7 @@ impl<S> StateGraph<S> {
         &self.edges[self.offsets[s]..self.offsets[s + 1]]
     }
 
-    pub(crate) fn enabled(&self, s: u32) -> &[u64] {
+    pub(crate) fn enabled(&self, s: u32) -> &[fairness::Word] {
         let s = s as usize;
         &self.enabled[s * self.words..(s + 1) * self.words]
     }
@@ -81,7 +81,7 @@ impl<S> StateGraph<S> {
             + self.parents.capacity() * size_of::<Parent>()
             + self.offsets.capacity() * size_of::<usize>()
             + self.edges.capacity() * size_of::<Edge>()
-            + self.enabled.capacity() * size_of::<u64>()
+            + self.enabled.capacity() * size_of::<fairness::Word>()
             + self.truncated.capacity()
     }
 
