@@ -59,7 +59,15 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         PopPc::Idle | PopPc::Finished => return false,
         PopPc::SrcGup => {
             // get_user_pages() of the source: mapped already? grab under the
-            // PTE lock; else fault it in.
+            // PTE lock; else fault it in. A mapping GUP refuses (design
+            // pfnmap's VM_PFNMAP, no_direct_map's AS_NO_DIRECT_MAP:
+            // check_vma_flags() -> -EFAULT, as for any pinner in
+            // `gup::start`) or a closed file's: kvm_gmem_populate() fails
+            // before touching the destination.
+            if cfg.design.refuses_gup() || st.closed {
+                fail(cfg, st);
+                return true;
+            }
             match st.pages[src].folio {
                 Some(s) if st.pages[src].ptes & 1 != 0 => {
                     mm::get(st, s, 1);
@@ -165,4 +173,31 @@ pub fn spec_step(cfg: &Config, st: &mut State) -> bool {
         _ => SpecPc::Finished,
     };
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Design, PopulateCfg};
+    use crate::state::PopPc;
+    use crate::GmemModel;
+
+    /// The source GUP of kvm_gmem_populate() goes through process 0's
+    /// mapping of the guest_memfd: where the design refuses GUP on that
+    /// mapping, populate never holds a source reference and never reaches
+    /// the copy; in design inplace it does both.
+    #[test]
+    fn populate_gets_no_source_where_gup_is_refused() {
+        for design in [Design::Inplace, Design::Pfnmap, Design::NoDirectMap] {
+            let mut cfg = crate::gate::peer_config(design, None);
+            cfg.populate = Some(PopulateCfg { dst: 0, src: 1 });
+            let m = GmemModel::new(cfg).expect("valid");
+            let states = m.bfs_states(200_000);
+            let held = states.iter().any(|s| s.populate.src.is_some());
+            let copied = states.iter().any(|s| s.populate.pc == PopPc::Copy);
+            let ended = states.iter().any(|s| s.populate.pc == PopPc::Finished);
+            let refused = design.refuses_gup();
+            assert_eq!((held, copied), (!refused, !refused), "{design}");
+            assert!(ended, "{design}: populate never finished");
+        }
+    }
 }
