@@ -45,6 +45,12 @@ impl GuestMemFd {
         // get_user_pages(src): the PTE if present, else the fault path's
         // lookup under invalidate_lock shared.
         sched::step_point("pop.src_gup", None);
+        if m.vma().is_some_and(|v| v.pfnmap || v.no_direct_map) {
+            // GUP refuses the mapping before reading a page table
+            // (`check_vma_flags()`: VM_PFNMAP, AS_NO_DIRECT_MAP), as it does
+            // for every pinner (`pin_inner`): nothing is copied.
+            return Err(Error::sys(Errno::EFAULT));
+        }
         let pte = m.pte_read(src).filter(|p| !p.special);
         let source = match pte {
             Some(p) if p.folio.try_get(Ref::Get) => p.folio,

@@ -238,6 +238,36 @@ proptest! {
     }
 }
 
+/// kvm_gmem_populate() GUPs its source through the process's mapping of
+/// the file: where GUP refuses that mapping (VM_PFNMAP, AS_NO_DIRECT_MAP)
+/// it fails -EFAULT and the destination is not written; in design inplace
+/// the copy lands.
+#[test]
+fn populate_fails_where_gup_refuses_the_mapping() {
+    for design in [Design::Inplace, Design::Pfnmap, Design::NoDirectMap] {
+        let g = GuestMemFd::new(cfg(design, true)).expect("create");
+        g.host_write(0, 1, b'S').expect("write the source");
+        assert_eq!(g.convert(0, 1, Attr::Private), Ok(()), "{design:?}");
+        let r = g.populate(0, 0, 1);
+        if design.gup_refused() {
+            assert_eq!(r, Err(Error::sys(Errno::EFAULT)), "{design:?}");
+            assert_ne!(
+                g.guest_read(0, None),
+                Ok(AccessOutcome::Value(b'S')),
+                "{design:?}"
+            );
+        } else {
+            assert_eq!(r, Ok(()), "{design:?}");
+            assert_eq!(
+                g.guest_read(0, None),
+                Ok(AccessOutcome::Value(b'S')),
+                "{design:?}"
+            );
+        }
+        g.assert_invariants();
+    }
+}
+
 #[test]
 fn wait_design_blocks_until_short_term_pin_drops() {
     let mut c = cfg(Design::Wait, true);
