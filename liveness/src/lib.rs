@@ -13,6 +13,7 @@
 //! model where a request stays visible in the state until it completes.
 //!
 //! ```ignore
+//! impl liveness::InPlace for MyModel {} // or step successors in place
 //! impl FairModel for MyModel {
 //!     fn fairness_class(&self, s: &State, a: &Action) -> Option<FairClass> { ... }
 //!     fn fairness_decls(&self) -> Vec<FairnessDecl> { ... }
