@@ -42,42 +42,37 @@ impl GuestMemFd {
         self.check_open()?;
         let bug = self.cfg.has(Bug::PopulateLockOrder);
         let mut inv = bug.then(|| self.invalidate_lock.write_step("pop.lock"));
-        // get_user_pages(src): the PTE if present, else the fault path's
-        // lookup under invalidate_lock shared.
-        sched::step_point("pop.src_gup", None);
-        if m.vma().is_some_and(|v| v.pfnmap || v.no_direct_map) {
-            // GUP refuses the mapping before reading a page table
-            // (`check_vma_flags()`: VM_PFNMAP, AS_NO_DIRECT_MAP), as it does
-            // for every pinner (`pin_inner`): nothing is copied.
-            return Err(Error::sys(Errno::EFAULT));
-        }
-        let pte = m.pte_read(src).filter(|p| !p.special);
-        let source = match pte {
-            Some(p) if p.folio.try_get(Ref::Get) => p.folio,
-            _ => {
-                let shared = self.invalidate_lock.read_step("pop.src_lock_inv");
-                sched::step_point("pop.src_lookup", None);
-                // The source fault is the guest_memfd fault path: on a
-                // shared index it waits for the folio lock another fault
-                // holds (kvm_gmem_get_folio() locks the folio).
-                if self.attr_at(src) == Attr::Shared {
-                    sched::wait_until("pop.src_lookup", None, || {
-                        self.filemap_find(src)
-                            .is_none_or(|f| !f.folio_test_locked())
-                    });
-                }
-                drop(shared);
-                let f = if self.attr_at(src) == Attr::Private {
-                    None
-                } else {
-                    self.get_folio_ref(src, true).ok().flatten()
-                };
-                let Some(f) = f else {
-                    return Err(Error::sys(Errno::EFAULT));
-                };
-                f.transfer(Ref::Transient, Ref::Get);
-                f
+        // get_user_pages(src), as slow GUP (`gup_slow`): grab the mapped page
+        // under the PTE lock, else faultin_page() runs the fault path, which
+        // installs the PTE, and GUP follows it again.
+        let mut source = None;
+        for _ in 0..1000 {
+            sched::step_point("pop.src_gup", None);
+            if m.vma().is_some_and(|v| v.pfnmap || v.no_direct_map) {
+                // GUP refuses the mapping before reading a page table
+                // (`check_vma_flags()`: VM_PFNMAP, AS_NO_DIRECT_MAP), as it
+                // does for every pinner (`pin_inner`): nothing is copied.
+                return Err(Error::sys(Errno::EFAULT));
             }
+            let grabbed = {
+                let _mmap = m.mmap_lock.read();
+                m.with_pte(src, false, |e| match e {
+                    Some(p) if !p.special && p.folio.try_get(Ref::Get) => Some(p.folio.clone()),
+                    _ => None,
+                })
+            };
+            if grabbed.is_some() {
+                source = grabbed;
+                break;
+            }
+            // faultin_page(): a SIGBUS (the source is private) is -EFAULT.
+            if self.handle_mm_fault(&m, src).is_err() {
+                return Err(Error::sys(Errno::EFAULT));
+            }
+        }
+        // Raced with zaps a thousand times in a row, as `gup_slow` gives up.
+        let Some(source) = source else {
+            return Err(Error::sys(Errno::EFAULT));
         };
         if inv.is_none() {
             inv = Some(self.invalidate_lock.write_step("pop.lock"));

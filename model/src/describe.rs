@@ -335,9 +335,8 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 TruncPc::Idle | TruncPc::Finished => "idle".into(),
             },
             Actor::Populate => match st.populate.pc {
-                PopPc::SrcGup => "get_user_pages(src)".into(),
-                PopPc::SrcLockInv => "src fault: filemap_invalidate_lock_shared()".into(),
-                PopPc::SrcLookup => "src fault: look up folio".into(),
+                PopPc::SrcGup => "get_user_pages(src): follow the PTE, or fault".into(),
+                PopPc::SrcFault(f) => format!("src {}", fault_label(c, f)),
                 PopPc::Lock => "filemap_invalidate_lock()".into(),
                 PopPc::Copy => "copy to private dst, unlock, put src".into(),
                 PopPc::Idle | PopPc::Finished => "idle".into(),

@@ -144,6 +144,7 @@ pub fn folio_locked(st: &State, s: Slot) -> bool {
             .iter()
             .any(|c| matches!(c.pc, ConvPc::CopyOut(f) if at(f)))
         || matches!(st.dev.pc, DevPc::Fault(f) if at(f))
+        || matches!(st.populate.pc, PopPc::SrcFault(f) if at(f))
 }
 
 /// `kvm_gmem_invalidate_end()` in the VMs of `vms`: `mmu_invalidate_seq++`,

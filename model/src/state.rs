@@ -344,11 +344,12 @@ pub struct Truncator {
 pub enum PopPc {
     #[default]
     Idle,
-    /// GUP of the source page through process 0's mapping.
+    /// GUP of the source page through process 0's mapping, as slow GUP's
+    /// follow_page_pte(): grab the mapped page under the PTE lock, or fault.
     SrcGup,
-    /// The source fault's filemap_invalidate_lock_shared().
-    SrcLockInv,
-    SrcLookup,
+    /// faultin_page() of the source: the fault path's steps for process 0
+    /// (it installs the PTE; GUP then follows it again).
+    SrcFault(FaultPc),
     /// filemap_invalidate_lock() for the populate itself.
     Lock,
     /// Copy into the private destination, unlock, put the source.
@@ -649,7 +650,7 @@ mod pack {
     use super::*;
 
     /// Bytes of the fixed part; then 8 per page and 11 per used folio.
-    pub const FIXED: usize = 78;
+    pub const FIXED: usize = 79;
     const PAGE: usize = 8;
     /// Design hugetlb's fields, appended only when one is set (so every
     /// other design packs, and hashes, exactly as before): the second
@@ -662,7 +663,7 @@ mod pack {
     const CONV2: usize = CONV + 1;
     const CONV: usize = 17;
     const FOLIO: usize = 11;
-    /// The largest packed state: 78 + 8 x 8 + 17 x 11 + 10 + 18 = 357.
+    /// The largest packed state: 79 + 8 x 8 + 17 x 11 + 10 + 18 = 358.
     pub const MAX: usize = FIXED + MAX_PAGES * PAGE + MAX_FOLIOS * FOLIO + EXTRA + CONV2;
     // The tails are told apart by the total length (the fixed part starts
     // with nr_pages and the folio count): EXTRA's 2 + nr_pages bytes
@@ -991,14 +992,16 @@ mod pack {
             src,
             holds_lock,
         } = *populate;
-        let pc = match pc {
-            PopPc::Idle => 0,
-            PopPc::SrcGup => 1,
-            PopPc::SrcLockInv => 2,
-            PopPc::SrcLookup => 3,
-            PopPc::Lock => 4,
-            PopPc::Copy => 5,
-            PopPc::Finished => 6,
+        let (pc, pa) = match pc {
+            PopPc::Idle => (0, 0),
+            PopPc::SrcGup => (1, 0),
+            PopPc::SrcFault(fp) => {
+                let (t, a) = fault(fp);
+                (2 + t, a)
+            }
+            PopPc::Lock => (7, 0),
+            PopPc::Copy => (8, 0),
+            PopPc::Finished => (9, 0),
         };
         let s = slot(src);
         let (st, sa) = match *spec {
@@ -1006,13 +1009,13 @@ mod pack {
             SpecPc::Held(s) => (1, s),
             SpecPc::Finished => (2, 0),
         };
-        o[56..62].copy_from_slice(&[pc, s[0], s[1], holds_lock as u8, st, sa]);
+        o[56..63].copy_from_slice(&[pc, pa, s[0], s[1], holds_lock as u8, st, sa]);
         let (mt, ma) = match *mf {
             MfPc::Idle => (0, 0),
             MfPc::ErrorFolio(s) => (1, s),
             MfPc::Finished => (2, 0),
         };
-        o[62..65].copy_from_slice(&[*bound, mt, ma]);
+        o[63..66].copy_from_slice(&[*bound, mt, ma]);
         let Device { pc, seq_stale } = *dev;
         let (dt, da) = match pc {
             DevPc::Idle => (0, 0),
@@ -1025,8 +1028,8 @@ mod pack {
             DevPc::Mapped(s) => (7, s),
             DevPc::Finished => (8, 0),
         };
-        o[65..68].copy_from_slice(&[dt, da, seq_stale as u8]);
-        o[68..FIXED].copy_from_slice(&last(*last_access));
+        o[66..69].copy_from_slice(&[dt, da, seq_stale as u8]);
+        o[69..FIXED].copy_from_slice(&last(*last_access));
 
         let mut n = FIXED;
         for (dst, p) in o[n..].chunks_exact_mut(PAGE).zip(&pages[..nr]) {
@@ -1119,7 +1122,7 @@ mod tests {
         });
         st.conv[0].batch = 1;
         assert_eq!(packed(&st).len(), pack::MAX);
-        assert_eq!(pack::MAX, 357);
+        assert_eq!(pack::MAX, 358);
     }
 
     /// Single-field changes all pack differently (spot check of injectivity,

@@ -117,6 +117,10 @@ impl<'a> View<'a> {
                 p.transient += 1;
             }
         }
+        // kvm_gmem_populate()'s faultin_page() of its source.
+        if st.populate.pc == PopPc::SrcFault(FaultPc::Install(s)) && fault_ref {
+            p.transient += 1;
+        }
         // The secondary MMU's handle_mm_fault(); its device mapping holds
         // nothing.
         if st.dev.pc == DevPc::Fault(FaultPc::Install(s)) && fault_ref {
@@ -414,7 +418,10 @@ fn acquiring(st: &State) -> u16 {
     add(crate::Actor::Truncator.tid(), st.trunc.pc == TruncPc::Lock);
     add(
         crate::Actor::Populate.tid(),
-        matches!(st.populate.pc, PopPc::SrcLockInv | PopPc::Lock),
+        matches!(
+            st.populate.pc,
+            PopPc::SrcFault(FaultPc::LockInv) | PopPc::Lock
+        ),
     );
     add(
         crate::Actor::MemoryFailure.tid(),
@@ -454,7 +461,7 @@ fn waits_for(cfg: &Config, st: &State, tid: u8) -> Option<(LockId, LockMode)> {
         12 if matches!(st.mf, MfPc::ErrorFolio(_)) => read,
         14 if st.dev.pc == DevPc::Fault(FaultPc::LockInv) => read,
         7 if st.trunc.pc == TruncPc::Lock => write,
-        8 if st.populate.pc == PopPc::SrcLockInv => read,
+        8 if st.populate.pc == PopPc::SrcFault(FaultPc::LockInv) => read,
         8 if st.populate.pc == PopPc::Lock => write,
         _ => None,
     }

@@ -169,8 +169,7 @@ fn model_point(
         Actor::Populate => match st.populate.pc {
             PopPc::Idle | PopPc::Finished => (START, None),
             PopPc::SrcGup => ("pop.src_gup", None),
-            PopPc::SrcLockInv => ("pop.src_lock_inv", None),
-            PopPc::SrcLookup => ("pop.src_lookup", None),
+            PopPc::SrcFault(f) => (fault(f), None),
             PopPc::Lock => ("pop.lock", None),
             PopPc::Copy => ("pop.copy", None),
         },

@@ -2,14 +2,16 @@
 //! and the speculative PFN walker.
 //!
 //! Populate copies a shared source page (GUPed through process 0's mapping
-//! of the same guest_memfd, as in-place conversion allows) into a private
-//! destination under the invalidate lock. Since Jan 2026 it GUPs the source
+//! of the same guest_memfd, as in-place conversion allows: slow GUP, whose
+//! faultin_page() runs the guest_memfd fault path and leaves the PTE
+//! installed) into a private destination under the invalidate lock. Since Jan 2026 it GUPs the source
 //! *before* taking the lock ("KVM: guest_memfd: GUP source pages prior to
 //! populating guest memory", lore:20260108214622.1084057-7-michael.roth@amd.com);
 //! BUG populate_lock_order restores the old order, in which the source's
 //! fault needs the invalidate lock that populate holds for write
 //! (rw-semaphores are not recursive).
 
+use crate::actors::host::{self, Fault};
 use crate::config::{Bug, Config};
 use crate::mm;
 use crate::state::*;
@@ -54,16 +56,17 @@ fn fail(cfg: &Config, st: &mut State) {
 pub fn step(cfg: &Config, st: &mut State) -> bool {
     let Some(p) = cfg.populate else { return false };
     let (src, dst) = (p.src as usize, p.dst as usize);
-    let bit = 1u16 << ME;
     match st.populate.pc {
         PopPc::Idle | PopPc::Finished => return false,
         PopPc::SrcGup => {
-            // get_user_pages() of the source: mapped already? grab under the
-            // PTE lock; else fault it in. A mapping GUP refuses (design
-            // pfnmap's VM_PFNMAP, no_direct_map's AS_NO_DIRECT_MAP:
-            // check_vma_flags() -> -EFAULT, as for any pinner in
-            // `gup::start`) or a closed file's: kvm_gmem_populate() fails
-            // before touching the destination.
+            // get_user_pages() of the source, as slow GUP: a mapping GUP
+            // refuses (design pfnmap's VM_PFNMAP, no_direct_map's
+            // AS_NO_DIRECT_MAP: check_vma_flags() -> -EFAULT, as for any
+            // pinner in `gup::start`) or a closed file's fails before
+            // touching the destination; a mapped page is grabbed under the
+            // PTE lock (follow_page_pte()); else faultin_page() runs the
+            // fault path for process 0, which installs the PTE, and GUP
+            // follows it again.
             if cfg.design.refuses_gup() || st.closed {
                 fail(cfg, st);
                 return true;
@@ -74,39 +77,16 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     st.populate.src = Some(s);
                     after_src(st);
                 }
-                _ => st.populate.pc = PopPc::SrcLockInv,
+                _ => st.populate.pc = PopPc::SrcFault(FaultPc::LockInv),
             }
         }
-        PopPc::SrcLockInv => {
-            if !st.invalidate_lock.can_read() {
-                return false;
-            }
-            st.invalidate_lock.readers |= bit;
-            st.populate.pc = PopPc::SrcLookup;
-        }
-        PopPc::SrcLookup => {
-            // The source fault is the guest_memfd fault path: a shared index
-            // waits for the folio lock another fault holds.
-            if !st.pages[src].private
-                && st.pages[src].folio.is_some_and(|s| mm::folio_locked(st, s))
-            {
-                return false;
-            }
-            st.invalidate_lock.readers &= !bit;
-            let folio = if st.pages[src].private {
-                None
-            } else {
-                mm::alloc(cfg, st, src)
-            };
-            match folio {
-                Some(s) => {
-                    mm::get(st, s, 1);
-                    st.populate.src = Some(s);
-                    after_src(st);
-                }
-                None => fail(cfg, st),
-            }
-        }
+        PopPc::SrcFault(fpc) => match host::fault_step(cfg, st, ME, 0, src, fpc) {
+            Fault::Blocked => return false,
+            Fault::Next(fpc) => st.populate.pc = PopPc::SrcFault(fpc),
+            Fault::Installed(_) => st.populate.pc = PopPc::SrcGup,
+            // The source is private (SIGBUS): GUP fails -EFAULT.
+            Fault::Sigbus => fail(cfg, st),
+        },
         PopPc::Lock => {
             // kvm_gmem_populate() takes filemap_invalidate_lock(), i.e. for
             // write, per page (v13 `virt/kvm/guest_memfd.c`; the deadlock of
@@ -184,7 +164,9 @@ mod tests {
     /// The source GUP of kvm_gmem_populate() goes through process 0's
     /// mapping of the guest_memfd: where the design refuses GUP on that
     /// mapping, populate never holds a source reference and never reaches
-    /// the copy; in design inplace it does both.
+    /// the copy; in design inplace it does both, and holds the source
+    /// together with the PTE its fault installed (no other actor maps page
+    /// 1 here; the conversion may unmap it afterwards).
     #[test]
     fn populate_gets_no_source_where_gup_is_refused() {
         for design in [Design::Inplace, Design::Pfnmap, Design::NoDirectMap] {
@@ -195,8 +177,14 @@ mod tests {
             let held = states.iter().any(|s| s.populate.src.is_some());
             let copied = states.iter().any(|s| s.populate.pc == PopPc::Copy);
             let ended = states.iter().any(|s| s.populate.pc == PopPc::Finished);
+            // The source fault installs process 0's PTE, and GUP takes its
+            // reference through it (no other actor maps page 1 here).
+            let through_pte = states
+                .iter()
+                .any(|s| s.populate.src.is_some() && s.pages[1].ptes & 1 != 0);
             let refused = design.refuses_gup();
             assert_eq!((held, copied), (!refused, !refused), "{design}");
+            assert_eq!(through_pte, !refused, "{design}");
             assert!(ended, "{design}: populate never finished");
         }
     }

@@ -382,7 +382,10 @@ pub fn relabel(st: &State, m: &Maps) -> State {
         holds_lock,
     } = *populate;
     let populate = Populate {
-        pc,
+        pc: match pc {
+            PopPc::SrcFault(f) => PopPc::SrcFault(fault(m, f)),
+            x @ (PopPc::Idle | PopPc::SrcGup | PopPc::Lock | PopPc::Copy | PopPc::Finished) => x,
+        },
         src: src.map(|s| m.slot(s)),
         holds_lock,
     };
@@ -507,6 +510,9 @@ pub fn slot_refs(st: &State, f: &mut impl FnMut(Slot)) {
         if let GuestPc::Install(s) = g.pc {
             f(s);
         }
+    }
+    if let PopPc::SrcFault(fp) = populate.pc {
+        fault_slot(fp).into_iter().for_each(&mut *f);
     }
     populate.src.into_iter().for_each(&mut *f);
     if let SpecPc::Held(s) = spec {
