@@ -343,11 +343,14 @@ pub fn liveness_pass(
             verdicts.push((id, live_verdict(m, b, report, timed_out)));
         }
         // One entry per enumerated graph (exact mode: one per search).
-        let mut i = 0;
-        while i < reports.len() {
-            let r = &reports[i];
-            let n = if opts.exact { 1 } else { reports.len() - i };
-            let mut ids: Vec<PropertyId> = searches[i..i + n].iter().map(|&(id, _)| id).collect();
+        let per_graph = if opts.exact {
+            1
+        } else {
+            liveness::PREDICATES_PER_GRAPH
+        };
+        for (chunk, rs) in searches.chunks(per_graph).zip(reports.chunks(per_graph)) {
+            let r = &rs[0];
+            let mut ids: Vec<PropertyId> = chunk.iter().map(|&(id, _)| id).collect();
             ids.dedup();
             stats.push(LiveStats {
                 ids,
@@ -357,7 +360,6 @@ pub fn liveness_pass(
                 approx_bytes: r.approx_bytes,
                 collision_probability: r.collision_probability,
             });
-            i += n;
         }
     }
     let results = PropertyId::liveness()

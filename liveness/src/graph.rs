@@ -428,10 +428,11 @@ where
             if found == Some(id as u32) {
                 continue; // a stuttering step
             }
+            // Every other step enables its class here, stored or cut.
+            if class != NO_CLASS {
+                fairness::set(&mut g.enabled[id * words..(id + 1) * words], class);
+            }
             if g.edges.len() >= max_edges {
-                if class != NO_CLASS {
-                    fairness::set(&mut g.enabled[id * words..(id + 1) * words], class);
-                }
                 g.marks[id] |= TRUNCATED;
                 g.cut_by_edge_limit += 1;
                 continue;
@@ -443,17 +444,11 @@ where
                     g.push_state(fp, id as u32, action_index)
                 }
                 None => {
-                    if class != NO_CLASS {
-                        fairness::set(&mut g.enabled[id * words..(id + 1) * words], class);
-                    }
                     g.marks[id] |= TRUNCATED;
                     g.cut_by_max_states += 1;
                     continue;
                 }
             };
-            if class != NO_CLASS {
-                fairness::set(&mut g.enabled[id * words..(id + 1) * words], class);
-            }
             g.edges.push(Edge {
                 dst,
                 action_index,

@@ -59,6 +59,10 @@ use std::time::Instant;
 /// A pending predicate of [`check_all`].
 pub type Predicate<'a, S> = &'a dyn Fn(&S) -> bool;
 
+/// How many predicates [`check_all`] evaluates on one enumeration of the graph; more take
+/// one enumeration per this many, in order.
+pub const PREDICATES_PER_GRAPH: usize = graph::MAX_PREDICATES;
+
 /// Checks that no fair behaviour of `model` stays `pending` forever.
 ///
 /// States are kept by their 64-bit fingerprint (see "Memory" in the crate docs); with [`Options::exact`] the [`mod@reference`] implementation runs instead, which keeps
@@ -88,8 +92,8 @@ where
 /// [`check`] for several predicates of one model, with one enumeration of the graph: it
 /// does not depend on the predicate, so only the searches are repeated. Returns one report
 /// per predicate, in order, each the one [`check`] gives for it (the same verdict and
-/// lasso); `elapsed` is the whole run's. More than 15 predicates take one enumeration per
-/// 15. With [`Options::exact`], each predicate runs the [`mod@reference`] implementation.
+/// lasso); `elapsed` is the whole run's. More than [`PREDICATES_PER_GRAPH`] predicates take
+/// one enumeration per that many. With [`Options::exact`], each predicate runs the [`mod@reference`] implementation.
 pub fn check_all<M>(
     model: &M,
     pending: &[Predicate<'_, M::State>],
@@ -106,7 +110,7 @@ where
             .collect();
     }
     let mut reports = Vec::with_capacity(pending.len());
-    for chunk in pending.chunks(graph::MAX_PREDICATES) {
+    for chunk in pending.chunks(PREDICATES_PER_GRAPH) {
         let start = Instant::now();
         let classes = fairness::Classes::new(model.fairness_decls());
         let g = graph::explore(model, &classes, chunk, opts.max_states, opts.timeout);
