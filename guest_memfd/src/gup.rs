@@ -245,8 +245,8 @@ impl GuestMemFd {
     }
 
     /// __get_user_pages: under mmap_lock, fault the page in if needed and
-    /// grab it under the PTE lock.
-    fn gup_slow(&self, m: &Arc<Mm>, index: usize, kind: PinKind) -> Result<Arc<Folio>> {
+    /// grab it under the PTE lock (also `populate`'s GUP of its source).
+    pub(crate) fn gup_slow(&self, m: &Arc<Mm>, index: usize, kind: PinKind) -> Result<Arc<Folio>> {
         for _ in 0..1000 {
             sched::step_point("gup.slow_follow", None);
             let grabbed = {

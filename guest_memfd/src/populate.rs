@@ -10,8 +10,8 @@
 //! `populate_lock_order` takes the lock first, and the source fault then
 //! waits for a lock its own thread holds.
 
-use crate::design::Bug;
 use crate::design::DesignPolicy;
+use crate::design::{Bug, PinKind};
 use crate::errno::{Errno, Error, Misuse, Result};
 use crate::folio::{Folio, Ref};
 use crate::gmem::{GuestMemFd, MmId};
@@ -40,40 +40,18 @@ impl GuestMemFd {
             }
         }
         self.check_open()?;
+        if m.vma().is_some_and(|v| v.pfnmap || v.no_direct_map) {
+            // GUP refuses the mapping outright (`check_vma_flags()`:
+            // VM_PFNMAP, AS_NO_DIRECT_MAP), as for every pinner
+            // (`pin_inner`): nothing is copied.
+            return Err(Error::sys(Errno::EFAULT));
+        }
         let bug = self.cfg.has(Bug::PopulateLockOrder);
         let mut inv = bug.then(|| self.invalidate_lock.write_step("pop.lock"));
-        // get_user_pages(src), as slow GUP (`gup_slow`): grab the mapped page
-        // under the PTE lock, else faultin_page() runs the fault path, which
-        // installs the PTE, and GUP follows it again.
-        let mut source = None;
-        for _ in 0..1000 {
-            sched::step_point("pop.src_gup", None);
-            if m.vma().is_some_and(|v| v.pfnmap || v.no_direct_map) {
-                // GUP refuses the mapping before reading a page table
-                // (`check_vma_flags()`: VM_PFNMAP, AS_NO_DIRECT_MAP), as it
-                // does for every pinner (`pin_inner`): nothing is copied.
-                return Err(Error::sys(Errno::EFAULT));
-            }
-            let grabbed = {
-                let _mmap = m.mmap_lock.read();
-                m.with_pte(src, false, |e| match e {
-                    Some(p) if !p.special && p.folio.try_get(Ref::Get) => Some(p.folio.clone()),
-                    _ => None,
-                })
-            };
-            if grabbed.is_some() {
-                source = grabbed;
-                break;
-            }
-            // faultin_page(): a SIGBUS (the source is private) is -EFAULT.
-            if self.handle_mm_fault(&m, src).is_err() {
-                return Err(Error::sys(Errno::EFAULT));
-            }
-        }
-        // Raced with zaps a thousand times in a row, as `gup_slow` gives up.
-        let Some(source) = source else {
-            return Err(Error::sys(Errno::EFAULT));
-        };
+        // get_user_pages(src) is slow GUP: grab the mapped page under the PTE
+        // lock, else faultin_page() runs the fault path, which installs the
+        // PTE, and GUP follows it again.
+        let source = self.gup_slow(&m, src, PinKind::Get)?;
         if inv.is_none() {
             inv = Some(self.invalidate_lock.write_step("pop.lock"));
         }

@@ -168,7 +168,8 @@ fn model_point(
         },
         Actor::Populate => match st.populate.pc {
             PopPc::Idle | PopPc::Finished => (START, None),
-            PopPc::SrcGup => ("pop.src_gup", None),
+            // The implementation's populate GUPs its source with `gup_slow`.
+            PopPc::SrcGup => ("gup.slow_follow", None),
             PopPc::SrcFault(f) => (fault(f), None),
             PopPc::Lock => ("pop.lock", None),
             PopPc::Copy => ("pop.copy", None),

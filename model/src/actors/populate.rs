@@ -26,8 +26,14 @@ pub fn in_flight(st: &State) -> bool {
     !matches!(st.populate.pc, PopPc::Idle | PopPc::Finished)
 }
 
+/// kvm_gmem_populate() is called. Its source GUP fails at once where GUP
+/// refuses the mapping (design pfnmap's VM_PFNMAP, no_direct_map's
+/// AS_NO_DIRECT_MAP: check_vma_flags() -> -EFAULT, as for every pinner in
+/// `gup::start`) or the file is closed: nothing is locked or copied.
 pub fn start(cfg: &Config, st: &mut State) {
-    st.populate.pc = if cfg.has(Bug::PopulateLockOrder) {
+    st.populate.pc = if cfg.design.refuses_gup() || st.closed {
+        PopPc::Finished
+    } else if cfg.has(Bug::PopulateLockOrder) {
         PopPc::Lock
     } else {
         PopPc::SrcGup
@@ -59,18 +65,10 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
     match st.populate.pc {
         PopPc::Idle | PopPc::Finished => return false,
         PopPc::SrcGup => {
-            // get_user_pages() of the source, as slow GUP: a mapping GUP
-            // refuses (design pfnmap's VM_PFNMAP, no_direct_map's
-            // AS_NO_DIRECT_MAP: check_vma_flags() -> -EFAULT, as for any
-            // pinner in `gup::start`) or a closed file's fails before
-            // touching the destination; a mapped page is grabbed under the
-            // PTE lock (follow_page_pte()); else faultin_page() runs the
-            // fault path for process 0, which installs the PTE, and GUP
-            // follows it again.
-            if cfg.design.refuses_gup() || st.closed {
-                fail(cfg, st);
-                return true;
-            }
+            // get_user_pages() of the source, as slow GUP: a mapped page is
+            // grabbed under the PTE lock (follow_page_pte()); else
+            // faultin_page() runs the fault path for process 0, which
+            // installs the PTE, and GUP follows it again.
             match st.pages[src].folio {
                 Some(s) if st.pages[src].ptes & 1 != 0 => {
                     mm::get(st, s, 1);
