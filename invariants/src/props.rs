@@ -410,6 +410,11 @@ fn any_page<V: GmemView + ?Sized>(v: &V, f: impl Fn(&PageView) -> bool) -> bool 
     (0..v.nr_pages()).any(|i| f(&v.page(i)))
 }
 
+/// `any_page` over the private pages only.
+fn any_private_page<V: GmemView + ?Sized>(v: &V, f: impl Fn(&PageView) -> bool) -> bool {
+    (0..v.nr_pages()).any(|i| v.page_attr(i) == Attr::Private && f(&v.page(i)))
+}
+
 fn any_gigantic<V: GmemView + ?Sized>(v: &V, f: impl Fn(&GiganticView) -> bool) -> bool {
     let mut found = false;
     v.for_each_gigantic(&mut |g| found |= f(g));
@@ -425,13 +430,13 @@ fn any_conversion<V: GmemView + ?Sized>(v: &V, f: impl Fn(&ConversionView<'_>) -
 /// `no_private_host_mapping` (docs/properties.md); the kernel's guard is
 /// `unmap_mapping_pages()` before the check (docs/kernel.md#conversion-check).
 pub fn no_private_host_mapping<V: GmemView + ?Sized>(v: &V) -> bool {
-    !any_page(v, |p| p.attr == Attr::Private && p.host_ptes != 0)
+    !any_private_page(v, |p| p.host_ptes != 0)
 }
 
 /// `no_private_pin` (docs/properties.md; docs/kernel.md#gup-fast). Transient
 /// references are allowed.
 pub fn no_private_pin<V: GmemView + ?Sized>(v: &V) -> bool {
-    !any_page(v, |p| p.attr == Attr::Private && p.host_pinned())
+    !any_private_page(v, |p| p.host_pinned())
 }
 
 /// `host_access_only_shared` (docs/properties.md): private memory is never

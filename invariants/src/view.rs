@@ -359,6 +359,12 @@ pub struct ThreadLocks<'a> {
 pub trait GmemView {
     fn nr_pages(&self) -> usize;
     fn page(&self, index: usize) -> PageView;
+    /// `page(index).attr` alone. Properties about private pages ask it
+    /// first and build the whole view only of a private page; a provider
+    /// whose page views are costly overrides it.
+    fn page_attr(&self, index: usize) -> Attr {
+        self.page(index).attr
+    }
     fn for_each_folio(&self, f: &mut dyn FnMut(&FolioView));
     fn for_each_gigantic(&self, f: &mut dyn FnMut(&GiganticView));
     /// Memory accesses performed by the step that produced this state.

@@ -5,7 +5,7 @@ use crate::actors::{
 };
 use crate::config::{Config, ConfigError, MAX_CONVERTERS, MAX_PAGES, MAX_PINNERS, MAX_PROCS};
 use crate::state::*;
-use crate::view::{View, ViewCache};
+use crate::view::View;
 use invariants::PropertyId;
 use invariants::MAX_VMS;
 use stateright::{Model, Property};
@@ -291,7 +291,7 @@ impl search::InPlace for GmemModel {
 
     /// Every property's condition is `id.eval(&View::new(self, st))`
     /// (`crate::properties::stateright_property`); here they share one
-    /// [`View::cached`].
+    /// [`View`], so the holders are gathered once per state.
     fn evaluate(
         &self,
         st: &State,
@@ -300,8 +300,7 @@ impl search::InPlace for GmemModel {
         pending: &[usize],
         report: &mut dyn FnMut(usize, bool),
     ) {
-        let cache = ViewCache::default();
-        let view = View::cached(self, st, &cache);
+        let view = View::new(self, st);
         for &i in pending {
             let holds = match PROPERTY_IDS.get(keys[i]) {
                 Some(id) => id.eval(&view),

@@ -9,16 +9,166 @@ use crate::model::GmemModel;
 use crate::state::*;
 use invariants::*;
 
-/// The page and folio views already built for one state, shared by the
-/// properties evaluated on it (the search evaluates them together:
-/// `search::InPlace::evaluate`). Each property reads most pages and
-/// folios, and building a view walks every holder.
-#[derive(Default)]
-pub struct ViewCache {
-    pages: [std::cell::Cell<Option<PageView>>; MAX_PAGES],
-    folios: [std::cell::Cell<Option<FolioView>>; MAX_FOLIOS],
+/// Who holds what on one state, for every folio and every page, gathered
+/// in ONE pass over the holders (the actors' program counters) the first
+/// time a property asks: `refcount_conserved` reads every folio's parts and
+/// `no_private_pin` every page's counts, and walking every holder once per
+/// folio and per page was a quarter of a safety search's time.
+struct Holders {
+    /// `RefParts` per folio slot, but for the parts the folio's own fields
+    /// give (the page cache's reference, the LRU batch's): [`View::parts`]
+    /// adds those.
+    parts: [RefParts; MAX_FOLIOS],
+    /// Per page: completed GUP references taken through this index on its
+    /// current folio, as [`PageView`] counts them.
+    pages: [PageRefs; MAX_PAGES],
 }
 
+#[derive(Clone, Copy, Default)]
+struct PageRefs {
+    gets: u32,
+    pins: u32,
+    longterm_pins: u32,
+    exclusive_pins: u32,
+}
+
+impl Holders {
+    const EMPTY: Holders = Holders {
+        parts: [RefParts {
+            pagecache: 0,
+            ptes: 0,
+            gets: 0,
+            pins: 0,
+            exclusive: 0,
+            transient: 0,
+        }; MAX_FOLIOS],
+        pages: [PageRefs {
+            gets: 0,
+            pins: 0,
+            longterm_pins: 0,
+            exclusive_pins: 0,
+        }; MAX_PAGES],
+    };
+
+    /// Fills `h`, which is [`Holders::EMPTY`], from `st`.
+    fn gather(h: &mut Holders, cfg: &Config, st: &State) {
+        // The parts of folio slot `s`: a slot always names a folio of the
+        // arena (`State::folio` indexes by it), and `parts` has one entry per
+        // slot of the arena.
+        macro_rules! part {
+            ($s:expr) => {
+                h.parts[$s as usize]
+            };
+        }
+        let pages = &st.pages[..(cfg.pages as usize).min(MAX_PAGES)];
+        if mm::pte_holds_ref(cfg) {
+            for pg in pages {
+                if let Some(s) = pg.folio {
+                    part!(s).ptes += pg.ptes.count_ones() as i32;
+                }
+            }
+        }
+        for (pin, pc) in st.pinners.iter().zip(&cfg.pinners) {
+            if let PinPc::FastRecheck(x)
+            | PinPc::ExclRecheck(x)
+            | PinPc::Held(x)
+            | PinPc::Accessed(x) = pin.pc
+            {
+                match pc.kind {
+                    PinKind::Get => part!(x).gets += 1,
+                    _ => part!(x).pins += 1,
+                }
+            }
+        }
+        if let Some(s) = st.populate.src {
+            part!(s).gets += 1;
+        }
+        for c in &st.conv {
+            if let Some(s) = c.excl {
+                part!(s).pins += 1;
+                part!(s).exclusive += 1;
+            }
+        }
+        // The fault paths' lookup reference (filemap_grab_folio() until the
+        // PTE is installed), unless BUG fault_no_ref drops it.
+        if !cfg.has(Bug::FaultNoRef) {
+            let mut fault = |pc: Option<FaultPc>| {
+                if let Some(FaultPc::Install(s)) = pc {
+                    part!(s).transient += 1;
+                }
+            };
+            for x in &st.procs {
+                fault(match x.pc {
+                    ProcPc::Fault(fp) => Some(fp),
+                    _ => None,
+                });
+            }
+            for x in &st.pinners {
+                fault(match x.pc {
+                    PinPc::SlowFault(fp) => Some(fp),
+                    _ => None,
+                });
+            }
+            for x in &st.conv {
+                fault(match x.pc {
+                    ConvPc::CopyOut(fp) => Some(fp),
+                    _ => None,
+                });
+            }
+            // kvm_gmem_populate()'s faultin_page() of its source.
+            fault(match st.populate.pc {
+                PopPc::SrcFault(fp) => Some(fp),
+                _ => None,
+            });
+            // The secondary MMU's handle_mm_fault(); its device mapping
+            // holds nothing.
+            fault(match st.dev.pc {
+                DevPc::Fault(fp) => Some(fp),
+                _ => None,
+            });
+        }
+        // A vCPU between kvm_gmem_get_pfn() and the install holds nothing:
+        // v13's get_pfn drops its reference before returning. The
+        // speculative try-get (SpecPc::Held) holds one.
+        if let SpecPc::Held(s) = st.spec {
+            part!(s).transient += 1;
+        }
+
+        // Completed references taken through a page on its current folio.
+        for (pin, pc) in st.pinners.iter().zip(&cfg.pinners) {
+            let i = pc.page as usize;
+            if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc {
+                if pages.get(i).is_some_and(|pg| pg.folio == Some(s)) {
+                    let v = &mut h.pages[i];
+                    match pc.kind {
+                        PinKind::Get => v.gets += 1,
+                        PinKind::Pin => v.pins += 1,
+                        PinKind::Longterm => v.longterm_pins += 1,
+                    }
+                }
+            }
+        }
+        // kvm_gmem_populate()'s GUP reference on its source page.
+        if let (Some(p), Some(s)) = (cfg.populate, st.populate.src) {
+            let i = p.src as usize;
+            if pages.get(i).is_some_and(|pg| pg.folio == Some(s)) {
+                h.pages[i].gets += 1;
+            }
+        }
+        for k in cfg.converters().map(usize::from) {
+            if let Some(s) = st.conv[k].excl {
+                let i = converter::op(cfg, st, k).start as usize;
+                if pages.get(i).is_some_and(|pg| pg.folio == Some(s)) {
+                    h.pages[i].exclusive_pins += 1;
+                }
+            }
+        }
+    }
+}
+
+/// The view of one state. Properties evaluated together share one view
+/// (`search::InPlace::evaluate`): the holders are gathered once, on first
+/// use, and every page and folio view is read off them.
 pub struct View<'a> {
     pub cfg: &'a Config,
     pub st: &'a State,
@@ -31,8 +181,15 @@ pub struct View<'a> {
     /// [`GmemView::page`] call: every property reads pages, and the masks
     /// do not depend on the page.
     inv: std::cell::Cell<Option<[u16; MAX_VMS]>>,
-    /// Views built earlier on the same state, if shared.
-    cache: Option<&'a ViewCache>,
+    /// Who holds what, gathered in place on first use (a view that no
+    /// property asks about holders, as most liveness predicates' views, does
+    /// not even clear it).
+    holders: std::cell::RefCell<Option<Holders>>,
+    /// Page views built so far: the safety properties read every page, a
+    /// dozen times per state between them.
+    pages: [std::cell::Cell<Option<PageView>>; MAX_PAGES],
+    /// Folio views built so far, likewise.
+    folios: [std::cell::Cell<Option<FolioView>>; MAX_FOLIOS],
 }
 
 impl<'a> View<'a> {
@@ -42,16 +199,9 @@ impl<'a> View<'a> {
             st,
             converter: None,
             inv: std::cell::Cell::new(None),
-            cache: None,
-        }
-    }
-
-    /// The view that keeps the page and folio views it builds in `cache`
-    /// (which must only ever see this state).
-    pub fn cached(m: &'a GmemModel, st: &'a State, cache: &'a ViewCache) -> View<'a> {
-        View {
-            cache: Some(cache),
-            ..View::new(m, st)
+            holders: std::cell::RefCell::new(None),
+            pages: Default::default(),
+            folios: Default::default(),
         }
     }
 
@@ -63,112 +213,29 @@ impl<'a> View<'a> {
         }
     }
 
-    /// The reference parts of folio `s`, from the holders.
-    pub fn parts(&self, s: Slot) -> RefParts {
-        let (cfg, st) = (self.cfg, self.st);
-        let f = st.folio(s);
-        let mut p = RefParts::default();
-        if f.state == FolioState::PageCache {
-            p.pagecache = mm::baseline(cfg, f);
+    fn holders(&self) -> std::cell::Ref<'_, Holders> {
+        if self.holders.borrow().is_none() {
+            let mut h = self.holders.borrow_mut();
+            Holders::gather(h.insert(Holders::EMPTY), self.cfg, self.st);
         }
-        if mm::pte_holds_ref(cfg) {
-            p.ptes = (0..cfg.pages as usize)
-                .filter(|&i| st.pages[i].folio == Some(s))
-                .map(|i| st.pages[i].ptes.count_ones() as i32)
-                .sum();
-        }
-        for (k, pin) in st.pinners.iter().enumerate().take(cfg.pinners.len()) {
-            let held = match pin.pc {
-                PinPc::FastRecheck(x)
-                | PinPc::ExclRecheck(x)
-                | PinPc::Held(x)
-                | PinPc::Accessed(x) => x == s,
-                _ => false,
-            };
-            if held {
-                match cfg.pinners[k].kind {
-                    PinKind::Get => p.gets += 1,
-                    _ => p.pins += 1,
-                }
-            }
-        }
-        if st.populate.src == Some(s) {
-            p.gets += 1;
-        }
-        for c in &st.conv {
-            if c.excl == Some(s) {
-                p.pins += 1;
-                p.exclusive += 1;
-            }
-        }
-        let fault_ref = !cfg.has(Bug::FaultNoRef);
-        for proc in st.procs.iter() {
-            if proc.pc == ProcPc::Fault(FaultPc::Install(s)) && fault_ref {
-                p.transient += 1;
-            }
-        }
-        for pin in st.pinners.iter() {
-            if pin.pc == PinPc::SlowFault(FaultPc::Install(s)) && fault_ref {
-                p.transient += 1;
-            }
-        }
-        for c in &st.conv {
-            if c.pc == ConvPc::CopyOut(FaultPc::Install(s)) && fault_ref {
-                p.transient += 1;
-            }
-        }
-        // kvm_gmem_populate()'s faultin_page() of its source.
-        if st.populate.pc == PopPc::SrcFault(FaultPc::Install(s)) && fault_ref {
-            p.transient += 1;
-        }
-        // The secondary MMU's handle_mm_fault(); its device mapping holds
-        // nothing.
-        if st.dev.pc == DevPc::Fault(FaultPc::Install(s)) && fault_ref {
-            p.transient += 1;
-        }
-        // A vCPU between kvm_gmem_get_pfn() and the install holds nothing:
-        // v13's get_pfn drops its reference before returning.
-        if st.spec == SpecPc::Held(s) {
-            p.transient += 1;
-        }
-        if f.lru {
-            p.transient += 1;
-        }
-        p
-    }
-
-    fn folio_view(&self, s: Slot) -> FolioView {
-        let Some(cache) = self.cache else {
-            return self.build_folio_view(s);
-        };
-        let cell = &cache.folios[s as usize];
-        cell.get().unwrap_or_else(|| {
-            let v = self.build_folio_view(s);
-            cell.set(Some(v));
-            v
+        std::cell::Ref::map(self.holders.borrow(), |h| {
+            h.as_ref().expect("gathered just above")
         })
     }
 
-    fn build_folio_view(&self, s: Slot) -> FolioView {
-        let f = self.st.folio(s);
-        let parts = self.parts(s);
-        FolioView {
-            id: s as FolioId,
-            index: f.index as usize,
-            home: match f.state {
-                FolioState::PageCache => FolioHome::PageCache(f.index as usize),
-                FolioState::Orphaned => FolioHome::Orphaned,
-                _ => FolioHome::Gone,
-            },
-            large: f.large,
-            parts,
-            refcount: f.refcount as i64,
-            pincount: f.pincount as i64,
-            frozen: f.frozen,
-            freed: f.state == FolioState::Freed,
-            hw_private: f.hw_private as u64,
-            poisoned: f.poisoned,
-        }
+    /// The reference parts of folio `s`, from the holders.
+    pub fn parts(&self, s: Slot) -> RefParts {
+        let held = self.holders().parts.get(s as usize).copied();
+        with_own_parts(self.cfg, self.st.folio(s), held.unwrap_or_default())
+    }
+
+    fn folio_view(&self, s: Slot) -> FolioView {
+        let cell = &self.folios[s as usize];
+        cell.get().unwrap_or_else(|| {
+            let v = folio_view(self.st, s, self.parts(s));
+            cell.set(Some(v));
+            v
+        })
     }
 
     fn gigantic_slots(&self, g: usize) -> impl Iterator<Item = Slot> + '_ {
@@ -206,36 +273,43 @@ impl<'a> View<'a> {
                 inv.map(|m| m & (1 << i) != 0)
             },
         };
-        // Completed references taken through this index on its current folio.
-        for (k, pin) in st.pinners.iter().enumerate().take(cfg.pinners.len()) {
-            let pc = cfg.pinners[k];
-            if pc.page as usize != i {
-                continue;
-            }
-            if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc {
-                if pg.folio == Some(s) {
-                    match pc.kind {
-                        PinKind::Get => v.gets += 1,
-                        PinKind::Pin => v.pins += 1,
-                        PinKind::Longterm => v.longterm_pins += 1,
-                    }
-                }
-            }
-        }
-        // kvm_gmem_populate()'s GUP reference on its source page.
-        if let (Some(p), Some(s)) = (cfg.populate, st.populate.src) {
-            if p.src as usize == i && pg.folio == Some(s) {
-                v.gets += 1;
-            }
-        }
-        for k in cfg.converters().map(usize::from) {
-            if let Some(s) = st.conv[k].excl {
-                if pg.folio == Some(s) && converter::op(cfg, st, k).start as usize == i {
-                    v.exclusive_pins += 1;
-                }
-            }
-        }
+        let r = self.holders().pages[i];
+        v.gets = r.gets;
+        v.pins = r.pins;
+        v.longterm_pins = r.longterm_pins;
+        v.exclusive_pins = r.exclusive_pins;
         v
+    }
+}
+
+/// `held` plus the references folio `f`'s own fields account for: the page
+/// cache's while it is in the page cache, and the per-CPU LRU batch's.
+fn with_own_parts(cfg: &Config, f: &Folio, mut held: RefParts) -> RefParts {
+    if f.state == FolioState::PageCache {
+        held.pagecache = mm::baseline(cfg, f);
+    }
+    held.transient += f.lru as i32;
+    held
+}
+
+fn folio_view(st: &State, s: Slot, parts: RefParts) -> FolioView {
+    let f = st.folio(s);
+    FolioView {
+        id: s as FolioId,
+        index: f.index as usize,
+        home: match f.state {
+            FolioState::PageCache => FolioHome::PageCache(f.index as usize),
+            FolioState::Orphaned => FolioHome::Orphaned,
+            _ => FolioHome::Gone,
+        },
+        large: f.large,
+        parts,
+        refcount: f.refcount as i64,
+        pincount: f.pincount as i64,
+        frozen: f.frozen,
+        freed: f.state == FolioState::Freed,
+        hw_private: f.hw_private as u64,
+        poisoned: f.poisoned,
     }
 }
 
@@ -245,15 +319,16 @@ impl GmemView for View<'_> {
     }
 
     fn page(&self, i: usize) -> PageView {
-        let Some(cache) = self.cache else {
-            return self.build_page(i);
-        };
-        let cell = &cache.pages[i];
+        let cell = &self.pages[i];
         cell.get().unwrap_or_else(|| {
             let v = self.build_page(i);
             cell.set(Some(v));
             v
         })
+    }
+
+    fn page_attr(&self, i: usize) -> Attr {
+        self.st.pages[i].attr()
     }
 
     fn for_each_folio(&self, f: &mut dyn FnMut(&FolioView)) {
@@ -493,5 +568,135 @@ mod tests {
             }
         }
         assert!(blocked > 1000, "{blocked} blocked threads seen");
+    }
+    /// The holders gathered in one pass give every folio the parts, and
+    /// every page the counts, that walking every holder for that one folio
+    /// or page gives (the definitions below, as the view computed them
+    /// before), on the states of every gate row and deep row (the first
+    /// 3,000 of each, breadth first).
+    #[test]
+    fn one_pass_holders_match_the_per_folio_walk() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let (mut folios, mut referenced, mut pages) = (0, 0, 0);
+        for dir in [root.clone(), root.join("deep")] {
+            for g in crate::gate::load_dir(&dir).expect("configs/ loads") {
+                let m = GmemModel::new(g.cfg.clone()).unwrap();
+                for st in m.bfs_states(3000) {
+                    let v = View::new(&m, &st);
+                    for s in 0..MAX_FOLIOS as Slot {
+                        let want = reference_parts(&m.cfg, &st, s);
+                        assert_eq!(v.parts(s), want, "{}: folio {s} of {st:?}", g.name);
+                        folios += 1;
+                        referenced += (want.extra() != 0) as usize;
+                    }
+                    for i in 0..m.cfg.pages as usize {
+                        let want = reference_page_refs(&m.cfg, &st, i);
+                        let p = v.page(i);
+                        let got = [p.gets, p.pins, p.longterm_pins, p.exclusive_pins];
+                        assert_eq!(got, want, "{}: page {i} of {st:?}", g.name);
+                        pages += (want != [0; 4]) as usize;
+                    }
+                }
+            }
+        }
+        assert!(folios > 100_000 && referenced > 10_000 && pages > 10_000);
+    }
+
+    fn reference_parts(cfg: &Config, st: &State, s: Slot) -> RefParts {
+        let f = st.folio(s);
+        let mut p = RefParts::default();
+        if f.state == FolioState::PageCache {
+            p.pagecache = mm::baseline(cfg, f);
+        }
+        if mm::pte_holds_ref(cfg) {
+            p.ptes = (0..cfg.pages as usize)
+                .filter(|&i| st.pages[i].folio == Some(s))
+                .map(|i| st.pages[i].ptes.count_ones() as i32)
+                .sum();
+        }
+        for (k, pin) in st.pinners.iter().enumerate().take(cfg.pinners.len()) {
+            let held = match pin.pc {
+                PinPc::FastRecheck(x)
+                | PinPc::ExclRecheck(x)
+                | PinPc::Held(x)
+                | PinPc::Accessed(x) => x == s,
+                _ => false,
+            };
+            if held {
+                match cfg.pinners[k].kind {
+                    PinKind::Get => p.gets += 1,
+                    _ => p.pins += 1,
+                }
+            }
+        }
+        if st.populate.src == Some(s) {
+            p.gets += 1;
+        }
+        for c in &st.conv {
+            if c.excl == Some(s) {
+                p.pins += 1;
+                p.exclusive += 1;
+            }
+        }
+        let fault_ref = !cfg.has(Bug::FaultNoRef);
+        let install = FaultPc::Install(s);
+        let transient = st
+            .procs
+            .iter()
+            .filter(|x| x.pc == ProcPc::Fault(install))
+            .count()
+            + st.pinners
+                .iter()
+                .filter(|x| x.pc == PinPc::SlowFault(install))
+                .count()
+            + st.conv
+                .iter()
+                .filter(|x| x.pc == ConvPc::CopyOut(install))
+                .count()
+            + (st.populate.pc == PopPc::SrcFault(install)) as usize
+            + (st.dev.pc == DevPc::Fault(install)) as usize;
+        if fault_ref {
+            p.transient += transient as i32;
+        }
+        if st.spec == SpecPc::Held(s) {
+            p.transient += 1;
+        }
+        if f.lru {
+            p.transient += 1;
+        }
+        p
+    }
+
+    fn reference_page_refs(cfg: &Config, st: &State, i: usize) -> [u32; 4] {
+        let pg = &st.pages[i];
+        let mut v = [0; 4];
+        for (k, pin) in st.pinners.iter().enumerate().take(cfg.pinners.len()) {
+            let pc = cfg.pinners[k];
+            if pc.page as usize != i {
+                continue;
+            }
+            if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc {
+                if pg.folio == Some(s) {
+                    match pc.kind {
+                        PinKind::Get => v[0] += 1,
+                        PinKind::Pin => v[1] += 1,
+                        PinKind::Longterm => v[2] += 1,
+                    }
+                }
+            }
+        }
+        if let (Some(p), Some(s)) = (cfg.populate, st.populate.src) {
+            if p.src as usize == i && pg.folio == Some(s) {
+                v[0] += 1;
+            }
+        }
+        for k in cfg.converters().map(usize::from) {
+            if let Some(s) = st.conv[k].excl {
+                if pg.folio == Some(s) && converter::op(cfg, st, k).start as usize == i {
+                    v[3] += 1;
+                }
+            }
+        }
+        v
     }
 }

@@ -59,8 +59,7 @@ impl search::InPlace for Peer {
         pending: &[usize],
         report: &mut dyn FnMut(usize, bool),
     ) {
-        let cache = model::view::ViewCache::default();
-        let view = model::view::View::cached(&self.0, s, &cache);
+        let view = model::view::View::new(&self.0, s);
         for &i in pending {
             report(i, PROPS[keys[i]].eval(&view));
         }
@@ -230,7 +229,7 @@ fn dump(name: &str, pages: Option<u8>) {
     let mut seen = std::collections::HashSet::new();
     let mut q: std::collections::VecDeque<State> = m.init_states().into();
     for s in &q {
-        seen.insert(s.clone());
+        seen.insert(*s);
     }
     let mut acts = Vec::new();
     while let Some(s) = q.pop_front() {
@@ -239,7 +238,7 @@ fn dump(name: &str, pages: Option<u8>) {
         m.actions(&s, &mut acts);
         for a in acts.drain(..) {
             if let Some(n) = m.next_state(&s, a) {
-                if seen.insert(n.clone()) {
+                if seen.insert(n) {
                     q.push_back(n);
                 }
             }
