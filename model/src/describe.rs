@@ -172,7 +172,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
         Action::Start(a) => match a {
             Actor::Converter(k) => {
                 let cv = &st.conv[k as usize];
-                let idx = if cv.pc == ConvPc::Idle {
+                let idx = if cv.pc.get() == ConvPc::Idle {
                     0
                 } else {
                     cv.op as usize + 1
@@ -250,7 +250,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 "memory_failure(page {}): SetPageHWPoison()",
                 c.memory_failure.unwrap_or(0)
             ),
-            Actor::AllocFail => match converter::failing_converter(c, st).map(|k| st.conv[k].pc) {
+            Actor::AllocFail => match converter::failing_converter(c, st).map(|k| st.conv[k].pc.get()) {
                 Some(ConvPc::S2Split) => "kvm_gmem_split_private() fails: -ENOMEM".into(),
                 Some(ConvPc::SplitDo) => "hugetlb_vmemmap_restore_folio() fails: -ENOMEM".into(),
                 _ => "kvm_gmem_mas_preallocate() fails: -ENOMEM".into(),
@@ -262,7 +262,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
         },
         Action::Step(a) => match a {
             Actor::Converter(k) => conv_step_label(c, st, k as usize),
-            Actor::Proc(p) => match st.procs[p as usize].pc {
+            Actor::Proc(p) => match st.procs[p as usize].pc.get() {
                 ProcPc::Fault(FaultPc::Install(s))
                     if c.design == crate::config::Design::Hugetlb && st.folio(s).large =>
                 {
@@ -274,7 +274,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 ProcPc::Fault(f) => fault_label(c, f),
                 ProcPc::Idle => "idle".into(),
             },
-            Actor::Pinner(k) => match st.pinners[k as usize].pc {
+            Actor::Pinner(k) => match st.pinners[k as usize].pc.get() {
                 PinPc::FastReadPte => "gup_fast: read PTE".into(),
                 PinPc::FastTryAdd(_) => "gup_fast: folio_try_add()".into(),
                 // gup_fast_no_recheck keeps the reference without the re-read.
@@ -310,7 +310,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 }
                 PinPc::Idle | PinPc::Finished => "idle".into(),
             },
-            Actor::Guest(vm) => match st.guests[vm as usize].pc {
+            Actor::Guest(vm) => match st.guests[vm as usize].pc.get() {
                 GuestPc::Snapshot => "snapshot mmu_invalidate_seq".into(),
                 GuestPc::CheckAttr => "kvm_gmem_is_private_gfn(): check attribute".into(),
                 GuestPc::GetPfn => "kvm_gmem_get_pfn()".into(),
@@ -323,7 +323,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 GuestPc::Install(_) => "mmu_invalidate_retry_gfn(), install stage-2".into(),
                 GuestPc::Idle => "idle".into(),
             },
-            Actor::Truncator => match st.trunc.pc {
+            Actor::Truncator => match st.trunc.pc.get() {
                 TruncPc::Lock => "filemap_invalidate_lock()".into(),
                 TruncPc::InvBegin => "kvm_gmem_invalidate_start()".into(),
                 TruncPc::ReleaseVm => "kvm_gmem_release(): zap this VM's stage-2, unbind".into(),
@@ -334,7 +334,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
                 TruncPc::InvEnd => "kvm_gmem_invalidate_end(), unlock".into(),
                 TruncPc::Idle | TruncPc::Finished => "idle".into(),
             },
-            Actor::Populate => match st.populate.pc {
+            Actor::Populate => match st.populate.pc.get() {
                 PopPc::SrcGup => "get_user_pages(src): follow the PTE, or fault".into(),
                 PopPc::SrcFault(f) => format!("src {}", fault_label(c, f)),
                 PopPc::Lock => "filemap_invalidate_lock()".into(),
@@ -345,7 +345,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
             Actor::PoolCallback => "merge and return gigantic page to pool".into(),
             Actor::MemoryFailure => "kvm_gmem_error_folio(): zap stage-2 (shared lock)".into(),
             Actor::AllocFail => "idle".into(),
-            Actor::SecondaryMmu => match st.dev.pc {
+            Actor::SecondaryMmu => match st.dev.pc.get() {
                 DevPc::ReadPte => "hmm_range_fault(): read PTE (no reference)".into(),
                 DevPc::Fault(f) => {
                     format!(
@@ -373,7 +373,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
 /// What converter thread `k`'s next step does.
 fn conv_step_label(c: &crate::Config, st: &State, k: usize) -> String {
     let cv = &st.conv[k];
-    match cv.pc {
+    match cv.pc.get() {
         ConvPc::Done if matches!(cv.result, Some(invariants::ConvResult::Enomem { .. })) => {
             "retry after ENOMEM".into()
         }
@@ -518,14 +518,14 @@ pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
     }
     // Device mappings that hold no reference (what host_access_only_shared
     // is about when they are used).
-    if let (Some(d), DevPc::Mapped(f)) = (m.cfg.secondary_mmu, st.dev.pc) {
+    if let (Some(d), DevPc::Mapped(f)) = (m.cfg.secondary_mmu, st.dev.pc.get()) {
         if d.page as usize == i {
             s.push_str(&format!(" DEVMAP(f{f})"));
         }
     }
     for (k, pin) in st.pinners.iter().enumerate().take(m.cfg.pinners.len()) {
         if let (PinPc::PfnMapped(f) | PinPc::PfnAccessed(f), true) =
-            (pin.pc, m.cfg.pinners[k].page as usize == i)
+            (pin.pc.get(), m.cfg.pinners[k].page as usize == i)
         {
             s.push_str(&format!(" IOMMU(f{f})"));
         }
@@ -575,9 +575,11 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
     let two = m.cfg.converters().count() > 1;
     for k in m.cfg.converters() {
         let (b, a) = (&before.conv[k as usize], &after.conv[k as usize]);
-        if let (ConvPc::CopyOut(_), false, Some(r)) =
-            (a.pc, matches!(b.pc, ConvPc::CopyOut(_)), a.result)
-        {
+        if let (ConvPc::CopyOut(_), false, Some(r)) = (
+            a.pc.get(),
+            matches!(b.pc.get(), ConvPc::CopyOut(_)),
+            a.result,
+        ) {
             v.push(format!(
                 "{}{}: copy error_offset to the user's struct next{}",
                 who(two, k),
@@ -589,7 +591,8 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
                 }
             ));
         }
-        let returned = a.pc == ConvPc::Done && (b.pc != ConvPc::Done || b.result != a.result);
+        let returned =
+            a.pc.get() == ConvPc::Done && (b.pc.get() != ConvPc::Done || b.result != a.result);
         if let (true, Some(r)) = (returned, a.result) {
             v.push(format!("{}ioctl returns {}", who(two, k), result_text(r)));
         }

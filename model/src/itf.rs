@@ -132,7 +132,7 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
             crate::actors::Actor::Converter(k).name(),
             json!({
                 "op": int(cv.op as i64),
-                "pc": debug_variant(&format!("{:?}", cv.pc)),
+                "pc": debug_variant(&format!("{:?}", cv.pc.get())),
                 "result": match cv.result {
                     None => unit("None"),
                     Some(invariants::ConvResult::Eagain { error_index }) => tag("EAGAIN", int(error_index as i64)),
@@ -146,11 +146,14 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
     for (p, proc) in st.procs.iter().enumerate().take(c.procs.len()) {
         rec.insert(
             format!("proc{p}"),
-            json!({ "op": int(proc.op as i64), "pc": debug_variant(&format!("{:?}", proc.pc)) }),
+            json!({ "op": int(proc.op as i64), "pc": debug_variant(&format!("{:?}", proc.pc.get())) }),
         );
     }
     for (k, pin) in st.pinners.iter().enumerate().take(c.pinners.len()) {
-        rec.insert(format!("gup{k}"), debug_variant(&format!("{:?}", pin.pc)));
+        rec.insert(
+            format!("gup{k}"),
+            debug_variant(&format!("{:?}", pin.pc.get())),
+        );
     }
     for vm in 0..c.vms as usize {
         if !crate::actors::guest::has_vcpu(c, vm) {
@@ -167,7 +170,7 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
             key,
             json!({
                 "op": int(g.op as i64),
-                "pc": debug_variant(&format!("{:?}", g.pc)),
+                "pc": debug_variant(&format!("{:?}", g.pc.get())),
                 "seq_stale": g.seq_stale,
             }),
         );
@@ -178,32 +181,32 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
     if c.memory_failure.is_some() {
         rec.insert(
             "memory_failure".into(),
-            debug_variant(&format!("{:?}", st.mf)),
+            debug_variant(&format!("{:?}", st.mf.get())),
         );
     }
     if c.truncate.is_some() {
         rec.insert(
             "truncate".into(),
-            debug_variant(&format!("{:?}", st.trunc.pc)),
+            debug_variant(&format!("{:?}", st.trunc.pc.get())),
         );
     }
     if c.populate.is_some() {
         rec.insert(
             "populate".into(),
-            debug_variant(&format!("{:?}", st.populate.pc)),
+            debug_variant(&format!("{:?}", st.populate.pc.get())),
         );
     }
     if c.speculative.is_some() {
         rec.insert(
             "pfn_walker".into(),
-            debug_variant(&format!("{:?}", st.spec)),
+            debug_variant(&format!("{:?}", st.spec.get())),
         );
     }
     if c.secondary_mmu.is_some() {
         rec.insert(
             "secondary_mmu".into(),
             json!({
-                "pc": debug_variant(&format!("{:?}", st.dev.pc)),
+                "pc": debug_variant(&format!("{:?}", st.dev.pc.get())),
                 "seq_stale": st.dev.seq_stale,
             }),
         );

@@ -21,6 +21,7 @@
 //! questions.
 
 pub mod actors;
+pub mod coded;
 pub mod config;
 pub mod describe;
 pub mod gate;

@@ -34,7 +34,7 @@ impl FairModel for GmemModel {
         match action {
             Action::Start(_) => None,
             Action::Step(Actor::Converter(k))
-                if st.conv[*k as usize % MAX_CONVERTERS].pc == ConvPc::Lock =>
+                if st.conv[*k as usize % MAX_CONVERTERS].pc.get() == ConvPc::Lock =>
             {
                 Some(lock_class(*k))
             }

@@ -134,17 +134,17 @@ pub fn folio_locked(st: &State, s: Slot) -> bool {
     let at = |pc: FaultPc| pc == FaultPc::Install(s);
     st.procs
         .iter()
-        .any(|p| matches!(p.pc, ProcPc::Fault(f) if at(f)))
+        .any(|p| matches!(p.pc.get(), ProcPc::Fault(f) if at(f)))
         || st
             .pinners
             .iter()
-            .any(|p| matches!(p.pc, PinPc::SlowFault(f) if at(f)))
+            .any(|p| matches!(p.pc.get(), PinPc::SlowFault(f) if at(f)))
         || st
             .conv
             .iter()
-            .any(|c| matches!(c.pc, ConvPc::CopyOut(f) if at(f)))
-        || matches!(st.dev.pc, DevPc::Fault(f) if at(f))
-        || matches!(st.populate.pc, PopPc::SrcFault(f) if at(f))
+            .any(|c| matches!(c.pc.get(), ConvPc::CopyOut(f) if at(f)))
+        || matches!(st.dev.pc.get(), DevPc::Fault(f) if at(f))
+        || matches!(st.populate.pc.get(), PopPc::SrcFault(f) if at(f))
 }
 
 /// `kvm_gmem_invalidate_end()` in the VMs of `vms`: `mmu_invalidate_seq++`,
@@ -316,12 +316,12 @@ pub fn mmu_notifier_invalidate(cfg: &Config, st: &mut State, procs: u8, lo: usiz
     if procs & (1 << d.proc) == 0 || i < lo || i >= hi {
         return;
     }
-    match st.dev.pc {
+    match st.dev.pc.get() {
         DevPc::Idle | DevPc::Finished => {}
         // The device's page table entry goes; its next access faults and the
         // driver starts over with mmu_interval_read_begin().
         DevPc::Mapped(_) => {
-            st.dev.pc = DevPc::ReadPte;
+            st.dev.pc.set(DevPc::ReadPte);
             st.dev.seq_stale = false;
         }
         _ => st.dev.seq_stale = true,

@@ -85,8 +85,8 @@ impl GmemModel {
             bound: (1u8 << self.cfg.vms) - 1,
             trunc: Truncator::default(),
             populate: Populate::default(),
-            spec: SpecPc::Idle,
-            mf: MfPc::Idle,
+            spec: SpecPc::Idle.into(),
+            mf: MfPc::Idle.into(),
             dev: Device::default(),
             last_access: None,
         }

@@ -244,7 +244,8 @@ impl SeqMachine {
         let p = proc as usize;
         let closed = self.st.closed;
         self.model.cfg.procs[p].push(op);
-        let Some(who) = self.run(Actor::Proc(proc), |st| st.procs[p].pc == ProcPc::Idle) else {
+        let Some(who) = self.run(Actor::Proc(proc), |st| st.procs[p].pc.get() == ProcPc::Idle)
+        else {
             return Ok(Outcome::Blocked);
         };
         Ok(match (closed, op, who) {
@@ -284,7 +285,7 @@ impl SeqMachine {
         self.check_proc(proc)?;
         // Reuse a slot whose pinner holds nothing (never started, or
         // finished after its unpin or a failed GUP).
-        let free = |k: usize| matches!(self.st.pinners[k].pc, PinPc::Idle | PinPc::Finished);
+        let free = |k: usize| matches!(self.st.pinners[k].pc.get(), PinPc::Idle | PinPc::Finished);
         let k = (0..MAX_PINNERS).find(|&k| free(k));
         let Some(k) = k else {
             return Err(SeqError::NoFreePinSlot);
@@ -306,11 +307,11 @@ impl SeqMachine {
         }
         self.st.pinners[k] = Pinner::default();
         let closed = self.st.closed;
-        let held = |st: &State| matches!(st.pinners[k].pc, PinPc::Held(_) | PinPc::Finished);
+        let held = |st: &State| matches!(st.pinners[k].pc.get(), PinPc::Held(_) | PinPc::Finished);
         if self.run(Actor::Pinner(k as u8), held).is_none() {
             return Ok((Outcome::Blocked, None));
         }
-        Ok(match self.st.pinners[k].pc {
+        Ok(match self.st.pinners[k].pc.get() {
             PinPc::Held(_) => (Outcome::Ok, Some(PinHandle(k as u8))),
             _ if closed => (Outcome::Ebadf, None),
             _ => (Outcome::Efault, None),
@@ -326,12 +327,12 @@ impl SeqMachine {
         let k = h.0 as usize;
         if k >= MAX_PINNERS
             || k >= self.model.cfg.pinners.len()
-            || !matches!(self.st.pinners[k].pc, PinPc::Held(_))
+            || !matches!(self.st.pinners[k].pc.get(), PinPc::Held(_))
         {
             return Err(SeqError::UnknownPin(h));
         }
         let mut steps = 0;
-        while self.st.pinners[k].pc != PinPc::Finished {
+        while self.st.pinners[k].pc.get() != PinPc::Finished {
             if steps == STEP_LIMIT || !self.apply(Action::Step(Actor::Pinner(h.0))) {
                 self.stuck = true;
                 return Ok(Outcome::Blocked);
@@ -345,7 +346,7 @@ impl SeqMachine {
     /// The pinner slots currently holding a reference.
     pub fn held_pins(&self) -> Vec<PinHandle> {
         (0..MAX_PINNERS)
-            .filter(|&k| matches!(self.st.pinners[k].pc, PinPc::Held(_)))
+            .filter(|&k| matches!(self.st.pinners[k].pc.get(), PinPc::Held(_)))
             .map(|k| PinHandle(k as u8))
             .collect()
     }
@@ -374,7 +375,9 @@ impl SeqMachine {
             converter: 0,
         });
         if self
-            .run(Actor::Converter(0), |st| st.conv[0].pc == ConvPc::Done)
+            .run(Actor::Converter(0), |st| {
+                st.conv[0].pc.get() == ConvPc::Done
+            })
             .is_none()
         {
             return Ok(Outcome::Blocked);
@@ -407,7 +410,9 @@ impl SeqMachine {
         // One truncation actor per call: the model runs one punch or close.
         self.st.trunc = Truncator::default();
         if self
-            .run(Actor::Truncator, |st| st.trunc.pc == TruncPc::Finished)
+            .run(Actor::Truncator, |st| {
+                st.trunc.pc.get() == TruncPc::Finished
+            })
             .is_none()
         {
             return Ok(Outcome::Blocked);
@@ -453,7 +458,8 @@ impl SeqMachine {
             access,
             vm: 0,
         });
-        let Some(who) = self.run(Actor::Guest(0), |st| st.guests[0].pc == GuestPc::Idle) else {
+        let Some(who) = self.run(Actor::Guest(0), |st| st.guests[0].pc.get() == GuestPc::Idle)
+        else {
             return Ok(Outcome::Blocked);
         };
         Ok(if closed {

@@ -7,6 +7,7 @@
 //! counters (see `view.rs`), so `refcount_conserved` compares the kernel's
 //! counter against the ground truth of who holds what.
 
+use crate::coded::Coded;
 use crate::config::{MAX_CONVERTERS, MAX_PAGES, MAX_PINNERS, MAX_PROCS};
 use invariants::{Attr, ConvResult, Structure, MAX_VMS};
 
@@ -182,7 +183,7 @@ pub enum ConvPc {
 pub struct Converter {
     /// Index of the current request in the script.
     pub op: u8,
-    pub pc: ConvPc,
+    pub pc: Coded<ConvPc>,
     pub result: Option<ConvResult>,
     /// Private bits of the range when the request was issued / returned.
     pub before: u8,
@@ -235,7 +236,7 @@ pub enum ProcPc {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Proc {
     pub op: u8,
-    pub pc: ProcPc,
+    pub pc: Coded<ProcPc>,
 }
 
 // ---- GUP user ----
@@ -277,7 +278,7 @@ pub enum PinPc {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Pinner {
-    pub pc: PinPc,
+    pub pc: Coded<PinPc>,
 }
 
 // ---- Guest vCPU ----
@@ -305,7 +306,7 @@ pub enum GuestPc {
 pub struct Guest {
     /// Index of the next access among this VM's accesses.
     pub op: u8,
-    pub pc: GuestPc,
+    pub pc: Coded<GuestPc>,
     /// mmu_invalidate_seq moved since the snapshot (only the comparison
     /// matters, so the model keeps this bit instead of an unbounded counter).
     pub seq_stale: bool,
@@ -334,7 +335,7 @@ pub enum TruncPc {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Truncator {
-    pub pc: TruncPc,
+    pub pc: Coded<TruncPc>,
     pub result: Option<ConvResult>,
 }
 
@@ -359,7 +360,7 @@ pub enum PopPc {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Populate {
-    pub pc: PopPc,
+    pub pc: Coded<PopPc>,
     pub src: Option<Slot>,
     pub holds_lock: bool,
 }
@@ -407,7 +408,7 @@ pub enum DevPc {
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Device {
-    pub pc: DevPc,
+    pub pc: Coded<DevPc>,
     /// The interval notifier's sequence moved since `mmu_interval_read_begin()`
     /// (only the comparison matters, as for the vCPU's `seq_stale`).
     pub seq_stale: bool,
@@ -450,8 +451,8 @@ pub struct State {
     pub bound: u8,
     pub trunc: Truncator,
     pub populate: Populate,
-    pub spec: SpecPc,
-    pub mf: MfPc,
+    pub spec: Coded<SpecPc>,
+    pub mf: Coded<MfPc>,
     pub dev: Device,
     pub last_access: Option<LastAccess>,
 }
@@ -695,17 +696,6 @@ mod pack {
     }
 
     #[inline(always)]
-    fn fault(fp: FaultPc) -> (u8, u8) {
-        match fp {
-            FaultPc::LockInv => (0, 0),
-            FaultPc::Lookup => (1, 0),
-            FaultPc::Install(s) => (2, s),
-            FaultPc::InstallLocked(s) => (3, s),
-            FaultPc::FreshSplit(g) => (4, g),
-        }
-    }
-
-    #[inline(always)]
     fn page(p: &Page) -> [u8; PAGE] {
         let Page {
             private,
@@ -781,32 +771,7 @@ mod pack {
             inv_open: _,
             enomem_seen: _,
         } = *c;
-        let (tag, arg) = match pc {
-            ConvPc::Idle => (0, 0),
-            ConvPc::Lock => (1, 0),
-            ConvPc::WaitMapped(i) => (2, i),
-            ConvPc::Unmap => (3, 0),
-            ConvPc::Check(i) => (4, i),
-            ConvPc::Drain(i) => (5, i),
-            ConvPc::Wait(i) => (6, i),
-            ConvPc::InvBegin => (7, 0),
-            ConvPc::SplitFreeze => (8, 0),
-            ConvPc::SplitDo => (9, 0),
-            ConvPc::Flip => (10, 0),
-            ConvPc::MergeFreeze(i) => (11, i),
-            ConvPc::MergeFold => (12, 0),
-            ConvPc::InvEnd => (13, 0),
-            ConvPc::ExclPin => (14, 0),
-            ConvPc::Unexc => (15, 0),
-            ConvPc::Done => (16, 0),
-            ConvPc::Prealloc => (17, 0),
-            ConvPc::MakeShared => (18, 0),
-            ConvPc::CopyOut(fp) => {
-                let (t, a) = fault(fp);
-                (19 + t, a)
-            }
-            ConvPc::S2Split => (24, 0),
-        };
+        let [tag, arg] = pc.bytes();
         o[..3].copy_from_slice(&[op, tag, arg]);
         o[3..12].copy_from_slice(&result(res));
         let e = slot(excl);
@@ -822,38 +787,14 @@ mod pack {
     #[inline(always)]
     fn proc(p: &Proc) -> [u8; 3] {
         let Proc { op, pc } = *p;
-        let (tag, arg) = match pc {
-            ProcPc::Idle => (0, 0),
-            ProcPc::Fault(fp) => {
-                let (t, a) = fault(fp);
-                (1 + t, a)
-            }
-        };
+        let [tag, arg] = pc.bytes();
         [op, tag, arg]
     }
 
     #[inline(always)]
     fn pinner(p: &Pinner) -> [u8; 2] {
         let Pinner { pc } = *p;
-        let (tag, arg) = match pc {
-            PinPc::Idle => (0, 0),
-            PinPc::FastReadPte => (1, 0),
-            PinPc::FastTryAdd(s) => (2, s),
-            PinPc::FastRecheck(s) => (3, s),
-            PinPc::SlowFollow => (4, 0),
-            PinPc::SlowFault(fp) => {
-                let (t, a) = fault(fp);
-                (if t < 4 { 5 + t } else { 10 + t }, a)
-            }
-            PinPc::ExclRecheck(s) => (9, s),
-            PinPc::Held(s) => (10, s),
-            PinPc::Accessed(s) => (11, s),
-            PinPc::Finished => (12, 0),
-            PinPc::FastRecheckEarly(s) => (13, s),
-            PinPc::PfnFollow => (14, 0),
-            PinPc::PfnMapped(s) => (15, s),
-            PinPc::PfnAccessed(s) => (16, s),
-        };
+        let [tag, arg] = pc.bytes();
         [tag, arg]
     }
 
@@ -962,29 +903,11 @@ mod pack {
         }
         for (v, g) in guests.iter().enumerate() {
             let Guest { op, pc, seq_stale } = *g;
-            let (tag, arg) = match pc {
-                GuestPc::Idle => (0, 0),
-                GuestPc::Snapshot => (1, 0),
-                GuestPc::CheckAttr => (2, 0),
-                GuestPc::GetPfn => (3, 0),
-                GuestPc::Install(s) => (4, s),
-                GuestPc::FreshSplit(g) => (5, g),
-            };
+            let [tag, arg] = pc.bytes();
             o[37 + 4 * v..41 + 4 * v].copy_from_slice(&[op, tag, arg, seq_stale as u8]);
         }
         let Truncator { pc, result: res } = *trunc;
-        let (tag, arg) = match pc {
-            TruncPc::Idle => (0, 0),
-            TruncPc::Lock => (1, 0),
-            TruncPc::InvBegin => (2, 0),
-            TruncPc::Unmap => (3, 0),
-            TruncPc::Check(i) => (4, i),
-            TruncPc::MergeFold => (5, 0),
-            TruncPc::Truncate => (6, 0),
-            TruncPc::InvEnd => (7, 0),
-            TruncPc::Finished => (8, 0),
-            TruncPc::ReleaseVm => (9, 0),
-        };
+        let [tag, arg] = pc.bytes();
         o[45..47].copy_from_slice(&[tag, arg]);
         o[47..56].copy_from_slice(&result(res));
         let Populate {
@@ -992,42 +915,14 @@ mod pack {
             src,
             holds_lock,
         } = *populate;
-        let (pc, pa) = match pc {
-            PopPc::Idle => (0, 0),
-            PopPc::SrcGup => (1, 0),
-            PopPc::SrcFault(fp) => {
-                let (t, a) = fault(fp);
-                (2 + t, a)
-            }
-            PopPc::Lock => (7, 0),
-            PopPc::Copy => (8, 0),
-            PopPc::Finished => (9, 0),
-        };
+        let [pc, pa] = pc.bytes();
         let s = slot(src);
-        let (st, sa) = match *spec {
-            SpecPc::Idle => (0, 0),
-            SpecPc::Held(s) => (1, s),
-            SpecPc::Finished => (2, 0),
-        };
+        let [st, sa] = spec.bytes();
         o[56..63].copy_from_slice(&[pc, pa, s[0], s[1], holds_lock as u8, st, sa]);
-        let (mt, ma) = match *mf {
-            MfPc::Idle => (0, 0),
-            MfPc::ErrorFolio(s) => (1, s),
-            MfPc::Finished => (2, 0),
-        };
+        let [mt, ma] = mf.bytes();
         o[63..66].copy_from_slice(&[*bound, mt, ma]);
         let Device { pc, seq_stale } = *dev;
-        let (dt, da) = match pc {
-            DevPc::Idle => (0, 0),
-            DevPc::ReadPte => (1, 0),
-            DevPc::Fault(fp) => {
-                let (t, a) = fault(fp);
-                (2 + t, a)
-            }
-            DevPc::Map(s) => (6, s),
-            DevPc::Mapped(s) => (7, s),
-            DevPc::Finished => (8, 0),
-        };
+        let [dt, da] = pc.bytes();
         o[66..69].copy_from_slice(&[dt, da, seq_stale as u8]);
         o[69..FIXED].copy_from_slice(&last(*last_access));
 
@@ -1146,10 +1041,10 @@ mod tests {
                 s.folios[0].poisoned = true
             },
             |s| s.bound = 3,
-            |s| s.mf = MfPc::ErrorFolio(0),
+            |s| s.mf.set(MfPc::ErrorFolio(0)),
             |s| s.guests[1].seq_stale = true,
-            |s| s.conv[0].pc = ConvPc::CopyOut(FaultPc::Install(0)),
-            |s| s.conv[0].pc = ConvPc::Prealloc,
+            |s| s.conv[0].pc.set(ConvPc::CopyOut(FaultPc::Install(0))),
+            |s| s.conv[0].pc.set(ConvPc::Prealloc),
             |s| s.folios[0].state = FolioState::PageCache,
             |s| {
                 s.folios[0].state = FolioState::PageCache;
@@ -1179,19 +1074,23 @@ mod tests {
             |s| s.conv[0].batch = 1,
             |s| s.conv[0].inv_open = true,
             |s| s.conv[0].enomem_seen = true,
-            |s| s.conv[0].pc = ConvPc::S2Split,
-            |s| s.conv[1].pc = ConvPc::Lock,
-            |s| s.conv[1].pc = ConvPc::Check(0),
+            |s| s.conv[0].pc.set(ConvPc::S2Split),
+            |s| s.conv[1].pc.set(ConvPc::Lock),
+            |s| s.conv[1].pc.set(ConvPc::Check(0)),
             |s| s.conv[1].op = 1,
             |s| s.conv[1].batch = 1,
             |s| s.conv[1].inv_open = true,
             |s| {
-                s.conv[1].pc = ConvPc::Done;
+                s.conv[1].pc.set(ConvPc::Done);
                 s.conv[1].result = Some(ConvResult::Ok)
             },
-            |s| s.procs[0].pc = ProcPc::Fault(FaultPc::FreshSplit(1)),
-            |s| s.pinners[0].pc = PinPc::SlowFault(FaultPc::FreshSplit(0)),
-            |s| s.guests[0].pc = GuestPc::FreshSplit(0),
+            |s| s.procs[0].pc.set(ProcPc::Fault(FaultPc::FreshSplit(1))),
+            |s| {
+                s.pinners[0]
+                    .pc
+                    .set(PinPc::SlowFault(FaultPc::FreshSplit(0)))
+            },
+            |s| s.guests[0].pc.set(GuestPc::FreshSplit(0)),
             |s| s.invalidate_lock.writer = Some(0),
             |s| s.invalidate_lock.readers = 1,
             |s| s.closed = true,
@@ -1199,21 +1098,21 @@ mod tests {
             |s| s.conv[0].drained = true,
             |s| s.conv[0].result = Some(ConvResult::Ok),
             |s| s.conv[0].result = Some(ConvResult::Eagain { error_index: 0 }),
-            |s| s.conv[0].pc = ConvPc::Check(0),
-            |s| s.conv[0].pc = ConvPc::Drain(0),
-            |s| s.procs[1].pc = ProcPc::Fault(FaultPc::LockInv),
-            |s| s.procs[1].pc = ProcPc::Fault(FaultPc::Install(0)),
-            |s| s.pinners[2].pc = PinPc::SlowFault(FaultPc::LockInv),
-            |s| s.pinners[2].pc = PinPc::Held(0),
+            |s| s.conv[0].pc.set(ConvPc::Check(0)),
+            |s| s.conv[0].pc.set(ConvPc::Drain(0)),
+            |s| s.procs[1].pc.set(ProcPc::Fault(FaultPc::LockInv)),
+            |s| s.procs[1].pc.set(ProcPc::Fault(FaultPc::Install(0))),
+            |s| s.pinners[2].pc.set(PinPc::SlowFault(FaultPc::LockInv)),
+            |s| s.pinners[2].pc.set(PinPc::Held(0)),
             |s| s.guests[0].seq_stale = true,
-            |s| s.trunc.pc = TruncPc::Check(0),
+            |s| s.trunc.pc.set(TruncPc::Check(0)),
             |s| s.populate.holds_lock = true,
             |s| s.populate.src = Some(0),
-            |s| s.spec = SpecPc::Held(0),
-            |s| s.dev.pc = DevPc::Mapped(0),
-            |s| s.dev.pc = DevPc::Fault(FaultPc::Install(0)),
+            |s| s.spec.set(SpecPc::Held(0)),
+            |s| s.dev.pc.set(DevPc::Mapped(0)),
+            |s| s.dev.pc.set(DevPc::Fault(FaultPc::Install(0))),
             |s| s.dev.seq_stale = true,
-            |s| s.pinners[0].pc = PinPc::PfnMapped(0),
+            |s| s.pinners[0].pc.set(PinPc::PfnMapped(0)),
             |s| {
                 s.last_access = Some(LastAccess {
                     who: invariants::Accessor::Device { device: 0 },

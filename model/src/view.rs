@@ -72,7 +72,7 @@ impl Holders {
             if let PinPc::FastRecheck(x)
             | PinPc::ExclRecheck(x)
             | PinPc::Held(x)
-            | PinPc::Accessed(x) = pin.pc
+            | PinPc::Accessed(x) = pin.pc.get()
             {
                 match pc.kind {
                     PinKind::Get => part!(x).gets += 1,
@@ -98,31 +98,31 @@ impl Holders {
                 }
             };
             for x in &st.procs {
-                fault(match x.pc {
+                fault(match x.pc.get() {
                     ProcPc::Fault(fp) => Some(fp),
                     _ => None,
                 });
             }
             for x in &st.pinners {
-                fault(match x.pc {
+                fault(match x.pc.get() {
                     PinPc::SlowFault(fp) => Some(fp),
                     _ => None,
                 });
             }
             for x in &st.conv {
-                fault(match x.pc {
+                fault(match x.pc.get() {
                     ConvPc::CopyOut(fp) => Some(fp),
                     _ => None,
                 });
             }
             // kvm_gmem_populate()'s faultin_page() of its source.
-            fault(match st.populate.pc {
+            fault(match st.populate.pc.get() {
                 PopPc::SrcFault(fp) => Some(fp),
                 _ => None,
             });
             // The secondary MMU's handle_mm_fault(); its device mapping
             // holds nothing.
-            fault(match st.dev.pc {
+            fault(match st.dev.pc.get() {
                 DevPc::Fault(fp) => Some(fp),
                 _ => None,
             });
@@ -130,14 +130,14 @@ impl Holders {
         // A vCPU between kvm_gmem_get_pfn() and the install holds nothing:
         // v13's get_pfn drops its reference before returning. The
         // speculative try-get (SpecPc::Held) holds one.
-        if let SpecPc::Held(s) = st.spec {
+        if let SpecPc::Held(s) = st.spec.get() {
             part!(s).transient += 1;
         }
 
         // Completed references taken through a page on its current folio.
         for (pin, pc) in st.pinners.iter().zip(&cfg.pinners) {
             let i = pc.page as usize;
-            if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc {
+            if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc.get() {
                 if pages.get(i).is_some_and(|pg| pg.folio == Some(s)) {
                     let v = &mut h.pages[i];
                     match pc.kind {
@@ -399,7 +399,7 @@ impl GmemView for View<'_> {
     fn for_each_conversion(&self, f: &mut dyn FnMut(&ConversionView<'_>)) {
         let (cfg, st) = (self.cfg, self.st);
         for k in cfg.converters().map(usize::from) {
-            if self.converter.is_some_and(|only| only != k) || st.conv[k].pc == ConvPc::Idle {
+            if self.converter.is_some_and(|only| only != k) || st.conv[k].pc.get() == ConvPc::Idle {
                 continue;
             }
             let c = &st.conv[k];
@@ -420,7 +420,7 @@ impl GmemView for View<'_> {
                 start: op.start as usize,
                 nr_pages: n,
                 to: op.to,
-                status: match (c.pc, c.result) {
+                status: match (c.pc.get(), c.result) {
                     (ConvPc::Done, Some(r)) => ConvStatus::Returned(r),
                     _ => ConvStatus::InProgress,
                 },
@@ -472,39 +472,45 @@ fn acquiring(st: &State) -> u16 {
     for (k, c) in st.conv.iter().enumerate() {
         add(
             converter::tid(k),
-            matches!(c.pc, ConvPc::Lock | ConvPc::CopyOut(FaultPc::LockInv)),
+            matches!(c.pc.get(), ConvPc::Lock | ConvPc::CopyOut(FaultPc::LockInv)),
         );
     }
     for (p, proc) in st.procs.iter().enumerate() {
         add(
             crate::Actor::Proc(p as u8).tid(),
-            proc.pc == ProcPc::Fault(FaultPc::LockInv),
+            proc.pc.get() == ProcPc::Fault(FaultPc::LockInv),
         );
     }
     for (k, pin) in st.pinners.iter().enumerate() {
         add(
             crate::Actor::Pinner(k as u8).tid(),
-            pin.pc == PinPc::SlowFault(FaultPc::LockInv),
+            pin.pc.get() == PinPc::SlowFault(FaultPc::LockInv),
         );
     }
     for (v, g) in st.guests.iter().enumerate() {
-        add(crate::Actor::Guest(v as u8).tid(), g.pc == GuestPc::GetPfn);
+        add(
+            crate::Actor::Guest(v as u8).tid(),
+            g.pc.get() == GuestPc::GetPfn,
+        );
     }
-    add(crate::Actor::Truncator.tid(), st.trunc.pc == TruncPc::Lock);
+    add(
+        crate::Actor::Truncator.tid(),
+        st.trunc.pc.get() == TruncPc::Lock,
+    );
     add(
         crate::Actor::Populate.tid(),
         matches!(
-            st.populate.pc,
+            st.populate.pc.get(),
             PopPc::SrcFault(FaultPc::LockInv) | PopPc::Lock
         ),
     );
     add(
         crate::Actor::MemoryFailure.tid(),
-        matches!(st.mf, MfPc::ErrorFolio(_)),
+        matches!(st.mf.get(), MfPc::ErrorFolio(_)),
     );
     add(
         crate::Actor::SecondaryMmu.tid(),
-        st.dev.pc == DevPc::Fault(FaultPc::LockInv),
+        st.dev.pc.get() == DevPc::Fault(FaultPc::LockInv),
     );
     t
 }
@@ -521,23 +527,25 @@ fn waits_for(cfg: &Config, st: &State, tid: u8) -> Option<(LockId, LockMode)> {
     let conv = |k: usize| (converter::tid(k) == tid).then(|| &st.conv[k]);
     let converter = conv(0).or_else(|| conv(1));
     match tid {
-        _ if converter.is_some_and(|c| c.pc == ConvPc::Lock) => write,
+        _ if converter.is_some_and(|c| c.pc.get() == ConvPc::Lock) => write,
         // The copy-out's fault takes the lock shared (BUG copy_out_under_lock:
         // while the converter itself still holds it for write).
-        _ if converter.is_some_and(|c| c.pc == ConvPc::CopyOut(FaultPc::LockInv))
+        _ if converter.is_some_and(|c| c.pc.get() == ConvPc::CopyOut(FaultPc::LockInv))
             && st.pages[i_arg(cfg)].ptes & 1 == 0 =>
         {
             read
         }
-        1 | 2 if st.procs[tid as usize - 1].pc == ProcPc::Fault(FaultPc::LockInv) => read,
-        3..=5 if st.pinners[tid as usize - 3].pc == PinPc::SlowFault(FaultPc::LockInv) => read,
-        6 if st.guests[0].pc == GuestPc::GetPfn => read,
-        11 if st.guests[1].pc == GuestPc::GetPfn => read,
-        12 if matches!(st.mf, MfPc::ErrorFolio(_)) => read,
-        14 if st.dev.pc == DevPc::Fault(FaultPc::LockInv) => read,
-        7 if st.trunc.pc == TruncPc::Lock => write,
-        8 if st.populate.pc == PopPc::SrcFault(FaultPc::LockInv) => read,
-        8 if st.populate.pc == PopPc::Lock => write,
+        1 | 2 if st.procs[tid as usize - 1].pc.get() == ProcPc::Fault(FaultPc::LockInv) => read,
+        3..=5 if st.pinners[tid as usize - 3].pc.get() == PinPc::SlowFault(FaultPc::LockInv) => {
+            read
+        }
+        6 if st.guests[0].pc.get() == GuestPc::GetPfn => read,
+        11 if st.guests[1].pc.get() == GuestPc::GetPfn => read,
+        12 if matches!(st.mf.get(), MfPc::ErrorFolio(_)) => read,
+        14 if st.dev.pc.get() == DevPc::Fault(FaultPc::LockInv) => read,
+        7 if st.trunc.pc.get() == TruncPc::Lock => write,
+        8 if st.populate.pc.get() == PopPc::SrcFault(FaultPc::LockInv) => read,
+        8 if st.populate.pc.get() == PopPc::Lock => write,
         _ => None,
     }
     .filter(|_| cfg.design != Design::ExclusivePin)
@@ -615,7 +623,7 @@ mod tests {
                 .sum();
         }
         for (k, pin) in st.pinners.iter().enumerate().take(cfg.pinners.len()) {
-            let held = match pin.pc {
+            let held = match pin.pc.get() {
                 PinPc::FastRecheck(x)
                 | PinPc::ExclRecheck(x)
                 | PinPc::Held(x)
@@ -643,22 +651,22 @@ mod tests {
         let transient = st
             .procs
             .iter()
-            .filter(|x| x.pc == ProcPc::Fault(install))
+            .filter(|x| x.pc.get() == ProcPc::Fault(install))
             .count()
             + st.pinners
                 .iter()
-                .filter(|x| x.pc == PinPc::SlowFault(install))
+                .filter(|x| x.pc.get() == PinPc::SlowFault(install))
                 .count()
             + st.conv
                 .iter()
-                .filter(|x| x.pc == ConvPc::CopyOut(install))
+                .filter(|x| x.pc.get() == ConvPc::CopyOut(install))
                 .count()
-            + (st.populate.pc == PopPc::SrcFault(install)) as usize
-            + (st.dev.pc == DevPc::Fault(install)) as usize;
+            + (st.populate.pc.get() == PopPc::SrcFault(install)) as usize
+            + (st.dev.pc.get() == DevPc::Fault(install)) as usize;
         if fault_ref {
             p.transient += transient as i32;
         }
-        if st.spec == SpecPc::Held(s) {
+        if st.spec.get() == SpecPc::Held(s) {
             p.transient += 1;
         }
         if f.lru {
@@ -675,7 +683,7 @@ mod tests {
             if pc.page as usize != i {
                 continue;
             }
-            if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc {
+            if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc.get() {
                 if pg.folio == Some(s) {
                     match pc.kind {
                         PinKind::Get => v[0] += 1,

@@ -103,11 +103,14 @@ fn every_design_stays_safe_with_a_secondary_mmu() {
 fn the_notifier_makes_the_retry_fail_and_zaps_the_device_mapping() {
     let c = secondary_mmu_config(Design::Inplace);
     // unmap_mapping_pages() between the PTE read and the retry check.
-    assert!(reachable(c.clone(), |s| matches!(s.dev.pc, DevPc::Map(_))
-        && s.dev.seq_stale));
+    assert!(reachable(c.clone(), |s| matches!(
+        s.dev.pc.get(),
+        DevPc::Map(_)
+    ) && s.dev.seq_stale));
     // A mapped device loses its mapping to the unmap and mirrors again:
     // the device is back at its walk while the page is private.
-    assert!(reachable(c, |s| s.dev.pc == DevPc::ReadPte && s.pages[0].private));
+    assert!(reachable(c, |s| s.dev.pc.get() == DevPc::ReadPte
+        && s.pages[0].private));
 }
 
 #[test]
@@ -116,8 +119,10 @@ fn madv_dontneed_fires_the_notifier_too() {
     c.bugs = Default::default();
     c.conversions.clear();
     c.procs = vec![vec![HostOp::Dontneed { page: 0 }]];
-    assert!(reachable(c.clone(), |s| matches!(s.dev.pc, DevPc::Map(_))
-        && s.dev.seq_stale));
+    assert!(reachable(c.clone(), |s| matches!(
+        s.dev.pc.get(),
+        DevPc::Map(_)
+    ) && s.dev.seq_stale));
     // A process's MADV_DONTNEED is its own mm's invalidation only.
     c.procs = vec![vec![], vec![HostOp::Dontneed { page: 0 }]];
     c.secondary_mmu = Some(SecondaryMmuCfg { page: 0, proc: 0 });
@@ -163,8 +168,8 @@ fn vfio_verdicts_per_design() {
 
 #[test]
 fn vfio_reaches_follow_pfnmap_start_on_pfnmap_only_and_maps_only_reserved_pfns() {
-    let iommu = |s: &State| matches!(s.pinners[0].pc, PinPc::PfnMapped(_));
-    let follow = |s: &State| s.pinners[0].pc == PinPc::PfnFollow;
+    let iommu = |s: &State| matches!(s.pinners[0].pc.get(), PinPc::PfnMapped(_));
+    let follow = |s: &State| s.pinners[0].pc.get() == PinPc::PfnFollow;
     // Struct-page memory: follow_pfnmap_start() runs, vaddr_get_pfns() refuses.
     assert!(reachable(vfio_config(Design::Pfnmap, false), follow));
     assert!(!reachable(vfio_config(Design::Pfnmap, false), iommu));
@@ -172,7 +177,7 @@ fn vfio_reaches_follow_pfnmap_start_on_pfnmap_only_and_maps_only_reserved_pfns()
     // no_direct_map is not VM_PFNMAP: pin_user_pages_remote() fails, -EFAULT.
     assert!(!reachable(vfio_config(Design::NoDirectMap, false), follow));
     // Elsewhere VFIO is a long-term pin.
-    let pinned = |s: &State| matches!(s.pinners[0].pc, PinPc::Held(_));
+    let pinned = |s: &State| matches!(s.pinners[0].pc.get(), PinPc::Held(_));
     assert!(reachable(vfio_config(Design::Inplace, false), pinned));
     assert!(!reachable(vfio_config(Design::Inplace, false), follow));
 }
@@ -183,7 +188,7 @@ fn no_direct_map_refuses_gup_and_otherwise_behaves_like_inplace() {
     let grabbed = |s: &State| {
         s.pinners.iter().any(|p| {
             matches!(
-                p.pc,
+                p.pc.get(),
                 PinPc::FastTryAdd(_) | PinPc::Held(_) | PinPc::SlowFollow | PinPc::FastReadPte
             )
         })

@@ -80,7 +80,7 @@ fn the_branch_store_order_breaks_stage2_coherence_and_the_v13_order_holds() {
     let states = reachable(fixed);
     assert!(states
         .iter()
-        .any(|s| s.invalidate_lock.writer == Some(0) && s.guests[0].pc == GuestPc::GetPfn));
+        .any(|s| s.invalidate_lock.writer == Some(0) && s.guests[0].pc.get() == GuestPc::GetPfn));
 }
 
 #[test]
@@ -112,7 +112,7 @@ fn fresh_split_race_is_safe_and_both_faulters_race_on_the_huge_folio() {
     // One fault spins in the freeze while the other holds a reference to
     // the huge folio, on its way to the WARN and SIGBUS.
     let spinning_while_held = |s: &State| {
-        let at = |p: usize| s.procs[p].pc;
+        let at = |p: usize| s.procs[p].pc.get();
         (0..2).any(|p| {
             matches!(at(p), ProcPc::Fault(FaultPc::FreshSplit(0)))
                 && matches!(at(1 - p), ProcPc::Fault(FaultPc::Install(f)) if s.folio(f).large)
@@ -122,14 +122,14 @@ fn fresh_split_race_is_safe_and_both_faulters_race_on_the_huge_folio() {
     // The vCPU gets the huge folio (max_order = huge) before the split and
     // still installs a 4K leaf (kvm_gmem_mapping_order() reads a mixed range).
     assert!(states.iter().any(|s| {
-        matches!(s.guests[0].pc, GuestPc::Install(f) if s.folio(f).large)
+        matches!(s.guests[0].pc.get(), GuestPc::Install(f) if s.folio(f).large)
             && s.gigantic[0].structure == Structure::Splitting
     }));
     // ... and that install is a 4K leaf: the next step of the vCPU from
     // any such state sets no huge bit on a mixed range.
     let m = GmemModel::new(row("hugetlb@fresh_split_race")).unwrap();
     for s in states.iter().filter(|s| {
-        matches!(s.guests[0].pc, GuestPc::Install(f) if s.folio(f).large)
+        matches!(s.guests[0].pc.get(), GuestPc::Install(f) if s.folio(f).large)
             && s.gigantic[0].structure == Structure::Splitting
     }) {
         let n = m
@@ -261,8 +261,8 @@ fn shortest_path(cfg: Config, goal: impl Fn(&State) -> bool) -> Vec<String> {
 #[ignore = "prints the timelines quoted in docs/findings.md"]
 fn print_timelines() {
     let race = |s: &State| {
-        matches!(s.procs[1].pc, ProcPc::Fault(FaultPc::FreshSplit(0)))
-            && matches!(s.procs[0].pc, ProcPc::Fault(FaultPc::Install(f)) if s.folio(f).large)
+        matches!(s.procs[1].pc.get(), ProcPc::Fault(FaultPc::FreshSplit(0)))
+            && matches!(s.procs[0].pc.get(), ProcPc::Fault(FaultPc::Install(f)) if s.folio(f).large)
     };
     // The race state, then: proc1's freeze is disabled while proc0 holds
     // its reference; proc0 takes its SIGBUS, proc1 splits and installs.

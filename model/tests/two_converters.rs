@@ -87,8 +87,8 @@ fn the_two_calls_serialise_on_the_invalidate_lock() {
             continue;
         }
         both_in |= locked(&st, 0) && locked(&st, 1);
-        one_waits |= (locked(&st, 0) && st.conv[1].pc == ConvPc::Lock)
-            || (locked(&st, 1) && st.conv[0].pc == ConvPc::Lock);
+        one_waits |= (locked(&st, 0) && st.conv[1].pc.get() == ConvPc::Lock)
+            || (locked(&st, 1) && st.conv[0].pc.get() == ConvPc::Lock);
         let mut acts = Vec::new();
         m.actions(&st, &mut acts);
         todo.extend(acts.into_iter().filter_map(|a| m.next_state(&st, a)));

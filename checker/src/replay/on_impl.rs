@@ -106,7 +106,7 @@ fn model_point(
     }
     let p = |i: u8| Some(i as usize);
     match actor {
-        Actor::Converter(k) => match st.conv[k as usize].pc {
+        Actor::Converter(k) => match st.conv[k as usize].pc.get() {
             ConvPc::Idle => (START, None),
             // The VMM retries an EAGAIN'd request (design hugetlb: an
             // ENOMEM'd one too); otherwise it is between requests (or done
@@ -138,11 +138,11 @@ fn model_point(
             ConvPc::ExclPin => ("conv.excl_pin", None),
             ConvPc::Unexc => ("conv.unexc", None),
         },
-        Actor::Proc(k) => match st.procs[k as usize].pc {
+        Actor::Proc(k) => match st.procs[k as usize].pc.get() {
             ProcPc::Idle => (START, None),
             ProcPc::Fault(f) => (fault(f), None),
         },
-        Actor::Pinner(k) => match st.pinners[k as usize].pc {
+        Actor::Pinner(k) => match st.pinners[k as usize].pc.get() {
             PinPc::Idle | PinPc::Finished => (START, None),
             PinPc::FastReadPte => ("gup.fast_read_pte", None),
             PinPc::FastTryAdd(_) => ("gup.fast_try_add", None),
@@ -158,7 +158,7 @@ fn model_point(
             PinPc::PfnMapped(_) => ("gup.pfn_mapped", None),
             PinPc::PfnAccessed(_) => ("gup.pfn_accessed", None),
         },
-        Actor::Guest(v) => match st.guests[v as usize].pc {
+        Actor::Guest(v) => match st.guests[v as usize].pc.get() {
             GuestPc::Idle => (START, None),
             GuestPc::Snapshot => ("guest.snapshot", None),
             GuestPc::CheckAttr => ("guest.check_attr", None),
@@ -166,7 +166,7 @@ fn model_point(
             GuestPc::Install(_) => ("guest.install", None),
             GuestPc::FreshSplit(_) => ("guest.fresh_split", None),
         },
-        Actor::Populate => match st.populate.pc {
+        Actor::Populate => match st.populate.pc.get() {
             PopPc::Idle | PopPc::Finished => (START, None),
             // The implementation's populate GUPs its source with `gup_slow`.
             PopPc::SrcGup => ("gup.slow_follow", None),
@@ -174,7 +174,7 @@ fn model_point(
             PopPc::Lock => ("pop.lock", None),
             PopPc::Copy => ("pop.copy", None),
         },
-        Actor::Truncator => match st.trunc.pc {
+        Actor::Truncator => match st.trunc.pc.get() {
             TruncPc::Idle | TruncPc::Finished => (START, None),
             TruncPc::Lock => ("trunc.lock", None),
             TruncPc::InvBegin => ("trunc.inv_begin", None),
@@ -185,19 +185,19 @@ fn model_point(
             TruncPc::InvEnd => ("trunc.inv_end", None),
             TruncPc::ReleaseVm => ("trunc.release_vm", None),
         },
-        Actor::Speculative => match st.spec {
+        Actor::Speculative => match st.spec.get() {
             SpecPc::Idle | SpecPc::Finished => (START, None),
             SpecPc::Held(_) => ("spec.held", None),
         },
         Actor::PoolCallback => ("pool_callback", None),
-        Actor::MemoryFailure => match st.mf {
+        Actor::MemoryFailure => match st.mf.get() {
             MfPc::Idle | MfPc::Finished => (START, None),
             MfPc::ErrorFolio(_) => ("mf.error_folio", None),
         },
         // Not a thread: the environment's choice, taken by the converter
         // at `conv.prealloc` (see `follow`).
         Actor::AllocFail => (START, None),
-        Actor::SecondaryMmu => match st.dev.pc {
+        Actor::SecondaryMmu => match st.dev.pc.get() {
             DevPc::Idle | DevPc::Finished => (START, None),
             // The device faulted on the zapped entry; the driver thread is
             // still where it was, and its next step is the walk.
@@ -217,7 +217,7 @@ fn model_point(
 /// parked at `dev.access`, where the device finds its entry gone, and the
 /// walk is the step it performs next.
 fn device_refaulted(t: &Trace, j: usize) -> bool {
-    let pc = |i: usize| t.state(i).dev.pc;
+    let pc = |i: usize| t.state(i).dev.pc.get();
     if pc(j) != DevPc::ReadPte {
         return false;
     }
@@ -1160,15 +1160,16 @@ mod tests {
             let t = trace::replay(&m, 0, &path[..n]).expect("replays");
             for k in 0..=n {
                 let st = t.state(k);
-                let busy =
-                    |c: &model::state::Converter| !matches!(c.pc, ConvPc::Idle | ConvPc::Done);
+                let busy = |c: &model::state::Converter| {
+                    !matches!(c.pc.get(), ConvPc::Idle | ConvPc::Done)
+                };
                 if busy(&st.conv[0]) && busy(&st.conv[1]) {
                     overlapped += 1;
                 }
                 let other_locks =
                     |j: usize| st.invalidate_lock.writer == Some(model::actors::converter::tid(j));
-                if (matches!(st.conv[0].pc, ConvPc::CopyOut(_)) && other_locks(1))
-                    || (matches!(st.conv[1].pc, ConvPc::CopyOut(_)) && other_locks(0))
+                if (matches!(st.conv[0].pc.get(), ConvPc::CopyOut(_)) && other_locks(1))
+                    || (matches!(st.conv[1].pc.get(), ConvPc::CopyOut(_)) && other_locks(0))
                 {
                     copy_out_while_other_locks += 1;
                 }

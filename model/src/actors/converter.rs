@@ -81,7 +81,7 @@ pub fn in_invalidation(cfg: &Config, st: &State, k: usize) -> bool {
         return st.conv[k].inv_open;
     }
     matches!(
-        st.conv[k].pc,
+        st.conv[k].pc.get(),
         ConvPc::MakeShared
             | ConvPc::SplitFreeze
             | ConvPc::SplitDo
@@ -116,7 +116,7 @@ pub fn can_start(cfg: &Config, st: &State, k: usize) -> bool {
     if st.closed {
         return false;
     }
-    match st.conv[k].pc {
+    match st.conv[k].pc.get() {
         ConvPc::Idle => cfg.conversions_of(k as u8).next().is_some(),
         ConvPc::Done => {
             !retrying(cfg, st, k)
@@ -138,7 +138,7 @@ pub fn retrying(cfg: &Config, st: &State, k: usize) -> bool {
 }
 
 pub fn in_flight(cfg: &Config, st: &State, k: usize) -> bool {
-    match st.conv[k].pc {
+    match st.conv[k].pc.get() {
         ConvPc::Idle => false,
         ConvPc::Done => retrying(cfg, st, k),
         _ => true,
@@ -147,7 +147,7 @@ pub fn in_flight(cfg: &Config, st: &State, k: usize) -> bool {
 
 /// The ioctl is entered.
 pub fn start(cfg: &Config, st: &mut State, k: usize) {
-    if st.conv[k].pc == ConvPc::Done {
+    if st.conv[k].pc.get() == ConvPc::Done {
         st.conv[k].op += 1;
     }
     begin_attempt(cfg, st, k);
@@ -170,14 +170,14 @@ fn begin_attempt(cfg: &Config, st: &mut State, k: usize) {
         0
     };
     let o = op(cfg, st, k);
-    st.conv[k].pc = match (cfg.design, o.to) {
+    st.conv[k].pc.set(match (cfg.design, o.to) {
         (Design::ExclusivePin, Attr::Private) => ConvPc::ExclPin,
         (Design::ExclusivePin, Attr::Shared) => ConvPc::Unexc,
         (Design::Wait, Attr::Private) if !cfg.block_pins_while_waiting => {
             ConvPc::WaitMapped(o.start)
         }
         _ => ConvPc::Lock,
-    };
+    });
 }
 
 fn finish(cfg: &Config, st: &mut State, k: usize, r: ConvResult) {
@@ -190,7 +190,7 @@ fn finish(cfg: &Config, st: &mut State, k: usize, r: ConvResult) {
             unlock(cfg, st, k);
         }
         st.conv[k].result = Some(r);
-        st.conv[k].pc = ConvPc::CopyOut(FaultPc::LockInv);
+        st.conv[k].pc.set(ConvPc::CopyOut(FaultPc::LockInv));
         return;
     }
     returned(cfg, st, k, r);
@@ -217,14 +217,14 @@ fn unlock(cfg: &Config, st: &mut State, k: usize) {
 /// The ioctl returns `r` to userspace.
 fn returned(cfg: &Config, st: &mut State, k: usize, r: ConvResult) {
     // A copy-out after the unlock already took the snapshot.
-    let unlocked =
-        matches!(st.conv[k].pc, ConvPc::CopyOut(_)) && st.invalidate_lock.writer != Some(tid(k));
+    let unlocked = matches!(st.conv[k].pc.get(), ConvPc::CopyOut(_))
+        && st.invalidate_lock.writer != Some(tid(k));
     if !unlocked {
         unlock(cfg, st, k);
     }
     st.conv[k].result = Some(r);
     st.conv[k].succeeded |= r == ConvResult::Ok;
-    st.conv[k].pc = ConvPc::Done;
+    st.conv[k].pc.set(ConvPc::Done);
 }
 
 /// One step of the copy-out of `error_offset` (a user write to the page
@@ -243,7 +243,7 @@ fn copy_out(cfg: &Config, st: &mut State, k: usize, fpc: FaultPc) -> bool {
     }
     match fault_step(cfg, st, tid(k), 0, i, fpc) {
         Fault::Blocked => return false,
-        Fault::Next(fpc) => st.conv[k].pc = ConvPc::CopyOut(fpc),
+        Fault::Next(fpc) => st.conv[k].pc.set(ConvPc::CopyOut(fpc)),
         Fault::Installed(s) => {
             write_arg(st, s, i);
             returned(cfg, st, k, r);
@@ -275,9 +275,9 @@ pub fn prealloc_can_fail(cfg: &Config, st: &State, k: usize) -> bool {
         // leaf to split) and hugetlb_vmemmap_restore_folio() in the split
         // may fail -ENOMEM; the environment fails at most once per request.
         return !st.conv[k].enomem_seen
-            && matches!(st.conv[k].pc, ConvPc::S2Split | ConvPc::SplitDo);
+            && matches!(st.conv[k].pc.get(), ConvPc::S2Split | ConvPc::SplitDo);
     }
-    st.conv[k].pc == ConvPc::Prealloc
+    st.conv[k].pc.get() == ConvPc::Prealloc
 }
 
 pub fn prealloc_fail(cfg: &Config, st: &mut State, k: usize) {
@@ -288,7 +288,7 @@ pub fn prealloc_fail(cfg: &Config, st: &mut State, k: usize) {
             error_index: work_range(cfg, st, k).0,
         };
         st.conv[k].enomem_seen = true;
-        if st.conv[k].pc == ConvPc::SplitDo {
+        if st.conv[k].pc.get() == ConvPc::SplitDo {
             // The folio is unfrozen at the page cache's count, still whole.
             let g = st.conv[k].batch as usize;
             let w = mm::whole_slot(cfg, g);
@@ -301,7 +301,7 @@ pub fn prealloc_fail(cfg: &Config, st: &mut State, k: usize) {
         if st.conv[k].inv_open {
             // kvm_gmem_invalidate_end() before returning.
             st.conv[k].result = Some(err);
-            st.conv[k].pc = ConvPc::InvEnd;
+            st.conv[k].pc.set(ConvPc::InvEnd);
         } else {
             finish(cfg, st, k, err);
         }
@@ -367,7 +367,7 @@ fn next_batch(cfg: &Config, st: &mut State, k: usize, to: Attr) {
     let next = st.conv[k].batch as usize + 1;
     if mm::gig_range(cfg, next).0 < hi {
         st.conv[k].batch = next as u8;
-        st.conv[k].pc = batch_first(to);
+        st.conv[k].pc.set(batch_first(to));
     } else {
         finish(cfg, st, k, ConvResult::Ok);
     }
@@ -523,7 +523,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
     let (lo, hi) = work_range(cfg, st, k);
     let to = op(cfg, st, k).to;
     let hugetlb = cfg.design == Design::Hugetlb;
-    match st.conv[k].pc {
+    match st.conv[k].pc.get() {
         ConvPc::Idle => return false,
         ConvPc::Done => {
             // The VMM dropped what it owns and retries the same request.
@@ -540,11 +540,11 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                     return false;
                 }
             }
-            st.conv[k].pc = if i + 1 < hi {
+            st.conv[k].pc.set(if i + 1 < hi {
                 ConvPc::WaitMapped(i as u8 + 1)
             } else {
                 ConvPc::Lock
-            };
+            });
         }
         ConvPc::Lock => {
             // filemap_invalidate_lock(): exclusive.
@@ -558,15 +558,15 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 finish(cfg, st, k, ConvResult::Ok);
                 return true;
             }
-            st.conv[k].pc = if cfg.enomem && !hugetlb {
+            st.conv[k].pc.set(if cfg.enomem && !hugetlb {
                 ConvPc::Prealloc
             } else {
                 after_prealloc(cfg, st, k, to)
-            };
+            });
         }
         ConvPc::Prealloc => {
             // kvm_gmem_mas_preallocate() succeeded.
-            st.conv[k].pc = after_prealloc(cfg, st, k, to);
+            st.conv[k].pc.set(after_prealloc(cfg, st, k, to));
         }
         ConvPc::CopyOut(fpc) => return copy_out(cfg, st, k, fpc),
         ConvPc::Unmap => {
@@ -579,7 +579,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 (lo, hi)
             };
             mm::unmap_mapping_pages(cfg, st, ulo, uhi);
-            st.conv[k].pc = after_unmap(cfg, st, k);
+            st.conv[k].pc.set(after_unmap(cfg, st, k));
         }
         ConvPc::Check(i) => {
             let i = i as usize;
@@ -608,10 +608,10 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                     mm::zap_stage2(st, st.bound, i, i + 1, None);
                     st.pages[i].private = to == Attr::Private;
                 }
-                st.conv[k].pc = match next_check(cfg, st, k, i + 1) {
+                st.conv[k].pc.set(match next_check(cfg, st, k, i + 1) {
                     Some(j) => ConvPc::Check(j),
                     None => after_checks(cfg),
-                };
+                });
             } else if !busy_at_once
                 && st.pages[i].folio.is_some_and(|s| st.folio(s).lru)
                 && !st.conv[k].drained
@@ -621,7 +621,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 // per call and a re-check (v13: lru_cache_drain_for_folio(),
                 // local CPU then all CPUs, state shared across the call's
                 // folios; mm/swap.c). BUG no_lru_drain removes this.
-                st.conv[k].pc = ConvPc::Drain(i as u8);
+                st.conv[k].pc.set(ConvPc::Drain(i as u8));
             } else {
                 // -EAGAIN, error_offset = max(start, folio->index) (design
                 // hugetlb: kvm_gmem_has_safe_refcount() sets folio->index).
@@ -633,7 +633,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
         ConvPc::Drain(i) => {
             mm::lru_add_drain_all(cfg, st);
             st.conv[k].drained = true;
-            st.conv[k].pc = ConvPc::Check(i);
+            st.conv[k].pc.set(ConvPc::Check(i));
         }
         ConvPc::Wait(i) => {
             // Option (a): sleep until short-term references drain.
@@ -659,10 +659,10 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                     return false;
                 }
             }
-            st.conv[k].pc = match next_check(cfg, st, k, i + 1) {
+            st.conv[k].pc.set(match next_check(cfg, st, k, i + 1) {
                 Some(j) => ConvPc::Wait(j),
                 None => ConvPc::InvBegin,
-            };
+            });
         }
         ConvPc::InvBegin => {
             // kvm_gmem_invalidate_start(): point of no return. Zap the
@@ -676,25 +676,26 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 // which may fail), then kvm_gmem_zap() of the batch's range.
                 st.conv[k].inv_open = true;
                 if to == Attr::Shared && mm::has_huge_leaf(st, vms, ilo, ihi) {
-                    st.conv[k].pc = ConvPc::S2Split;
+                    st.conv[k].pc.set(ConvPc::S2Split);
                     return true;
                 }
                 mm::zap_stage2(st, vms, lo, hi, zap_filter(cfg, to));
-                st.conv[k].pc = if to == Attr::Shared && !cfg.has(Bug::NoMakeShared) {
+                let next = if to == Attr::Shared && !cfg.has(Bug::NoMakeShared) {
                     ConvPc::MakeShared
                 } else {
                     after_zap(cfg, st, k, to)
                 };
+                st.conv[k].pc.set(next);
                 return true;
             }
             mm::zap_stage2(st, vms, ilo, ihi, zap_filter(cfg, to));
             // BUG no_make_shared: the to-shared path skips the arch hook.
-            st.conv[k].pc =
-                if to == Attr::Shared && arch_converts(cfg) && !cfg.has(Bug::NoMakeShared) {
-                    ConvPc::MakeShared
-                } else {
-                    after_make_shared(cfg, st, k)
-                };
+            let next = if to == Attr::Shared && arch_converts(cfg) && !cfg.has(Bug::NoMakeShared) {
+                ConvPc::MakeShared
+            } else {
+                after_make_shared(cfg, st, k)
+            };
+            st.conv[k].pc.set(next);
         }
         ConvPc::S2Split => {
             // kvm_split_cross_boundary_leafs() succeeded: 4K leaves to the
@@ -703,11 +704,12 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             let vms = invalidated_vms(cfg, st);
             mm::split_stage2(st, vms, ilo, ihi);
             mm::zap_stage2(st, vms, lo, hi, zap_filter(cfg, to));
-            st.conv[k].pc = if !cfg.has(Bug::NoMakeShared) {
+            let next = if !cfg.has(Bug::NoMakeShared) {
                 ConvPc::MakeShared
             } else {
                 after_zap(cfg, st, k, to)
             };
+            st.conv[k].pc.set(next);
         }
         ConvPc::MakeShared => {
             // kvm_arch_gmem_make_shared() on every present folio of the
@@ -719,11 +721,12 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                     st.folio_mut(s).hw_private &= !(1u8 << (i - first));
                 }
             }
-            st.conv[k].pc = if hugetlb {
+            let next = if hugetlb {
                 after_zap(cfg, st, k, to)
             } else {
                 after_make_shared(cfg, st, k)
             };
+            st.conv[k].pc.set(next);
         }
         ConvPc::SplitFreeze => {
             // folio_ref_freeze() at the page cache's count, spinning while
@@ -740,7 +743,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             } else if !mm::freeze(st, w, n) {
                 return false;
             }
-            st.conv[k].pc = ConvPc::SplitDo;
+            st.conv[k].pc.set(ConvPc::SplitDo);
         }
         ConvPc::SplitDo => {
             // The page cache's references move to the 4K folios. (Design
@@ -748,7 +751,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             // -ENOMEM is the environment's `prealloc_fail` at this pc.)
             let g = st.conv[k].batch as usize;
             mm::split_gigantic(cfg, st, g);
-            st.conv[k].pc = ConvPc::Flip;
+            st.conv[k].pc.set(ConvPc::Flip);
         }
         ConvPc::Flip => {
             // The maple tree store (kvm_gmem_set_attributes' point of effect).
@@ -763,16 +766,16 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 if store_after_end(cfg) {
                     next_batch(cfg, st, k, to);
                 } else {
-                    st.conv[k].pc = ConvPc::InvEnd;
+                    st.conv[k].pc.set(ConvPc::InvEnd);
                 }
                 return true;
             }
-            st.conv[k].pc = if merge_after_flip(cfg, st) {
+            st.conv[k].pc.set(if merge_after_flip(cfg, st) {
                 st.gigantic[0].structure = Structure::Merging;
                 ConvPc::MergeFreeze(0)
             } else {
                 ConvPc::InvEnd
-            };
+            });
         }
         ConvPc::MergeFreeze(i) => {
             let s = sub_slot(i as usize);
@@ -787,19 +790,19 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 return false;
             }
             let end = mm::gig_range(cfg, st.conv[k].batch as usize).1;
-            st.conv[k].pc = if (i as usize + 1) < end {
+            st.conv[k].pc.set(if (i as usize + 1) < end {
                 ConvPc::MergeFreeze(i + 1)
             } else {
                 ConvPc::MergeFold
-            };
+            });
         }
         ConvPc::MergeFold => {
             fold_subfolios(cfg, st, st.conv[k].batch as usize);
-            st.conv[k].pc = if hugetlb {
+            st.conv[k].pc.set(if hugetlb {
                 ConvPc::Flip
             } else {
                 ConvPc::InvEnd
-            };
+            });
         }
         ConvPc::InvEnd => {
             // kvm_gmem_invalidate_end(): mmu_invalidate_seq++ and
@@ -814,7 +817,8 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 } else if store_after_end(cfg) {
                     // The branch: kvm_gmem_restructure(), then
                     // mas_store_prealloc(), after the window closed.
-                    st.conv[k].pc = restructure(cfg, st, k, to).unwrap_or(ConvPc::Flip);
+                    let next = restructure(cfg, st, k, to).unwrap_or(ConvPc::Flip);
+                    st.conv[k].pc.set(next);
                 } else {
                     next_batch(cfg, st, k, to);
                 }
@@ -846,7 +850,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 }
                 st.conv[k].excl = None;
             }
-            st.conv[k].pc = ConvPc::Flip;
+            st.conv[k].pc.set(ConvPc::Flip);
         }
     }
     true
@@ -953,6 +957,6 @@ fn excl_pin(cfg: &Config, st: &mut State, k: usize) -> bool {
         fm.refcount += (GUP_PIN_COUNTING_BIAS + GUP_PIN_EXCLUSIVE_BIAS) as i32;
     }
     st.conv[k].excl = Some(s);
-    st.conv[k].pc = ConvPc::Flip;
+    st.conv[k].pc.set(ConvPc::Flip);
     true
 }

@@ -30,11 +30,11 @@ fn current(cfg: &Config, st: &State, vm: usize) -> Option<GuestOp> {
 }
 
 pub fn can_start(cfg: &Config, st: &State, vm: usize) -> bool {
-    st.guests[vm].pc == GuestPc::Idle && current(cfg, st, vm).is_some()
+    st.guests[vm].pc.get() == GuestPc::Idle && current(cfg, st, vm).is_some()
 }
 
 pub fn in_flight(st: &State, vm: usize) -> bool {
-    st.guests[vm].pc != GuestPc::Idle
+    st.guests[vm].pc.get() != GuestPc::Idle
 }
 
 /// Does VM `vm` have a vCPU in this configuration?
@@ -43,7 +43,7 @@ pub fn has_vcpu(cfg: &Config, vm: usize) -> bool {
 }
 
 fn done(st: &mut State, vm: usize) {
-    st.guests[vm].pc = GuestPc::Idle;
+    st.guests[vm].pc.set(GuestPc::Idle);
     st.guests[vm].op += 1;
 }
 
@@ -81,7 +81,7 @@ pub fn start(cfg: &Config, st: &mut State, vm: usize) {
         access(st, s, i, op.access);
         return done(st, vm);
     }
-    st.guests[vm].pc = first(cfg);
+    st.guests[vm].pc.set(first(cfg));
 }
 
 /// The pages an invalidation in progress covers in VM `vm`, one bit per
@@ -103,26 +103,26 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
     };
     let i = op.page as usize;
     let bug = cfg.has(Bug::GuestCheckBeforeSeq);
-    match st.guests[vm].pc {
+    match st.guests[vm].pc.get() {
         GuestPc::Idle => return false,
         GuestPc::Snapshot => {
             st.guests[vm].seq_stale = false;
-            st.guests[vm].pc = if bug {
+            st.guests[vm].pc.set(if bug {
                 GuestPc::GetPfn
             } else {
                 GuestPc::CheckAttr
-            };
+            });
         }
         GuestPc::CheckAttr => {
             if st.pages[i].attr() != op.access {
                 // KVM_EXIT_MEMORY_FAULT: userspace must convert first.
                 done(st, vm);
             } else {
-                st.guests[vm].pc = if bug {
+                st.guests[vm].pc.set(if bug {
                     GuestPc::Snapshot
                 } else {
                     GuestPc::GetPfn
-                };
+                });
             }
         }
         GuestPc::GetPfn => {
@@ -148,7 +148,7 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
                 // Design hugetlb: __maybe_split_fresh_folio() under the
                 // shared lock (held across the split: `tid`'s reader bit).
                 st.invalidate_lock.readers |= 1 << tid(vm);
-                st.guests[vm].pc = GuestPc::FreshSplit(g as u8);
+                st.guests[vm].pc.set(GuestPc::FreshSplit(g as u8));
                 return true;
             }
             match got {
@@ -163,7 +163,7 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
                         st.folio_mut(s).hw_private |= 1 << (i - first);
                     }
                     // folio_unlock(); folio_put(): no reference survives.
-                    st.guests[vm].pc = GuestPc::Install(s);
+                    st.guests[vm].pc.set(GuestPc::Install(s));
                 }
                 None => done(st, vm),
             }
@@ -178,7 +178,7 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
             if st.pages[i].private && converter::arch_converts(cfg) {
                 st.folio_mut(s).hw_private |= 1;
             }
-            st.guests[vm].pc = GuestPc::Install(s);
+            st.guests[vm].pc.set(GuestPc::Install(s));
         }
         GuestPc::Install(s) => {
             // Under mmu_lock: retry if an invalidation is in progress for the
@@ -186,7 +186,7 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
             // install_no_retry installs without looking.
             let stale = st.guests[vm].seq_stale || invalidation_covers(cfg, st, vm, i);
             if stale && !cfg.has(Bug::InstallNoRetry) {
-                st.guests[vm].pc = first(cfg);
+                st.guests[vm].pc.set(first(cfg));
                 return true;
             }
             if cfg.design == Design::Hugetlb {

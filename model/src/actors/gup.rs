@@ -50,11 +50,11 @@ fn release(cfg: &Config, st: &mut State, s: Slot, kind: PinKind) {
 }
 
 pub fn can_start(cfg: &Config, st: &State, k: usize) -> bool {
-    st.pinners[k].pc == PinPc::Idle && k < cfg.pinners.len()
+    st.pinners[k].pc.get() == PinPc::Idle && k < cfg.pinners.len()
 }
 
 pub fn in_flight(cfg: &Config, st: &State, k: usize) -> bool {
-    match st.pinners[k].pc {
+    match st.pinners[k].pc.get() {
         PinPc::Idle | PinPc::Finished => false,
         // A pin (or IOMMU mapping) held forever is never released: no step left.
         PinPc::Accessed(_) | PinPc::PfnAccessed(_) => !cfg_of(cfg, k).hold_forever,
@@ -63,11 +63,11 @@ pub fn in_flight(cfg: &Config, st: &State, k: usize) -> bool {
 }
 
 fn finish(cfg: &Config, st: &mut State, k: usize) {
-    st.pinners[k].pc = if cfg_of(cfg, k).repeat {
+    st.pinners[k].pc.set(if cfg_of(cfg, k).repeat {
         PinPc::Idle
     } else {
         PinPc::Finished
-    };
+    });
 }
 
 /// pin_user_pages()/get_user_pages() is called.
@@ -86,11 +86,13 @@ pub fn start(cfg: &Config, st: &mut State, k: usize) {
         // a VM_PFNMAP VMA it falls back to follow_fault_pfn()
         // (drivers/vfio/vfio_iommu_type1.c). A no_direct_map VMA is not
         // VM_PFNMAP: -EFAULT.
-        st.pinners[k].pc = if pc.vfio && !st.closed && cfg.design == Design::Pfnmap {
-            PinPc::PfnFollow
-        } else {
-            PinPc::Finished
-        };
+        st.pinners[k]
+            .pc
+            .set(if pc.vfio && !st.closed && cfg.design == Design::Pfnmap {
+                PinPc::PfnFollow
+            } else {
+                PinPc::Finished
+            });
         return;
     }
     if cfg.design == Design::ExclusivePin {
@@ -101,11 +103,13 @@ pub fn start(cfg: &Config, st: &mut State, k: usize) {
     // (docs/kernel.md#gup-longterm): slow GUP
     // allows long-term writable pins of guest_memfd (no dirty tracking
     // needed) and its folios are long-term pinnable without migration.
-    st.pinners[k].pc = if pc.path == GupPath::Fast && pc.kind != PinKind::Longterm {
-        PinPc::FastReadPte
-    } else {
-        PinPc::SlowFollow
-    };
+    st.pinners[k].pc.set(
+        if pc.path == GupPath::Fast && pc.kind != PinKind::Longterm {
+            PinPc::FastReadPte
+        } else {
+            PinPc::SlowFollow
+        },
+    );
 }
 
 /// RFC semantics for a normal pin: back off if exclusive, add, re-check.
@@ -124,14 +128,14 @@ fn excl_start(cfg: &Config, st: &mut State, k: usize) {
     }
     if pc.kind == PinKind::Get {
         grab(st, s, pc.kind, false);
-        st.pinners[k].pc = PinPc::Held(s);
+        st.pinners[k].pc.set(PinPc::Held(s));
         return;
     }
     if exclusive_set(st, s) {
         return finish(cfg, st, k);
     }
     grab(st, s, pc.kind, false);
-    st.pinners[k].pc = PinPc::ExclRecheck(s);
+    st.pinners[k].pc.set(PinPc::ExclRecheck(s));
 }
 
 pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
@@ -140,11 +144,11 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
     let pbit = 1u8 << pc.proc;
     let pte_maps =
         |st: &State, s: Slot| st.pages[i].ptes & pbit != 0 && st.pages[i].folio == Some(s);
-    match st.pinners[k].pc {
+    match st.pinners[k].pc.get() {
         PinPc::Idle | PinPc::Finished => return false,
         PinPc::FastReadPte => {
             // Lockless PTE read with interrupts off.
-            st.pinners[k].pc = match st.pages[i].folio {
+            st.pinners[k].pc.set(match st.pages[i].folio {
                 // BUG gup_fast_recheck_before_add: the re-read moves before
                 // the increment, so nothing orders the increment after the
                 // converter's unmap.
@@ -155,22 +159,23 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 }
                 Some(s) if st.pages[i].ptes & pbit != 0 => PinPc::FastTryAdd(s),
                 _ => PinPc::SlowFollow,
-            };
+            });
         }
         PinPc::FastRecheckEarly(s) => {
-            st.pinners[k].pc = if pte_maps(st, s) {
+            st.pinners[k].pc.set(if pte_maps(st, s) {
                 PinPc::FastTryAdd(s)
             } else {
                 PinPc::SlowFollow
-            };
+            });
         }
         PinPc::FastTryAdd(s) => {
-            st.pinners[k].pc = match grab(st, s, pc.kind, true) {
+            let next = match grab(st, s, pc.kind, true) {
                 false => PinPc::SlowFollow,
                 // The buggy order already re-read the PTE: keep the reference.
                 true if cfg.has(Bug::GupFastRecheckBeforeAdd) => PinPc::Held(s),
                 true => PinPc::FastRecheck(s),
             };
+            st.pinners[k].pc.set(next);
         }
         PinPc::FastRecheck(s) => {
             // "Adjust the pincount before re-checking the PTE": if the PTE
@@ -181,10 +186,10 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             // BUG gup_fast_no_recheck keeps the reference without re-reading
             // the PTE in gup_fast_pte_range() (docs/kernel.md#gup-fast).
             if cfg.has(Bug::GupFastNoRecheck) || pte_maps(st, s) {
-                st.pinners[k].pc = PinPc::Held(s);
+                st.pinners[k].pc.set(PinPc::Held(s));
             } else {
                 release(cfg, st, s, pc.kind);
-                st.pinners[k].pc = PinPc::SlowFollow;
+                st.pinners[k].pc.set(PinPc::SlowFollow);
             }
         }
         PinPc::SlowFollow => {
@@ -194,18 +199,20 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 finish(cfg, st, k);
             } else if let Some(s) = st.pages[i].folio.filter(|&s| pte_maps(st, s)) {
                 grab(st, s, pc.kind, false);
-                st.pinners[k].pc = PinPc::Held(s);
+                st.pinners[k].pc.set(PinPc::Held(s));
             } else {
-                st.pinners[k].pc = PinPc::SlowFault(FaultPc::LockInv);
+                st.pinners[k].pc.set(PinPc::SlowFault(FaultPc::LockInv));
             }
         }
         PinPc::SlowFault(fpc) => match fault_step(cfg, st, 3 + k as u8, pc.proc, i, fpc) {
             Fault::Blocked => return false,
-            Fault::Next(fpc) => st.pinners[k].pc = PinPc::SlowFault(fpc),
+            Fault::Next(fpc) => st.pinners[k].pc.set(PinPc::SlowFault(fpc)),
             // The fault installed the PTE; GUP retries follow_page_pte(),
             // VFIO's follow_fault_pfn() its follow_pfnmap_start().
-            Fault::Installed(_) if cfg.design.refuses_gup() => st.pinners[k].pc = PinPc::PfnFollow,
-            Fault::Installed(_) => st.pinners[k].pc = PinPc::SlowFollow,
+            Fault::Installed(_) if cfg.design.refuses_gup() => {
+                st.pinners[k].pc.set(PinPc::PfnFollow)
+            }
+            Fault::Installed(_) => st.pinners[k].pc.set(PinPc::SlowFollow),
             // The page is private: GUP fails with EFAULT.
             Fault::Sigbus => finish(cfg, st, k),
         },
@@ -214,7 +221,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 release(cfg, st, s, pc.kind);
                 finish(cfg, st, k);
             } else {
-                st.pinners[k].pc = PinPc::Held(s);
+                st.pinners[k].pc.set(PinPc::Held(s));
             }
         }
         PinPc::Held(s) => {
@@ -226,7 +233,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 write: true,
                 guest_type: None,
             });
-            st.pinners[k].pc = PinPc::Accessed(s);
+            st.pinners[k].pc.set(PinPc::Accessed(s));
         }
         PinPc::Accessed(s) => {
             if pc.hold_forever {
@@ -250,12 +257,12 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 // (or reserved ones) gets through, with no reference and no
                 // notifier: the IOMMU mapping outlives any unmap.
                 if cfg.reserved_pfns {
-                    st.pinners[k].pc = PinPc::PfnMapped(s);
+                    st.pinners[k].pc.set(PinPc::PfnMapped(s));
                 } else {
                     finish(cfg, st, k);
                 }
             } else {
-                st.pinners[k].pc = PinPc::SlowFault(FaultPc::LockInv);
+                st.pinners[k].pc.set(PinPc::SlowFault(FaultPc::LockInv));
             }
         }
         PinPc::PfnMapped(s) => {
@@ -269,7 +276,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 write: true,
                 guest_type: None,
             });
-            st.pinners[k].pc = PinPc::PfnAccessed(s);
+            st.pinners[k].pc.set(PinPc::PfnAccessed(s));
         }
         PinPc::PfnAccessed(_) => {
             // VFIO_IOMMU_UNMAP_DMA: nothing to put (no reference was taken).

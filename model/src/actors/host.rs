@@ -141,11 +141,11 @@ fn script(cfg: &Config, p: usize) -> &[HostOp] {
 }
 
 pub fn can_start(cfg: &Config, st: &State, p: usize) -> bool {
-    st.procs[p].pc == ProcPc::Idle && (st.procs[p].op as usize) < script(cfg, p).len()
+    st.procs[p].pc.get() == ProcPc::Idle && (st.procs[p].op as usize) < script(cfg, p).len()
 }
 
 pub fn in_flight(st: &State, p: usize) -> bool {
-    st.procs[p].pc != ProcPc::Idle
+    st.procs[p].pc.get() != ProcPc::Idle
 }
 
 fn access(st: &mut State, p: usize, s: Slot, i: usize, write: bool) {
@@ -159,7 +159,7 @@ fn access(st: &mut State, p: usize, s: Slot, i: usize, write: bool) {
 }
 
 fn done(st: &mut State, p: usize) {
-    st.procs[p].pc = ProcPc::Idle;
+    st.procs[p].pc.set(ProcPc::Idle);
     st.procs[p].op += 1;
 }
 
@@ -206,13 +206,13 @@ pub fn start(cfg: &Config, st: &mut State, p: usize) {
                 }
                 return done(st, p);
             }
-            st.procs[p].pc = ProcPc::Fault(FaultPc::LockInv);
+            st.procs[p].pc.set(ProcPc::Fault(FaultPc::LockInv));
         }
     }
 }
 
 pub fn step(cfg: &Config, st: &mut State, p: usize) -> bool {
-    let ProcPc::Fault(pc) = st.procs[p].pc else {
+    let ProcPc::Fault(pc) = st.procs[p].pc.get() else {
         return false;
     };
     let op = script(cfg, p)[st.procs[p].op as usize];
@@ -220,7 +220,7 @@ pub fn step(cfg: &Config, st: &mut State, p: usize) -> bool {
     let tid = 1 + p as u8;
     match fault_step(cfg, st, tid, p as u8, i, pc) {
         Fault::Blocked => return false,
-        Fault::Next(pc) => st.procs[p].pc = ProcPc::Fault(pc),
+        Fault::Next(pc) => st.procs[p].pc.set(ProcPc::Fault(pc)),
         Fault::Installed(s) => {
             // The faulting instruction is restarted and completes.
             access(st, p, s, i, matches!(op, HostOp::Write { .. }));

@@ -14,11 +14,11 @@ use crate::mm;
 use crate::state::*;
 
 pub fn can_start(cfg: &Config, st: &State) -> bool {
-    cfg.memory_failure.is_some() && st.mf == MfPc::Idle
+    cfg.memory_failure.is_some() && st.mf.get() == MfPc::Idle
 }
 
 pub fn in_flight(st: &State) -> bool {
-    matches!(st.mf, MfPc::ErrorFolio(_))
+    matches!(st.mf.get(), MfPc::ErrorFolio(_))
 }
 
 /// The hardware reports an uncorrectable error on the page: `PG_hwpoison` is
@@ -31,7 +31,7 @@ pub fn in_flight(st: &State) -> bool {
 /// implementation does (`GuestMemFd::memory_failure`).
 pub fn start(cfg: &Config, st: &mut State) {
     let i = cfg.memory_failure.expect("can_start checked") as usize;
-    st.mf = match st.pages[i].folio {
+    let next = match st.pages[i].folio {
         Some(s) => {
             st.folio_mut(s).poisoned = true;
             for j in 0..cfg.pages as usize {
@@ -43,13 +43,14 @@ pub fn start(cfg: &Config, st: &mut State) {
         }
         None => MfPc::Finished,
     };
+    st.mf.set(next);
 }
 
 /// `kvm_gmem_error_folio()`: under the shared invalidate lock, zap every
 /// stage-2 entry of the folio's pages in every bound VM, then
 /// `kvm_gmem_invalidate_end()` bumps each VM's `mmu_invalidate_seq`.
 pub fn step(cfg: &Config, st: &mut State) -> bool {
-    let MfPc::ErrorFolio(s) = st.mf else {
+    let MfPc::ErrorFolio(s) = st.mf.get() else {
         return false;
     };
     if !st.invalidate_lock.can_read() {
@@ -62,7 +63,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         }
     }
     mm::bump_seq(st, vms);
-    st.mf = MfPc::Finished;
+    st.mf.set(MfPc::Finished);
     true
 }
 
@@ -84,7 +85,7 @@ mod tests {
         let i = m.cfg.memory_failure.unwrap() as usize;
         let mut seen = 0;
         for st in m.bfs_states(20_000) {
-            let (Some(s), MfPc::Idle) = (st.pages[i].folio, st.mf) else {
+            let (Some(s), MfPc::Idle) = (st.pages[i].folio, st.mf.get()) else {
                 continue;
             };
             if st.pages[i].ptes == 0 {

@@ -19,11 +19,11 @@ use crate::state::*;
 const ME: u8 = 8;
 
 pub fn can_start(cfg: &Config, st: &State) -> bool {
-    cfg.populate.is_some() && st.populate.pc == PopPc::Idle
+    cfg.populate.is_some() && st.populate.pc.get() == PopPc::Idle
 }
 
 pub fn in_flight(st: &State) -> bool {
-    !matches!(st.populate.pc, PopPc::Idle | PopPc::Finished)
+    !matches!(st.populate.pc.get(), PopPc::Idle | PopPc::Finished)
 }
 
 /// kvm_gmem_populate() is called. Its source GUP fails at once where GUP
@@ -31,21 +31,23 @@ pub fn in_flight(st: &State) -> bool {
 /// AS_NO_DIRECT_MAP: check_vma_flags() -> -EFAULT, as for every pinner in
 /// `gup::start`) or the file is closed: nothing is locked or copied.
 pub fn start(cfg: &Config, st: &mut State) {
-    st.populate.pc = if cfg.design.refuses_gup() || st.closed {
-        PopPc::Finished
-    } else if cfg.has(Bug::PopulateLockOrder) {
-        PopPc::Lock
-    } else {
-        PopPc::SrcGup
-    };
+    st.populate
+        .pc
+        .set(if cfg.design.refuses_gup() || st.closed {
+            PopPc::Finished
+        } else if cfg.has(Bug::PopulateLockOrder) {
+            PopPc::Lock
+        } else {
+            PopPc::SrcGup
+        });
 }
 
 fn after_src(st: &mut State) {
-    st.populate.pc = if st.populate.holds_lock {
+    st.populate.pc.set(if st.populate.holds_lock {
         PopPc::Copy
     } else {
         PopPc::Lock
-    };
+    });
 }
 
 fn fail(cfg: &Config, st: &mut State) {
@@ -56,13 +58,13 @@ fn fail(cfg: &Config, st: &mut State) {
     if let Some(s) = st.populate.src.take() {
         mm::put(cfg, st, s, 1);
     }
-    st.populate.pc = PopPc::Finished;
+    st.populate.pc.set(PopPc::Finished);
 }
 
 pub fn step(cfg: &Config, st: &mut State) -> bool {
     let Some(p) = cfg.populate else { return false };
     let (src, dst) = (p.src as usize, p.dst as usize);
-    match st.populate.pc {
+    match st.populate.pc.get() {
         PopPc::Idle | PopPc::Finished => return false,
         PopPc::SrcGup => {
             // get_user_pages() of the source, as slow GUP: a mapped page is
@@ -75,13 +77,13 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     st.populate.src = Some(s);
                     after_src(st);
                 }
-                _ => st.populate.pc = PopPc::SrcFault(FaultPc::LockInv),
+                _ => st.populate.pc.set(PopPc::SrcFault(FaultPc::LockInv)),
             }
         }
         PopPc::SrcFault(fpc) => match host::fault_step(cfg, st, ME, 0, src, fpc) {
             Fault::Blocked => return false,
-            Fault::Next(fpc) => st.populate.pc = PopPc::SrcFault(fpc),
-            Fault::Installed(_) => st.populate.pc = PopPc::SrcGup,
+            Fault::Next(fpc) => st.populate.pc.set(PopPc::SrcFault(fpc)),
+            Fault::Installed(_) => st.populate.pc.set(PopPc::SrcGup),
             // The source is private (SIGBUS): GUP fails -EFAULT.
             Fault::Sigbus => fail(cfg, st),
         },
@@ -96,11 +98,11 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             }
             st.invalidate_lock.writer = Some(ME);
             st.populate.holds_lock = true;
-            st.populate.pc = if st.populate.src.is_some() {
+            st.populate.pc.set(if st.populate.src.is_some() {
                 PopPc::Copy
             } else {
                 PopPc::SrcGup
-            };
+            });
         }
         PopPc::Copy => {
             // The destination must be private (else -EINVAL); the copy is the
@@ -117,11 +119,11 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
 // ---- The speculative reference of a PFN walker ----
 
 pub fn spec_can_start(cfg: &Config, st: &State) -> bool {
-    cfg.speculative.is_some() && st.spec == SpecPc::Idle
+    cfg.speculative.is_some() && st.spec.get() == SpecPc::Idle
 }
 
 pub fn spec_in_flight(st: &State) -> bool {
-    matches!(st.spec, SpecPc::Held(_))
+    matches!(st.spec.get(), SpecPc::Held(_))
 }
 
 /// folio_try_get() on whatever folio backs the pfn now. Returns false when
@@ -133,23 +135,23 @@ pub fn spec_start(cfg: &Config, st: &mut State) -> bool {
     };
     let got = mm::folio_of_pfn(cfg, st, sc.page as usize).filter(|&s| mm::try_add(st, s, 1));
     match got {
-        Some(s) => st.spec = SpecPc::Held(s),
+        Some(s) => st.spec.set(SpecPc::Held(s)),
         None if sc.repeat => return false,
-        None => st.spec = SpecPc::Finished,
+        None => st.spec.set(SpecPc::Finished),
     }
     true
 }
 
 /// folio_put(): the walker never touched the data.
 pub fn spec_step(cfg: &Config, st: &mut State) -> bool {
-    let SpecPc::Held(s) = st.spec else {
+    let SpecPc::Held(s) = st.spec.get() else {
         return false;
     };
     mm::put(cfg, st, s, 1);
-    st.spec = match cfg.speculative {
+    st.spec.set(match cfg.speculative {
         Some(sc) if sc.repeat => SpecPc::Idle,
         _ => SpecPc::Finished,
-    };
+    });
     true
 }
 
@@ -173,8 +175,10 @@ mod tests {
             let m = GmemModel::new(cfg).expect("valid");
             let states = m.bfs_states(200_000);
             let held = states.iter().any(|s| s.populate.src.is_some());
-            let copied = states.iter().any(|s| s.populate.pc == PopPc::Copy);
-            let ended = states.iter().any(|s| s.populate.pc == PopPc::Finished);
+            let copied = states.iter().any(|s| s.populate.pc.get() == PopPc::Copy);
+            let ended = states
+                .iter()
+                .any(|s| s.populate.pc.get() == PopPc::Finished);
             // The source fault installs process 0's PTE, and GUP takes its
             // reference through it (no other actor maps page 1 here).
             let through_pte = states

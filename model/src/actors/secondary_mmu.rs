@@ -50,11 +50,11 @@ use invariants::Accessor;
 pub const TID: u8 = 14;
 
 pub fn can_start(cfg: &Config, st: &State) -> bool {
-    cfg.secondary_mmu.is_some() && st.dev.pc == DevPc::Idle
+    cfg.secondary_mmu.is_some() && st.dev.pc.get() == DevPc::Idle
 }
 
 pub fn in_flight(st: &State) -> bool {
-    !matches!(st.dev.pc, DevPc::Idle | DevPc::Finished)
+    !matches!(st.dev.pc.get(), DevPc::Idle | DevPc::Finished)
 }
 
 /// `mmu_interval_read_begin()`: snapshot the notifier sequence (the model
@@ -62,14 +62,14 @@ pub fn in_flight(st: &State) -> bool {
 /// is never one in progress to wait for here).
 fn read_begin(st: &mut State) {
     st.dev.seq_stale = false;
-    st.dev.pc = DevPc::ReadPte;
+    st.dev.pc.set(DevPc::ReadPte);
 }
 
 /// The driver mirrors the page (an ODP device fault, or a prefetch).
 pub fn start(st: &mut State) {
     if st.closed {
         // The mapping is gone: mmu_interval_notifier_insert() fails, nothing to mirror.
-        st.dev.pc = DevPc::Finished;
+        st.dev.pc.set(DevPc::Finished);
         return;
     }
     read_begin(st);
@@ -79,24 +79,24 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
     let d = cfg.secondary_mmu.expect("in_flight checked");
     let i = d.page as usize;
     let pbit = 1u8 << d.proc;
-    match st.dev.pc {
+    match st.dev.pc.get() {
         DevPc::Idle | DevPc::Finished => return false,
         DevPc::ReadPte => {
             // hmm_range_fault() under mmap_read_lock(): the pfn of a present
             // PTE, no reference taken.
-            st.dev.pc = match st.pages[i].folio {
+            st.dev.pc.set(match st.pages[i].folio {
                 _ if st.closed => DevPc::Finished,
                 Some(s) if st.pages[i].ptes & pbit != 0 => DevPc::Map(s),
                 _ => DevPc::Fault(FaultPc::LockInv),
-            };
+            });
         }
         DevPc::Fault(fpc) => match fault_step(cfg, st, TID, d.proc, i, fpc) {
             Fault::Blocked => return false,
-            Fault::Next(fpc) => st.dev.pc = DevPc::Fault(fpc),
+            Fault::Next(fpc) => st.dev.pc.set(DevPc::Fault(fpc)),
             // hmm_vma_fault() returns -EBUSY: the walk starts over.
-            Fault::Installed(_) => st.dev.pc = DevPc::ReadPte,
+            Fault::Installed(_) => st.dev.pc.set(DevPc::ReadPte),
             // The page is private: -EFAULT, the device access fails.
-            Fault::Sigbus => st.dev.pc = DevPc::Finished,
+            Fault::Sigbus => st.dev.pc.set(DevPc::Finished),
         },
         DevPc::Map(s) => {
             // take_lock(driver->update); mmu_interval_read_retry(). An
@@ -106,7 +106,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             if st.dev.seq_stale && !cfg.has(Bug::OdpNoRetry) {
                 read_begin(st);
             } else {
-                st.dev.pc = DevPc::Mapped(s);
+                st.dev.pc.set(DevPc::Mapped(s));
             }
         }
         DevPc::Mapped(s) => {
@@ -119,7 +119,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 write: true,
                 guest_type: None,
             });
-            st.dev.pc = DevPc::Finished;
+            st.dev.pc.set(DevPc::Finished);
         }
     }
     true

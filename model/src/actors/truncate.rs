@@ -49,7 +49,7 @@ fn vms(cfg: &Config, st: &State) -> u8 {
 /// bit per page.
 pub fn invalidation_mask(cfg: &Config, st: &State, vm: usize) -> u16 {
     let active = matches!(
-        st.trunc.pc,
+        st.trunc.pc.get(),
         TruncPc::Unmap
             | TruncPc::Check(_)
             | TruncPc::MergeFold
@@ -65,15 +65,15 @@ pub fn invalidation_mask(cfg: &Config, st: &State, vm: usize) -> u16 {
 }
 
 pub fn can_start(cfg: &Config, st: &State) -> bool {
-    st.trunc.pc == TruncPc::Idle && cfg.truncate.is_some()
+    st.trunc.pc.get() == TruncPc::Idle && cfg.truncate.is_some()
 }
 
 pub fn in_flight(st: &State) -> bool {
-    !matches!(st.trunc.pc, TruncPc::Idle | TruncPc::Finished)
+    !matches!(st.trunc.pc.get(), TruncPc::Idle | TruncPc::Finished)
 }
 
 pub fn start(st: &mut State) {
-    st.trunc.pc = TruncPc::Lock;
+    st.trunc.pc.set(TruncPc::Lock);
 }
 
 /// The gigantic page the punch merges (the first of its range).
@@ -91,25 +91,25 @@ fn split_present(cfg: &Config, st: &State) -> bool {
 pub fn step(cfg: &Config, st: &mut State) -> bool {
     let (lo, hi) = range(cfg);
     let close = matches!(cfg.truncate, Some(TruncOp::Close));
-    match st.trunc.pc {
+    match st.trunc.pc.get() {
         TruncPc::Idle | TruncPc::Finished => return false,
         TruncPc::Lock => {
             if !st.invalidate_lock.can_write() {
                 return false;
             }
             st.invalidate_lock.writer = Some(ME);
-            st.trunc.pc = match cfg.truncate {
+            st.trunc.pc.set(match cfg.truncate {
                 Some(TruncOp::Close) => TruncPc::Truncate,
                 Some(TruncOp::Release { .. }) => TruncPc::ReleaseVm,
                 _ => TruncPc::InvBegin,
-            };
+            });
         }
         TruncPc::ReleaseVm => {
             // kvm_gmem_release(): that VM's stage-2 entries of every type go
             // and its binding is cut; memory stays with the inode.
             let v = vms(cfg, st);
             mm::zap_stage2(st, v, 0, cfg.pages as usize, None);
-            st.trunc.pc = TruncPc::InvEnd;
+            st.trunc.pc.set(TruncPc::InvEnd);
         }
         TruncPc::InvBegin => {
             // kvm_gmem_invalidate_start(): zap stage-2 entries of every type
@@ -121,23 +121,23 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // huge leaves with it (the split's -ENOMEM is not modelled for
             // the punch).
             mm::zap_stage2(st, v, ilo, ihi, None);
-            st.trunc.pc = if split_present(cfg, st) {
+            st.trunc.pc.set(if split_present(cfg, st) {
                 TruncPc::Unmap
             } else {
                 TruncPc::Truncate
-            };
+            });
         }
         TruncPc::Unmap => {
             mm::unmap_mapping_pages(cfg, st, lo, hi);
             st.gigantic[punch_gig(cfg)].structure = Structure::Merging;
-            st.trunc.pc = if cfg.has(Bug::PunchMergeNoCheck) {
+            st.trunc.pc.set(if cfg.has(Bug::PunchMergeNoCheck) {
                 // BUG punch_merge_no_check: merge and truncate without making
                 // sure no subpage is still referenced (the 1G RFC v2's
                 // truncate_shared_while_pinned selftest expects -EAGAIN).
                 TruncPc::MergeFold
             } else {
                 TruncPc::Check(lo as u8)
-            };
+            });
         }
         TruncPc::Check(i) => {
             // The merge's guard: folio_ref_freeze() each subfolio at its
@@ -145,23 +145,23 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // fails the punch with -EAGAIN (RFC v2; test truncate_shared_while_pinned).
             let i = i as usize;
             if mm::freeze(st, sub_slot(i), 1) {
-                st.trunc.pc = if i + 1 < hi {
+                st.trunc.pc.set(if i + 1 < hi {
                     TruncPc::Check(i as u8 + 1)
                 } else {
                     TruncPc::MergeFold
-                };
+                });
             } else {
                 for j in lo..i {
                     mm::unfreeze(st, sub_slot(j), 1);
                 }
                 st.gigantic[punch_gig(cfg)].structure = Structure::Split;
                 st.trunc.result = Some(ConvResult::Eagain { error_index: i });
-                st.trunc.pc = TruncPc::InvEnd;
+                st.trunc.pc.set(TruncPc::InvEnd);
             }
         }
         TruncPc::MergeFold => {
             fold_subfolios(cfg, st, punch_gig(cfg));
-            st.trunc.pc = TruncPc::Truncate;
+            st.trunc.pc.set(TruncPc::Truncate);
         }
         TruncPc::Truncate => {
             // truncate_inode_pages_range() locks each folio before removing
@@ -201,7 +201,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 }
             }
             st.trunc.result = Some(ConvResult::Ok);
-            st.trunc.pc = TruncPc::InvEnd;
+            st.trunc.pc.set(TruncPc::InvEnd);
         }
         TruncPc::InvEnd => {
             let v = vms(cfg, st);
@@ -212,7 +212,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             if st.invalidate_lock.writer == Some(ME) {
                 st.invalidate_lock.writer = None;
             }
-            st.trunc.pc = TruncPc::Finished;
+            st.trunc.pc.set(TruncPc::Finished);
         }
     }
     true

@@ -327,7 +327,7 @@ pub fn relabel(st: &State, m: &Maps) -> State {
         } = *c;
         new_conv[m.convs[k] as usize] = Converter {
             op,
-            pc: conv_pc(m, pc),
+            pc: conv_pc(m, pc.get()).into(),
             result: result(m, res),
             before,
             after,
@@ -347,17 +347,19 @@ pub fn relabel(st: &State, m: &Maps) -> State {
     let mut new_procs = *procs;
     for (p, x) in procs.iter().enumerate() {
         let Proc { op, pc } = *x;
-        let pc = match pc {
+        let pc = match pc.get() {
             ProcPc::Idle => ProcPc::Idle,
             ProcPc::Fault(f) => ProcPc::Fault(fault(m, f)),
         };
-        new_procs[m.procs[p] as usize] = Proc { op, pc };
+        new_procs[m.procs[p] as usize] = Proc { op, pc: pc.into() };
     }
 
     let mut new_pinners = *pinners;
     for (k, x) in pinners.iter().enumerate() {
         let Pinner { pc } = *x;
-        new_pinners[m.pinners[k] as usize] = Pinner { pc: pin_pc(m, pc) };
+        new_pinners[m.pinners[k] as usize] = Pinner {
+            pc: pin_pc(m, pc.get()).into(),
+        };
     }
 
     let mut new_guests = *guests;
@@ -365,14 +367,14 @@ pub fn relabel(st: &State, m: &Maps) -> State {
         let Guest { op, pc, seq_stale } = *x;
         new_guests[m.vms[v] as usize] = Guest {
             op,
-            pc: guest_pc(m, pc),
+            pc: guest_pc(m, pc.get()).into(),
             seq_stale,
         };
     }
 
     let Truncator { pc, result: res } = *trunc;
     let trunc = Truncator {
-        pc: trunc_pc(m, pc),
+        pc: trunc_pc(m, pc.get()).into(),
         result: result(m, res),
     };
 
@@ -382,25 +384,28 @@ pub fn relabel(st: &State, m: &Maps) -> State {
         holds_lock,
     } = *populate;
     let populate = Populate {
-        pc: match pc {
+        pc: match pc.get() {
             PopPc::SrcFault(f) => PopPc::SrcFault(fault(m, f)),
             x @ (PopPc::Idle | PopPc::SrcGup | PopPc::Lock | PopPc::Copy | PopPc::Finished) => x,
-        },
+        }
+        .into(),
         src: src.map(|s| m.slot(s)),
         holds_lock,
     };
 
-    let spec = match *spec {
+    let spec = match spec.get() {
         SpecPc::Held(s) => SpecPc::Held(m.slot(s)),
         x @ (SpecPc::Idle | SpecPc::Finished) => x,
-    };
-    let mf = match *mf {
+    }
+    .into();
+    let mf = match mf.get() {
         MfPc::ErrorFolio(s) => MfPc::ErrorFolio(m.slot(s)),
         x @ (MfPc::Idle | MfPc::Finished) => x,
-    };
+    }
+    .into();
     let Device { pc, seq_stale } = *dev;
     let dev = Device {
-        pc: dev_pc(m, pc),
+        pc: dev_pc(m, pc.get()).into(),
         seq_stale,
     };
     let last_access = last_access.map(|a| {
@@ -478,17 +483,17 @@ pub fn slot_refs(st: &State, f: &mut impl FnMut(Slot)) {
     }
     for c in conv {
         c.excl.into_iter().for_each(&mut *f);
-        if let ConvPc::CopyOut(fp) = c.pc {
+        if let ConvPc::CopyOut(fp) = c.pc.get() {
             fault_slot(fp).into_iter().for_each(&mut *f);
         }
     }
     for p in procs {
-        if let ProcPc::Fault(fp) = p.pc {
+        if let ProcPc::Fault(fp) = p.pc.get() {
             fault_slot(fp).into_iter().for_each(&mut *f);
         }
     }
     for p in pinners {
-        let s = match p.pc {
+        let s = match p.pc.get() {
             PinPc::FastTryAdd(s)
             | PinPc::FastRecheck(s)
             | PinPc::FastRecheckEarly(s)
@@ -507,21 +512,21 @@ pub fn slot_refs(st: &State, f: &mut impl FnMut(Slot)) {
         s.into_iter().for_each(&mut *f);
     }
     for g in guests {
-        if let GuestPc::Install(s) = g.pc {
+        if let GuestPc::Install(s) = g.pc.get() {
             f(s);
         }
     }
-    if let PopPc::SrcFault(fp) = populate.pc {
+    if let PopPc::SrcFault(fp) = populate.pc.get() {
         fault_slot(fp).into_iter().for_each(&mut *f);
     }
     populate.src.into_iter().for_each(&mut *f);
-    if let SpecPc::Held(s) = spec {
-        f(*s);
+    if let SpecPc::Held(s) = spec.get() {
+        f(s);
     }
-    if let MfPc::ErrorFolio(s) = mf {
-        f(*s);
+    if let MfPc::ErrorFolio(s) = mf.get() {
+        f(s);
     }
-    let d = match dev.pc {
+    let d = match dev.pc.get() {
         DevPc::Fault(fp) => fault_slot(fp),
         DevPc::Map(s) | DevPc::Mapped(s) => Some(s),
         DevPc::Idle | DevPc::ReadPte | DevPc::Finished => None,

@@ -277,7 +277,7 @@ fn canon(m: &GmemModel, s: &State) -> String {
         )
         .unwrap();
     }
-    let (cpc, carg) = match s.conv[0].pc {
+    let (cpc, carg) = match s.conv[0].pc.get() {
         ConvPc::Idle => (0, 0),
         ConvPc::Lock => (1, 0),
         ConvPc::Unmap => (2, 0),
@@ -308,7 +308,7 @@ fn canon(m: &GmemModel, s: &State) -> String {
     .unwrap();
     o += " procs=";
     for p in &s.procs[..c.procs.len()] {
-        let (pc, sl) = match p.pc {
+        let (pc, sl) = match p.pc.get() {
             ProcPc::Idle => (0, 0),
             ProcPc::Fault(FaultPc::LockInv) => (1, 0),
             ProcPc::Fault(FaultPc::Lookup) => (2, 0),
@@ -319,7 +319,7 @@ fn canon(m: &GmemModel, s: &State) -> String {
     }
     o += " pins=";
     for k in &s.pinners[..c.pinners.len()] {
-        let (pc, sl) = match k.pc {
+        let (pc, sl) = match k.pc.get() {
             PinPc::Idle => (0, 0),
             PinPc::FastReadPte => (1, 0),
             PinPc::FastTryAdd(x) => (2, x),
