@@ -82,6 +82,41 @@ impl<T: Code + fmt::Debug> fmt::Debug for Coded<T> {
     }
 }
 
+/// `Page::folio`, a folio slot or none.
+impl Code for Option<Slot> {
+    #[inline(always)]
+    fn encode(self) -> [u8; 2] {
+        match self {
+            None => [0, 0],
+            Some(s) => [1, s],
+        }
+    }
+    #[inline(always)]
+    fn decode([t, a]: [u8; 2]) -> Self {
+        (t == 1).then_some(a)
+    }
+}
+
+/// A stage-2 entry, `Page::s2`.
+impl Code for S2 {
+    #[inline(always)]
+    fn encode(self) -> [u8; 2] {
+        match self {
+            S2::None => [0, 0],
+            S2::Shared(s) => [1, s],
+            S2::Private(s) => [2, s],
+        }
+    }
+    #[inline(always)]
+    fn decode([t, a]: [u8; 2]) -> Self {
+        match t {
+            1 => S2::Shared(a),
+            2 => S2::Private(a),
+            _ => S2::None,
+        }
+    }
+}
+
 impl Code for FaultPc {
     #[inline(always)]
     fn encode(self) -> [u8; 2] {

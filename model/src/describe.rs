@@ -473,7 +473,7 @@ fn fault_label(c: &crate::Config, f: FaultPc) -> String {
 pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
     let p = &st.pages[i];
     let mut s = (if p.private { "P" } else { "S" }).to_string();
-    if let Some(f) = p.folio {
+    if let Some(f) = p.folio.get() {
         let fo = st.folio(f);
         s.push_str(&format!(" f{f}:rc{}", fo.refcount));
         if fo.frozen {
@@ -490,13 +490,13 @@ pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
         } else {
             format!("vm{vm}")
         };
-        match e {
+        match e.get() {
             S2::None => {}
             S2::Shared(f) => s.push_str(&format!(" s2{who}:S(f{f})")),
             S2::Private(f) => s.push_str(&format!(" s2{who}:P(f{f})")),
         }
     }
-    if let Some(fo) = p.folio.map(|f| st.folio(f)) {
+    if let Some(fo) = p.folio.get().map(|f| st.folio(f)) {
         let bit = i - fo.index as usize;
         if fo.hw_private & (1 << bit) != 0 {
             s.push_str(" HW-PRIVATE");

@@ -61,7 +61,7 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
     );
     rec.insert(
         "page_folio".into(),
-        json!({ "#map": (0..n).map(|i| json!([int(i as i64), opt_slot(st.pages[i].folio)])).collect::<Vec<_>>() }),
+        json!({ "#map": (0..n).map(|i| json!([int(i as i64), opt_slot(st.pages[i].folio.get())])).collect::<Vec<_>>() }),
     );
     rec.insert(
         "host_ptes".into(),
@@ -76,7 +76,7 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
         };
         rec.insert(
             key,
-            json!({ "#map": (0..n).map(|i| json!([int(i as i64), match st.pages[i].s2[vm] {
+            json!({ "#map": (0..n).map(|i| json!([int(i as i64), match st.pages[i].s2[vm].get() {
                 S2::None => unit("None"),
                 S2::Shared(f) => tag("Shared", int(f as i64)),
                 S2::Private(f) => tag("Private", int(f as i64)),

@@ -199,7 +199,7 @@ pub fn folio_of_pfn(cfg: &Config, st: &State, i: usize) -> Option<Slot> {
             Structure::Split | Structure::Merging => Some(sub_slot(i)),
         }
     } else {
-        st.pages[i].folio
+        st.pages[i].folio.get()
     }
 }
 
@@ -207,7 +207,7 @@ pub fn folio_of_pfn(cfg: &Config, st: &State, i: usize) -> Option<Slot> {
 /// allocated (zeroed) if absent. `None` when nothing can be allocated (the
 /// file is closed, or the only gigantic page is still out of the pool).
 pub fn alloc(cfg: &Config, st: &mut State, i: usize) -> Option<Slot> {
-    if let Some(s) = st.pages[i].folio {
+    if let Some(s) = st.pages[i].folio.get() {
         return Some(s);
     }
     if st.closed {
@@ -237,7 +237,7 @@ pub fn alloc(cfg: &Config, st: &mut State, i: usize) -> Option<Slot> {
                     refcount: 1,
                     ..Folio::default()
                 };
-                st.pages[j].folio = Some(sub_slot(j));
+                st.pages[j].folio.set(Some(sub_slot(j)));
             }
         } else {
             // Design hugetlb: kvm_gmem_get_folio() adds the whole huge folio
@@ -257,10 +257,10 @@ pub fn alloc(cfg: &Config, st: &mut State, i: usize) -> Option<Slot> {
                 ..Folio::default()
             };
             for j in glo..ghi {
-                st.pages[j].folio = Some(w);
+                st.pages[j].folio.set(Some(w));
             }
         }
-        return st.pages[i].folio;
+        return st.pages[i].folio.get();
     }
     let slot = st
         .folios
@@ -283,10 +283,10 @@ pub fn alloc(cfg: &Config, st: &mut State, i: usize) -> Option<Slot> {
         let total = cfg.pages as i32;
         st.folio_mut(slot).refcount = total + lru as i32;
         for j in 0..n {
-            st.pages[j].folio = Some(slot);
+            st.pages[j].folio.set(Some(slot));
         }
     } else {
-        st.pages[i].folio = Some(slot);
+        st.pages[i].folio.set(Some(slot));
     }
     Some(slot)
 }
@@ -339,7 +339,7 @@ pub fn unmap_mapping_pages(cfg: &Config, st: &mut State, lo: usize, hi: usize) {
             continue;
         }
         st.pages[i].ptes = 0;
-        if let (Some(s), true) = (st.pages[i].folio, pte_holds_ref(cfg)) {
+        if let (Some(s), true) = (st.pages[i].folio.get(), pte_holds_ref(cfg)) {
             put(cfg, st, s, ptes.count_ones() as i32);
         }
     }
@@ -356,14 +356,14 @@ pub fn zap_stage2(st: &mut State, vms: u8, lo: usize, hi: usize, only: Option<in
             if vms & (1 << v) == 0 {
                 continue;
             }
-            let zap = match (*e, only) {
+            let zap = match (e.get(), only) {
                 (S2::None, _) => false,
                 (_, None) => true,
                 (S2::Shared(_), Some(a)) => a == invariants::Attr::Shared,
                 (S2::Private(_), Some(a)) => a == invariants::Attr::Private,
             };
             if zap {
-                *e = S2::None;
+                e.set(S2::None);
                 leaf |= p.s2_huge & (1 << v);
             }
         }
@@ -374,7 +374,7 @@ pub fn zap_stage2(st: &mut State, vms: u8, lo: usize, hi: usize, only: Option<in
             let q = &mut st.pages[i ^ 1];
             for v in 0..MAX_VMS_U8 {
                 if leaf & (1 << v) != 0 {
-                    q.s2[v as usize] = S2::None;
+                    q.s2[v as usize].set(S2::None);
                 }
             }
             q.s2_huge &= !leaf;
@@ -411,11 +411,11 @@ pub fn restage2(cfg: &Config, st: &mut State, g: usize) {
             continue;
         };
         for e in st.pages[i].s2.iter_mut() {
-            *e = match *e {
+            e.set(match e.get() {
                 S2::None => S2::None,
                 S2::Shared(_) => S2::Shared(s),
                 S2::Private(_) => S2::Private(s),
-            };
+            });
         }
     }
 }
@@ -449,7 +449,7 @@ pub fn split_gigantic(cfg: &Config, st: &mut State, g: usize) {
             poisoned,
             ..Folio::default()
         };
-        st.pages[j].folio = Some(sub_slot(j));
+        st.pages[j].folio.set(Some(sub_slot(j)));
     }
     st.gigantic[g].structure = Structure::Split;
     restage2(cfg, st, g);
@@ -458,17 +458,19 @@ pub fn split_gigantic(cfg: &Config, st: &mut State, g: usize) {
 /// Remove page `i`'s folio from the page cache (truncate/release): the page
 /// cache drops its reference(s); a folio still referenced is orphaned.
 pub fn remove_from_page_cache(cfg: &Config, st: &mut State, i: usize) {
-    let Some(s) = st.pages[i].folio else { return };
+    let Some(s) = st.pages[i].folio.get() else {
+        return;
+    };
     let f = *st.folio(s);
     if f.large {
         // A large folio leaves the page cache as a whole.
         for p in &mut st.pages[..cfg.pages as usize] {
-            if p.folio == Some(s) {
-                p.folio = None;
+            if p.folio.get() == Some(s) {
+                p.folio.set(None);
             }
         }
     } else {
-        st.pages[i].folio = None;
+        st.pages[i].folio.set(None);
     }
     st.folio_mut(s).state = FolioState::Orphaned;
     let nr = baseline(cfg, &f);
@@ -501,7 +503,7 @@ pub fn gigantic_unreferenced(cfg: &Config, st: &State, g: usize) -> bool {
 /// allocating page `i` takes a fresh huge folio? Returns that gigantic page.
 pub fn fresh_gigantic(cfg: &Config, st: &State, i: usize) -> Option<usize> {
     let g = gig_of(cfg, i);
-    (cfg.design == Design::Hugetlb && st.pages[i].folio.is_none() && st.gigantic[g].in_pool)
+    (cfg.design == Design::Hugetlb && st.pages[i].folio.get().is_none() && st.gigantic[g].in_pool)
         .then_some(g)
 }
 

@@ -67,11 +67,11 @@ pub enum S2 {
 pub struct Page {
     pub private: bool,
     /// The folio in the page cache at this index.
-    pub folio: Option<Slot>,
+    pub folio: Coded<Option<Slot>>,
     /// Bitmask of processes with a present PTE.
     pub ptes: u8,
     /// The KVM stage-2 entry of this index's gfn, per VM.
-    pub s2: [S2; MAX_VMS],
+    pub s2: [Coded<S2>; MAX_VMS],
     /// Design hugetlb: bit v set when VM v maps this gfn through a huge
     /// (gigantic-page-sized) private stage-2 leaf rather than a 4K one.
     pub s2_huge: u8,
@@ -473,7 +473,7 @@ impl std::fmt::Debug for State {
         writeln!(f, "pages:")?;
         for (i, p) in self.pages.iter().take(self.nr_pages as usize).enumerate() {
             write!(f, "  [{i}] {:?}", p.attr())?;
-            match p.folio {
+            match p.folio.get() {
                 Some(s) => write!(f, "  folio f{s}")?,
                 None => write!(f, "  no folio")?,
             }
@@ -485,7 +485,7 @@ impl std::fmt::Debug for State {
                 write!(f, "  PTE in {}", procs.join(","))?;
             }
             for (vm, e) in p.s2.iter().enumerate() {
-                match e {
+                match e.get() {
                     S2::None => {}
                     S2::Shared(s) => write!(f, "  vm{vm} stage-2 shared -> f{s}")?,
                     S2::Private(s) => write!(f, "  vm{vm} stage-2 private -> f{s}")?,
@@ -704,15 +704,10 @@ mod pack {
             s2,
             s2_huge: _,
         } = *p;
-        let f = slot(folio);
-        let e = |x: S2| match x {
-            S2::None => (0, 0),
-            S2::Shared(s) => (1, s),
-            S2::Private(s) => (2, s),
-        };
+        let f = folio.bytes();
         const _: () = assert!(MAX_VMS == 2, "fix the page layout");
-        let (t0, a0) = e(s2[0]);
-        let (t1, a1) = e(s2[1]);
+        let [t0, a0] = s2[0].bytes();
+        let [t1, a1] = s2[1].bytes();
         [private as u8, f[0], f[1], ptes, t0, a0, t1, a1]
     }
 
@@ -971,11 +966,19 @@ impl State {
     }
 }
 
+thread_local! {
+    /// The buffer every state of this thread packs into for its `Hash`:
+    /// a fresh one would be cleared on each of the millions of calls.
+    static PACKED: std::cell::RefCell<[u8; pack::MAX]> =
+        const { std::cell::RefCell::new([0; pack::MAX]) };
+}
+
 impl std::hash::Hash for State {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        let mut b = [0u8; pack::MAX];
-        let n = pack::state(self, &mut b);
-        h.write(&b[..n]);
+        PACKED.with_borrow_mut(|b| {
+            let n = pack::state(self, b);
+            h.write(&b[..n]);
+        })
     }
 }
 
@@ -1027,11 +1030,11 @@ mod tests {
         let mut variants = vec![base()];
         let edits: Vec<fn(&mut State)> = vec![
             |s| s.pages[0].private = true,
-            |s| s.pages[0].folio = Some(0),
+            |s| s.pages[0].folio.set(Some(0)),
             |s| s.pages[1].ptes = 1,
-            |s| s.pages[1].s2[0] = S2::Shared(0),
-            |s| s.pages[1].s2[0] = S2::Private(0),
-            |s| s.pages[1].s2[1] = S2::Shared(0),
+            |s| s.pages[1].s2[0].set(S2::Shared(0)),
+            |s| s.pages[1].s2[0].set(S2::Private(0)),
+            |s| s.pages[1].s2[1].set(S2::Shared(0)),
             |s| {
                 s.folios[0].state = FolioState::PageCache;
                 s.folios[0].hw_private = 1

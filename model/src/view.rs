@@ -63,7 +63,7 @@ impl Holders {
         let pages = &st.pages[..(cfg.pages as usize).min(MAX_PAGES)];
         if mm::pte_holds_ref(cfg) {
             for pg in pages {
-                if let Some(s) = pg.folio {
+                if let Some(s) = pg.folio.get() {
                     part!(s).ptes += pg.ptes.count_ones() as i32;
                 }
             }
@@ -138,7 +138,7 @@ impl Holders {
         for (pin, pc) in st.pinners.iter().zip(&cfg.pinners) {
             let i = pc.page as usize;
             if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc.get() {
-                if pages.get(i).is_some_and(|pg| pg.folio == Some(s)) {
+                if pages.get(i).is_some_and(|pg| pg.folio.get() == Some(s)) {
                     let v = &mut h.pages[i];
                     match pc.kind {
                         PinKind::Get => v.gets += 1,
@@ -151,14 +151,14 @@ impl Holders {
         // kvm_gmem_populate()'s GUP reference on its source page.
         if let (Some(p), Some(s)) = (cfg.populate, st.populate.src) {
             let i = p.src as usize;
-            if pages.get(i).is_some_and(|pg| pg.folio == Some(s)) {
+            if pages.get(i).is_some_and(|pg| pg.folio.get() == Some(s)) {
                 h.pages[i].gets += 1;
             }
         }
         for k in cfg.converters().map(usize::from) {
             if let Some(s) = st.conv[k].excl {
                 let i = converter::op(cfg, st, k).start as usize;
-                if pages.get(i).is_some_and(|pg| pg.folio == Some(s)) {
+                if pages.get(i).is_some_and(|pg| pg.folio.get() == Some(s)) {
                     h.pages[i].exclusive_pins += 1;
                 }
             }
@@ -253,13 +253,13 @@ impl<'a> View<'a> {
         let mut v = PageView {
             index: i,
             attr: pg.attr(),
-            folio: pg.folio.map(|s| s as FolioId),
+            folio: pg.folio.get().map(|s| s as FolioId),
             host_ptes: pg.ptes as u64,
             gets: 0,
             pins: 0,
             longterm_pins: 0,
             exclusive_pins: 0,
-            stage2: pg.s2.map(|e| match e {
+            stage2: pg.s2.map(|e| match e.get() {
                 S2::None => Stage2::None,
                 S2::Shared(s) => Stage2::Shared(s as FolioId),
                 S2::Private(s) => Stage2::Private(s as FolioId),
@@ -368,7 +368,9 @@ impl GmemView for View<'_> {
                 }
             }
             if gig.in_pool {
-                pooled += (glo..ghi).filter(|&i| st.pages[i].folio.is_some()).count() as i32;
+                pooled += (glo..ghi)
+                    .filter(|&i| st.pages[i].folio.get().is_some())
+                    .count() as i32;
             }
             f(&GiganticView {
                 id: g as u32,
@@ -618,7 +620,7 @@ mod tests {
         }
         if mm::pte_holds_ref(cfg) {
             p.ptes = (0..cfg.pages as usize)
-                .filter(|&i| st.pages[i].folio == Some(s))
+                .filter(|&i| st.pages[i].folio.get() == Some(s))
                 .map(|i| st.pages[i].ptes.count_ones() as i32)
                 .sum();
         }
@@ -684,7 +686,7 @@ mod tests {
                 continue;
             }
             if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc.get() {
-                if pg.folio == Some(s) {
+                if pg.folio.get() == Some(s) {
                     match pc.kind {
                         PinKind::Get => v[0] += 1,
                         PinKind::Pin => v[1] += 1,
@@ -694,13 +696,13 @@ mod tests {
             }
         }
         if let (Some(p), Some(s)) = (cfg.populate, st.populate.src) {
-            if p.src as usize == i && pg.folio == Some(s) {
+            if p.src as usize == i && pg.folio.get() == Some(s) {
                 v[0] += 1;
             }
         }
         for k in cfg.converters().map(usize::from) {
             if let Some(s) = st.conv[k].excl {
-                if pg.folio == Some(s) && converter::op(cfg, st, k).start as usize == i {
+                if pg.folio.get() == Some(s) && converter::op(cfg, st, k).start as usize == i {
                     v[3] += 1;
                 }
             }

@@ -235,7 +235,7 @@ fn copy_out(cfg: &Config, st: &mut State, k: usize, fpc: FaultPc) -> bool {
         .expect("copy-out only with attrs_arg_page") as usize;
     let r = st.conv[k].result.expect("copy-out carries the error");
     if fpc == FaultPc::LockInv && st.pages[i].ptes & 1 != 0 {
-        if let Some(s) = st.pages[i].folio {
+        if let Some(s) = st.pages[i].folio.get() {
             write_arg(st, s, i);
             returned(cfg, st, k, r);
             return true;
@@ -407,7 +407,7 @@ pub fn invalidated_vms(cfg: &Config, st: &State) -> u8 {
 
 /// Is folio `s` mapped by any host PTE (`folio_mapped()`)?
 fn folio_mapped(cfg: &Config, st: &State, s: Slot) -> bool {
-    (0..cfg.pages as usize).any(|j| st.pages[j].folio == Some(s) && st.pages[j].ptes != 0)
+    (0..cfg.pages as usize).any(|j| st.pages[j].folio.get() == Some(s) && st.pages[j].ptes != 0)
 }
 
 /// `folio_maybe_dma_pinned()`: a small folio's refcount carries the pin bias.
@@ -431,11 +431,11 @@ fn next_check(cfg: &Config, st: &State, k: usize, from: usize) -> Option<u8> {
     }
     (from.max(lo)..hi)
         .find(|&i| {
-            let Some(s) = st.pages[i].folio else {
+            let Some(s) = st.pages[i].folio.get() else {
                 return false;
             };
             // Skip pages whose folio an earlier page of the range already covers.
-            !(lo..i).any(|j| st.pages[j].folio == Some(s))
+            !(lo..i).any(|j| st.pages[j].folio.get() == Some(s))
         })
         .map(|i| i as u8)
 }
@@ -450,7 +450,7 @@ fn expected(cfg: &Config, st: &State, s: Slot) -> i32 {
         // leaves the window in which GUP-fast turns a PTE into a pin
         // (docs/kernel.md#conversion-check, #gup-fast).
         e += (0..cfg.pages as usize)
-            .filter(|&j| st.pages[j].folio == Some(s))
+            .filter(|&j| st.pages[j].folio.get() == Some(s))
             .map(|j| st.pages[j].ptes.count_ones() as i32)
             .sum::<i32>();
     }
@@ -533,7 +533,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             // Variant of design wait: wait for GUP references to drain while
             // the page is still mapped and faultable; new pins may keep coming.
             let i = i as usize;
-            if let Some(s) = st.pages[i].folio {
+            if let Some(s) = st.pages[i].folio.get() {
                 let ptes = st.pages[i].ptes.count_ones() as i32;
                 let f = st.folio(s);
                 if f.frozen || f.refcount != mm::baseline(cfg, f) + ptes {
@@ -583,7 +583,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
         }
         ConvPc::Check(i) => {
             let i = i as usize;
-            let busy = match st.pages[i].folio {
+            let busy = match st.pages[i].folio.get() {
                 // Only the partial_flip loop visits pages without a folio.
                 None => false,
                 Some(s) => {
@@ -598,6 +598,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 && !cfg.has(Bug::CheckBeforeUnmap)
                 && st.pages[i]
                     .folio
+                    .get()
                     .is_some_and(|s| maybe_dma_pinned(st, s) || folio_mapped(cfg, st, s));
             let busy = busy || busy_at_once;
             if !busy {
@@ -613,7 +614,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                     None => after_checks(cfg),
                 });
             } else if !busy_at_once
-                && st.pages[i].folio.is_some_and(|s| st.folio(s).lru)
+                && st.pages[i].folio.get().is_some_and(|s| st.folio(s).lru)
                 && !st.conv[k].drained
                 && !cfg.has(Bug::NoLruDrain)
             {
@@ -625,7 +626,10 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             } else {
                 // -EAGAIN, error_offset = max(start, folio->index) (design
                 // hugetlb: kvm_gmem_has_safe_refcount() sets folio->index).
-                let index = st.pages[i].folio.map_or(i, |s| st.folio(s).index as usize);
+                let index = st.pages[i]
+                    .folio
+                    .get()
+                    .map_or(i, |s| st.folio(s).index as usize);
                 let err = if hugetlb { index } else { index.max(lo) };
                 finish(cfg, st, k, ConvResult::Eagain { error_index: err });
             }
@@ -638,7 +642,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
         ConvPc::Wait(i) => {
             // Option (a): sleep until short-term references drain.
             let i = i as usize;
-            if let Some(s) = st.pages[i].folio {
+            if let Some(s) = st.pages[i].folio.get() {
                 if !at_baseline(cfg, st, s) {
                     if (lo..hi).any(|j| st.pages[j].ptes != 0) {
                         // A fault that passed the attribute check before the
@@ -716,7 +720,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             // range, under the exclusive lock (SNP: RMP entries back to the
             // hypervisor).
             for i in lo..hi {
-                if let Some(s) = st.pages[i].folio {
+                if let Some(s) = st.pages[i].folio.get() {
                     let first = st.folio(s).index as usize;
                     st.folio_mut(s).hw_private &= !(1u8 << (i - first));
                 }
@@ -900,7 +904,7 @@ pub fn fold_subfolios(cfg: &Config, st: &mut State, g: usize) {
             f.refcount -= 1;
         }
         f.state = FolioState::Gone;
-        st.pages[j].folio = Some(w);
+        st.pages[j].folio.set(Some(w));
     }
     let leftover = st.folio(w).refcount;
     *st.folio_mut(w) = Folio {

@@ -73,7 +73,7 @@ fn access(st: &mut State, s: Slot, i: usize, t: Attr) {
 pub fn start(cfg: &Config, st: &mut State, vm: usize) {
     let op = current(cfg, st, vm).expect("can_start checked");
     let i = op.page as usize;
-    let mapped = match (st.pages[i].s2[vm], op.access) {
+    let mapped = match (st.pages[i].s2[vm].get(), op.access) {
         (S2::Shared(s), Attr::Shared) | (S2::Private(s), Attr::Private) => Some(s),
         _ => None,
     };
@@ -138,6 +138,7 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
             }
             if st.pages[i]
                 .folio
+                .get()
                 .is_some_and(|s| mm::folio_locked(st, s) || st.folio(s).frozen)
             {
                 return false;
@@ -195,10 +196,10 @@ pub fn step(cfg: &Config, st: &mut State, vm: usize) -> bool {
                 done(st, vm);
                 return true;
             }
-            st.pages[i].s2[vm] = match op.access {
+            st.pages[i].s2[vm].set(match op.access {
                 Attr::Shared => S2::Shared(s),
                 Attr::Private => S2::Private(s),
-            };
+            });
             access(st, s, i, op.access);
             done(st, vm);
         }
@@ -246,14 +247,14 @@ fn install_hugetlb(cfg: &Config, st: &mut State, vm: usize, i: usize, s: Slot, t
     if huge {
         for j in glo..ghi {
             let e = pfn(st, j);
-            st.pages[j].s2[vm] = S2::Private(e);
+            st.pages[j].s2[vm].set(S2::Private(e));
             st.pages[j].s2_huge |= 1 << vm;
         }
     } else {
         let e = pfn(st, i);
-        st.pages[i].s2[vm] = match t {
+        st.pages[i].s2[vm].set(match t {
             Attr::Shared => S2::Shared(e),
             Attr::Private => S2::Private(e),
-        };
+        });
     }
 }

@@ -143,12 +143,12 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
     let i = pc.page as usize;
     let pbit = 1u8 << pc.proc;
     let pte_maps =
-        |st: &State, s: Slot| st.pages[i].ptes & pbit != 0 && st.pages[i].folio == Some(s);
+        |st: &State, s: Slot| st.pages[i].ptes & pbit != 0 && st.pages[i].folio.get() == Some(s);
     match st.pinners[k].pc.get() {
         PinPc::Idle | PinPc::Finished => return false,
         PinPc::FastReadPte => {
             // Lockless PTE read with interrupts off.
-            st.pinners[k].pc.set(match st.pages[i].folio {
+            st.pinners[k].pc.set(match st.pages[i].folio.get() {
                 // BUG gup_fast_recheck_before_add: the re-read moves before
                 // the increment, so nothing orders the increment after the
                 // converter's unmap.
@@ -197,7 +197,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             // the PTE cannot change between the check and the grab.
             if st.closed {
                 finish(cfg, st, k);
-            } else if let Some(s) = st.pages[i].folio.filter(|&s| pte_maps(st, s)) {
+            } else if let Some(s) = st.pages[i].folio.get().filter(|&s| pte_maps(st, s)) {
                 grab(st, s, pc.kind, false);
                 st.pinners[k].pc.set(PinPc::Held(s));
             } else {
@@ -248,7 +248,11 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             // fixup_user_fault() faults it in and the lookup repeats.
             if st.closed {
                 finish(cfg, st, k);
-            } else if let Some(s) = st.pages[i].folio.filter(|_| st.pages[i].ptes & pbit != 0) {
+            } else if let Some(s) = st.pages[i]
+                .folio
+                .get()
+                .filter(|_| st.pages[i].ptes & pbit != 0)
+            {
                 // vaddr_get_pfns(): `if (is_invalid_reserved_pfn(*pfn))` map
                 // it, else -EFAULT (drivers/vfio/vfio_iommu_type1.c, kept
                 // by lore:20250205231728.2527186-6-alex.williamson@redhat.com).

@@ -43,9 +43,13 @@ pub fn fault_step(cfg: &Config, st: &mut State, tid: u8, proc: u8, i: usize, pc:
             let fresh = mm::fresh_gigantic(cfg, st, i);
             let folio = if st.pages[i].private {
                 None
-            } else if st.pages[i].folio.is_some_and(|s| mm::folio_locked(st, s)) {
+            } else if st.pages[i]
+                .folio
+                .get()
+                .is_some_and(|s| mm::folio_locked(st, s))
+            {
                 return Fault::Blocked;
-            } else if st.pages[i].folio.is_some_and(|s| st.folio(s).frozen) {
+            } else if st.pages[i].folio.get().is_some_and(|s| st.folio(s).frozen) {
                 // filemap_lock_folio()'s folio_try_get() fails on a frozen
                 // folio (design hugetlb: another fault is splitting it) and
                 // the lookup retries.
@@ -109,7 +113,7 @@ pub fn fault_step(cfg: &Config, st: &mut State, tid: u8, proc: u8, i: usize, pc:
             // folio_unlock(). Truncation waits for the folio lock, so the
             // folio is still the page's; the re-check below only matters for
             // BUG fault_no_ref, where the folio can be freed meanwhile.
-            if st.pages[i].folio != Some(s) {
+            if st.pages[i].folio.get() != Some(s) {
                 if !cfg.has(Bug::FaultNoRef) {
                     mm::put(cfg, st, s, 1);
                 }
@@ -178,7 +182,7 @@ pub fn start(cfg: &Config, st: &mut State, p: usize) {
             mm::mmu_notifier_invalidate(cfg, st, pbit, i, i + 1);
             if st.pages[i].ptes & pbit != 0 {
                 st.pages[i].ptes &= !pbit;
-                if let (Some(s), true) = (st.pages[i].folio, mm::pte_holds_ref(cfg)) {
+                if let (Some(s), true) = (st.pages[i].folio.get(), mm::pte_holds_ref(cfg)) {
                     mm::put(cfg, st, s, 1);
                 }
             }
@@ -186,7 +190,7 @@ pub fn start(cfg: &Config, st: &mut State, p: usize) {
         }
         HostOp::Read { .. } | HostOp::Write { .. } => {
             let write = matches!(op, HostOp::Write { .. });
-            if let (true, Some(s)) = (st.pages[i].ptes & pbit != 0, st.pages[i].folio) {
+            if let (true, Some(s)) = (st.pages[i].ptes & pbit != 0, st.pages[i].folio.get()) {
                 if cfg.design == Design::ExclusivePin && st.pages[i].private {
                     // pKVM: the hypervisor removed the donated page from the
                     // host's stage-2; a user access faults recoverably.

@@ -31,11 +31,11 @@ pub fn in_flight(st: &State) -> bool {
 /// implementation does (`GuestMemFd::memory_failure`).
 pub fn start(cfg: &Config, st: &mut State) {
     let i = cfg.memory_failure.expect("can_start checked") as usize;
-    let next = match st.pages[i].folio {
+    let next = match st.pages[i].folio.get() {
         Some(s) => {
             st.folio_mut(s).poisoned = true;
             for j in 0..cfg.pages as usize {
-                if st.pages[j].folio == Some(s) && st.pages[j].ptes != 0 {
+                if st.pages[j].folio.get() == Some(s) && st.pages[j].ptes != 0 {
                     mm::unmap_mapping_pages(cfg, st, j, j + 1);
                 }
             }
@@ -58,7 +58,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
     }
     let vms = st.bound;
     for i in 0..cfg.pages as usize {
-        if st.pages[i].folio == Some(s) {
+        if st.pages[i].folio.get() == Some(s) {
             mm::zap_stage2(st, vms, i, i + 1, None);
         }
     }
@@ -85,7 +85,7 @@ mod tests {
         let i = m.cfg.memory_failure.unwrap() as usize;
         let mut seen = 0;
         for st in m.bfs_states(20_000) {
-            let (Some(s), MfPc::Idle) = (st.pages[i].folio, st.mf.get()) else {
+            let (Some(s), MfPc::Idle) = (st.pages[i].folio.get(), st.mf.get()) else {
                 continue;
             };
             if st.pages[i].ptes == 0 {

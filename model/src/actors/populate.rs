@@ -71,7 +71,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // grabbed under the PTE lock (follow_page_pte()); else
             // faultin_page() runs the fault path for process 0, which
             // installs the PTE, and GUP follows it again.
-            match st.pages[src].folio {
+            match st.pages[src].folio.get() {
                 Some(s) if st.pages[src].ptes & 1 != 0 => {
                     mm::get(st, s, 1);
                     st.populate.src = Some(s);

@@ -84,7 +84,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         DevPc::ReadPte => {
             // hmm_range_fault() under mmap_read_lock(): the pfn of a present
             // PTE, no reference taken.
-            st.dev.pc.set(match st.pages[i].folio {
+            st.dev.pc.set(match st.pages[i].folio.get() {
                 _ if st.closed => DevPc::Finished,
                 Some(s) if st.pages[i].ptes & pbit != 0 => DevPc::Map(s),
                 _ => DevPc::Fault(FaultPc::LockInv),

@@ -167,7 +167,12 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // truncate_inode_pages_range() locks each folio before removing
             // it: it waits for a fault that holds the folio lock until
             // finish_fault().
-            if (lo..hi).any(|i| st.pages[i].folio.is_some_and(|s| mm::folio_locked(st, s))) {
+            if (lo..hi).any(|i| {
+                st.pages[i]
+                    .folio
+                    .get()
+                    .is_some_and(|s| mm::folio_locked(st, s))
+            }) {
                 return false;
             }
             if close {
@@ -180,7 +185,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             // references; a referenced folio is orphaned, not freed.
             mm::unmap_mapping_pages(cfg, st, lo, hi);
             for i in lo..hi {
-                let partial_large = st.pages[i].folio.is_some_and(|s| {
+                let partial_large = st.pages[i].folio.get().is_some_and(|s| {
                     let f = st.folio(s);
                     let first = f.index as usize;
                     f.large && (first < lo || first + mm::baseline(cfg, f) as usize > hi)

@@ -7,6 +7,7 @@
 //! field or variant does not compile until it is placed here: either
 //! renamed, or named as carrying no index.
 
+use crate::coded::Coded;
 use crate::config::{MAX_CONVERTERS, MAX_PAGES, MAX_PINNERS, MAX_PROCS};
 use crate::state::*;
 use invariants::{Accessor, ConvResult, MAX_VMS};
@@ -256,13 +257,13 @@ pub fn relabel(st: &State, m: &Maps) -> State {
             s2: entries,
             s2_huge,
         } = *p;
-        let mut e = [S2::None; MAX_VMS];
+        let mut e = [Coded::new(S2::None); MAX_VMS];
         for (v, x) in entries.iter().enumerate() {
-            e[m.vms[v] as usize] = s2(m, *x);
+            e[m.vms[v] as usize].set(s2(m, x.get()));
         }
         new_pages[m.pages[i] as usize] = Page {
             private,
-            folio: folio.map(|s| m.slot(s)),
+            folio: folio.get().map(|s| m.slot(s)).into(),
             ptes: bits(ptes, &m.procs),
             s2: e,
             s2_huge: bits(s2_huge, &m.vms),
@@ -478,8 +479,8 @@ pub fn slot_refs(st: &State, f: &mut impl FnMut(Slot)) {
         S2::Shared(s) | S2::Private(s) => Some(s),
     };
     for p in pages.iter().take(*nr_pages as usize) {
-        p.folio.into_iter().for_each(&mut *f);
-        p.s2.iter().filter_map(|e| e2(*e)).for_each(&mut *f);
+        p.folio.get().into_iter().for_each(&mut *f);
+        p.s2.iter().filter_map(|e| e2(e.get())).for_each(&mut *f);
     }
     for c in conv {
         c.excl.into_iter().for_each(&mut *f);

@@ -259,7 +259,7 @@ fn canon(m: &GmemModel, s: &State) -> String {
     }
     o += " pf=";
     for i in 0..n {
-        write!(o, "{},", s.pages[i].folio.unwrap_or(255)).unwrap();
+        write!(o, "{},", s.pages[i].folio.get().unwrap_or(255)).unwrap();
     }
     o += " ptes=";
     for i in 0..n {
