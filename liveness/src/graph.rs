@@ -85,7 +85,7 @@ impl Index {
 
     fn new() -> Index {
         Index {
-            slots: vec![IndexSlot::default(); Self::MIN],
+            slots: search::table(Self::MIN, IndexSlot::default),
             len: 0,
         }
     }
@@ -136,7 +136,7 @@ impl Index {
     #[cold]
     fn grow(&mut self) {
         let n = 2 * self.slots.len();
-        let old = std::mem::replace(&mut self.slots, vec![IndexSlot::default(); n]);
+        let old = std::mem::replace(&mut self.slots, search::table(n, IndexSlot::default));
         for slot in old.into_iter().filter(|s| s.fp() != 0) {
             self.place(slot.fp(), slot.id);
         }
