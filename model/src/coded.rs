@@ -15,6 +15,7 @@
 //! program counters were stored this way.
 
 use crate::state::*;
+use invariants::ConvResult;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -82,7 +83,8 @@ impl<T: Code + fmt::Debug> fmt::Debug for Coded<T> {
     }
 }
 
-/// `Page::folio`, a folio slot or none.
+/// A folio slot or none (`Page::folio`, a converter's exclusive pin,
+/// populate's source), or the invalidate lock's writer.
 impl Code for Option<Slot> {
     #[inline(always)]
     fn encode(self) -> [u8; 2] {
@@ -94,6 +96,42 @@ impl Code for Option<Slot> {
     #[inline(always)]
     fn decode([t, a]: [u8; 2]) -> Self {
         (t == 1).then_some(a)
+    }
+}
+
+/// A converter's or the truncator's result. `error_index` is a page index
+/// of the file (at most `MAX_PAGES`), so one byte holds it.
+impl Code for Option<ConvResult> {
+    #[inline(always)]
+    fn encode(self) -> [u8; 2] {
+        let index = |i: usize| {
+            debug_assert!(i <= u8::MAX as usize, "error_index {i} beyond a byte");
+            i as u8
+        };
+        match self {
+            None => [0, 0],
+            Some(ConvResult::Ok) => [1, 0],
+            Some(ConvResult::Eagain { error_index }) => [2, index(error_index)],
+            Some(ConvResult::Einval) => [3, 0],
+            Some(ConvResult::Timeout) => [4, 0],
+            Some(ConvResult::Enomem { error_index }) => [5, index(error_index)],
+            Some(ConvResult::Efault) => [6, 0],
+            Some(ConvResult::Enotty) => [7, 0],
+        }
+    }
+    #[inline(always)]
+    fn decode([t, a]: [u8; 2]) -> Self {
+        let error_index = a as usize;
+        Some(match t {
+            1 => ConvResult::Ok,
+            2 => ConvResult::Eagain { error_index },
+            3 => ConvResult::Einval,
+            4 => ConvResult::Timeout,
+            5 => ConvResult::Enomem { error_index },
+            6 => ConvResult::Efault,
+            7 => ConvResult::Enotty,
+            _ => return None,
+        })
     }
 }
 

@@ -62,7 +62,7 @@ fn tid_name(t: u8) -> String {
 
 /// `free`, `held for write by converter`, `held for read by gup0, proc1`.
 pub fn lock_text(l: RwSem) -> String {
-    match (l.writer, l.readers) {
+    match (l.writer.get(), l.readers) {
         (Some(w), _) => format!("held for write by {}", tid_name(w)),
         (None, 0) => "free".into(),
         (None, r) => format!(
@@ -141,7 +141,7 @@ pub fn state_text(m: &GmemModel, st: &State) -> String {
     }
     let two = m.cfg.converters().count() > 1;
     for k in m.cfg.converters() {
-        if let Some(r) = st.conv[k as usize].result {
+        if let Some(r) = st.conv[k as usize].result.get() {
             out += &format!("{}last ioctl returned {}\n", who(two, k), result_text(r));
         }
     }
@@ -374,7 +374,7 @@ pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
 fn conv_step_label(c: &crate::Config, st: &State, k: usize) -> String {
     let cv = &st.conv[k];
     match cv.pc.get() {
-        ConvPc::Done if matches!(cv.result, Some(invariants::ConvResult::Enomem { .. })) => {
+        ConvPc::Done if matches!(cv.result.get(), Some(invariants::ConvResult::Enomem { .. })) => {
             "retry after ENOMEM".into()
         }
         ConvPc::Done => "retry after EAGAIN".into(),
@@ -578,22 +578,22 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
         if let (ConvPc::CopyOut(_), false, Some(r)) = (
             a.pc.get(),
             matches!(b.pc.get(), ConvPc::CopyOut(_)),
-            a.result,
+            a.result.get(),
         ) {
             v.push(format!(
                 "{}{}: copy error_offset to the user's struct next{}",
                 who(two, k),
                 result_text(r),
-                if after.invalidate_lock.writer == Some(converter::tid(k as usize)) {
+                if after.invalidate_lock.writer.get() == Some(converter::tid(k as usize)) {
                     ", invalidate_lock still held"
                 } else {
                     ""
                 }
             ));
         }
-        let returned =
-            a.pc.get() == ConvPc::Done && (b.pc.get() != ConvPc::Done || b.result != a.result);
-        if let (true, Some(r)) = (returned, a.result) {
+        let returned = a.pc.get() == ConvPc::Done
+            && (b.pc.get() != ConvPc::Done || b.result.get() != a.result.get());
+        if let (true, Some(r)) = (returned, a.result.get()) {
             v.push(format!("{}ioctl returns {}", who(two, k), result_text(r)));
         }
     }

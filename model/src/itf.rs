@@ -121,7 +121,7 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
     rec.insert(
         "invalidate_lock".into(),
         json!({
-            "writer": match l.writer { Some(w) => tag("Some", int(w as i64)), None => unit("None") },
+            "writer": match l.writer.get() { Some(w) => tag("Some", int(w as i64)), None => unit("None") },
             "readers": set_of_bits(l.readers),
         }),
     );
@@ -133,7 +133,7 @@ pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Val
             json!({
                 "op": int(cv.op as i64),
                 "pc": debug_variant(&format!("{:?}", cv.pc.get())),
-                "result": match cv.result {
+                "result": match cv.result.get() {
                     None => unit("None"),
                     Some(invariants::ConvResult::Eagain { error_index }) => tag("EAGAIN", int(error_index as i64)),
                     Some(invariants::ConvResult::Enomem { error_index }) => tag("ENOMEM", int(error_index as i64)),

@@ -382,7 +382,7 @@ impl SeqMachine {
         {
             return Ok(Outcome::Blocked);
         }
-        Ok(match self.st.conv[0].result {
+        Ok(match self.st.conv[0].result.get() {
             Some(ConvResult::Ok) => Outcome::Ok,
             Some(ConvResult::Eagain { error_index }) => Outcome::Eagain { error_index },
             Some(ConvResult::Einval) => Outcome::Einval,
@@ -417,7 +417,7 @@ impl SeqMachine {
         {
             return Ok(Outcome::Blocked);
         }
-        Ok(match self.st.trunc.result {
+        Ok(match self.st.trunc.result.get() {
             Some(ConvResult::Eagain { error_index }) => Outcome::Eagain { error_index },
             Some(ConvResult::Einval) => Outcome::Einval,
             _ => Outcome::Ok,

@@ -110,16 +110,16 @@ impl Default for Gigantic {
 /// An rw-semaphore: one writer or a set of readers (bitmask of thread ids).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RwSem {
-    pub writer: Option<u8>,
+    pub writer: Coded<Option<u8>>,
     pub readers: u16,
 }
 
 impl RwSem {
     pub fn can_read(&self) -> bool {
-        self.writer.is_none()
+        self.writer.get().is_none()
     }
     pub fn can_write(&self) -> bool {
-        self.writer.is_none() && self.readers == 0
+        self.writer.get().is_none() && self.readers == 0
     }
 }
 
@@ -184,7 +184,7 @@ pub struct Converter {
     /// Index of the current request in the script.
     pub op: u8,
     pub pc: Coded<ConvPc>,
-    pub result: Option<ConvResult>,
+    pub result: Coded<Option<ConvResult>>,
     /// Private bits of the range when the request was issued / returned.
     pub before: u8,
     pub after: u8,
@@ -193,7 +193,7 @@ pub struct Converter {
     /// lru_add_drain_all() already called in this attempt.
     pub drained: bool,
     /// Holds the exclusive pin on this page's folio (exclusive-pin RFC).
-    pub excl: Option<Slot>,
+    pub excl: Coded<Option<Slot>>,
     /// Design hugetlb: the gigantic page of the current batch
     /// (`__kvm_gmem_set_attributes()` converts one huge page per batch).
     pub batch: u8,
@@ -336,7 +336,7 @@ pub enum TruncPc {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Truncator {
     pub pc: Coded<TruncPc>,
-    pub result: Option<ConvResult>,
+    pub result: Coded<Option<ConvResult>>,
 }
 
 // ---- kvm_gmem_populate() ----
@@ -361,7 +361,7 @@ pub enum PopPc {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Populate {
     pub pc: Coded<PopPc>,
-    pub src: Option<Slot>,
+    pub src: Coded<Option<Slot>>,
     pub holds_lock: bool,
 }
 
@@ -535,7 +535,7 @@ impl std::fmt::Debug for State {
             }
         }
         let l = self.invalidate_lock;
-        match (l.writer, l.readers) {
+        match (l.writer.get(), l.readers) {
             (Some(w), _) => writeln!(f, "invalidate_lock: held for write by thread {w}")?,
             (None, 0) => {}
             (None, r) => writeln!(f, "invalidate_lock: held for read by threads {r:b}")?,
@@ -553,10 +553,10 @@ impl std::fmt::Debug for State {
                 format!("converter{k}")
             };
             write!(f, "{name}: request #{} {:?}", c.op, c.pc)?;
-            if let Some(r) = c.result {
+            if let Some(r) = c.result.get() {
                 write!(f, " returned {r:?}")?;
             }
-            if let Some(s) = c.excl {
+            if let Some(s) = c.excl.get() {
                 write!(f, " holds exclusive pin on f{s}")?;
             }
             writeln!(f)?;
@@ -651,7 +651,7 @@ mod pack {
     use super::*;
 
     /// Bytes of the fixed part; then 8 per page and 11 per used folio.
-    pub const FIXED: usize = 79;
+    pub const FIXED: usize = 65;
     const PAGE: usize = 8;
     /// Design hugetlb's fields, appended only when one is set (so every
     /// other design packs, and hashes, exactly as before): the second
@@ -659,41 +659,17 @@ mod pack {
     /// per page.
     const EXTRA: usize = 2 + MAX_PAGES;
     /// The second converter thread, appended only when it is not at its
-    /// default (so configurations with one converter pack as before): its
-    /// 17 bytes and its batch byte.
+    /// default (so configurations with one converter pack as with one
+    /// thread): its 10 bytes and its batch byte.
     const CONV2: usize = CONV + 1;
-    const CONV: usize = 17;
+    const CONV: usize = 10;
     const FOLIO: usize = 11;
-    /// The largest packed state: 79 + 8 x 8 + 17 x 11 + 10 + 18 = 358.
+    /// The largest packed state: 65 + 8 x 8 + 17 x 11 + 10 + 11 = 337.
     pub const MAX: usize = FIXED + MAX_PAGES * PAGE + MAX_FOLIOS * FOLIO + EXTRA + CONV2;
     // The tails are told apart by the total length (the fixed part starts
     // with nr_pages and the folio count): EXTRA's 2 + nr_pages bytes
-    // (3..=10) and CONV2's 18 never add up to the same length.
+    // (3..=10) and CONV2's 11 never add up to the same length.
     const _: () = assert!(2 + MAX_PAGES < CONV2 && MAX_CONVERTERS == 2);
-
-    #[inline(always)]
-    fn slot(s: Option<Slot>) -> [u8; 2] {
-        match s {
-            None => [0, 0],
-            Some(x) => [1, x],
-        }
-    }
-
-    #[inline(always)]
-    fn result(r: Option<ConvResult>) -> [u8; 9] {
-        let (tag, arg) = match r {
-            None => (0, 0),
-            Some(ConvResult::Ok) => (1, 0),
-            Some(ConvResult::Eagain { error_index }) => (2, error_index as u64),
-            Some(ConvResult::Einval) => (3, 0),
-            Some(ConvResult::Timeout) => (4, 0),
-            Some(ConvResult::Enomem { error_index }) => (5, error_index as u64),
-            Some(ConvResult::Efault) => (6, 0),
-            Some(ConvResult::Enotty) => (7, 0),
-        };
-        let a = arg.to_le_bytes();
-        [tag, a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]
-    }
 
     #[inline(always)]
     fn page(p: &Page) -> [u8; PAGE] {
@@ -752,7 +728,7 @@ mod pack {
     }
 
     #[inline(always)]
-    fn conv(c: &Converter, o: &mut [u8; 17]) {
+    fn conv(c: &Converter) -> [u8; CONV] {
         let Converter {
             op,
             pc,
@@ -767,16 +743,20 @@ mod pack {
             enomem_seen: _,
         } = *c;
         let [tag, arg] = pc.bytes();
-        o[..3].copy_from_slice(&[op, tag, arg]);
-        o[3..12].copy_from_slice(&result(res));
-        let e = slot(excl);
-        o[12..].copy_from_slice(&[
+        let [rt, ra] = res.bytes();
+        let [et, ea] = excl.bytes();
+        [
+            op,
+            tag,
+            arg,
+            rt,
+            ra,
             before,
             after,
             (succeeded as u8) | (drained as u8) << 1,
-            e[0],
-            e[1],
-        ]);
+            et,
+            ea,
+        ]
     }
 
     #[inline(always)]
@@ -874,7 +854,7 @@ mod pack {
             (in_pool as u8) | (released as u8) << 1 | structure << 2
         };
         let RwSem { writer, readers } = *invalidate_lock;
-        let w = slot(writer);
+        let w = writer.bytes();
         let r = readers.to_le_bytes();
         o[..8].copy_from_slice(&[
             *nr_pages,
@@ -886,40 +866,38 @@ mod pack {
             r[1],
             *closed as u8,
         ]);
-        let mut c = [0u8; CONV];
-        conv(&cv[0], &mut c);
-        o[8..25].copy_from_slice(&c);
+        o[8..18].copy_from_slice(&conv(&cv[0]));
         for (k, p) in procs.iter().enumerate() {
-            o[25 + 3 * k..28 + 3 * k].copy_from_slice(&proc(p));
+            o[18 + 3 * k..21 + 3 * k].copy_from_slice(&proc(p));
         }
         const _: () = assert!(MAX_PROCS == 2 && MAX_PINNERS == 3, "fix the offsets");
         for (k, p) in pinners.iter().enumerate() {
-            o[31 + 2 * k..33 + 2 * k].copy_from_slice(&pinner(p));
+            o[24 + 2 * k..26 + 2 * k].copy_from_slice(&pinner(p));
         }
         for (v, g) in guests.iter().enumerate() {
             let Guest { op, pc, seq_stale } = *g;
             let [tag, arg] = pc.bytes();
-            o[37 + 4 * v..41 + 4 * v].copy_from_slice(&[op, tag, arg, seq_stale as u8]);
+            o[30 + 4 * v..34 + 4 * v].copy_from_slice(&[op, tag, arg, seq_stale as u8]);
         }
         let Truncator { pc, result: res } = *trunc;
         let [tag, arg] = pc.bytes();
-        o[45..47].copy_from_slice(&[tag, arg]);
-        o[47..56].copy_from_slice(&result(res));
+        let [rt, ra] = res.bytes();
+        o[38..42].copy_from_slice(&[tag, arg, rt, ra]);
         let Populate {
             pc,
             src,
             holds_lock,
         } = *populate;
         let [pc, pa] = pc.bytes();
-        let s = slot(src);
+        let s = src.bytes();
         let [st, sa] = spec.bytes();
-        o[56..63].copy_from_slice(&[pc, pa, s[0], s[1], holds_lock as u8, st, sa]);
+        o[42..49].copy_from_slice(&[pc, pa, s[0], s[1], holds_lock as u8, st, sa]);
         let [mt, ma] = mf.bytes();
-        o[63..66].copy_from_slice(&[*bound, mt, ma]);
+        o[49..52].copy_from_slice(&[*bound, mt, ma]);
         let Device { pc, seq_stale } = *dev;
         let [dt, da] = pc.bytes();
-        o[66..69].copy_from_slice(&[dt, da, seq_stale as u8]);
-        o[69..FIXED].copy_from_slice(&last(*last_access));
+        o[52..55].copy_from_slice(&[dt, da, seq_stale as u8]);
+        o[55..FIXED].copy_from_slice(&last(*last_access));
 
         let mut n = FIXED;
         for (dst, p) in o[n..].chunks_exact_mut(PAGE).zip(&pages[..nr]) {
@@ -943,10 +921,12 @@ mod pack {
             }
             n += nr;
         }
-        if cv[1] != Converter::default() {
-            conv(&cv[1], &mut c);
+        // Every field of a converter at its default encodes as 0, and the
+        // encoding is injective: all zeros is the default converter.
+        let (c, b) = (conv(&cv[1]), batch(&cv[1]));
+        if c != [0; CONV] || b != 0 {
             o[n..n + CONV].copy_from_slice(&c);
-            o[n + CONV] = batch(&cv[1]);
+            o[n + CONV] = b;
             n += CONV2;
         }
         n
@@ -1008,9 +988,15 @@ mod tests {
         for f in st.folios.iter_mut() {
             f.state = FolioState::Freed;
         }
-        st.conv[0].result = Some(ConvResult::Eagain { error_index: 3 });
-        st.conv[1].result = Some(ConvResult::Eagain { error_index: 3 });
-        st.trunc.result = Some(ConvResult::Eagain { error_index: 3 });
+        st.conv[0]
+            .result
+            .set(Some(ConvResult::Eagain { error_index: 3 }));
+        st.conv[1]
+            .result
+            .set(Some(ConvResult::Eagain { error_index: 3 }));
+        st.trunc
+            .result
+            .set(Some(ConvResult::Eagain { error_index: 3 }));
         st.last_access = Some(LastAccess {
             who: invariants::Accessor::HostCpu { process: 1 },
             folio: 0,
@@ -1020,7 +1006,7 @@ mod tests {
         });
         st.conv[0].batch = 1;
         assert_eq!(packed(&st).len(), pack::MAX);
-        assert_eq!(pack::MAX, 358);
+        assert_eq!(pack::MAX, 337);
     }
 
     /// Single-field changes all pack differently (spot check of injectivity,
@@ -1085,7 +1071,7 @@ mod tests {
             |s| s.conv[1].inv_open = true,
             |s| {
                 s.conv[1].pc.set(ConvPc::Done);
-                s.conv[1].result = Some(ConvResult::Ok)
+                s.conv[1].result.set(Some(ConvResult::Ok))
             },
             |s| s.procs[0].pc.set(ProcPc::Fault(FaultPc::FreshSplit(1))),
             |s| {
@@ -1094,13 +1080,17 @@ mod tests {
                     .set(PinPc::SlowFault(FaultPc::FreshSplit(0)))
             },
             |s| s.guests[0].pc.set(GuestPc::FreshSplit(0)),
-            |s| s.invalidate_lock.writer = Some(0),
+            |s| s.invalidate_lock.writer.set(Some(0)),
             |s| s.invalidate_lock.readers = 1,
             |s| s.closed = true,
             |s| s.conv[0].succeeded = true,
             |s| s.conv[0].drained = true,
-            |s| s.conv[0].result = Some(ConvResult::Ok),
-            |s| s.conv[0].result = Some(ConvResult::Eagain { error_index: 0 }),
+            |s| s.conv[0].result.set(Some(ConvResult::Ok)),
+            |s| {
+                s.conv[0]
+                    .result
+                    .set(Some(ConvResult::Eagain { error_index: 0 }))
+            },
             |s| s.conv[0].pc.set(ConvPc::Check(0)),
             |s| s.conv[0].pc.set(ConvPc::Drain(0)),
             |s| s.procs[1].pc.set(ProcPc::Fault(FaultPc::LockInv)),
@@ -1110,7 +1100,7 @@ mod tests {
             |s| s.guests[0].seq_stale = true,
             |s| s.trunc.pc.set(TruncPc::Check(0)),
             |s| s.populate.holds_lock = true,
-            |s| s.populate.src = Some(0),
+            |s| s.populate.src.set(Some(0)),
             |s| s.spec.set(SpecPc::Held(0)),
             |s| s.dev.pc.set(DevPc::Mapped(0)),
             |s| s.dev.pc.set(DevPc::Fault(FaultPc::Install(0))),

@@ -80,11 +80,11 @@ impl Holders {
                 }
             }
         }
-        if let Some(s) = st.populate.src {
+        if let Some(s) = st.populate.src.get() {
             part!(s).gets += 1;
         }
         for c in &st.conv {
-            if let Some(s) = c.excl {
+            if let Some(s) = c.excl.get() {
                 part!(s).pins += 1;
                 part!(s).exclusive += 1;
             }
@@ -149,14 +149,14 @@ impl Holders {
             }
         }
         // kvm_gmem_populate()'s GUP reference on its source page.
-        if let (Some(p), Some(s)) = (cfg.populate, st.populate.src) {
+        if let (Some(p), Some(s)) = (cfg.populate, st.populate.src.get()) {
             let i = p.src as usize;
             if pages.get(i).is_some_and(|pg| pg.folio.get() == Some(s)) {
                 h.pages[i].gets += 1;
             }
         }
         for k in cfg.converters().map(usize::from) {
-            if let Some(s) = st.conv[k].excl {
+            if let Some(s) = st.conv[k].excl.get() {
                 let i = converter::op(cfg, st, k).start as usize;
                 if pages.get(i).is_some_and(|pg| pg.folio.get() == Some(s)) {
                     h.pages[i].exclusive_pins += 1;
@@ -422,7 +422,7 @@ impl GmemView for View<'_> {
                 start: op.start as usize,
                 nr_pages: n,
                 to: op.to,
-                status: match (c.pc.get(), c.result) {
+                status: match (c.pc.get(), c.result.get()) {
                     (ConvPc::Done, Some(r)) => ConvStatus::Returned(r),
                     _ => ConvStatus::InProgress,
                 },
@@ -439,13 +439,13 @@ impl GmemView for View<'_> {
         let inv = st.invalidate_lock;
         // Only threads that hold the lock or stand at an acquisition can
         // appear; the rest are skipped without asking `waits_for`.
-        let mut tids = inv.readers | inv.writer.map_or(0, |w| 1 << w) | acquiring(st);
+        let mut tids = inv.readers | inv.writer.get().map_or(0, |w| 1 << w) | acquiring(st);
         while tids != 0 {
             let tid = tids.trailing_zeros() as u8;
             tids &= tids - 1;
             let mut holds: [(LockId, LockMode); 2] = [(LockId::MmuLock, LockMode::Shared); 2];
             let mut n = 0;
-            if inv.writer == Some(tid) {
+            if inv.writer.get() == Some(tid) {
                 holds[n] = (LockId::InvalidateLock, LockMode::Exclusive);
                 n += 1;
             }
@@ -639,11 +639,11 @@ mod tests {
                 }
             }
         }
-        if st.populate.src == Some(s) {
+        if st.populate.src.get() == Some(s) {
             p.gets += 1;
         }
         for c in &st.conv {
-            if c.excl == Some(s) {
+            if c.excl.get() == Some(s) {
                 p.pins += 1;
                 p.exclusive += 1;
             }
@@ -695,13 +695,13 @@ mod tests {
                 }
             }
         }
-        if let (Some(p), Some(s)) = (cfg.populate, st.populate.src) {
+        if let (Some(p), Some(s)) = (cfg.populate, st.populate.src.get()) {
             if p.src as usize == i && pg.folio.get() == Some(s) {
                 v[0] += 1;
             }
         }
         for k in cfg.converters().map(usize::from) {
-            if let Some(s) = st.conv[k].excl {
+            if let Some(s) = st.conv[k].excl.get() {
                 if pg.folio.get() == Some(s) && converter::op(cfg, st, k).start as usize == i {
                     v[3] += 1;
                 }

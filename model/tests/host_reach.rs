@@ -201,7 +201,7 @@ fn no_direct_map_refuses_gup_and_otherwise_behaves_like_inplace() {
     // v13's conversion: a host mapping still makes to-private fail -EAGAIN.
     use invariants::ConvResult;
     assert!(reachable(c, |s| matches!(
-        s.conv[0].result,
+        s.conv[0].result.get(),
         Some(ConvResult::Eagain { .. })
     )));
     let row = gate::load_file(&row_file("no_direct_map")).expect("gate row");

@@ -62,7 +62,7 @@ fn a_failed_second_batch_leaves_the_first_batch_converted() {
     // page 0) already private and subpage 2 still shared.
     let states = reachable(row("hugetlb"));
     assert!(states.iter().any(|s| s.conv[0].op == 1
-        && s.conv[0].result == Some(ConvResult::Eagain { error_index: 2 })
+        && s.conv[0].result.get() == Some(ConvResult::Eagain { error_index: 2 })
         && s.pages[1].private
         && !s.pages[2].private));
 }
@@ -80,7 +80,8 @@ fn the_branch_store_order_breaks_stage2_coherence_and_the_v13_order_holds() {
     let states = reachable(fixed);
     assert!(states
         .iter()
-        .any(|s| s.invalidate_lock.writer == Some(0) && s.guests[0].pc.get() == GuestPc::GetPfn));
+        .any(|s| s.invalidate_lock.writer.get() == Some(0)
+            && s.guests[0].pc.get() == GuestPc::GetPfn));
 }
 
 #[test]
@@ -154,7 +155,7 @@ fn enomem_in_either_split_keeps_every_property_and_the_retry_succeeds() {
     let o = run(c.clone());
     assert!(o.violated.is_empty(), "{:?}", o.violated);
     let states = reachable(c.clone());
-    let enomem = |s: &State| matches!(s.conv[0].result, Some(ConvResult::Enomem { .. }));
+    let enomem = |s: &State| matches!(s.conv[0].result.get(), Some(ConvResult::Enomem { .. }));
     // kvm_gmem_split_private() failed: the huge leaf is still there.
     assert!(states.iter().any(|s| enomem(s) && s.pages[0].s2_huge != 0));
     // hugetlb_vmemmap_restore_folio() failed: leaf split, folio still whole.
@@ -165,7 +166,7 @@ fn enomem_in_either_split_keeps_every_property_and_the_retry_succeeds() {
     // After a failure the retry succeeds.
     assert!(states
         .iter()
-        .any(|s| s.conv[0].enomem_seen && s.conv[0].result == Some(ConvResult::Ok)));
+        .any(|s| s.conv[0].enomem_seen && s.conv[0].result.get() == Some(ConvResult::Ok)));
     assert_eq!(
         liveness_verdict(c, PropertyId::ConversionCompletes),
         "holds"
@@ -289,15 +290,15 @@ fn print_timelines() {
     }
     println!("fresh split race, proc0 gets SIGBUS:\n{}", lines.join("\n"));
     let s2split = shortest_path(row("hugetlb@enomem"), |s| {
-        matches!(s.conv[0].result, Some(ConvResult::Enomem { .. })) && s.pages[0].s2_huge != 0
+        matches!(s.conv[0].result.get(), Some(ConvResult::Enomem { .. })) && s.pages[0].s2_huge != 0
     });
     println!("\nstage-2 split ENOMEM:\n{}", s2split.join("\n"));
     let enomem = shortest_path(row("hugetlb@enomem"), |s| {
-        s.conv[0].enomem_seen && s.conv[0].result == Some(ConvResult::Ok)
+        s.conv[0].enomem_seen && s.conv[0].result.get() == Some(ConvResult::Ok)
     });
     println!("\nENOMEM then retry:\n{}", enomem.join("\n"));
     let vmemmap = shortest_path(row("hugetlb@enomem"), |s| {
-        matches!(s.conv[0].result, Some(ConvResult::Enomem { .. })) && s.pages[0].s2_huge == 0
+        matches!(s.conv[0].result.get(), Some(ConvResult::Enomem { .. })) && s.pages[0].s2_huge == 0
     });
     println!("\nvmemmap restore ENOMEM:\n{}", vmemmap.join("\n"));
 }

@@ -48,9 +48,9 @@ fn a_call_is_judged_on_what_it_did_under_the_lock() {
     path.extend([Action::Step(c0), Action::Start(Actor::AllocFail)]);
     let st = run(&m, &path);
     assert!(st.pages[1].private && !st.pages[0].private);
-    assert_eq!(st.conv[1].result, Some(ConvResult::Ok));
+    assert_eq!(st.conv[1].result.get(), Some(ConvResult::Ok));
     assert_eq!(
-        st.conv[0].result,
+        st.conv[0].result.get(),
         Some(ConvResult::Enomem { error_index: 0 })
     );
     // Snapshots from under the lock: page 1 was already private.
@@ -77,8 +77,9 @@ fn the_two_calls_serialise_on_the_invalidate_lock() {
     )
     .expect("row loads");
     let m = GmemModel::new(row.cfg).expect("valid");
-    let locked =
-        |st: &State, k: usize| st.invalidate_lock.writer == Some(model::actors::converter::tid(k));
+    let locked = |st: &State, k: usize| {
+        st.invalidate_lock.writer.get() == Some(model::actors::converter::tid(k))
+    };
     let mut seen = std::collections::HashSet::new();
     let mut todo = vec![m.init_state()];
     let (mut both_in, mut one_waits) = (false, false);

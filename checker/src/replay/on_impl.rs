@@ -1166,8 +1166,9 @@ mod tests {
                 if busy(&st.conv[0]) && busy(&st.conv[1]) {
                     overlapped += 1;
                 }
-                let other_locks =
-                    |j: usize| st.invalidate_lock.writer == Some(model::actors::converter::tid(j));
+                let other_locks = |j: usize| {
+                    st.invalidate_lock.writer.get() == Some(model::actors::converter::tid(j))
+                };
                 if (matches!(st.conv[0].pc.get(), ConvPc::CopyOut(_)) && other_locks(1))
                     || (matches!(st.conv[1].pc.get(), ConvPc::CopyOut(_)) && other_locks(0))
                 {

@@ -130,7 +130,7 @@ pub fn can_start(cfg: &Config, st: &State, k: usize) -> bool {
 /// design hugetlb also one that failed -ENOMEM (question 4 of issue 13).
 pub fn retrying(cfg: &Config, st: &State, k: usize) -> bool {
     cfg.retry_until_ok
-        && match st.conv[k].result {
+        && match st.conv[k].result.get() {
             Some(ConvResult::Eagain { .. }) => true,
             Some(ConvResult::Enomem { .. }) => cfg.design == Design::Hugetlb,
             _ => false,
@@ -161,7 +161,7 @@ fn begin_attempt(cfg: &Config, st: &mut State, k: usize) {
     // store an overlapping range before this one takes the lock.
     st.conv[k].before = 0;
     st.conv[k].after = 0;
-    st.conv[k].result = None;
+    st.conv[k].result.set(None);
     st.conv[k].drained = false;
     st.conv[k].inv_open = false;
     st.conv[k].batch = if cfg.design == Design::Hugetlb {
@@ -189,7 +189,7 @@ fn finish(cfg: &Config, st: &mut State, k: usize, r: ConvResult) {
         if !cfg.has(Bug::CopyOutUnderLock) {
             unlock(cfg, st, k);
         }
-        st.conv[k].result = Some(r);
+        st.conv[k].result.set(Some(r));
         st.conv[k].pc.set(ConvPc::CopyOut(FaultPc::LockInv));
         return;
     }
@@ -208,8 +208,8 @@ fn enter(cfg: &Config, st: &mut State, k: usize) {
 /// the lock is free another converter thread may store over it before this
 /// one returns).
 fn unlock(cfg: &Config, st: &mut State, k: usize) {
-    if st.invalidate_lock.writer == Some(tid(k)) {
-        st.invalidate_lock.writer = None;
+    if st.invalidate_lock.writer.get() == Some(tid(k)) {
+        st.invalidate_lock.writer.set(None);
     }
     st.conv[k].after = private_bits(cfg, st, k);
 }
@@ -218,11 +218,11 @@ fn unlock(cfg: &Config, st: &mut State, k: usize) {
 fn returned(cfg: &Config, st: &mut State, k: usize, r: ConvResult) {
     // A copy-out after the unlock already took the snapshot.
     let unlocked = matches!(st.conv[k].pc.get(), ConvPc::CopyOut(_))
-        && st.invalidate_lock.writer != Some(tid(k));
+        && st.invalidate_lock.writer.get() != Some(tid(k));
     if !unlocked {
         unlock(cfg, st, k);
     }
-    st.conv[k].result = Some(r);
+    st.conv[k].result.set(Some(r));
     st.conv[k].succeeded |= r == ConvResult::Ok;
     st.conv[k].pc.set(ConvPc::Done);
 }
@@ -233,7 +233,7 @@ fn copy_out(cfg: &Config, st: &mut State, k: usize, fpc: FaultPc) -> bool {
     let i = cfg
         .attrs_arg_page
         .expect("copy-out only with attrs_arg_page") as usize;
-    let r = st.conv[k].result.expect("copy-out carries the error");
+    let r = st.conv[k].result.get().expect("copy-out carries the error");
     if fpc == FaultPc::LockInv && st.pages[i].ptes & 1 != 0 {
         if let Some(s) = st.pages[i].folio.get() {
             write_arg(st, s, i);
@@ -300,7 +300,7 @@ pub fn prealloc_fail(cfg: &Config, st: &mut State, k: usize) {
         }
         if st.conv[k].inv_open {
             // kvm_gmem_invalidate_end() before returning.
-            st.conv[k].result = Some(err);
+            st.conv[k].result.set(Some(err));
             st.conv[k].pc.set(ConvPc::InvEnd);
         } else {
             finish(cfg, st, k, err);
@@ -551,7 +551,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             if !st.invalidate_lock.can_write() {
                 return false;
             }
-            st.invalidate_lock.writer = Some(tid(k));
+            st.invalidate_lock.writer.set(Some(tid(k)));
             enter(cfg, st, k);
             // Early exit: the whole range already has the attribute.
             if (rlo..rhi).all(|i| st.pages[i].attr() == to) {
@@ -815,7 +815,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
             mm::bump_seq(st, vms);
             if hugetlb {
                 st.conv[k].inv_open = false;
-                if let Some(r) = st.conv[k].result {
+                if let Some(r) = st.conv[k].result.get() {
                     // A failed batch (-ENOMEM) returns after the end.
                     finish(cfg, st, k, r);
                 } else if store_after_end(cfg) {
@@ -833,7 +833,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
         ConvPc::ExclPin => return excl_pin(cfg, st, k),
         ConvPc::Unexc => {
             enter(cfg, st, k);
-            if let Some(s) = st.conv[k].excl {
+            if let Some(s) = st.conv[k].excl.get() {
                 // unexc_user_page(): drop the exclusive bias, keeping one
                 // normal pin, then the VMM unpins it.
                 let large = st.folio(s).large;
@@ -852,7 +852,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 } else {
                     mm::put(cfg, st, s, GUP_PIN_COUNTING_BIAS as i32);
                 }
-                st.conv[k].excl = None;
+                st.conv[k].excl.set(None);
             }
             st.conv[k].pc.set(ConvPc::Flip);
         }
@@ -960,7 +960,7 @@ fn excl_pin(cfg: &Config, st: &mut State, k: usize) -> bool {
     } else {
         fm.refcount += (GUP_PIN_COUNTING_BIAS + GUP_PIN_EXCLUSIVE_BIAS) as i32;
     }
-    st.conv[k].excl = Some(s);
+    st.conv[k].excl.set(Some(s));
     st.conv[k].pc.set(ConvPc::Flip);
     true
 }

@@ -52,10 +52,11 @@ fn after_src(st: &mut State) {
 
 fn fail(cfg: &Config, st: &mut State) {
     if st.populate.holds_lock {
-        st.invalidate_lock.writer = None;
+        st.invalidate_lock.writer.set(None);
         st.populate.holds_lock = false;
     }
-    if let Some(s) = st.populate.src.take() {
+    if let Some(s) = st.populate.src.get() {
+        st.populate.src.set(None);
         mm::put(cfg, st, s, 1);
     }
     st.populate.pc.set(PopPc::Finished);
@@ -74,7 +75,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             match st.pages[src].folio.get() {
                 Some(s) if st.pages[src].ptes & 1 != 0 => {
                     mm::get(st, s, 1);
-                    st.populate.src = Some(s);
+                    st.populate.src.set(Some(s));
                     after_src(st);
                 }
                 _ => st.populate.pc.set(PopPc::SrcFault(FaultPc::LockInv)),
@@ -96,9 +97,9 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             if !st.invalidate_lock.can_write() {
                 return false;
             }
-            st.invalidate_lock.writer = Some(ME);
+            st.invalidate_lock.writer.set(Some(ME));
             st.populate.holds_lock = true;
-            st.populate.pc.set(if st.populate.src.is_some() {
+            st.populate.pc.set(if st.populate.src.get().is_some() {
                 PopPc::Copy
             } else {
                 PopPc::SrcGup
@@ -174,7 +175,7 @@ mod tests {
             cfg.populate = Some(PopulateCfg { dst: 0, src: 1 });
             let m = GmemModel::new(cfg).expect("valid");
             let states = m.bfs_states(200_000);
-            let held = states.iter().any(|s| s.populate.src.is_some());
+            let held = states.iter().any(|s| s.populate.src.get().is_some());
             let copied = states.iter().any(|s| s.populate.pc.get() == PopPc::Copy);
             let ended = states
                 .iter()
@@ -183,7 +184,7 @@ mod tests {
             // reference through it (no other actor maps page 1 here).
             let through_pte = states
                 .iter()
-                .any(|s| s.populate.src.is_some() && s.pages[1].ptes & 1 != 0);
+                .any(|s| s.populate.src.get().is_some() && s.pages[1].ptes & 1 != 0);
             let refused = design.refuses_gup();
             assert_eq!((held, copied), (!refused, !refused), "{design}");
             assert_eq!(through_pte, !refused, "{design}");

@@ -97,7 +97,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             if !st.invalidate_lock.can_write() {
                 return false;
             }
-            st.invalidate_lock.writer = Some(ME);
+            st.invalidate_lock.writer.set(Some(ME));
             st.trunc.pc.set(match cfg.truncate {
                 Some(TruncOp::Close) => TruncPc::Truncate,
                 Some(TruncOp::Release { .. }) => TruncPc::ReleaseVm,
@@ -155,7 +155,9 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     mm::unfreeze(st, sub_slot(j), 1);
                 }
                 st.gigantic[punch_gig(cfg)].structure = Structure::Split;
-                st.trunc.result = Some(ConvResult::Eagain { error_index: i });
+                st.trunc
+                    .result
+                    .set(Some(ConvResult::Eagain { error_index: i }));
                 st.trunc.pc.set(TruncPc::InvEnd);
             }
         }
@@ -205,7 +207,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                     }
                 }
             }
-            st.trunc.result = Some(ConvResult::Ok);
+            st.trunc.result.set(Some(ConvResult::Ok));
             st.trunc.pc.set(TruncPc::InvEnd);
         }
         TruncPc::InvEnd => {
@@ -214,8 +216,8 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
             if let Some(TruncOp::Release { vm }) = cfg.truncate {
                 st.bound &= !(1 << vm);
             }
-            if st.invalidate_lock.writer == Some(ME) {
-                st.invalidate_lock.writer = None;
+            if st.invalidate_lock.writer.get() == Some(ME) {
+                st.invalidate_lock.writer.set(None);
             }
             st.trunc.pc.set(TruncPc::Finished);
         }

@@ -307,7 +307,7 @@ pub fn relabel(st: &State, m: &Maps) -> State {
 
     let RwSem { writer, readers } = *invalidate_lock;
     let invalidate_lock = RwSem {
-        writer: writer.map(|t| m.tid(t)),
+        writer: writer.get().map(|t| m.tid(t)).into(),
         readers: bits(readers, &m.tids),
     };
 
@@ -329,12 +329,12 @@ pub fn relabel(st: &State, m: &Maps) -> State {
         new_conv[m.convs[k] as usize] = Converter {
             op,
             pc: conv_pc(m, pc.get()).into(),
-            result: result(m, res),
+            result: result(m, res.get()).into(),
             before,
             after,
             succeeded,
             drained,
-            excl: excl.map(|s| m.slot(s)),
+            excl: excl.get().map(|s| m.slot(s)).into(),
             batch: if pc == ConvPc::Idle {
                 batch
             } else {
@@ -376,7 +376,7 @@ pub fn relabel(st: &State, m: &Maps) -> State {
     let Truncator { pc, result: res } = *trunc;
     let trunc = Truncator {
         pc: trunc_pc(m, pc.get()).into(),
-        result: result(m, res),
+        result: result(m, res.get()).into(),
     };
 
     let Populate {
@@ -390,7 +390,7 @@ pub fn relabel(st: &State, m: &Maps) -> State {
             x @ (PopPc::Idle | PopPc::SrcGup | PopPc::Lock | PopPc::Copy | PopPc::Finished) => x,
         }
         .into(),
-        src: src.map(|s| m.slot(s)),
+        src: src.get().map(|s| m.slot(s)).into(),
         holds_lock,
     };
 
@@ -483,7 +483,7 @@ pub fn slot_refs(st: &State, f: &mut impl FnMut(Slot)) {
         p.s2.iter().filter_map(|e| e2(e.get())).for_each(&mut *f);
     }
     for c in conv {
-        c.excl.into_iter().for_each(&mut *f);
+        c.excl.get().into_iter().for_each(&mut *f);
         if let ConvPc::CopyOut(fp) = c.pc.get() {
             fault_slot(fp).into_iter().for_each(&mut *f);
         }
@@ -520,7 +520,7 @@ pub fn slot_refs(st: &State, f: &mut impl FnMut(Slot)) {
     if let PopPc::SrcFault(fp) = populate.pc.get() {
         fault_slot(fp).into_iter().for_each(&mut *f);
     }
-    populate.src.into_iter().for_each(&mut *f);
+    populate.src.get().into_iter().for_each(&mut *f);
     if let SpecPc::Held(s) = spec.get() {
         f(s);
     }

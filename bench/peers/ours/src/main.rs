@@ -288,7 +288,7 @@ fn canon(m: &GmemModel, s: &State) -> String {
         ConvPc::Done => (7, 0),
         x => panic!("{x:?}"),
     };
-    let cres = match s.conv[0].result {
+    let cres = match s.conv[0].result.get() {
         None => 254,
         Some(invariants::ConvResult::Ok) => 253,
         Some(invariants::ConvResult::Eagain { error_index }) => error_index,
@@ -298,7 +298,7 @@ fn canon(m: &GmemModel, s: &State) -> String {
         o,
         " pool={} w={} r={} conv={cpc}:{carg}:{cres}:{}:{}:{}:{}",
         s.gigantic[0].in_pool as u8,
-        (s.invalidate_lock.writer == Some(0)) as u8,
+        (s.invalidate_lock.writer.get() == Some(0)) as u8,
         s.invalidate_lock.readers,
         s.conv[0].before,
         s.conv[0].after,
