@@ -1,18 +1,18 @@
-//! Program counters stored as their two-byte codes.
+//! Program counters and the state's other small enums, stored as their
+//! two-byte codes.
 //!
 //! An actor's program counter is an enum with a payload (`PinPc::Held(slot)`,
-//! `ConvPc::CopyOut(FaultPc::Install(slot))`). Stored as such, its bytes are
-//! not canonical: a variant without a payload leaves the payload byte
-//! undefined, so the state cannot be hashed or compared as bytes, and every
-//! generated state paid a `match` per actor to encode its program counters
+//! `ConvPc::CopyOut(FaultPc::Install(slot))`), as are a page's folio slot
+//! (`Option<Slot>`), its stage-2 entries and a request's result. Stored as
+//! such, their bytes are not canonical: a variant without a payload leaves
+//! the payload byte undefined, so the state cannot be hashed or compared as
+//! bytes, and every generated state paid a `match` per field to encode them
 //! for the fingerprint (`State`'s `Hash`). Stored as a `Coded` they are two
 //! plain bytes, `(tag, argument)`, which the fingerprint copies as they are;
 //! an actor reads one with [`Coded::get`] and writes it with [`Coded::set`],
-//! and matches on the enum as before.
-//!
-//! The codes are the state's hash encoding (tags in the order below), so
-//! fingerprints, and therefore every count, are the same as before the
-//! program counters were stored this way.
+//! and matches on the enum as before. (A method that mutates an `Option`
+//! in place, such as `take()`, would act on the decoded copy: read with
+//! `get()`, then `set()`.)
 
 use crate::state::*;
 use invariants::ConvResult;
@@ -500,6 +500,29 @@ mod tests {
 
     #[test]
     fn every_program_counter_has_its_own_code() {
+        let mut slots = vec![None];
+        slots.extend(args().map(Some));
+        injective(slots);
+        let mut s2 = vec![S2::None];
+        for a in args() {
+            s2.extend([S2::Shared(a), S2::Private(a)]);
+        }
+        injective(s2);
+        let mut results = vec![
+            None,
+            Some(ConvResult::Ok),
+            Some(ConvResult::Einval),
+            Some(ConvResult::Timeout),
+            Some(ConvResult::Efault),
+            Some(ConvResult::Enotty),
+        ];
+        for error_index in args().map(usize::from) {
+            results.extend([
+                Some(ConvResult::Eagain { error_index }),
+                Some(ConvResult::Enomem { error_index }),
+            ]);
+        }
+        injective(results);
         injective(faults());
         let mut conv = vec![
             ConvPc::Idle,

@@ -638,15 +638,16 @@ impl std::fmt::Debug for State {
 ///
 /// The encoding is injective (two states that differ in any hashed field
 /// pack differently), so fingerprints collide no more often than the hash
-/// itself makes them: every field gets its own bytes, every `Option` and
-/// enum a tag byte and its payload in full (zero when the variant has
-/// none), bools share a byte only as separate bits. The fixed-size part
-/// comes first and starts with the lengths of the two variable parts
-/// (`nr_pages` pages, then the used prefix of the folio arena). Pages beyond
-/// `nr_pages` and never-used folio slots always hold their defaults, so
-/// leaving them out stays consistent with `Eq`. Structs are destructured
-/// and enums matched without wildcards, so a new field or variant does not
-/// compile until it is packed here.
+/// itself makes them: every field gets its own bytes, every coded field
+/// (`crate::coded`: program counters, slots, stage-2 entries, results)
+/// its two-byte code, the last access a tag byte and its payload in full
+/// (zero when there is none), bools share a byte only as separate bits.
+/// The fixed-size part comes first and starts with the lengths of the two
+/// variable parts (`nr_pages` pages, then the used prefix of the folio
+/// arena). Pages beyond `nr_pages` and never-used folio slots always hold
+/// their defaults, so leaving them out stays consistent with `Eq`. Structs are destructured
+/// here, and `Code::encode` matches without wildcards, so a new field or
+/// variant does not compile until it is encoded.
 mod pack {
     use super::*;
 

@@ -14,6 +14,7 @@ use invariants::*;
 /// time a property asks: `refcount_conserved` reads every folio's parts and
 /// `no_private_pin` every page's counts, and walking every holder once per
 /// folio and per page was a quarter of a safety search's time.
+#[derive(Default)]
 struct Holders {
     /// `RefParts` per folio slot, but for the parts the folio's own fields
     /// give (the page cache's reference, the LRU batch's): [`View::parts`]
@@ -33,24 +34,7 @@ struct PageRefs {
 }
 
 impl Holders {
-    const EMPTY: Holders = Holders {
-        parts: [RefParts {
-            pagecache: 0,
-            ptes: 0,
-            gets: 0,
-            pins: 0,
-            exclusive: 0,
-            transient: 0,
-        }; MAX_FOLIOS],
-        pages: [PageRefs {
-            gets: 0,
-            pins: 0,
-            longterm_pins: 0,
-            exclusive_pins: 0,
-        }; MAX_PAGES],
-    };
-
-    /// Fills `h`, which is [`Holders::EMPTY`], from `st`.
+    /// Fills `h`, which is empty (`Holders::default()`), from `st`.
     fn gather(h: &mut Holders, cfg: &Config, st: &State) {
         // The parts of folio slot `s`: a slot always names a folio of the
         // arena (`State::folio` indexes by it), and `parts` has one entry per
@@ -69,19 +53,40 @@ impl Holders {
             }
         }
         for (pin, pc) in st.pinners.iter().zip(&cfg.pinners) {
-            if let PinPc::FastRecheck(x)
-            | PinPc::ExclRecheck(x)
-            | PinPc::Held(x)
-            | PinPc::Accessed(x) = pin.pc.get()
-            {
-                match pc.kind {
-                    PinKind::Get => part!(x).gets += 1,
-                    _ => part!(x).pins += 1,
+            let x = match pin.pc.get() {
+                // In flight in GUP-fast (the counter already holds it).
+                PinPc::FastRecheck(x) | PinPc::ExclRecheck(x) => x,
+                // Completed: also counted through the page it was taken
+                // through, while that page still has this folio.
+                PinPc::Held(x) | PinPc::Accessed(x) => {
+                    let i = pc.page as usize;
+                    if pages.get(i).is_some_and(|pg| pg.folio.get() == Some(x)) {
+                        let v = &mut h.pages[i];
+                        match pc.kind {
+                            PinKind::Get => v.gets += 1,
+                            PinKind::Pin => v.pins += 1,
+                            PinKind::Longterm => v.longterm_pins += 1,
+                        }
+                    }
+                    x
                 }
+                _ => continue,
+            };
+            match pc.kind {
+                PinKind::Get => part!(x).gets += 1,
+                _ => part!(x).pins += 1,
             }
         }
+        // kvm_gmem_populate()'s GUP reference on its source, also counted
+        // through the source page while it still has this folio.
         if let Some(s) = st.populate.src.get() {
             part!(s).gets += 1;
+            if let Some(p) = cfg.populate {
+                let i = p.src as usize;
+                if pages.get(i).is_some_and(|pg| pg.folio.get() == Some(s)) {
+                    h.pages[i].gets += 1;
+                }
+            }
         }
         for c in &st.conv {
             if let Some(s) = c.excl.get() {
@@ -134,27 +139,7 @@ impl Holders {
             part!(s).transient += 1;
         }
 
-        // Completed references taken through a page on its current folio.
-        for (pin, pc) in st.pinners.iter().zip(&cfg.pinners) {
-            let i = pc.page as usize;
-            if let PinPc::Held(s) | PinPc::Accessed(s) = pin.pc.get() {
-                if pages.get(i).is_some_and(|pg| pg.folio.get() == Some(s)) {
-                    let v = &mut h.pages[i];
-                    match pc.kind {
-                        PinKind::Get => v.gets += 1,
-                        PinKind::Pin => v.pins += 1,
-                        PinKind::Longterm => v.longterm_pins += 1,
-                    }
-                }
-            }
-        }
-        // kvm_gmem_populate()'s GUP reference on its source page.
-        if let (Some(p), Some(s)) = (cfg.populate, st.populate.src.get()) {
-            let i = p.src as usize;
-            if pages.get(i).is_some_and(|pg| pg.folio.get() == Some(s)) {
-                h.pages[i].gets += 1;
-            }
-        }
+        // The exclusive pin, counted through the page its request starts at.
         for k in cfg.converters().map(usize::from) {
             if let Some(s) = st.conv[k].excl.get() {
                 let i = converter::op(cfg, st, k).start as usize;
@@ -216,26 +201,51 @@ impl<'a> View<'a> {
     fn holders(&self) -> std::cell::Ref<'_, Holders> {
         if self.holders.borrow().is_none() {
             let mut h = self.holders.borrow_mut();
-            Holders::gather(h.insert(Holders::EMPTY), self.cfg, self.st);
+            Holders::gather(h.insert(Holders::default()), self.cfg, self.st);
         }
         std::cell::Ref::map(self.holders.borrow(), |h| {
             h.as_ref().expect("gathered just above")
         })
     }
 
-    /// The reference parts of folio `s`, from the holders.
+    /// The reference parts of folio `s`: the holders', plus those the
+    /// folio's own fields account for (the page cache's reference while it
+    /// is in the page cache, the per-CPU LRU batch's).
     pub fn parts(&self, s: Slot) -> RefParts {
-        let held = self.holders().parts.get(s as usize).copied();
-        with_own_parts(self.cfg, self.st.folio(s), held.unwrap_or_default())
+        let f = self.st.folio(s);
+        let mut p = self.holders().parts[s as usize];
+        if f.state == FolioState::PageCache {
+            p.pagecache = mm::baseline(self.cfg, f);
+        }
+        p.transient += f.lru as i32;
+        p
     }
 
     fn folio_view(&self, s: Slot) -> FolioView {
         let cell = &self.folios[s as usize];
-        cell.get().unwrap_or_else(|| {
-            let v = folio_view(self.st, s, self.parts(s));
-            cell.set(Some(v));
-            v
-        })
+        if let Some(v) = cell.get() {
+            return v;
+        }
+        let f = self.st.folio(s);
+        let v = FolioView {
+            id: s as FolioId,
+            index: f.index as usize,
+            home: match f.state {
+                FolioState::PageCache => FolioHome::PageCache(f.index as usize),
+                FolioState::Orphaned => FolioHome::Orphaned,
+                _ => FolioHome::Gone,
+            },
+            large: f.large,
+            parts: self.parts(s),
+            refcount: f.refcount as i64,
+            pincount: f.pincount as i64,
+            frozen: f.frozen,
+            freed: f.state == FolioState::Freed,
+            hw_private: f.hw_private as u64,
+            poisoned: f.poisoned,
+        };
+        cell.set(Some(v));
+        v
     }
 
     fn gigantic_slots(&self, g: usize) -> impl Iterator<Item = Slot> + '_ {
@@ -250,15 +260,16 @@ impl<'a> View<'a> {
     fn build_page(&self, i: usize) -> PageView {
         let (cfg, st) = (self.cfg, self.st);
         let pg = &st.pages[i];
-        let mut v = PageView {
+        let r = self.holders().pages[i];
+        PageView {
             index: i,
             attr: pg.attr(),
             folio: pg.folio.get().map(|s| s as FolioId),
             host_ptes: pg.ptes as u64,
-            gets: 0,
-            pins: 0,
-            longterm_pins: 0,
-            exclusive_pins: 0,
+            gets: r.gets,
+            pins: r.pins,
+            longterm_pins: r.longterm_pins,
+            exclusive_pins: r.exclusive_pins,
             stage2: pg.s2.map(|e| match e.get() {
                 S2::None => Stage2::None,
                 S2::Shared(s) => Stage2::Shared(s as FolioId),
@@ -272,44 +283,7 @@ impl<'a> View<'a> {
                 });
                 inv.map(|m| m & (1 << i) != 0)
             },
-        };
-        let r = self.holders().pages[i];
-        v.gets = r.gets;
-        v.pins = r.pins;
-        v.longterm_pins = r.longterm_pins;
-        v.exclusive_pins = r.exclusive_pins;
-        v
-    }
-}
-
-/// `held` plus the references folio `f`'s own fields account for: the page
-/// cache's while it is in the page cache, and the per-CPU LRU batch's.
-fn with_own_parts(cfg: &Config, f: &Folio, mut held: RefParts) -> RefParts {
-    if f.state == FolioState::PageCache {
-        held.pagecache = mm::baseline(cfg, f);
-    }
-    held.transient += f.lru as i32;
-    held
-}
-
-fn folio_view(st: &State, s: Slot, parts: RefParts) -> FolioView {
-    let f = st.folio(s);
-    FolioView {
-        id: s as FolioId,
-        index: f.index as usize,
-        home: match f.state {
-            FolioState::PageCache => FolioHome::PageCache(f.index as usize),
-            FolioState::Orphaned => FolioHome::Orphaned,
-            _ => FolioHome::Gone,
-        },
-        large: f.large,
-        parts,
-        refcount: f.refcount as i64,
-        pincount: f.pincount as i64,
-        frozen: f.frozen,
-        freed: f.state == FolioState::Freed,
-        hw_private: f.hw_private as u64,
-        poisoned: f.poisoned,
+        }
     }
 }
 
