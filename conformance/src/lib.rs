@@ -277,7 +277,7 @@ fn model_facts(m: &SeqMachine) -> Facts {
         gigantic: m
             .design()
             .is_huge()
-            .then_some((st.gigantic[0].in_pool, st.gigantic[0].structure)),
+            .then_some((st.gigantic[0].in_pool, st.gigantic[0].structure.get())),
     }
 }
 

@@ -197,9 +197,10 @@ pub struct FolioView {
 }
 
 /// Structural state of a gigantic (hugetlb) page backing guest_memfd.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Structure {
     /// One folio (merged, or never split).
+    #[default]
     Whole,
     /// Split into 4K folios.
     Split,

@@ -1,40 +1,42 @@
 //! Program counters and the state's other small enums, stored as their
-//! two-byte codes.
+//! codes: two bytes for most, `(tag, argument)`.
 //!
 //! An actor's program counter is an enum with a payload (`PinPc::Held(slot)`,
 //! `ConvPc::CopyOut(FaultPc::Install(slot))`), as are a page's folio slot
-//! (`Option<Slot>`), its stage-2 entries and a request's result. Stored as
-//! such, their bytes are not canonical: a variant without a payload leaves
-//! the payload byte undefined, so the state cannot be hashed or compared as
-//! bytes, and every generated state paid a `match` per field to encode them
-//! for the fingerprint (`State`'s `Hash`). Stored as a `Coded` they are two
-//! plain bytes, `(tag, argument)`, which the fingerprint copies as they are;
-//! an actor reads one with [`Coded::get`] and writes it with [`Coded::set`],
+//! (`Option<Slot>`), its stage-2 entries, a request's result and the last
+//! memory access. Stored as such, their bytes are not canonical: a variant
+//! without a payload leaves the payload bytes undefined, so the state could
+//! not be hashed or compared as bytes. Stored as a `Coded` they are plain
+//! bytes, which the fingerprint reads where they lie (`State`'s `Hash`); an
+//! actor reads one with [`Coded::get`] and writes it with [`Coded::set`],
 //! and matches on the enum as before. (A method that mutates an `Option`
 //! in place, such as `take()`, would act on the decoded copy: read with
 //! `get()`, then `set()`.)
 
 use crate::state::*;
-use invariants::ConvResult;
+use invariants::{Accessor, Attr, ConvResult, Structure};
 use std::fmt;
 use std::marker::PhantomData;
+use zerocopy::{Immutable, IntoBytes};
 
-/// A small enum with an injective two-byte encoding.
-pub trait Code: Copy + Default {
-    fn encode(self) -> [u8; 2];
+/// A small enum with an injective encoding in `N` bytes.
+pub trait Code<const N: usize = 2>: Copy + Default {
+    fn encode(self) -> [u8; N];
     /// The inverse of [`Code::encode`] on its image; any other code (none
     /// is ever stored) decodes to the default.
-    fn decode(code: [u8; 2]) -> Self;
+    fn decode(code: [u8; N]) -> Self;
 }
 
-/// A `T` stored as its code.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Coded<T> {
-    code: [u8; 2],
+/// A `T` stored as its code: `N` bytes, every one defined, so a state made
+/// of codes and plain integers can be read as bytes (`zerocopy::IntoBytes`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, IntoBytes, Immutable)]
+#[repr(transparent)]
+pub struct Coded<T, const N: usize = 2> {
+    code: [u8; N],
     _of: PhantomData<T>,
 }
 
-impl<T: Code> Coded<T> {
+impl<T: Code<N>, const N: usize> Coded<T, N> {
     #[inline(always)]
     pub fn new(v: T) -> Self {
         Coded {
@@ -50,36 +52,118 @@ impl<T: Code> Coded<T> {
     pub fn set(&mut self, v: T) {
         self.code = v.encode();
     }
-    /// The code itself: `(tag, argument)`.
+    /// The code itself: `(tag, argument)` for the two-byte codes.
     #[inline(always)]
-    pub fn bytes(self) -> [u8; 2] {
+    pub fn bytes(self) -> [u8; N] {
         self.code
     }
 }
 
-impl<T: Code> Default for Coded<T> {
+impl<T: Code<N>, const N: usize> Default for Coded<T, N> {
     fn default() -> Self {
         Coded::new(T::default())
     }
 }
 
-impl<T: Code> From<T> for Coded<T> {
+impl<T: Code<N>, const N: usize> From<T> for Coded<T, N> {
     fn from(v: T) -> Self {
         Coded::new(v)
     }
 }
 
 /// Compares codes: the encoding is injective.
-impl<T: Code> PartialEq<T> for Coded<T> {
+impl<T: Code<N>, const N: usize> PartialEq<T> for Coded<T, N> {
     #[inline(always)]
     fn eq(&self, other: &T) -> bool {
         self.code == other.encode()
     }
 }
 
-impl<T: Code + fmt::Debug> fmt::Debug for Coded<T> {
+impl<T: Code<N> + fmt::Debug, const N: usize> fmt::Debug for Coded<T, N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.get().fmt(f)
+    }
+}
+
+/// A gigantic page's structure (`Gigantic::structure`).
+impl Code for Structure {
+    #[inline(always)]
+    fn encode(self) -> [u8; 2] {
+        match self {
+            Structure::Whole => [0, 0],
+            Structure::Split => [1, 0],
+            Structure::Splitting => [2, 0],
+            Structure::Merging => [3, 0],
+        }
+    }
+    #[inline(always)]
+    fn decode([t, _]: [u8; 2]) -> Self {
+        match t {
+            1 => Structure::Split,
+            2 => Structure::Splitting,
+            3 => Structure::Merging,
+            _ => Structure::Whole,
+        }
+    }
+}
+
+/// The memory access of the last step, if any (`State::last_access`), in
+/// six bytes: who (tag 1 to 4; 0 for none) and which of them, the folio,
+/// the index, write, and the type the guest accessed it as. An accessor's
+/// number is a process, GUP user or device index, below `MAX_PROCS`,
+/// `MAX_PINNERS` and 1.
+impl Code<6> for Option<LastAccess> {
+    #[inline(always)]
+    fn encode(self) -> [u8; 6] {
+        let Some(LastAccess {
+            who,
+            folio,
+            index,
+            write,
+            guest_type,
+        }) = self
+        else {
+            return [0; 6];
+        };
+        let id = |n: u32| {
+            debug_assert!(n <= u8::MAX as u32, "accessor {n} beyond a byte");
+            n as u8
+        };
+        let (w, n) = match who {
+            Accessor::HostCpu { process } => (1, id(process)),
+            Accessor::GupHolder { holder } => (2, id(holder)),
+            Accessor::Guest => (3, 0),
+            Accessor::Device { device } => (4, id(device)),
+        };
+        let gt = match guest_type {
+            None => 0,
+            Some(Attr::Shared) => 1,
+            Some(Attr::Private) => 2,
+        };
+        [w, n, folio, index, write as u8, gt]
+    }
+    #[inline(always)]
+    fn decode([w, n, folio, index, write, gt]: [u8; 6]) -> Self {
+        let n = n as u32;
+        let who = match w {
+            1 => Accessor::HostCpu { process: n },
+            2 => Accessor::GupHolder { holder: n },
+            3 => Accessor::Guest,
+            4 => Accessor::Device { device: n },
+            _ => return None,
+        };
+        let guest_type = match gt {
+            1 => Some(Attr::Shared),
+            2 => Some(Attr::Private),
+            _ => None,
+        };
+        Some(LastAccess {
+            who,
+            folio,
+            index,
+            write: write != 0,
+            guest_type,
+        })
     }
 }
 
@@ -473,7 +557,7 @@ mod tests {
     /// Every value of `T` in `all` survives the round trip through its
     /// code, and no two share one (a shared code would make two states
     /// one: the actor would read back the other program counter).
-    fn injective<T: Code + PartialEq + fmt::Debug>(all: Vec<T>) {
+    fn injective<T: Code<N> + PartialEq + fmt::Debug, const N: usize>(all: Vec<T>) {
         let mut seen = HashSet::new();
         for &x in &all {
             assert_eq!(T::decode(x.encode()), x, "{x:?} as {:?}", x.encode());
@@ -628,5 +712,47 @@ mod tests {
         }
         dev.extend(faults().into_iter().map(DevPc::Fault));
         injective(dev);
+
+        injective(vec![
+            Structure::Whole,
+            Structure::Split,
+            Structure::Splitting,
+            Structure::Merging,
+        ]);
+    }
+
+    /// Every last access an actor can record (accessor numbers and
+    /// slots of a byte) has a code of its own.
+    #[test]
+    fn every_last_access_has_its_own_code() {
+        let mut all = vec![None];
+        let small = [0u8, 1, 2, 7, 16, u8::MAX];
+        let n = [0u32, 1, 2, u8::MAX as u32];
+        let mut who = vec![Accessor::Guest];
+        for &k in &n {
+            who.extend([
+                Accessor::HostCpu { process: k },
+                Accessor::GupHolder { holder: k },
+                Accessor::Device { device: k },
+            ]);
+        }
+        for &w in &who {
+            for &folio in &small {
+                for &index in &small {
+                    for write in [false, true] {
+                        for guest_type in [None, Some(Attr::Shared), Some(Attr::Private)] {
+                            all.push(Some(LastAccess {
+                                who: w,
+                                folio,
+                                index,
+                                write,
+                                guest_type,
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+        injective(all);
     }
 }

@@ -109,7 +109,7 @@ pub fn state_text(m: &GmemModel, st: &State) -> String {
             out += &format!(
                 "f{k}: {}, refcount {}{}{}\n",
                 folio_state_text(f.state),
-                f.refcount,
+                { f.refcount },
                 if f.frozen { ", frozen" } else { "" },
                 if f.lru { ", in an LRU batch" } else { "" }
             );
@@ -125,7 +125,7 @@ pub fn state_text(m: &GmemModel, st: &State) -> String {
                 } else {
                     String::new()
                 },
-                structure_text(g.structure),
+                structure_text(g.structure.get()),
                 if g.in_pool {
                     ", in the hugetlb pool"
                 } else {
@@ -475,7 +475,7 @@ pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
     let mut s = (if p.private { "P" } else { "S" }).to_string();
     if let Some(f) = p.folio.get() {
         let fo = st.folio(f);
-        s.push_str(&format!(" f{f}:rc{}", fo.refcount));
+        s.push_str(&format!(" f{f}:rc{}", { fo.refcount }));
         if fo.frozen {
             s.push('*');
         }
@@ -557,7 +557,7 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
             v.push(format!(
                 "gigantic{}: {}{}{}",
                 if k == 0 { String::new() } else { k.to_string() },
-                structure_text(g.structure),
+                structure_text(g.structure.get()),
                 if g.in_pool { " in pool" } else { "" },
                 if g.released { " released" } else { "" }
             ));

@@ -194,7 +194,7 @@ pub fn folio_of_pfn(cfg: &Config, st: &State, i: usize) -> Option<Slot> {
         if st.gigantic[g].in_pool {
             return None;
         }
-        match st.gigantic[g].structure {
+        match st.gigantic[g].structure.get() {
             Structure::Whole | Structure::Splitting => Some(whole_slot(cfg, g)),
             Structure::Split | Structure::Merging => Some(sub_slot(i)),
         }
@@ -229,7 +229,7 @@ pub fn alloc(cfg: &Config, st: &mut State, i: usize) -> Option<Slot> {
         if cfg.design == Design::Split && any_shared {
             // RFC v2 1G: pages are split to 4K before being handed out while
             // any subpage is shared ("Split iff some subpage is shared").
-            st.gigantic[g].structure = Structure::Split;
+            st.gigantic[g].structure.set(Structure::Split);
             for j in 0..n {
                 *st.folio_mut(sub_slot(j)) = Folio {
                     state: FolioState::PageCache,
@@ -244,11 +244,13 @@ pub fn alloc(cfg: &Config, st: &mut State, i: usize) -> Option<Slot> {
             // to the page cache; if its range is not all private, the
             // caller splits it next (`__maybe_split_fresh_folio()`, the
             // faults' `FreshSplit` step) and meanwhile it is `Splitting`.
-            st.gigantic[g].structure = if cfg.design == Design::Hugetlb && any_shared {
-                Structure::Splitting
-            } else {
-                Structure::Whole
-            };
+            st.gigantic[g]
+                .structure
+                .set(if cfg.design == Design::Hugetlb && any_shared {
+                    Structure::Splitting
+                } else {
+                    Structure::Whole
+                });
             *st.folio_mut(w) = Folio {
                 state: FolioState::PageCache,
                 large: true,
@@ -451,7 +453,7 @@ pub fn split_gigantic(cfg: &Config, st: &mut State, g: usize) {
         };
         st.pages[j].folio.set(Some(sub_slot(j)));
     }
-    st.gigantic[g].structure = Structure::Split;
+    st.gigantic[g].structure.set(Structure::Split);
     restage2(cfg, st, g);
 }
 
@@ -484,7 +486,7 @@ pub fn remove_from_page_cache(cfg: &Config, st: &mut State, i: usize) {
 /// while the file still owns the range).
 pub fn return_gigantic_to_pool(st: &mut State, g: usize) {
     st.gigantic[g].in_pool = true;
-    st.gigantic[g].structure = Structure::Whole;
+    st.gigantic[g].structure.set(Structure::Whole);
     st.gigantic[g].released = st.closed;
 }
 

@@ -88,7 +88,7 @@ impl GmemModel {
             spec: SpecPc::Idle.into(),
             mf: MfPc::Idle.into(),
             dev: Device::default(),
-            last_access: None,
+            last_access: Default::default(),
         }
     }
 
@@ -219,7 +219,7 @@ impl GmemModel {
     /// its stack ([`search::InPlace`]).
     pub fn apply_in_place(&self, st: &State, next: &mut State, action: Action) -> bool {
         let c = &self.cfg;
-        next.last_access = None;
+        next.last_access.set(None);
         match action {
             Action::Start(a) => {
                 if !self.can_start(st, a) {

@@ -227,7 +227,7 @@ impl SeqMachine {
             }
             steps += 1;
         }
-        let who = self.st.last_access.map(|a| a.who);
+        let who = self.st.last_access.get().map(|a| a.who);
         self.quiesce();
         Some(who)
     }

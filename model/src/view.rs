@@ -350,7 +350,7 @@ impl GmemView for View<'_> {
                 id: g as u32,
                 first_index: glo,
                 nr_pages: ghi - glo,
-                structure: gig.structure,
+                structure: gig.structure.get(),
                 in_pool: gig.in_pool,
                 released: gig.released,
                 refs_on_dead_subfolios: dead,
@@ -361,7 +361,7 @@ impl GmemView for View<'_> {
     }
 
     fn for_each_access(&self, f: &mut dyn FnMut(&Access)) {
-        if let Some(a) = self.st.last_access {
+        if let Some(a) = self.st.last_access.get() {
             f(&Access {
                 who: a.who,
                 folio: a.folio as FolioId,

@@ -82,6 +82,7 @@ fn gmem_designs() -> impl Iterator<Item = Design> {
 
 fn device_access(s: &State) -> bool {
     s.last_access
+        .get()
         .is_some_and(|a| matches!(a.who, Accessor::Device { .. }))
 }
 

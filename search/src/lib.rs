@@ -20,7 +20,7 @@
 //! - the fingerprint hands the state's `Hash` bytes to ahash in bulk (small
 //!   writes are buffered, large ones go straight through; see
 //!   [`Fingerprinter`]) instead of one mixing round per field; `model::State`
-//!   packs itself into one write;
+//!   hands over its own bytes in one write;
 //! - the successors of a state are generated first, each one's table slot
 //!   prefetched (`_mm_prefetch` on x86_64, nothing elsewhere), and looked up
 //!   after the last is generated, so the slots load while the model works
@@ -158,7 +158,7 @@ const BUF: usize = 64;
 /// a derived `Hash` makes one call per field, and a keyed mix per call
 /// (ahash's folded multiply, a dependent chain) costs far more than a store
 /// into a buffer plus one pass over the buffered bytes. Writes of `BUF`
-/// bytes or more (a state that packs itself, as `model::State` does) go
+/// bytes or more (a state that is its own encoding, as `model::State` is) go
 /// to ahash directly, after whatever was buffered. The result depends on
 /// the sequence of calls, which `Hash` makes the same for equal values.
 pub struct Fingerprinter {

@@ -255,13 +255,13 @@ fn copy_out(cfg: &Config, st: &mut State, k: usize, fpc: FaultPc) -> bool {
 }
 
 fn write_arg(st: &mut State, s: Slot, i: usize) {
-    st.last_access = Some(LastAccess {
+    st.last_access.set(Some(LastAccess {
         who: Accessor::HostCpu { process: 0 },
         folio: s,
         index: i as u8,
         write: true,
         guest_type: None,
-    });
+    }));
 }
 
 /// The environment's choice at `ConvPc::Prealloc`: the maple-tree node
@@ -296,7 +296,7 @@ pub fn prealloc_fail(cfg: &Config, st: &mut State, k: usize) {
             if st.folio(w).frozen {
                 mm::unfreeze(st, w, n);
             }
-            st.gigantic[g].structure = Structure::Whole;
+            st.gigantic[g].structure.set(Structure::Whole);
         }
         if st.conv[k].inv_open {
             // kvm_gmem_invalidate_end() before returning.
@@ -336,7 +336,7 @@ fn restructure(cfg: &Config, st: &mut State, k: usize, to: Attr) -> Option<ConvP
     }
     match to {
         Attr::Shared if st.gigantic[g].structure == Structure::Whole => {
-            st.gigantic[g].structure = Structure::Splitting;
+            st.gigantic[g].structure.set(Structure::Splitting);
             Some(ConvPc::SplitFreeze)
         }
         Attr::Private if st.gigantic[g].structure == Structure::Split => {
@@ -344,7 +344,7 @@ fn restructure(cfg: &Config, st: &mut State, k: usize, to: Attr) -> Option<ConvP
             let (lo, hi) = work_range(cfg, st, k);
             let rest_private = (glo..ghi).all(|j| (lo..hi).contains(&j) || st.pages[j].private);
             rest_private.then(|| {
-                st.gigantic[g].structure = Structure::Merging;
+                st.gigantic[g].structure.set(Structure::Merging);
                 ConvPc::MergeFreeze(glo as u8)
             })
         }
@@ -775,7 +775,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 return true;
             }
             st.conv[k].pc.set(if merge_after_flip(cfg, st) {
-                st.gigantic[0].structure = Structure::Merging;
+                st.gigantic[0].structure.set(Structure::Merging);
                 ConvPc::MergeFreeze(0)
             } else {
                 ConvPc::InvEnd
@@ -869,7 +869,7 @@ pub fn arch_converts(cfg: &Config) -> bool {
 
 fn after_make_shared(cfg: &Config, st: &mut State, k: usize) -> ConvPc {
     if split_needed(cfg, st, k) {
-        st.gigantic[0].structure = Structure::Splitting;
+        st.gigantic[0].structure.set(Structure::Splitting);
         ConvPc::SplitFreeze
     } else {
         ConvPc::Flip
@@ -916,7 +916,7 @@ pub fn fold_subfolios(cfg: &Config, st: &mut State, g: usize) {
         poisoned,
         ..Folio::default()
     };
-    st.gigantic[g].structure = Structure::Whole;
+    st.gigantic[g].structure.set(Structure::Whole);
     mm::restage2(cfg, st, g);
 }
 

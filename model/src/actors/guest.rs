@@ -61,13 +61,13 @@ fn first(cfg: &Config) -> GuestPc {
 }
 
 fn access(st: &mut State, s: Slot, i: usize, t: Attr) {
-    st.last_access = Some(LastAccess {
+    st.last_access.set(Some(LastAccess {
         who: Accessor::Guest,
         folio: s,
         index: i as u8,
         write: true,
         guest_type: Some(t),
-    });
+    }));
 }
 
 pub fn start(cfg: &Config, st: &mut State, vm: usize) {

@@ -226,13 +226,13 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
         }
         PinPc::Held(s) => {
             // The device / O_DIRECT touches the page through the reference.
-            st.last_access = Some(LastAccess {
+            st.last_access.set(Some(LastAccess {
                 who: Accessor::GupHolder { holder: k as u32 },
                 folio: s,
                 index: i as u8,
                 write: true,
                 guest_type: None,
-            });
+            }));
             st.pinners[k].pc.set(PinPc::Accessed(s));
         }
         PinPc::Accessed(s) => {
@@ -271,7 +271,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
         }
         PinPc::PfnMapped(s) => {
             // The device DMAs through the IOMMU mapping of the pfn.
-            st.last_access = Some(LastAccess {
+            st.last_access.set(Some(LastAccess {
                 who: Accessor::Device {
                     device: 1 + k as u32,
                 },
@@ -279,7 +279,7 @@ pub fn step(cfg: &Config, st: &mut State, k: usize) -> bool {
                 index: i as u8,
                 write: true,
                 guest_type: None,
-            });
+            }));
             st.pinners[k].pc.set(PinPc::PfnAccessed(s));
         }
         PinPc::PfnAccessed(_) => {

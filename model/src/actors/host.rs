@@ -153,13 +153,13 @@ pub fn in_flight(st: &State, p: usize) -> bool {
 }
 
 fn access(st: &mut State, p: usize, s: Slot, i: usize, write: bool) {
-    st.last_access = Some(LastAccess {
+    st.last_access.set(Some(LastAccess {
         who: Accessor::HostCpu { process: p as u32 },
         folio: s,
         index: i as u8,
         write,
         guest_type: None,
-    });
+    }));
 }
 
 fn done(st: &mut State, p: usize) {

@@ -97,7 +97,7 @@ mod tests {
             assert!(next.folio(s).poisoned);
             assert_eq!(next.pages[i].ptes, 0, "{next:?}");
             assert_eq!(
-                next.folio(s).refcount,
+                { next.folio(s).refcount },
                 st.folio(s).refcount - st.pages[i].ptes.count_ones() as i32
             );
             seen += 1;

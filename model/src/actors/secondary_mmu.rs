@@ -112,13 +112,13 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         DevPc::Mapped(s) => {
             // The device DMAs through its page table (no folio reference),
             // then the driver unmaps it.
-            st.last_access = Some(LastAccess {
+            st.last_access.set(Some(LastAccess {
                 who: Accessor::Device { device: 0 },
                 folio: s,
                 index: i as u8,
                 write: true,
                 guest_type: None,
-            });
+            }));
             st.dev.pc.set(DevPc::Finished);
         }
     }

@@ -129,7 +129,9 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
         }
         TruncPc::Unmap => {
             mm::unmap_mapping_pages(cfg, st, lo, hi);
-            st.gigantic[punch_gig(cfg)].structure = Structure::Merging;
+            st.gigantic[punch_gig(cfg)]
+                .structure
+                .set(Structure::Merging);
             st.trunc.pc.set(if cfg.has(Bug::PunchMergeNoCheck) {
                 // BUG punch_merge_no_check: merge and truncate without making
                 // sure no subpage is still referenced (the 1G RFC v2's
@@ -154,7 +156,7 @@ pub fn step(cfg: &Config, st: &mut State) -> bool {
                 for j in lo..i {
                     mm::unfreeze(st, sub_slot(j), 1);
                 }
-                st.gigantic[punch_gig(cfg)].structure = Structure::Split;
+                st.gigantic[punch_gig(cfg)].structure.set(Structure::Split);
                 st.trunc
                     .result
                     .set(Some(ConvResult::Eagain { error_index: i }));

@@ -4,7 +4,7 @@
 //! processes, GUP users and VMs without changing what the model can do or
 //! what any property says; in the designs with small folios the folio
 //! slots are names too ([`slots`]). [`Symmetry::canonical`] maps a state to
-//! the smallest, by its packed bytes, of its renamings: the search then
+//! the smallest, by its encoding (`State::encoding`), of its renamings: the search then
 //! keeps one state per orbit. Why this is sound, which configurations get
 //! which symmetries, and the measured reduction: docs/scale.md, "Symmetry
 //! reduction".
@@ -16,7 +16,7 @@ pub mod relabel;
 pub mod slots;
 
 use crate::config::Config;
-use crate::state::{State, PACKED_MAX};
+use crate::state::State;
 pub use group::Perm;
 use relabel::Maps;
 
@@ -95,7 +95,7 @@ impl Symmetry {
 
     /// The representative of `st`'s orbit: the renaming of `st` by a group
     /// element (then, in the 4K designs, by `slots::canonical`) whose
-    /// packed bytes are smallest. Always a renaming of `st`.
+    /// encoding is smallest. Always a renaming of `st`.
     pub fn canonical(&self, st: &State) -> State {
         if self.is_trivial() {
             return *st;
@@ -104,9 +104,6 @@ impl Symmetry {
             return slots::canonical(st);
         }
         let mut best: Option<State> = None;
-        let mut best_bytes = [0u8; PACKED_MAX];
-        let mut best_len = 0;
-        let mut bytes = [0u8; PACKED_MAX];
         for (i, m) in self.maps.iter().enumerate() {
             let t = if i == 0 { *st } else { relabel::relabel(st, m) };
             let t = if self.rename_slots {
@@ -114,10 +111,7 @@ impl Symmetry {
             } else {
                 t
             };
-            let n = t.pack_into(&mut bytes);
-            if best.is_none() || bytes[..n] < best_bytes[..best_len] {
-                best_bytes[..n].copy_from_slice(&bytes[..n]);
-                best_len = n;
+            if best.as_ref().is_none_or(|b| t.encoding() < b.encoding()) {
                 best = Some(t);
             }
         }

@@ -409,7 +409,7 @@ pub fn relabel(st: &State, m: &Maps) -> State {
         pc: dev_pc(m, pc.get()).into(),
         seq_stale,
     };
-    let last_access = last_access.map(|a| {
+    let last_access = last_access.get().map(|a| {
         let LastAccess {
             who,
             folio,
@@ -443,7 +443,7 @@ pub fn relabel(st: &State, m: &Maps) -> State {
         spec,
         mf,
         dev,
-        last_access,
+        last_access: last_access.into(),
     }
 }
 
@@ -533,7 +533,7 @@ pub fn slot_refs(st: &State, f: &mut impl FnMut(Slot)) {
         DevPc::Idle | DevPc::ReadPte | DevPc::Finished => None,
     };
     d.into_iter().for_each(&mut *f);
-    if let Some(a) = last_access {
+    if let Some(a) = last_access.get() {
         f(a.folio);
     }
 }

@@ -11,7 +11,7 @@ use super::{slots, Symmetry};
 use crate::config::{
     Attr, Bug, Config, ConvOp, Design, GuestOp, GupPath, HostOp, PinKind, PinnerCfg, TruncOp,
 };
-use crate::state::{FolioState, State, PACKED_MAX};
+use crate::state::{FolioState, State};
 use crate::GmemModel;
 use stateright::Model;
 use std::collections::HashSet;
@@ -111,9 +111,7 @@ fn configs() -> Vec<(&'static str, Config)> {
 }
 
 fn packed(s: &State) -> Vec<u8> {
-    let mut b = [0u8; PACKED_MAX];
-    let n = s.pack_into(&mut b);
-    b[..n].to_vec()
+    s.encoding().to_vec()
 }
 
 fn successors(m: &GmemModel, s: &State) -> Vec<Vec<u8>> {

@@ -272,8 +272,8 @@ fn canon(m: &GmemModel, s: &State) -> String {
             "{}:{}:{}:{},",
             (f.state != FolioState::Unused) as u8,
             f.index,
-            f.refcount,
-            f.pincount
+            { f.refcount },
+            { f.pincount }
         )
         .unwrap();
     }
@@ -335,7 +335,7 @@ fn canon(m: &GmemModel, s: &State) -> String {
         };
         write!(o, "{pc}:{sl},").unwrap();
     }
-    let (w, id, f, i) = match s.last_access {
+    let (w, id, f, i) = match s.last_access.get() {
         None => (0, 0, 0, 0),
         Some(a) => match a.who {
             invariants::Accessor::HostCpu { process } => (1, process, a.folio, a.index),
