@@ -1426,6 +1426,91 @@ impl<S> Entry<S> {
     }
 }
 
+/// A worker's DFS stack: the entries `slots[..len]`. The slots above keep
+/// whatever state was last written there, and a new entry is written over
+/// one of them (`clone_from`: one copy, into place) rather than pushed (a
+/// push builds the entry and then moves it: two copies of the state). A
+/// slot is added only when the stack is deeper than it has ever been.
+struct Stack<S> {
+    slots: Vec<Entry<S>>,
+    len: usize,
+}
+
+impl<S> Stack<S> {
+    fn new() -> Self {
+        Stack {
+            slots: Vec::new(),
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn entries(&self) -> &[Entry<S>] {
+        &self.slots[..self.len]
+    }
+
+    fn entry_mut(&mut self, i: usize) -> &mut Entry<S> {
+        &mut self.slots[..self.len][i]
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+
+    fn commit(&mut self) {
+        debug_assert!(self.len < self.slots.len());
+        self.len += 1;
+    }
+
+    /// Puts `entries` on the stack (its slots above the top are dropped).
+    fn extend(&mut self, entries: Vec<Entry<S>>) {
+        self.slots.truncate(self.len);
+        self.slots.extend(entries);
+        self.len = self.slots.len();
+    }
+
+    /// Takes the bottom `k` entries out.
+    fn take_bottom(&mut self, k: usize) -> std::vec::Drain<'_, Entry<S>> {
+        let k = k.min(self.len);
+        self.len -= k;
+        self.slots.drain(..k)
+    }
+}
+
+impl<S: Clone> Stack<S> {
+    /// Removes the top entry, copying its state into `into` (the successors
+    /// are written over its slot); returns its depth and step.
+    fn pop_into(&mut self, into: &mut Option<S>) -> Option<(u32, u32)> {
+        self.len = self.len.checked_sub(1)?;
+        let e = &self.slots[self.len];
+        match into {
+            Some(s) => s.clone_from(&e.state),
+            None => *into = Some(e.state.clone()),
+        }
+        Some((e.depth, e.step))
+    }
+
+    /// The slot just above the top, holding a copy of `state` at `depth`;
+    /// [`Stack::commit`] makes it the top entry.
+    fn scratch(&mut self, state: &S, depth: u32) -> &mut Entry<S> {
+        if self.len == self.slots.len() {
+            self.slots.push(Entry {
+                state: state.clone(),
+                depth,
+                step: 0,
+            });
+        } else {
+            let slot = &mut self.slots[self.len];
+            slot.state.clone_from(state);
+            slot.depth = depth;
+        }
+        &mut self.slots[self.len]
+    }
+}
+
 /// Work handed from one worker to another: entries from the bottom of the
 /// giver's stack and the giver's path down to the deepest of them.
 struct Chunk<S> {
@@ -1512,13 +1597,13 @@ impl<M: Model> Shared<'_, M> {
 
     /// Hands the bottom half of `stack` (the shallowest states, whose
     /// subtrees are the largest) to an idle worker.
-    fn give(&self, stack: &mut Vec<Entry<M::State>>, path: &[u32]) {
+    fn give(&self, stack: &mut Stack<M::State>, path: &[u32]) {
         let mut p = lock(&self.pool);
         if p.idle == 0 || !p.chunks.is_empty() {
             return;
         }
         let k = stack.len() / 2;
-        let entries: Vec<_> = stack.drain(..k).filter(Entry::live).collect();
+        let entries: Vec<_> = stack.take_bottom(k).filter(Entry::live).collect();
         if entries.is_empty() {
             return;
         }
@@ -1542,7 +1627,10 @@ struct Worker<'s, 'a, M: Model> {
     sh: &'s Shared<'a, M>,
     /// The thread that waits for the workers (unparked when this one ends).
     main: std::thread::Thread,
-    stack: Vec<Entry<M::State>>,
+    stack: Stack<M::State>,
+    /// The state being expanded (a copy of the popped entry's, whose slot
+    /// its successors overwrite).
+    state: Option<M::State>,
     path: Vec<u32>,
     actions: Vec<M::Action>,
     /// Fingerprints of the successors being looked up.
@@ -1567,7 +1655,8 @@ where
         Worker {
             sh,
             main,
-            stack: Vec::new(),
+            stack: Stack::new(),
+            state: None,
             path: Vec::new(),
             actions: Vec::new(),
             fps: Vec::new(),
@@ -1613,10 +1702,10 @@ where
                 break;
             }
             // Skip the dead entries in place (no state is moved for them).
-            while self.stack.last().is_some_and(|e| !e.live()) {
+            while self.stack.entries().last().is_some_and(|e| !e.live()) {
                 self.stack.truncate(self.stack.len() - 1);
             }
-            let Some(e) = self.stack.pop() else {
+            let Some((depth, step)) = self.stack.pop_into(&mut self.state) else {
                 self.publish();
                 visited.pause();
                 match sh.take() {
@@ -1629,11 +1718,12 @@ where
                     None => break,
                 }
             };
-            let depth = e.depth as usize;
-            self.path.truncate(depth);
-            self.path.push(e.step);
+            self.path.truncate(depth as usize);
+            self.path.push(step);
             self.max_depth = self.max_depth.max(depth as u64 + 1);
-            let state = e.state;
+            let Some(state) = self.state.as_ref() else {
+                unreachable!("pop_into leaves the popped state")
+            };
 
             // Properties: every one not yet discovered, on every state.
             if sh.found_count.load(Ordering::Relaxed) < props.len() {
@@ -1641,7 +1731,7 @@ where
                 self.pending
                     .extend((0..props.len()).filter(|&i| !sh.found[i].load(Ordering::Relaxed)));
                 let path = &self.path;
-                model.evaluate(&state, props, &sh.keys, &self.pending, &mut |i, holds| {
+                model.evaluate(state, props, &sh.keys, &self.pending, &mut |i, holds| {
                     let hit = match props[i].expectation {
                         Expectation::Always => !holds,
                         Expectation::Sometimes => holds,
@@ -1659,32 +1749,19 @@ where
             }
 
             // Successors: each one counted, fingerprinted, looked up once.
-            // Each is built in a slot on top of the stack that starts as a
-            // copy of `state` (one copy per attempt, none per move), its
-            // table slot prefetched; they are looked up after the last is
-            // generated, so the table's cache lines load while the model
-            // works. A visited one is marked dead where it lies.
-            model.actions(&state, &mut self.actions);
+            // Each is built in the slot above the top of the stack, which
+            // starts as a copy of `state` (one copy per attempt, none per
+            // move), its table slot prefetched; they are looked up after
+            // the last is generated, so the table's cache lines load while
+            // the model works. A visited one is marked dead where it lies.
+            // An action that was not enabled or led out of the boundary
+            // leaves its slot above the top, to be written over.
+            model.actions(state, &mut self.actions);
             let base = self.stack.len();
             self.fps.clear();
-            // A slot above the successors kept so far, left dirty by an
-            // action that was not enabled or led out of the boundary.
-            let mut spare = false;
             for (i, a) in self.actions.drain(..).enumerate() {
-                if spare {
-                    let top = self.stack.len() - 1;
-                    self.stack[top].state.clone_from(&state);
-                } else {
-                    self.stack.push(Entry {
-                        state: state.clone(),
-                        depth: e.depth + 1,
-                        step: 0,
-                    });
-                }
-                let top = self.stack.len() - 1;
-                let slot = &mut self.stack[top];
-                spare = true;
-                if !model.next_state_in_place(&state, &mut slot.state, a) {
+                let slot = self.stack.scratch(state, depth + 1);
+                if !model.next_state_in_place(state, &mut slot.state, a) {
                     continue;
                 }
                 if let Some(c) = sh.canon {
@@ -1693,18 +1770,15 @@ where
                 if !model.within_boundary(&slot.state) {
                     continue;
                 }
-                spare = false;
                 slot.step = i as u32;
                 self.gen += 1;
                 let fp = fingerprint_with(&sh.seed, &slot.state);
                 visited.touch(fp);
                 self.fps.push(fp);
-            }
-            if spare {
-                self.stack.truncate(self.stack.len() - 1);
+                self.stack.commit();
             }
             for (k, &fp) in self.fps.iter().enumerate() {
-                let entry = &mut self.stack[base + k];
+                let entry = self.stack.entry_mut(base + k);
                 if visited.insert(fp, &entry.state) {
                     self.uniq += 1;
                 } else {
@@ -1737,7 +1811,7 @@ where
             }
         }
         self.publish();
-        self.stack.iter().any(Entry::live)
+        self.stack.entries().iter().any(Entry::live)
     }
 }
 
