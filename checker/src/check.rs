@@ -130,7 +130,7 @@ pub fn cmd(a: &CheckArgs) -> Result<Code> {
                 "\n== {} ({} pass; {})",
                 g.name,
                 g.pass,
-                bound::describe(&m.cfg)
+                bound::describe(m.cfg())
             );
             if !g.description.is_empty() {
                 println!("   {}", g.description);
@@ -343,7 +343,7 @@ fn verdict_lines(title: &str, checked: &[Checked]) -> Vec<String> {
                     format!(
                         "{v} (row {}: {})",
                         c.row.name,
-                        bound::describe(&c.model.cfg)
+                        bound::describe(c.model.cfg())
                     ),
                 )
             })
@@ -403,8 +403,8 @@ fn print_json(t: &Target, checked: &[Checked], lines: &[String], wall: Duration,
             json!({
                 "label": c.row.name,
                 "pass": c.row.pass,
-                "bound": bound::describe(&c.model.cfg),
-                "config": c.model.cfg,
+                "bound": bound::describe(c.model.cfg()),
+                "config": c.model.cfg(),
                 "exit_code": code_of(&c.out.results) as i32,
                 "safety": c.out.safety.as_ref().map(|s| json!({
                     "unique_states": s.unique,

@@ -88,7 +88,7 @@ pub struct LiveStats {
 /// every safety property (checked or n/a), the checked sanity properties, then
 /// the sanity properties that are n/a.
 pub fn shown_safety_ids(m: &GmemModel) -> (Vec<PropertyId>, Vec<PropertyId>) {
-    let cfg = &m.cfg;
+    let cfg = m.cfg();
     let checked = properties::safety(cfg)
         .into_iter()
         .chain(properties::sanity(cfg))
@@ -121,7 +121,7 @@ pub fn safety_pass(
         .iter()
         .map(|&id| PropResult {
             id,
-            verdict: Verdict::NotApplicable(properties::not_applicable(&m.cfg, id).unwrap_or("")),
+            verdict: Verdict::NotApplicable(properties::not_applicable(m.cfg(), id).unwrap_or("")),
         })
         .collect();
     if checked.is_empty() {
@@ -305,9 +305,9 @@ pub fn liveness_pass(
     // One search per scope (each converter thread's conversion, or the
     // whole system) of every applicable property.
     let searches: Vec<(PropertyId, Option<usize>)> = PropertyId::liveness()
-        .filter(|&id| properties::not_applicable(&m.cfg, id).is_none())
+        .filter(|&id| properties::not_applicable(m.cfg(), id).is_none())
         .flat_map(|id| {
-            properties::pending_scopes(&m.cfg, id)
+            properties::pending_scopes(m.cfg(), id)
                 .into_iter()
                 .map(move |scope| (id, scope))
         })
@@ -364,7 +364,7 @@ pub fn liveness_pass(
     }
     let results = PropertyId::liveness()
         .map(|id| {
-            let verdict = match properties::not_applicable(&m.cfg, id) {
+            let verdict = match properties::not_applicable(m.cfg(), id) {
                 Some(r) => Verdict::NotApplicable(r),
                 // Violated if any scope's search finds a lasso (the first
                 // one's is shown), holds only if all hold.

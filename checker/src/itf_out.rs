@@ -37,7 +37,7 @@ pub fn description(label: &str, id: PropertyId, t: &Trace) -> String {
 }
 
 pub fn to_itf(m: &GmemModel, label: &str, id: PropertyId, t: &Trace) -> Value {
-    let config = serde_json::to_string(&m.cfg).unwrap_or_default();
+    let config = serde_json::to_string(m.cfg()).unwrap_or_default();
     let actions = serde_json::to_string(&t.actions()).unwrap_or_default();
     let meta = json!({
         "format": "ITF",
@@ -120,8 +120,8 @@ pub fn render_svg(m: &GmemModel, label: &str, id: PropertyId, t: &Trace) -> Stri
         subtitle: Some(format!(
             "{} ({} page{}; actors: {})",
             id.spec().sentence,
-            m.cfg.pages,
-            if m.cfg.pages == 1 { "" } else { "s" },
+            m.cfg().pages,
+            if m.cfg().pages == 1 { "" } else { "s" },
             m.actors()
                 .iter()
                 .map(|a| a.name())

@@ -110,7 +110,7 @@ pub fn dfs(
         let o = search::run_with_progress(m, opts, every, progress).map_err(internal)?;
         return Ok((o, None));
     }
-    let sym = Symmetry::of(&m.cfg);
+    let sym = Symmetry::of(m.cfg());
     let canon = |s: &State| sym.canonical(s);
     let reduced = if sym.is_trivial() {
         search::run_with_progress(m, opts, every, progress)

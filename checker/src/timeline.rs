@@ -15,7 +15,7 @@ pub fn render(m: &GmemModel, t: &Trace, verdict: &str) -> String {
 
     // Rows of cells; `None` is a separator line.
     let mut rows: Vec<Option<Vec<String>>> = Vec::new();
-    let init: Vec<String> = (0..m.cfg.pages as usize)
+    let init: Vec<String> = (0..m.cfg().pages as usize)
         .map(|i| format!("page{i}: {}", page_summary(m, &t.init, i)))
         .collect();
     let mut first = vec![String::new(); ncols];

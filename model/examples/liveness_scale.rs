@@ -53,11 +53,11 @@ fn run() -> Result<(), String> {
         timeout: value("--timeout")?.map(Duration::from_secs),
         exact: flag("--exact"),
     };
-    for id in properties::liveness(&m.cfg) {
+    for id in properties::liveness(m.cfg()) {
         let r = model::live::check(&m, id, &opts);
         println!(
             "{design} retry={} exact={} {}: {}; {:.1} B/state (graph), {:.1} B/state + {:.1} B/edge",
-            m.cfg.retry_until_ok,
+            m.cfg().retry_until_ok,
             opts.exact,
             id.name(),
             r.summary(),

@@ -19,7 +19,12 @@ thread_local! {
 /// The guest_memfd conversion protocol under one configuration.
 #[derive(Clone, Debug)]
 pub struct GmemModel {
-    pub cfg: Config,
+    /// Read with [`GmemModel::cfg`]; within the crate, changed only
+    /// through [`GmemModel::set_truncate`], which keeps `actors` in step.
+    pub(crate) cfg: Config,
+    /// The configuration's actors ([`GmemModel::actor_list`]), listed once:
+    /// every expanded state asks for them.
+    actors: ActorList,
 }
 
 /// The most actors a configuration has: every converter thread, process,
@@ -63,7 +68,25 @@ impl GmemModel {
     /// Validates the configuration; an invalid one is an error, never a panic.
     pub fn new(cfg: Config) -> Result<GmemModel, ConfigError> {
         cfg.validate()?;
-        Ok(GmemModel { cfg })
+        Ok(GmemModel::of_valid(cfg))
+    }
+
+    /// The model of a configuration already validated.
+    pub(crate) fn of_valid(cfg: Config) -> GmemModel {
+        let actors = actors_of(&cfg);
+        GmemModel { cfg, actors }
+    }
+
+    /// The configuration.
+    pub fn cfg(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Sets the configuration's truncation (`crate::seq` runs one punch
+    /// or close per call), and with it whether there is a truncator.
+    pub(crate) fn set_truncate(&mut self, op: crate::config::TruncOp) {
+        self.cfg.truncate = Some(op);
+        self.actors = actors_of(&self.cfg);
     }
 
     pub fn init_state(&self) -> State {
@@ -98,48 +121,11 @@ impl GmemModel {
     }
 
     /// [`GmemModel::actors`] without allocating: `actions()` asks for it on
-    /// every state the search expands, where a `Vec` per state was one of
-    /// the checker's larger costs. Computed from `cfg` each time rather than
-    /// cached, because `cfg` is public and `seq.rs` edits it in place.
+    /// every state the search expands. Listed once, when the model is made
+    /// (the configuration is read-only outside the crate, and `seq.rs`'s one
+    /// edit goes through [`GmemModel::set_truncate`]).
     pub fn actor_list(&self) -> ActorList {
-        let c = &self.cfg;
-        let mut v = ActorList::default();
-        for k in c.converters() {
-            v.push(Actor::Converter(k));
-        }
-        for p in 0..c.procs.len() as u8 {
-            v.push(Actor::Proc(p));
-        }
-        for k in 0..c.pinners.len() as u8 {
-            v.push(Actor::Pinner(k));
-        }
-        for vm in 0..c.vms {
-            if guest::has_vcpu(c, vm as usize) {
-                v.push(Actor::Guest(vm));
-            }
-        }
-        if c.truncate.is_some() {
-            v.push(Actor::Truncator);
-        }
-        if c.populate.is_some() {
-            v.push(Actor::Populate);
-        }
-        if c.speculative.is_some() {
-            v.push(Actor::Speculative);
-        }
-        if c.design.is_huge() && matches!(c.truncate, Some(crate::config::TruncOp::Close)) {
-            v.push(Actor::PoolCallback);
-        }
-        if c.memory_failure.is_some() {
-            v.push(Actor::MemoryFailure);
-        }
-        if c.enomem {
-            v.push(Actor::AllocFail);
-        }
-        if c.secondary_mmu.is_some() {
-            v.push(Actor::SecondaryMmu);
-        }
-        v
+        self.actors
     }
 
     fn can_start(&self, st: &State, a: Actor) -> bool {
@@ -379,4 +365,45 @@ impl Model for GmemModel {
     fn properties(&self) -> Vec<Property<Self>> {
         crate::properties::stateright_properties(self)
     }
+}
+
+/// The actors of `c`, in the order `actions()` lists their actions.
+fn actors_of(c: &Config) -> ActorList {
+    let mut v = ActorList::default();
+    for k in c.converters() {
+        v.push(Actor::Converter(k));
+    }
+    for p in 0..c.procs.len() as u8 {
+        v.push(Actor::Proc(p));
+    }
+    for k in 0..c.pinners.len() as u8 {
+        v.push(Actor::Pinner(k));
+    }
+    for vm in 0..c.vms {
+        if guest::has_vcpu(c, vm as usize) {
+            v.push(Actor::Guest(vm));
+        }
+    }
+    if c.truncate.is_some() {
+        v.push(Actor::Truncator);
+    }
+    if c.populate.is_some() {
+        v.push(Actor::Populate);
+    }
+    if c.speculative.is_some() {
+        v.push(Actor::Speculative);
+    }
+    if c.design.is_huge() && matches!(c.truncate, Some(crate::config::TruncOp::Close)) {
+        v.push(Actor::PoolCallback);
+    }
+    if c.memory_failure.is_some() {
+        v.push(Actor::MemoryFailure);
+    }
+    if c.enomem {
+        v.push(Actor::AllocFail);
+    }
+    if c.secondary_mmu.is_some() {
+        v.push(Actor::SecondaryMmu);
+    }
+    v
 }

@@ -152,7 +152,7 @@ impl SeqMachine {
         cfg.block_pins_while_waiting = true;
         cfg.validate()
             .map_err(|e| SeqError::BadArgument(e.to_string()))?;
-        let model = GmemModel { cfg };
+        let model = GmemModel::of_valid(cfg);
         let st = model.init_state();
         Ok(SeqMachine {
             model,
@@ -406,7 +406,7 @@ impl SeqMachine {
                 "design exclusive_pin models anonymous memory: no punch or close".into(),
             ));
         }
-        self.model.cfg.truncate = Some(op);
+        self.model.set_truncate(op);
         // One truncation actor per call: the model runs one punch or close.
         self.st.trunc = Truncator::default();
         if self

@@ -30,8 +30,8 @@ fn compact_and_reference_engines_agree_on_every_liveness_gate_row() {
         .filter(|r| r.pass == Pass::Liveness)
     {
         let m = GmemModel::new(row.cfg.clone()).expect("gate rows are valid");
-        for (id, scope) in properties::liveness(&m.cfg).into_iter().flat_map(|id| {
-            properties::pending_scopes(&m.cfg, id)
+        for (id, scope) in properties::liveness(m.cfg()).into_iter().flat_map(|id| {
+            properties::pending_scopes(m.cfg(), id)
                 .into_iter()
                 .map(move |sc| (id, sc))
         }) {

@@ -382,7 +382,7 @@ fn every_sanity_predicate_is_false_in_the_initial_state_of_every_design_exercisi
     for row in rows {
         let m = GmemModel::new(row.cfg.clone()).expect("valid");
         let init = m.init_state();
-        for id in properties::sanity(&m.cfg) {
+        for id in properties::sanity(m.cfg()) {
             exercised.insert(id);
             assert!(
                 !properties::eval(&m, &init, id),

@@ -121,7 +121,7 @@ fn conversion_completes_is_a_promise_to_each_thread() {
     c.retry_until_ok = true;
     let m = GmemModel::new(c).expect("valid");
     let id = PropertyId::ConversionCompletes;
-    assert_eq!(properties::pending_scopes(&m.cfg, id), [Some(0), Some(1)]);
+    assert_eq!(properties::pending_scopes(m.cfg(), id), [Some(0), Some(1)]);
     let opts = Options::default();
     let any = liveness::check(&m, |s| properties::eval_in(&m, s, id, None), &opts);
     assert!(

@@ -55,7 +55,7 @@ fn every_gate_row_same_verdicts_reduced() {
     let mut reduced_somewhere = 0;
     for g in &rows {
         let m = GmemModel::new(g.cfg.clone()).unwrap();
-        let sym = Symmetry::of(&m.cfg);
+        let sym = Symmetry::of(m.cfg());
         let t0 = std::time::Instant::now();
         let plain = search::run(&m, &opts).unwrap();
         let t1 = t0.elapsed();

@@ -230,7 +230,7 @@ fn row_stats(r: &RowResult) -> String {
         "{}: {} ({}), {}",
         r.name,
         states,
-        crate::bound::describe(&r.model.cfg),
+        crate::bound::describe(r.model.cfg()),
         secs(r.elapsed)
     )
 }

@@ -194,7 +194,7 @@ fn actor_script(c: &Config, a: Actor) -> String {
 /// The row's configuration in one line, from its `Config` (design, bugs,
 /// pages, flags, and every actor with its script).
 fn config_line(m: &GmemModel) -> String {
-    let c = &m.cfg;
+    let c = m.cfg();
     let mut head = format!("Design `{}`", c.design.name());
     let bugs: Vec<String> = c.bugs.iter().map(|b| format!("`{}`", b.name())).collect();
     if !bugs.is_empty() {

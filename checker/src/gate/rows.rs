@@ -44,7 +44,7 @@ impl RowResult {
         json!({
             "name": self.name,
             "pass": match self.pass { Pass::Safety => "safety", Pass::Liveness => "liveness" },
-            "config": self.model.cfg,
+            "config": self.model.cfg(),
             "seconds": self.elapsed.as_secs_f64(),
             "unique_states": self.safety.as_ref().map(|s| s.unique),
             // With `gate --symmetry`: the count above is of orbit representatives.

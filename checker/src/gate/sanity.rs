@@ -81,7 +81,7 @@ fn row_examples(m: &GmemModel, ids: &[PropertyId]) -> BTreeMap<String, Example> 
                         1 => (&t.init, &t.steps[0].state),
                         n => (&t.steps[n - 2].state, &t.steps[n - 1].state),
                     };
-                    let pages: Vec<String> = (0..m.cfg.pages as usize)
+                    let pages: Vec<String> = (0..m.cfg().pages as usize)
                         .map(|i| describe::page_summary(m, after, i))
                         .collect();
                     let step = last.map_or("initial state".to_string(), |s| {

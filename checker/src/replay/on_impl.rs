@@ -494,7 +494,7 @@ struct World {
 
 impl World {
     fn new(m: &GmemModel, bugs: bool) -> Result<World, String> {
-        let cfg = &m.cfg;
+        let cfg = m.cfg();
         let gm = Arc::new(
             GuestMemFd::new(impl_config(cfg, bugs)?)
                 .map_err(|e| format!("cannot create the guest_memfd: {e}"))?,
@@ -699,7 +699,7 @@ fn strict(tf: &TraceFile) -> Result<Outcome, String> {
     let mut first_fail = w.fails_in(id, scope).then_some(0);
     // Liveness: the first state of the loop (or after) that is not pending.
     let mut loop_not_pending = (l == 0 && !w.fails_in(id, scope)).then_some(0);
-    let safety = model::properties::safety(&m.cfg);
+    let safety = model::properties::safety(m.cfg());
     for (k, step) in t.steps.iter().enumerate() {
         follow(&w, &t, k, step.action)?;
         same_safety_verdicts(m, &w, &t, k, &safety)?;
@@ -810,7 +810,7 @@ fn lasso_scope(tf: &TraceFile) -> Option<usize> {
     let (Some(l), Ok(t)) = (tf.loop_index, trace::replay(m, tf.init_index, &tf.actions)) else {
         return None;
     };
-    model::properties::pending_scopes(&m.cfg, tf.property)
+    model::properties::pending_scopes(m.cfg(), tf.property)
         .into_iter()
         .find(|&sc| {
             (l..=t.steps.len()).all(|i| model::properties::eval_in(m, t.state(i), tf.property, sc))
@@ -932,7 +932,7 @@ fn alloc_fail_point(design: Design) -> &'static [&'static str] {
 /// The same interleaving with the bug switches off: the violation must not occur.
 pub fn replay_bug_off(tf: &TraceFile) -> Option<Outcome> {
     let m = &tf.model;
-    if m.cfg.bugs.is_empty() || unsupported(tf).is_some() {
+    if m.cfg().bugs.is_empty() || unsupported(tf).is_some() {
         return None;
     }
     let backend = "implementation, bug switches off";
@@ -1062,7 +1062,7 @@ pub fn follow_path(m: &GmemModel, actions: &[Action]) -> Result<usize, String> {
         .collect();
     let t = trace::replay(m, 0, &actions)?;
     let w = World::new(m, true)?;
-    let safety: Vec<PropertyId> = model::properties::safety(&m.cfg);
+    let safety: Vec<PropertyId> = model::properties::safety(m.cfg());
     for (k, step) in t.steps.iter().enumerate() {
         follow(&w, &t, k, step.action)?;
         same_safety_verdicts(m, &w, &t, k, &safety)?;

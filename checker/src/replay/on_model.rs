@@ -112,7 +112,7 @@ fn check_lasso(m: &GmemModel, tf: &TraceFile, t: &Trace) -> Outcome {
     }
     // Pending throughout the loop in one scope (one converter thread's
     // conversion, where the property is checked per thread).
-    let scopes = properties::pending_scopes(&m.cfg, id);
+    let scopes = properties::pending_scopes(m.cfg(), id);
     let first_not_pending =
         |scope| (l..=last).find(|&i| !properties::eval_in(m, t.state(i), id, scope));
     if !scopes.iter().any(|&sc| first_not_pending(sc).is_none()) {

@@ -93,7 +93,7 @@ pub fn parse(text: &str) -> Result<TraceFile, String> {
         label: meta
             .get("label")
             .and_then(Value::as_str)
-            .map_or_else(|| model.cfg.label(), str::to_string),
+            .map_or_else(|| model.cfg().label(), str::to_string),
         model,
         property,
         actions,

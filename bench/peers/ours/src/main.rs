@@ -251,7 +251,7 @@ fn dump(name: &str, pages: Option<u8>) {
 fn canon(m: &GmemModel, s: &State) -> String {
     use model::state::*;
     use std::fmt::Write;
-    let c = &m.cfg;
+    let c = m.cfg();
     let n = c.pages as usize;
     let mut o = String::from("S priv=");
     for i in 0..n {
