@@ -204,13 +204,21 @@ impl GmemModel {
     /// stepped). The search builds every successor this way, in a slot of
     /// its stack ([`search::InPlace`]).
     pub fn apply_in_place(&self, st: &State, next: &mut State, action: Action) -> bool {
+        let enabled = match action {
+            Action::Start(a) => self.can_start(st, a),
+            Action::Step(a) => self.in_flight(st, a),
+        };
+        enabled && self.apply_listed(st, next, action)
+    }
+
+    /// [`GmemModel::apply_in_place`] for an action `actions(st)` listed,
+    /// which has passed its `can_start`/`in_flight` test there: the search
+    /// does not pay for that test twice.
+    fn apply_listed(&self, st: &State, next: &mut State, action: Action) -> bool {
         let c = &self.cfg;
         next.last_access.set(None);
         match action {
             Action::Start(a) => {
-                if !self.can_start(st, a) {
-                    return false;
-                }
                 match a {
                     Actor::Converter(k) => converter::start(c, next, k as usize),
                     Actor::Proc(p) => host::start(c, next, p as usize),
@@ -229,27 +237,22 @@ impl GmemModel {
                 }
                 true
             }
-            Action::Step(a) => {
-                if !self.in_flight(st, a) {
-                    return false;
+            Action::Step(a) => match a {
+                Actor::Converter(k) => converter::step(c, next, k as usize),
+                Actor::Proc(p) => host::step(c, next, p as usize),
+                Actor::Pinner(k) => gup::step(c, next, k as usize),
+                Actor::Guest(v) => guest::step(c, next, v as usize),
+                Actor::Truncator => truncate::step(c, next),
+                Actor::Populate => populate::step(c, next),
+                Actor::Speculative => populate::spec_step(c, next),
+                Actor::PoolCallback => {
+                    truncate::pool_callback(&self.cfg, next);
+                    true
                 }
-                match a {
-                    Actor::Converter(k) => converter::step(c, next, k as usize),
-                    Actor::Proc(p) => host::step(c, next, p as usize),
-                    Actor::Pinner(k) => gup::step(c, next, k as usize),
-                    Actor::Guest(v) => guest::step(c, next, v as usize),
-                    Actor::Truncator => truncate::step(c, next),
-                    Actor::Populate => populate::step(c, next),
-                    Actor::Speculative => populate::spec_step(c, next),
-                    Actor::PoolCallback => {
-                        truncate::pool_callback(&self.cfg, next);
-                        true
-                    }
-                    Actor::MemoryFailure => memory_failure::step(c, next),
-                    Actor::AllocFail => false,
-                    Actor::SecondaryMmu => secondary_mmu::step(c, next),
-                }
-            }
+                Actor::MemoryFailure => memory_failure::step(c, next),
+                Actor::AllocFail => false,
+                Actor::SecondaryMmu => secondary_mmu::step(c, next),
+            },
         }
     }
 }
@@ -258,7 +261,14 @@ impl GmemModel {
 /// properties of one state share one view of it.
 impl search::InPlace for GmemModel {
     fn next_state_in_place(&self, prev: &State, next: &mut State, action: Action) -> bool {
-        self.apply_in_place(prev, next, action)
+        debug_assert!(
+            match action {
+                Action::Start(a) => self.can_start(prev, a),
+                Action::Step(a) => self.in_flight(prev, a),
+            },
+            "{action:?} was not listed by actions()"
+        );
+        self.apply_listed(prev, next, action)
     }
 
     /// The property's `PropertyId` index (`PropertyId::all()` order), or

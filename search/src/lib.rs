@@ -97,7 +97,9 @@ pub trait InPlace: Model {
     /// `prev` by `action` and returns true, or returns false when
     /// `next_state(prev, action)` would be `None` (then `next` may hold
     /// anything: the search overwrites it before its next use). Must agree
-    /// with [`Model::next_state`].
+    /// with [`Model::next_state`]. Called only with an action that
+    /// [`Model::actions`] listed for `prev`, so a model need not test again
+    /// what its `actions` tested.
     fn next_state_in_place(
         &self,
         prev: &Self::State,

@@ -49,7 +49,7 @@ fn p3(m: &Peer, s: &State) -> bool {
 // four properties of a state evaluated on one shared view.
 impl search::InPlace for Peer {
     fn next_state_in_place(&self, s: &State, n: &mut State, a: model::Action) -> bool {
-        self.0.apply_in_place(s, n, a)
+        self.0.next_state_in_place(s, n, a)
     }
     fn evaluate(
         &self,
