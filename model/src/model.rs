@@ -128,38 +128,54 @@ impl GmemModel {
         self.actors
     }
 
-    fn can_start(&self, st: &State, a: Actor) -> bool {
+    /// Whether actor `a` can start an operation and whether it has one in
+    /// flight, in one dispatch (`actions()` asks both of every actor on
+    /// every expanded state).
+    #[inline]
+    fn enabled(&self, st: &State, a: Actor) -> (bool, bool) {
         let c = &self.cfg;
         match a {
-            Actor::Converter(k) => converter::can_start(c, st, k as usize),
-            Actor::Proc(p) => host::can_start(c, st, p as usize),
-            Actor::Pinner(k) => gup::can_start(c, st, k as usize),
-            Actor::Guest(v) => guest::can_start(c, st, v as usize),
-            Actor::Truncator => truncate::can_start(c, st),
-            Actor::Populate => populate::can_start(c, st),
-            Actor::Speculative => populate::spec_can_start(c, st),
-            Actor::PoolCallback => false,
-            Actor::MemoryFailure => memory_failure::can_start(c, st),
-            Actor::AllocFail => converter::failing_converter(c, st).is_some(),
-            Actor::SecondaryMmu => secondary_mmu::can_start(c, st),
+            Actor::Converter(k) => (
+                converter::can_start(c, st, k as usize),
+                converter::in_flight(c, st, k as usize),
+            ),
+            Actor::Proc(p) => (
+                host::can_start(c, st, p as usize),
+                host::in_flight(st, p as usize),
+            ),
+            Actor::Pinner(k) => (
+                gup::can_start(c, st, k as usize),
+                gup::in_flight(c, st, k as usize),
+            ),
+            Actor::Guest(v) => (
+                guest::can_start(c, st, v as usize),
+                guest::in_flight(st, v as usize),
+            ),
+            Actor::Truncator => (truncate::can_start(c, st), truncate::in_flight(st)),
+            Actor::Populate => (populate::can_start(c, st), populate::in_flight(st)),
+            Actor::Speculative => (
+                populate::spec_can_start(c, st),
+                populate::spec_in_flight(st),
+            ),
+            Actor::PoolCallback => (false, truncate::pool_callback_enabled(c, st)),
+            Actor::MemoryFailure => (
+                memory_failure::can_start(c, st),
+                memory_failure::in_flight(st),
+            ),
+            Actor::AllocFail => (converter::failing_converter(c, st).is_some(), false),
+            Actor::SecondaryMmu => (
+                secondary_mmu::can_start(c, st),
+                secondary_mmu::in_flight(st),
+            ),
         }
     }
 
+    fn can_start(&self, st: &State, a: Actor) -> bool {
+        self.enabled(st, a).0
+    }
+
     fn in_flight(&self, st: &State, a: Actor) -> bool {
-        let c = &self.cfg;
-        match a {
-            Actor::Converter(k) => converter::in_flight(c, st, k as usize),
-            Actor::Proc(p) => host::in_flight(st, p as usize),
-            Actor::Pinner(k) => gup::in_flight(c, st, k as usize),
-            Actor::Guest(v) => guest::in_flight(st, v as usize),
-            Actor::Truncator => truncate::in_flight(st),
-            Actor::Populate => populate::in_flight(st),
-            Actor::Speculative => populate::spec_in_flight(st),
-            Actor::PoolCallback => truncate::pool_callback_enabled(c, st),
-            Actor::MemoryFailure => memory_failure::in_flight(st),
-            Actor::AllocFail => false,
-            Actor::SecondaryMmu => secondary_mmu::in_flight(st),
-        }
+        self.enabled(st, a).1
     }
 
     /// The first `limit` reachable states, breadth first from the initial
@@ -321,10 +337,11 @@ impl Model for GmemModel {
 
     fn actions(&self, st: &State, actions: &mut Vec<Action>) {
         for &a in self.actor_list().iter() {
-            if self.can_start(st, a) {
+            let (start, step) = self.enabled(st, a);
+            if start {
                 actions.push(Action::Start(a));
             }
-            if self.in_flight(st, a) {
+            if step {
                 actions.push(Action::Step(a));
             }
         }
