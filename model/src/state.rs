@@ -655,10 +655,11 @@ impl std::fmt::Debug for State {
 impl State {
     /// The state's injective byte encoding: its own bytes, read where they
     /// lie and in one run: the fixed part, every page slot, then the folio
-    /// slots up to the last one ever allocated. The rest is at its default
-    /// (a slot never goes back to `Unused`), so the length says how many
-    /// slots were read, and two states are equal exactly when their
-    /// encodings are. The fingerprint hashes it (`Hash`), and
+    /// slots up to the last one ever allocated. The slots after it are at
+    /// their default, all zeros, in every state the model reaches (a slot
+    /// never goes back to `Unused`; `the_bytes_left_out_are_at_their_default`
+    /// checks it), so there the length says how many slots were read, and
+    /// two states are equal exactly when their encodings are. The fingerprint hashes it (`Hash`), and
     /// `crate::symmetry` picks an orbit's representative by comparing it.
     /// (The page slots beyond `nr_pages`, at their defaults, cost less to
     /// hash than a second run would.)
