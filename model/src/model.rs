@@ -123,7 +123,7 @@ impl GmemModel {
     /// [`GmemModel::actors`] without allocating: `actions()` asks for it on
     /// every state the search expands. Listed once, when the model is made
     /// (the configuration is read-only outside the crate, and `seq.rs`'s one
-    /// edit goes through [`GmemModel::set_truncate`]).
+    /// edit goes through `GmemModel::set_truncate`, which lists them again).
     pub fn actor_list(&self) -> ActorList {
         self.actors
     }
