@@ -101,7 +101,7 @@ fn structure_text(s: Structure) -> &'static str {
 pub fn state_text(m: &GmemModel, st: &State) -> String {
     use stateright::Model;
     let mut out = String::new();
-    for i in 0..m.cfg.pages as usize {
+    for i in 0..m.cfg().pages as usize {
         out += &format!("page{i}: {}\n", page_summary(m, st, i));
     }
     for (k, f) in st.folios.iter().enumerate() {
@@ -115,8 +115,8 @@ pub fn state_text(m: &GmemModel, st: &State) -> String {
             );
         }
     }
-    if m.cfg.design.is_huge() {
-        let n = crate::mm::nr_gigantic(&m.cfg);
+    if m.cfg().design.is_huge() {
+        let n = crate::mm::nr_gigantic(m.cfg());
         for (k, g) in st.gigantic.iter().enumerate().take(n) {
             out += &format!(
                 "gigantic page{}: {}{}{}\n",
@@ -139,8 +139,8 @@ pub fn state_text(m: &GmemModel, st: &State) -> String {
     if st.closed {
         out += "file: closed\n";
     }
-    let two = m.cfg.converters().count() > 1;
-    for k in m.cfg.converters() {
+    let two = m.cfg().converters().count() > 1;
+    for k in m.cfg().converters() {
         if let Some(r) = st.conv[k as usize].result.get() {
             out += &format!("{}last ioctl returned {}\n", who(two, k), result_text(r));
         }
@@ -167,7 +167,7 @@ pub fn state_text(m: &GmemModel, st: &State) -> String {
 
 /// What `action` does from `st`, as the kernel function it models.
 pub fn step_label(m: &GmemModel, st: &State, action: Action) -> String {
-    let c = &m.cfg;
+    let c = m.cfg();
     match action {
         Action::Start(a) => match a {
             Actor::Converter(k) => {
@@ -483,7 +483,7 @@ pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
     if p.ptes != 0 {
         s.push_str(&format!(" pte{:b}", p.ptes));
     }
-    for (vm, e) in p.s2.iter().enumerate().take(m.cfg.vms as usize) {
+    for (vm, e) in p.s2.iter().enumerate().take(m.cfg().vms as usize) {
         // VM 0 keeps the one-VM notation.
         let who = if vm == 0 {
             String::new()
@@ -518,14 +518,14 @@ pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
     }
     // Device mappings that hold no reference (what host_access_only_shared
     // is about when they are used).
-    if let (Some(d), DevPc::Mapped(f)) = (m.cfg.secondary_mmu, st.dev.pc.get()) {
+    if let (Some(d), DevPc::Mapped(f)) = (m.cfg().secondary_mmu, st.dev.pc.get()) {
         if d.page as usize == i {
             s.push_str(&format!(" DEVMAP(f{f})"));
         }
     }
-    for (k, pin) in st.pinners.iter().enumerate().take(m.cfg.pinners.len()) {
+    for (k, pin) in st.pinners.iter().enumerate().take(m.cfg().pinners.len()) {
         if let (PinPc::PfnMapped(f) | PinPc::PfnAccessed(f), true) =
-            (pin.pc.get(), m.cfg.pinners[k].page as usize == i)
+            (pin.pc.get(), m.cfg().pinners[k].page as usize == i)
         {
             s.push_str(&format!(" IOMMU(f{f})"));
         }
@@ -536,7 +536,7 @@ pub fn page_summary(m: &GmemModel, st: &State, i: usize) -> String {
 /// Per-page and global fields that differ between two states.
 pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
     let mut v = Vec::new();
-    for i in 0..m.cfg.pages as usize {
+    for i in 0..m.cfg().pages as usize {
         let (a, b) = (page_summary(m, before, i), page_summary(m, after, i));
         if a != b {
             v.push(format!("page{i}: {b}"));
@@ -572,8 +572,8 @@ pub fn changes(m: &GmemModel, before: &State, after: &State) -> Vec<String> {
             lock_text(after.invalidate_lock)
         ));
     }
-    let two = m.cfg.converters().count() > 1;
-    for k in m.cfg.converters() {
+    let two = m.cfg().converters().count() > 1;
+    for k in m.cfg().converters() {
         let (b, a) = (&before.conv[k as usize], &after.conv[k as usize]);
         if let (ConvPc::CopyOut(_), false, Some(r)) = (
             a.pc.get(),

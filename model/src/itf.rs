@@ -52,7 +52,7 @@ fn set_of_bits(bits: u16) -> Value {
 
 /// The ITF record of one state.
 pub fn state(m: &GmemModel, st: &State, action: Option<(&State, Action)>) -> Value {
-    let c = &m.cfg;
+    let c = m.cfg();
     let n = c.pages as usize;
     let mut rec = Map::new();
     rec.insert(

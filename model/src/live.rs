@@ -49,8 +49,8 @@ impl FairModel for GmemModel {
             .map(|a| FairnessDecl::weak(a.tid() as FairClass, format!("WF({a})")))
             .collect();
         // The exclusive-pin RFC's donation takes no invalidate lock.
-        let locks = self.cfg.design != Design::ExclusivePin;
-        v.extend(self.cfg.converters().filter(|_| locks).map(|k| {
+        let locks = self.cfg().design != Design::ExclusivePin;
+        v.extend(self.cfg().converters().filter(|_| locks).map(|k| {
             FairnessDecl::strong(
                 lock_class(k),
                 format!("SF({}: filemap_invalidate_lock())", Actor::Converter(k)),

@@ -19,9 +19,9 @@ thread_local! {
 /// The guest_memfd conversion protocol under one configuration.
 #[derive(Clone, Debug)]
 pub struct GmemModel {
-    /// Read with [`GmemModel::cfg`]; within the crate, changed only
-    /// through [`GmemModel::set_truncate`], which keeps `actors` in step.
-    pub(crate) cfg: Config,
+    /// Read with [`GmemModel::cfg`]; changed only through
+    /// `GmemModel::edit_cfg`, which keeps `actors` in step.
+    cfg: Config,
     /// The configuration's actors ([`GmemModel::actor_list`]), listed once:
     /// every expanded state asks for them.
     actors: ActorList,
@@ -82,11 +82,13 @@ impl GmemModel {
         &self.cfg
     }
 
-    /// Sets the configuration's truncation (`crate::seq` runs one punch
-    /// or close per call), and with it whether there is a truncator.
-    pub(crate) fn set_truncate(&mut self, op: crate::config::TruncOp) {
-        self.cfg.truncate = Some(op);
+    /// Edits the configuration and lists its actors again: `crate::seq`
+    /// scripts each uAPI call as it comes (a process's access, a GUP
+    /// user, a conversion, a guest fault, a punch), which adds actors.
+    pub(crate) fn edit_cfg<R>(&mut self, edit: impl FnOnce(&mut Config) -> R) -> R {
+        let r = edit(&mut self.cfg);
         self.actors = actors_of(&self.cfg);
+        r
     }
 
     pub fn init_state(&self) -> State {
@@ -122,8 +124,8 @@ impl GmemModel {
 
     /// [`GmemModel::actors`] without allocating: `actions()` asks for it on
     /// every state the search expands. Listed once, when the model is made
-    /// (the configuration is read-only outside the crate, and `seq.rs`'s one
-    /// edit goes through `GmemModel::set_truncate`, which lists them again).
+    /// (the configuration is changed only through `GmemModel::edit_cfg`,
+    /// which lists them again).
     pub fn actor_list(&self) -> ActorList {
         self.actors
     }

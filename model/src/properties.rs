@@ -358,9 +358,9 @@ pub fn stateright_property(id: PropertyId) -> Property<GmemModel> {
 
 /// Safety (`always`) and sanity (`sometimes`) properties of this configuration.
 pub fn stateright_properties(m: &GmemModel) -> Vec<Property<GmemModel>> {
-    safety(&m.cfg)
+    safety(m.cfg())
         .into_iter()
-        .chain(sanity(&m.cfg))
+        .chain(sanity(m.cfg()))
         .map(stateright_property)
         .collect()
 }

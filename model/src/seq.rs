@@ -172,10 +172,10 @@ impl SeqMachine {
         View::new(&self.model, &self.st)
     }
     pub fn design(&self) -> Design {
-        self.model.cfg.design
+        self.model.cfg().design
     }
     fn pages(&self) -> usize {
-        self.model.cfg.pages as usize
+        self.model.cfg().pages as usize
     }
 
     fn check_page(&self, page: u8) -> Result<(), SeqError> {
@@ -243,7 +243,7 @@ impl SeqMachine {
         self.check_proc(proc)?;
         let p = proc as usize;
         let closed = self.st.closed;
-        self.model.cfg.procs[p].push(op);
+        self.model.edit_cfg(|c| c.procs[p].push(op));
         let Some(who) = self.run(Actor::Proc(proc), |st| st.procs[p].pc.get() == ProcPc::Idle)
         else {
             return Ok(Outcome::Blocked);
@@ -299,12 +299,13 @@ impl SeqMachine {
             repeat: false,
             vfio: false,
         };
-        let cfg = &mut self.model.cfg;
-        if k < cfg.pinners.len() {
-            cfg.pinners[k] = pc;
-        } else {
-            cfg.pinners.push(pc);
-        }
+        self.model.edit_cfg(|cfg| {
+            if k < cfg.pinners.len() {
+                cfg.pinners[k] = pc;
+            } else {
+                cfg.pinners.push(pc);
+            }
+        });
         self.st.pinners[k] = Pinner::default();
         let closed = self.st.closed;
         let held = |st: &State| matches!(st.pinners[k].pc.get(), PinPc::Held(_) | PinPc::Finished);
@@ -326,7 +327,7 @@ impl SeqMachine {
         }
         let k = h.0 as usize;
         if k >= MAX_PINNERS
-            || k >= self.model.cfg.pinners.len()
+            || k >= self.model.cfg().pinners.len()
             || !matches!(self.st.pinners[k].pc.get(), PinPc::Held(_))
         {
             return Err(SeqError::UnknownPin(h));
@@ -368,11 +369,13 @@ impl SeqMachine {
                 "design exclusive_pin converts (donates) one page per call".into(),
             ));
         }
-        self.model.cfg.conversions.push(ConvOp {
-            start,
-            pages,
-            to,
-            converter: 0,
+        self.model.edit_cfg(|c| {
+            c.conversions.push(ConvOp {
+                start,
+                pages,
+                to,
+                converter: 0,
+            })
         });
         if self
             .run(Actor::Converter(0), |st| {
@@ -406,7 +409,7 @@ impl SeqMachine {
                 "design exclusive_pin models anonymous memory: no punch or close".into(),
             ));
         }
-        self.model.set_truncate(op);
+        self.model.edit_cfg(|c| c.truncate = Some(op));
         // One truncation actor per call: the model runs one punch or close.
         self.st.trunc = Truncator::default();
         if self
@@ -453,10 +456,12 @@ impl SeqMachine {
             ));
         }
         let closed = self.st.closed;
-        self.model.cfg.guest.push(GuestOp {
-            page,
-            access,
-            vm: 0,
+        self.model.edit_cfg(|c| {
+            c.guest.push(GuestOp {
+                page,
+                access,
+                vm: 0,
+            })
         });
         let Some(who) = self.run(Actor::Guest(0), |st| st.guests[0].pc.get() == GuestPc::Idle)
         else {

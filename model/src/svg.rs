@@ -198,7 +198,7 @@ pub fn render(m: &GmemModel, path: &[(State, Option<Action>)], opts: &Options) -
     if let Some((init, _)) = path.first() {
         let mut ch = vec!["initial state:".to_string()];
         ch.extend(
-            (0..m.cfg.pages as usize).map(|i| format!("page{i}: {}", page_summary(m, init, i))),
+            (0..m.cfg().pages as usize).map(|i| format!("page{i}: {}", page_summary(m, init, i))),
         );
         rows.push(Row {
             number: 0,
@@ -461,7 +461,7 @@ pub fn render(m: &GmemModel, path: &[(State, Option<Action>)], opts: &Options) -
 
 /// Names of the safety properties violated in `st` (for the explorer's marker).
 pub fn violated_safety(m: &GmemModel, st: &State) -> Vec<&'static str> {
-    crate::properties::safety(&m.cfg)
+    crate::properties::safety(m.cfg())
         .into_iter()
         .filter(|&id| !crate::properties::eval(m, st, id))
         .map(|id| id.name())
@@ -477,7 +477,7 @@ pub fn lasso_of(
 ) -> Option<(usize, Vec<&'static str>)> {
     let (last, _) = path.last()?;
     let l = path[..path.len() - 1].iter().position(|(s, _)| s == last)?;
-    let pending = crate::properties::liveness(&m.cfg)
+    let pending = crate::properties::liveness(m.cfg())
         .into_iter()
         .filter(|&id| {
             path[l..]
@@ -511,9 +511,9 @@ pub fn explorer(m: &GmemModel, path: &[(State, Option<Action>)]) -> String {
         loop_start: lasso.map(|(l, _)| l),
         title: Some(format!(
             "{} ({} page{}): {} steps",
-            m.cfg.label(),
-            m.cfg.pages,
-            if m.cfg.pages == 1 { "" } else { "s" },
+            m.cfg().label(),
+            m.cfg().pages,
+            if m.cfg().pages == 1 { "" } else { "s" },
             path.len().saturating_sub(1)
         )),
         marker,

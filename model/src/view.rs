@@ -180,7 +180,7 @@ pub struct View<'a> {
 impl<'a> View<'a> {
     pub fn new(m: &'a GmemModel, st: &'a State) -> View<'a> {
         View {
-            cfg: &m.cfg,
+            cfg: m.cfg(),
             st,
             converter: None,
             inv: std::cell::Cell::new(None),
@@ -544,7 +544,7 @@ mod tests {
             for st in m.bfs_states(3000) {
                 let acq = acquiring(&st);
                 for tid in 0..16u8 {
-                    if waits_for(&m.cfg, &st, tid).is_some() {
+                    if waits_for(m.cfg(), &st, tid).is_some() {
                         blocked += 1;
                         assert!(acq & (1 << tid) != 0, "{}: thread {tid} in {st:?}", g.name);
                     }
@@ -568,13 +568,13 @@ mod tests {
                 for st in m.bfs_states(3000) {
                     let v = View::new(&m, &st);
                     for s in 0..MAX_FOLIOS as Slot {
-                        let want = reference_parts(&m.cfg, &st, s);
+                        let want = reference_parts(m.cfg(), &st, s);
                         assert_eq!(v.parts(s), want, "{}: folio {s} of {st:?}", g.name);
                         folios += 1;
                         referenced += (want.extra() != 0) as usize;
                     }
-                    for i in 0..m.cfg.pages as usize {
-                        let want = reference_page_refs(&m.cfg, &st, i);
+                    for i in 0..m.cfg().pages as usize {
+                        let want = reference_page_refs(m.cfg(), &st, i);
                         let p = v.page(i);
                         let got = [p.gets, p.pins, p.longterm_pins, p.exclusive_pins];
                         assert_eq!(got, want, "{}: page {i} of {st:?}", g.name);

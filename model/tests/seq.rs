@@ -88,3 +88,32 @@ fn punch_close_and_the_pool() {
     assert_eq!(m.close().unwrap(), Outcome::Ebadf);
     safe(&m);
 }
+
+/// Each scripted call adds to the configuration (a GUP user, a conversion,
+/// a guest fault, a punch), and the model's list of actors, made once per
+/// configuration, follows it: after every call it is the list a model made
+/// afresh from the same configuration would have.
+#[test]
+fn the_actor_list_follows_the_scripted_calls() {
+    let mut m = SeqMachine::new(Design::Inplace, 2, true).unwrap();
+    let fresh = |m: &SeqMachine| {
+        model::GmemModel::new(m.model().cfg().clone())
+            .unwrap()
+            .actors()
+    };
+    let before = m.model().actors();
+    assert_eq!(before, fresh(&m));
+    assert_eq!(m.host_write(0, 0).unwrap(), Outcome::Ok);
+    let (o, h) = m.pin(PinKind::Get, 1, 0).unwrap();
+    assert_eq!(o, Outcome::Ok);
+    assert_eq!(m.model().actors(), fresh(&m));
+    assert_eq!(m.unpin(h.unwrap()).unwrap(), Outcome::Ok);
+    assert_eq!(m.convert(0, 2, Attr::Private).unwrap(), Outcome::Ok);
+    assert_eq!(m.guest_access(0, Attr::Private).unwrap(), Outcome::Ok);
+    assert_eq!(m.punch(0, 2).unwrap(), Outcome::Ok);
+    let after = m.model().actors();
+    assert_eq!(after, fresh(&m));
+    // The calls added a GUP user, the converter, the vCPU and the truncator.
+    assert!(after.len() >= before.len() + 4, "{before:?} -> {after:?}");
+    safe(&m);
+}

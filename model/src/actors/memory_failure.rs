@@ -82,7 +82,7 @@ mod tests {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../configs/inplace@memory_failure_mapped.json");
         let m = GmemModel::new(crate::gate::load_file(&path).unwrap().cfg).unwrap();
-        let i = m.cfg.memory_failure.unwrap() as usize;
+        let i = m.cfg().memory_failure.unwrap() as usize;
         let mut seen = 0;
         for st in m.bfs_states(20_000) {
             let (Some(s), MfPc::Idle) = (st.pages[i].folio.get(), st.mf.get()) else {
