@@ -172,12 +172,12 @@ impl GmemModel {
         }
     }
 
-    fn can_start(&self, st: &State, a: Actor) -> bool {
-        self.enabled(st, a).0
-    }
-
-    fn in_flight(&self, st: &State, a: Actor) -> bool {
-        self.enabled(st, a).1
+    /// Would `actions(st)` list `action`?
+    fn is_listed(&self, st: &State, action: Action) -> bool {
+        match action {
+            Action::Start(a) => self.enabled(st, a).0,
+            Action::Step(a) => self.enabled(st, a).1,
+        }
     }
 
     /// The first `limit` reachable states, breadth first from the initial
@@ -222,16 +222,12 @@ impl GmemModel {
     /// stepped). The search builds every successor this way, in a slot of
     /// its stack ([`search::InPlace`]).
     pub fn apply_in_place(&self, st: &State, next: &mut State, action: Action) -> bool {
-        let enabled = match action {
-            Action::Start(a) => self.can_start(st, a),
-            Action::Step(a) => self.in_flight(st, a),
-        };
-        enabled && self.apply_listed(st, next, action)
+        self.is_listed(st, action) && self.apply_listed(st, next, action)
     }
 
-    /// [`GmemModel::apply_in_place`] for an action `actions(st)` listed,
-    /// which has passed its `can_start`/`in_flight` test there: the search
-    /// does not pay for that test twice.
+    /// [`GmemModel::apply_in_place`] for an action `actions(st)` listed
+    /// ([`GmemModel::is_listed`]): the search does not pay for that test
+    /// twice.
     fn apply_listed(&self, st: &State, next: &mut State, action: Action) -> bool {
         let c = &self.cfg;
         next.last_access.set(None);
@@ -280,10 +276,7 @@ impl GmemModel {
 impl search::InPlace for GmemModel {
     fn next_state_in_place(&self, prev: &State, next: &mut State, action: Action) -> bool {
         debug_assert!(
-            match action {
-                Action::Start(a) => self.can_start(prev, a),
-                Action::Step(a) => self.in_flight(prev, a),
-            },
+            self.is_listed(prev, action),
             "{action:?} was not listed by actions()"
         );
         self.apply_listed(prev, next, action)

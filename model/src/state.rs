@@ -445,10 +445,10 @@ pub struct LastAccess {
 /// where a derived `Clone` copied field by field.
 ///
 /// `repr(C)`, every byte defined (`IntoBytes` proves it when this
-/// compiles): the fingerprint reads the state where it lies (`Hash`
-/// below). The fixed part comes first, then the pages and the folios, so
-/// the configured pages follow the fixed part in one run of bytes and the
-/// used folio slots (the first ones) make another.
+/// compiles): the fingerprint reads the state where it lies
+/// ([`State::encoding`]). The fixed part comes first, then the pages, then
+/// the folios, so the fixed part, the pages and the used folio slots (up
+/// to the last one allocated) are one run of bytes.
 #[derive(Clone, Copy, PartialEq, Eq, IntoBytes, Immutable)]
 #[repr(C)]
 pub struct State {
@@ -659,8 +659,9 @@ impl State {
     /// their default, all zeros, in every state the model reaches (a slot
     /// never goes back to `Unused`; `the_bytes_left_out_are_at_their_default`
     /// checks it), so there the length says how many slots were read, and
-    /// two states are equal exactly when their encodings are. The fingerprint hashes it (`Hash`), and
-    /// `crate::symmetry` picks an orbit's representative by comparing it.
+    /// two states are equal exactly when their encodings are. The
+    /// fingerprint hashes it (`Hash`), and `crate::symmetry` picks an
+    /// orbit's representative by comparing it.
     /// (The page slots beyond `nr_pages`, at their defaults, cost less to
     /// hash than a second run would.)
     #[inline]

@@ -110,17 +110,13 @@ fn configs() -> Vec<(&'static str, Config)> {
     ]
 }
 
-fn packed(s: &State) -> Vec<u8> {
-    s.encoding().to_vec()
-}
-
 fn successors(m: &GmemModel, s: &State) -> Vec<Vec<u8>> {
     let mut acts = Vec::new();
     m.actions(s, &mut acts);
     let mut v: Vec<Vec<u8>> = acts
         .into_iter()
         .filter_map(|a| m.next_state(s, a))
-        .map(|t| packed(&t))
+        .map(|t| t.encoding().to_vec())
         .collect();
     v.sort();
     v.dedup();
@@ -133,7 +129,7 @@ fn successors_renamed(m: &GmemModel, s: &State, maps: &Maps) -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = acts
         .into_iter()
         .filter_map(|a| m.next_state(s, a))
-        .map(|t| packed(&relabel(&t, maps)))
+        .map(|t| relabel(&t, maps).encoding().to_vec())
         .collect();
     v.sort();
     v.dedup();
@@ -293,7 +289,7 @@ fn canonical_form_is_idempotent_and_the_same_across_an_orbit() {
                     assert_eq!(sym.canonical(&r), c, "{name}: a slot renaming changes it");
                 }
             }
-            orbits.insert(packed(&c));
+            orbits.insert(c.encoding().to_vec());
         }
         // The reduction does something on these configurations.
         assert!(orbits.len() < states.len(), "{name}");
